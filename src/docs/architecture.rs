@@ -1,0 +1,28 @@
+//! # Architecture and vocabulary
+//!
+//! ```text
+//!  writer threads                 cycle thread (one global lock)             readers
+//!  ─────────────                  ──────────────────────────────             ───────
+//!  TablePublisher::add ─┐         1. on_flush callbacks                      Table::snapshot()
+//!  RowWriter::write_row ─┼─► staging ─► 2. drain ─► 3. apply retention ─►    (ArcSwap load,
+//!                        │              4. publish snapshots (ArcSwap)        lock-free)
+//!                        │              5. listeners, subscription queues ─► Subscription
+//! ```
+//!
+//! Words used everywhere in the code and docs, always with this meaning:
+//!
+//! - **cycle**: one run of the update graph, under the global lock.
+//! - **step**: a cycle's number, [`Step`](crate::Step).
+//! - **chunk**: one stored Arrow `RecordBatch` of a table.
+//! - **position**: a row's index in its table's log, counting every row ever appended.
+//! - **window**: the positions `[start, end)` a table shows.
+//! - **snapshot**: a consistent, immutable read of one table at one step.
+//! - **update**: what one cycle changed in one table: removed and added positions, added rows.
+//! - **publisher**: a table-scoped handle that stages batches.
+//! - **writer**: a per-thread row stager.
+//! - **listener** / **subscription**: a push / pull consumer of updates.
+//!
+//! Modules: `engine` (owner, handle, builder, cycle thread), `graph` (global lock, cycle,
+//! steps, stats), `table` (handle, kinds, chunk storage, snapshots), `publish` (publisher,
+//! row writer, staging), `subscribe` (listeners, subscriptions, updates), `schema` (values and
+//! validation), `error`.

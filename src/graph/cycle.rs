@@ -1,0 +1,203 @@
+//! One cycle of the update graph: flush → drain → apply → publish → deliver.
+//!
+//! # Cycle semantics
+//!
+//! A cycle moves the engine from `Step(n)` to `Step(n + 1)` under the exclusive global lock:
+//!
+//! 1. every publisher's `on_flush` runs (a panic fails that publisher's table);
+//! 2. every table with staged input drains it: publisher batches in the order they were added,
+//!    then each row writer's committed rows;
+//! 3. each changed table applies its retention, in id order, which is dependency order: a
+//!    derived table reads its source's update of this same cycle;
+//! 4. the new snapshots are published, then each update goes to the table's listeners and
+//!    subscriptions, and closed tables end their subscriptions;
+//! 5. the lock is released and `on_shutdown` hooks of tables that closed run.
+//!
+//! Only tables with staged input, non-empty blink tables and the derived tables of changed
+//! tables are visited: a cycle costs O(tables changed + rows changed), not O(table size).
+
+use std::cell::Cell;
+use std::collections::BTreeSet;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::engine::Core;
+use crate::error::{panic_message, Error};
+use crate::graph::{CycleStats, Graph, Step};
+use crate::publish::staging::Closing;
+use crate::subscribe;
+use crate::table::snapshot::TableSnapshot;
+use crate::table::TableId;
+
+thread_local! {
+    static IN_CYCLE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether the calling thread is running a cycle (so it must never wait for one).
+pub(crate) fn on_cycle_thread() -> bool {
+    IN_CYCLE.with(Cell::get)
+}
+
+struct InCycle;
+
+impl InCycle {
+    fn enter() -> Self {
+        IN_CYCLE.with(|c| c.set(true));
+        InCycle
+    }
+}
+
+impl Drop for InCycle {
+    fn drop(&mut self) {
+        IN_CYCLE.with(|c| c.set(false));
+    }
+}
+
+/// Runs one cycle and returns its step.
+pub(crate) fn run(core: &Core) -> Step {
+    let began = Instant::now();
+    let mut graph = core.graph.write();
+    let locked = Instant::now();
+    let lock_wait = locked - began;
+    let in_cycle = InCycle::enter();
+    let step = graph.step.next();
+    let mut errors = Vec::new();
+
+    run_flushers(&mut graph, &mut errors);
+
+    let mut dirty: BTreeSet<TableId> = core.take_dirty().into_iter().collect();
+    dirty.extend(graph.nonempty_blinks.drain(..));
+    let mut changed = Vec::new();
+    let mut closed = Vec::new();
+    let mut input = Vec::new();
+    let mut stats = CycleStats {
+        step,
+        duration: std::time::Duration::ZERO,
+        lock_wait,
+        rows_appended: 0,
+        rows_removed: 0,
+        rows_dropped: 0,
+        tables_changed: 0,
+    };
+
+    while let Some(id) = dirty.pop_first() {
+        input.clear();
+        let node = graph.node(id);
+        if node.closed.is_some() {
+            continue;
+        }
+        let closing = match node.source {
+            None => node.shared.staging.drain(&node.shared.schema, &mut input),
+            Some(src) => {
+                let src = graph.node(src);
+                if let Some(u) = &src.update {
+                    input.extend(u.batches.iter().cloned());
+                }
+                match &src.closed {
+                    Some((s, c)) if *s == step => Some(propagate(c, &node.shared.name)),
+                    _ => None,
+                }
+            }
+        };
+        let node = graph.node_mut(id);
+        let applied = node.state.apply(step, &input);
+        stats.rows_dropped += applied.dropped;
+        if let Some(update) = applied.update {
+            stats.rows_appended += update.num_added() as u64;
+            stats.rows_removed += update.num_removed() as u64;
+            node.update = Some(Arc::new(update));
+            changed.push(id);
+            dirty.extend(node.children.iter().copied());
+        }
+        let blink_rows = node.state.retention.is_blink() && !node.state.log.rows().is_empty();
+        if let Some(c) = closing {
+            node.closed = Some((step, c.clone()));
+            closed.push((id, c));
+            dirty.extend(node.children.iter().copied());
+        } else if blink_rows {
+            graph.nonempty_blinks.push(id);
+        }
+    }
+    stats.tables_changed = changed.len();
+
+    for &id in &changed {
+        let node = graph.node(id);
+        let snap = Arc::new(node.state.snapshot(step, &node.shared.schema));
+        node.shared.snapshot.store(snap);
+    }
+    for &id in &changed {
+        let node = graph.node_mut(id);
+        let update = node
+            .update
+            .take()
+            .expect("invariant: changed tables have an update");
+        let snapshot = TableSnapshot::from_inner(node.shared.snapshot.load_full());
+        subscribe::deliver(&node.shared, &update, &snapshot, &mut errors);
+    }
+    let mut hooks = Vec::new();
+    for (id, closing) in closed {
+        let shared = graph.node(id).shared.clone();
+        let failure = match closing {
+            Closing::Clean => None,
+            Closing::Failed(e) => Some(e),
+        };
+        subscribe::end(&shared, failure, &mut errors);
+        graph.flushers.get_mut().retain(|f| f.table_id() != id);
+        let all = std::mem::take(graph.shutdown_hooks.get_mut());
+        let (mine, rest): (Vec<_>, Vec<_>) = all.into_iter().partition(|(t, _)| *t == id);
+        *graph.shutdown_hooks.get_mut() = rest;
+        hooks.extend(mine.into_iter().map(|(_, h)| h));
+    }
+
+    graph.step = step;
+    core.set_step(step);
+    stats.duration = locked.elapsed();
+    drop(graph);
+    drop(in_cycle);
+    core.finish_cycle(stats, errors);
+    for hook in hooks {
+        run_hook(core, hook);
+    }
+    step
+}
+
+/// A closed source closes its derived tables: cleanly, or failed with the source's error.
+fn propagate(closing: &Closing, table: &str) -> Closing {
+    match closing {
+        Closing::Clean => Closing::Clean,
+        Closing::Failed(e) => Closing::Failed(Arc::new(Error::TableFailed {
+            table: table.to_owned(),
+            source: e.clone(),
+        })),
+    }
+}
+
+/// Runs every publisher's `on_flush`; a panic fails that publisher's table.
+fn run_flushers(graph: &mut Graph, errors: &mut Vec<Error>) {
+    let flushers = graph.flushers.get_mut();
+    for flusher in flushers.iter_mut() {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| flusher.call())) {
+            let message = panic_message(payload.as_ref());
+            let err = |message: String| Error::CallbackPanicked {
+                table: flusher.table_name().to_owned(),
+                callback: "on_flush",
+                message,
+            };
+            flusher.fail(err(message.clone()));
+            errors.push(err(message));
+        }
+    }
+    flushers.retain(|f| !f.is_closed());
+}
+
+/// Runs an `on_shutdown` hook outside the lock; a panic is reported, never propagated.
+pub(crate) fn run_hook(core: &Core, hook: Box<dyn FnOnce() + Send>) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(hook)) {
+        core.report(Error::CallbackPanicked {
+            table: String::new(),
+            callback: "on_shutdown",
+            message: panic_message(payload.as_ref()),
+        });
+    }
+}

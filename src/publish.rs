@@ -1,0 +1,16 @@
+//! Writing: publishers and row writers stage rows; the cycle makes them visible.
+//!
+//! - [`TablePublisher`] stages whole Arrow batches (zero-copy) into one table.
+//! - [`DynamicTableWriter`] hands out per-thread [`RowWriter`]s that build rows in Arrow
+//!   builders, with transactions.
+//!
+//! Neither ever touches table state: both stage (`publish/staging.rs`) and the next cycle
+//! drains. Rows staged between two cycles become visible together at the next one.
+
+pub(crate) mod columns;
+pub(crate) mod publisher;
+pub(crate) mod staging;
+pub(crate) mod writer;
+
+pub use publisher::{PublisherOptions, TablePublisher};
+pub use writer::{DynamicTableWriter, RowWriter, WriterOptions};

@@ -1,0 +1,259 @@
+//! `TablePublisher`: publishes whole Arrow batches into a table.
+
+use std::fmt;
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+
+use crate::engine::Core;
+use crate::error::{Error, Result, TryPublishError};
+use crate::graph::cycle::on_cycle_thread;
+use crate::publish::staging::{Closing, PushRefused};
+use crate::schema::check_batch;
+use crate::table::{Table, TableId, TableKind};
+
+/// Options of [`EngineHandle::table_publisher`](crate::EngineHandle::table_publisher).
+pub struct PublisherOptions {
+    pub(crate) kind: TableKind,
+    pub(crate) on_flush: Option<Box<dyn FnMut(&TablePublisher) + Send>>,
+    pub(crate) on_shutdown: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl Default for PublisherOptions {
+    fn default() -> Self {
+        Self {
+            kind: TableKind::Blink,
+            on_flush: None,
+            on_shutdown: None,
+        }
+    }
+}
+
+impl PublisherOptions {
+    /// The table's kind (default [`TableKind::Blink`], as Deephaven's `table_publisher`).
+    pub fn with_kind(mut self, kind: TableKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// A callback run on the cycle thread at the start of every cycle, before staging is
+    /// drained: batches it [`add`](TablePublisher::add)s land in that same cycle. It runs under
+    /// the global lock: keep it short. If it panics, the table fails with
+    /// [`Error::CallbackPanicked`] and the engine goes on.
+    pub fn with_on_flush(mut self, f: impl FnMut(&TablePublisher) + Send + 'static) -> Self {
+        self.on_flush = Some(Box::new(f));
+        self
+    }
+
+    /// A callback run once, outside the lock, when the table closes or fails or the engine
+    /// shuts down, whichever comes first.
+    pub fn with_on_shutdown(mut self, f: impl FnOnce() + Send + 'static) -> Self {
+        self.on_shutdown = Some(Box::new(f));
+        self
+    }
+}
+
+impl fmt::Debug for PublisherOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PublisherOptions")
+            .field("kind", &self.kind)
+            .field("on_flush", &self.on_flush.is_some())
+            .field("on_shutdown", &self.on_shutdown.is_some())
+            .finish()
+    }
+}
+
+/// Publishes Arrow batches into one table; cheap to clone and share between threads.
+///
+/// Each [`add`](Self::add) checks the batch against the schema and stages it whole: it becomes
+/// visible at the next cycle, all of it, never split across cycles and never interleaved with
+/// another `add`. The batch is not copied: it becomes one of the table's chunks as it is.
+///
+/// # Examples
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use arrow_array::{Int64Array, RecordBatch};
+/// # use arrow_schema::{DataType, Field, Schema};
+/// use tickertable::{Engine, PublisherOptions};
+///
+/// let engine = Engine::builder().manual().build()?;
+/// let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
+/// let (table, publisher) = engine.table_publisher("xs", schema.clone(), PublisherOptions::default())?;
+/// let batch = RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![1, 2, 3]))])?;
+/// publisher.add(batch)?;
+/// assert_eq!(table.num_rows(), 0); // staged, not visible yet
+/// engine.run_cycle();
+/// assert_eq!(table.num_rows(), 3);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct TablePublisher {
+    table: Table,
+    core: Arc<Core>,
+}
+
+impl TablePublisher {
+    pub(crate) fn new(table: Table, core: Arc<Core>) -> Self {
+        Self { table, core }
+    }
+
+    /// The table published into.
+    pub fn table(&self) -> &Table {
+        &self.table
+    }
+
+    /// Stages a batch for the next cycle.
+    ///
+    /// When staging is full, waits for the cycle to drain it if the engine runs a cycle
+    /// thread and this is not it (say, a call from `on_flush`); otherwise fails at once. An
+    /// empty batch is accepted and does nothing.
+    ///
+    /// # Errors
+    ///
+    /// A schema error ([`Error::ColumnCount`], [`Error::ColumnName`],
+    /// [`Error::SchemaMismatch`], [`Error::NullInNonNullable`]), [`Error::TableClosed`],
+    /// [`Error::EngineShutDown`] or [`Error::StagingFull`]. Nothing of the batch is applied.
+    pub fn add(&self, batch: RecordBatch) -> Result<()> {
+        let block = self.core.config.threaded && !on_cycle_thread();
+        self.stage(batch, block).map_err(|e| match e {
+            Refused::Full(_, staged) => Error::StagingFull {
+                table: self.table.name().to_owned(),
+                staged,
+                limit: self.table.shared.staging.limit(),
+            },
+            Refused::Closed(_) => self.closed_error(),
+            Refused::Invalid(_, e) => e,
+        })
+    }
+
+    /// Stages a batch if there is room now; the batch comes back otherwise.
+    ///
+    /// # Errors
+    ///
+    /// [`TryPublishError::Full`], [`TryPublishError::Closed`] or
+    /// [`TryPublishError::Invalid`] with the schema error; nothing is applied.
+    pub fn try_add(&self, batch: RecordBatch) -> Result<(), TryPublishError<RecordBatch>> {
+        self.stage(batch, false).map_err(|e| match e {
+            Refused::Full(b, _) => TryPublishError::Full(b),
+            Refused::Closed(b) => TryPublishError::Closed(b),
+            Refused::Invalid(b, e) => TryPublishError::Invalid(b, e),
+        })
+    }
+
+    fn stage(&self, batch: RecordBatch, block: bool) -> Result<(), Refused> {
+        let shared = &self.table.shared;
+        let checked = match check_batch(&shared.name, &shared.schema, &batch) {
+            Ok(b) => b,
+            Err(e) => return Err(Refused::Invalid(batch, e)),
+        };
+        if checked.num_rows() == 0 {
+            return if shared.staging.is_closed() || self.core.is_shut_down() {
+                Err(Refused::Closed(batch))
+            } else {
+                Ok(())
+            };
+        }
+        match shared
+            .staging
+            .push(checked, block, self.core.shut_down_flag())
+        {
+            Ok(notify) => {
+                if notify {
+                    self.core.mark_dirty(shared.id);
+                }
+                Ok(())
+            }
+            Err(PushRefused::Full(staged)) => Err(Refused::Full(batch, staged)),
+            Err(PushRefused::Closed) => Err(Refused::Closed(batch)),
+        }
+    }
+
+    fn closed_error(&self) -> Error {
+        if self.core.is_shut_down() {
+            Error::EngineShutDown
+        } else {
+            Error::TableClosed {
+                table: self.table.name().to_owned(),
+            }
+        }
+    }
+
+    /// Fails the table with `error`: rows staged before this call are still applied, then
+    /// listeners get `on_failure`, subscriptions get [`Event::Failed`](crate::Event::Failed)
+    /// and end, derived tables fail too, and every later `add` returns
+    /// [`Error::TableClosed`]. A second call does nothing.
+    pub fn publish_failure(&self, error: impl std::error::Error + Send + Sync + 'static) {
+        let err = Error::TableFailed {
+            table: self.table.name().to_owned(),
+            source: Arc::new(error),
+        };
+        self.close_with(Closing::Failed(Arc::new(err)));
+    }
+
+    pub(crate) fn close_with(&self, closing: Closing) {
+        let (notify, _) = self.table.shared.staging.close(closing);
+        if notify {
+            self.core.mark_dirty(self.table.shared.id);
+        }
+    }
+
+    /// Whether the table still takes rows (it has not failed or closed, and the engine runs).
+    pub fn is_alive(&self) -> bool {
+        !self.table.shared.staging.is_closed() && !self.core.is_shut_down()
+    }
+}
+
+impl fmt::Debug for TablePublisher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TablePublisher")
+            .field("table", &self.table.name())
+            .field("alive", &self.is_alive())
+            .finish()
+    }
+}
+
+/// Why a batch was not staged; it comes back.
+enum Refused {
+    Full(RecordBatch, usize),
+    Closed(RecordBatch),
+    Invalid(RecordBatch, Error),
+}
+
+/// A publisher's `on_flush`, kept in the graph and run at the start of every cycle.
+pub(crate) struct Flusher {
+    publisher: TablePublisher,
+    callback: Box<dyn FnMut(&TablePublisher) + Send>,
+}
+
+impl Flusher {
+    pub(crate) fn new(
+        publisher: TablePublisher,
+        callback: Box<dyn FnMut(&TablePublisher) + Send>,
+    ) -> Self {
+        Self {
+            publisher,
+            callback,
+        }
+    }
+
+    pub(crate) fn call(&mut self) {
+        (self.callback)(&self.publisher);
+    }
+
+    pub(crate) fn table_id(&self) -> TableId {
+        self.publisher.table.id()
+    }
+
+    pub(crate) fn table_name(&self) -> &str {
+        self.publisher.table.name()
+    }
+
+    pub(crate) fn fail(&self, error: Error) {
+        self.publisher.close_with(Closing::Failed(Arc::new(error)));
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.publisher.table.shared.staging.is_closed()
+    }
+}

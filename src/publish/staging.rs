@@ -1,0 +1,332 @@
+//! Staging: the one cross-thread handoff between writers and the cycle.
+//!
+//! Writers never touch table state. A [`TablePublisher`](crate::TablePublisher) pushes whole
+//! batches into its table's [`Staging`]; a [`RowWriter`](crate::RowWriter) appends rows to its
+//! own [`WriterCell`] (a struct of Arrow builders behind a mutex only its thread and the cycle
+//! take). At the start of each cycle, [`Staging::drain`] takes, under these mutexes, every
+//! staged batch in the order it was added and then every writer's committed rows, so rows
+//! staged between two cycles become visible together at the next one, never split.
+//!
+//! # Locking
+//!
+//! Lock order: staging state → writer cell → the engine's dirty list. A writer holds only its
+//! own cell's mutex on the hot path (uncontended except for the one drain per cycle).
+//!
+//! # Back-pressure
+//!
+//! Staging holds at most `limit` rows per table for publishers, and per writer for row writers.
+//! A full buffer blocks the caller until a cycle drains it when the engine has a cycle thread
+//! and the caller is not that thread; otherwise the call returns [`Error::StagingFull`]
+//! (or [`TryPublishError::Full`](crate::TryPublishError::Full)) with nothing applied.
+//! A buffer that is empty always takes one batch, whatever its size.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+
+use crate::error::Error;
+use crate::publish::columns::ColumnBuilder;
+use crate::sync::{AtomicBool, Condvar, Mutex, Ordering};
+
+/// How often a blocked writer wakes to check for engine shutdown.
+pub(crate) const WAIT_SLICE: Duration = Duration::from_millis(50);
+
+/// A pending close of a table, applied by the cycle after the rows staged before it.
+#[derive(Debug, Clone)]
+pub(crate) enum Closing {
+    Clean,
+    Failed(Arc<Error>),
+}
+
+/// Why a push was refused (the caller still holds the original batch).
+#[derive(Debug)]
+pub(crate) enum PushRefused {
+    /// Staging holds this many rows and has no room.
+    Full(usize),
+    Closed,
+}
+
+/// A table's staged input.
+#[derive(Debug)]
+pub(crate) struct Staging {
+    state: Mutex<StagingState>,
+    space: Condvar,
+    limit: usize,
+    /// Set (under `state`) when a close is requested. Read without the lock for fast refusal;
+    /// `Acquire`/`Release` so a reader that sees it also sees the request that set it.
+    closed: AtomicBool,
+}
+
+#[derive(Debug, Default)]
+struct StagingState {
+    batches: Vec<RecordBatch>,
+    rows: usize,
+    /// The table is in the engine's dirty list (or will be: the pusher is about to add it).
+    scheduled: bool,
+    closing: Option<Closing>,
+    writers: Vec<Arc<WriterCell>>,
+    waiters: usize,
+}
+
+impl Staging {
+    pub(crate) fn new(limit: usize) -> Self {
+        Self {
+            state: Mutex::new(StagingState::default()),
+            space: Condvar::new(),
+            limit: limit.max(1),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn limit(&self) -> usize {
+        self.limit
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Stages a batch. Returns whether the table must be added to the dirty list.
+    ///
+    /// With `block`, waits for space while `shut_down` stays false.
+    pub(crate) fn push(
+        &self,
+        batch: RecordBatch,
+        block: bool,
+        shut_down: &AtomicBool,
+    ) -> Result<bool, PushRefused> {
+        let n = batch.num_rows();
+        let mut st = self.state.lock();
+        loop {
+            if self.is_closed() || shut_down.load(Ordering::Acquire) {
+                return Err(PushRefused::Closed);
+            }
+            if st.rows == 0 || st.rows + n <= self.limit {
+                break;
+            }
+            if !block {
+                return Err(PushRefused::Full(st.rows));
+            }
+            st.waiters += 1;
+            self.wait(&mut st);
+            st.waiters -= 1;
+        }
+        st.rows += n;
+        st.batches.push(batch);
+        Ok(!std::mem::replace(&mut st.scheduled, true))
+    }
+
+    #[cfg(not(loom))]
+    fn wait(&self, st: &mut crate::sync::MutexGuard<'_, StagingState>) {
+        self.space.wait_for(st, WAIT_SLICE);
+    }
+
+    #[cfg(loom)]
+    fn wait(&self, st: &mut crate::sync::MutexGuard<'_, StagingState>) {
+        self.space.wait(st);
+    }
+
+    /// Requests a close. Returns whether the table must be added to the dirty list, and
+    /// whether this call closed it (a second close does nothing).
+    pub(crate) fn close(&self, closing: Closing) -> (bool, bool) {
+        let mut st = self.state.lock();
+        if self.is_closed() {
+            return (false, false);
+        }
+        self.closed.store(true, Ordering::Release);
+        st.closing = Some(closing);
+        self.space.notify_all();
+        (!std::mem::replace(&mut st.scheduled, true), true)
+    }
+
+    /// Registers a row writer's cell so the cycle drains it.
+    pub(crate) fn add_writer(&self, cell: Arc<WriterCell>) {
+        self.state.lock().writers.push(cell);
+    }
+
+    /// Takes every staged batch, then every writer's committed rows, into `out`, in order.
+    ///
+    /// Cost O(batches + writers); no row is copied except what Arrow's `finish` does to turn a
+    /// writer's builders into arrays.
+    /// Returns the close requested since the last drain, if any: it applies after these rows.
+    pub(crate) fn drain(&self, schema: &SchemaRef, out: &mut Vec<RecordBatch>) -> Option<Closing> {
+        let mut st = self.state.lock();
+        out.append(&mut st.batches);
+        st.rows = 0;
+        st.scheduled = false;
+        let closing = st.closing.take();
+        st.writers.retain(|cell| {
+            let mut w = cell.state.lock();
+            w.drain(schema, out);
+            if w.waiters > 0 {
+                cell.space.notify_all();
+            }
+            !(w.dropped && w.len == 0 && w.ready.is_empty())
+        });
+        if st.waiters > 0 {
+            self.space.notify_all();
+        }
+        closing
+    }
+}
+
+/// One row writer's staged rows: Arrow builders plus batches finished at `begin`.
+#[derive(Debug)]
+pub(crate) struct WriterCell {
+    pub(crate) state: Mutex<WriterState>,
+    pub(crate) space: Condvar,
+}
+
+/// Guarded by the cell's mutex.
+#[derive(Debug)]
+pub(crate) struct WriterState {
+    pub(crate) columns: Vec<ColumnBuilder>,
+    /// Rows in `columns`.
+    pub(crate) len: usize,
+    /// Committed rows finished into batches (at `begin`), waiting for the cycle.
+    pub(crate) ready: Vec<RecordBatch>,
+    pub(crate) ready_rows: usize,
+    /// A transaction is open: the rows in `columns` are not committed.
+    pub(crate) in_txn: bool,
+    /// The table is in the engine's dirty list for this writer's rows.
+    pub(crate) notified: bool,
+    /// The `RowWriter` was dropped; the cell goes once drained.
+    pub(crate) dropped: bool,
+    pub(crate) waiters: usize,
+    /// Capacity for the next builders: last drain's length, capped.
+    pub(crate) hint: usize,
+}
+
+/// The most rows of capacity a writer's builders keep between cycles.
+const MAX_HINT: usize = 1 << 16;
+
+impl WriterCell {
+    pub(crate) fn new(schema: &SchemaRef) -> crate::error::Result<Self> {
+        let columns = schema
+            .fields()
+            .iter()
+            .map(|f| ColumnBuilder::try_new(f, 1024))
+            .collect::<crate::error::Result<Vec<_>>>()?;
+        Ok(Self {
+            state: Mutex::new(WriterState {
+                columns,
+                len: 0,
+                ready: Vec::new(),
+                ready_rows: 0,
+                in_txn: false,
+                notified: false,
+                dropped: false,
+                waiters: 0,
+                hint: 1024,
+            }),
+            space: Condvar::new(),
+        })
+    }
+}
+
+impl WriterState {
+    /// Rows staged and not yet drained.
+    pub(crate) fn staged(&self) -> usize {
+        self.len + self.ready_rows
+    }
+
+    /// Finishes the builders into a batch. O(columns) plus Arrow's `finish`.
+    pub(crate) fn finish(&mut self, schema: &SchemaRef) -> Option<RecordBatch> {
+        if self.len == 0 {
+            return None;
+        }
+        let columns: Vec<_> = self.columns.iter_mut().map(ColumnBuilder::finish).collect();
+        let batch = RecordBatch::try_new(schema.clone(), columns)
+            .expect("invariant: builders were made from the schema and checked every value");
+        self.hint = self.len.min(MAX_HINT);
+        for (builder, field) in self.columns.iter_mut().zip(schema.fields()) {
+            *builder = ColumnBuilder::try_new(field, self.hint)
+                .expect("invariant: the schema was accepted when the writer was made");
+        }
+        self.len = 0;
+        Some(batch)
+    }
+
+    /// Throws away the uncommitted rows in the builders.
+    pub(crate) fn discard(&mut self, schema: &SchemaRef) {
+        drop(self.finish(schema));
+    }
+
+    /// Moves committed rows into `out`.
+    fn drain(&mut self, schema: &SchemaRef, out: &mut Vec<RecordBatch>) {
+        out.append(&mut self.ready);
+        self.ready_rows = 0;
+        if !self.in_txn {
+            if let Some(b) = self.finish(schema) {
+                out.push(b);
+            }
+        }
+        // Rows left in an open transaction re-notify at commit.
+        self.notified = false;
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom {
+    //! Model-checks the staging handoff: two publishers and a cycle racing.
+    use std::sync::Arc as StdArc;
+
+    use arrow_array::Int64Array;
+    use arrow_schema::{DataType, Field, Schema};
+
+    use super::*;
+
+    fn batch(v: i64) -> RecordBatch {
+        let schema = StdArc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
+        RecordBatch::try_new(schema, vec![StdArc::new(Int64Array::from(vec![v]))])
+            .expect("valid batch")
+    }
+
+    fn values(out: &[RecordBatch]) -> Vec<i64> {
+        out.iter()
+            .flat_map(|b| {
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .expect("int64")
+                    .values()
+                    .to_vec()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn loom_every_staged_batch_is_drained_once_in_order_per_writer() {
+        loom::model(|| {
+            let schema: SchemaRef =
+                StdArc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
+            let staging = loom::sync::Arc::new(Staging::new(1 << 20));
+            let shut = StdArc::new(AtomicBool::new(false));
+            let writers: Vec<_> = (0..2)
+                .map(|w| {
+                    let staging = staging.clone();
+                    let shut = shut.clone();
+                    loom::thread::spawn(move || {
+                        for i in 0..2 {
+                            staging.push(batch(w * 10 + i), false, &shut).expect("room");
+                        }
+                    })
+                })
+                .collect();
+            let mut out = Vec::new();
+            staging.drain(&schema, &mut out);
+            for w in writers {
+                w.join().expect("writer");
+            }
+            staging.drain(&schema, &mut out);
+            let got = values(&out);
+            assert_eq!(got.len(), 4);
+            for w in 0..2 {
+                let mine: Vec<i64> = got.iter().copied().filter(|v| v / 10 == w).collect();
+                assert_eq!(mine, vec![w * 10, w * 10 + 1]);
+            }
+        });
+    }
+}

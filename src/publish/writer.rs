@@ -1,0 +1,471 @@
+//! `DynamicTableWriter` and `RowWriter`: row-at-a-time writing from many threads.
+
+use std::fmt;
+use std::sync::Arc;
+
+use arrow_schema::SchemaRef;
+
+use crate::engine::Core;
+use crate::error::{Error, Result, TransactionError};
+use crate::graph::cycle::on_cycle_thread;
+use crate::publish::staging::{Closing, WriterCell, WriterState, WAIT_SLICE};
+use crate::schema::{check_value, Value};
+use crate::sync::{Mutex, MutexGuard, Ordering};
+use crate::table::{Table, TableKind, TableShared};
+
+/// Options of [`EngineHandle::dynamic_table_writer`](crate::EngineHandle::dynamic_table_writer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriterOptions {
+    pub(crate) kind: TableKind,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        Self {
+            kind: TableKind::Append,
+        }
+    }
+}
+
+impl WriterOptions {
+    /// The table's kind (default [`TableKind::Append`], as Deephaven's `DynamicTableWriter`).
+    pub fn with_kind(mut self, kind: TableKind) -> Self {
+        self.kind = kind;
+        self
+    }
+}
+
+/// A table written row by row from any number of threads, each through its own [`RowWriter`].
+///
+/// Cheap to clone. [`write_row`](Self::write_row) on the writer itself is a convenience that
+/// shares one internal `RowWriter` behind a mutex; for throughput give each thread its own
+/// [`row_writer`](Self::row_writer).
+#[derive(Clone)]
+pub struct DynamicTableWriter {
+    inner: Arc<DtwInner>,
+}
+
+struct DtwInner {
+    table: Table,
+    core: Arc<Core>,
+    shared_writer: Mutex<Option<RowWriter>>,
+}
+
+impl DynamicTableWriter {
+    pub(crate) fn new(table: Table, core: Arc<Core>) -> Self {
+        Self {
+            inner: Arc::new(DtwInner {
+                table,
+                core,
+                shared_writer: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// The table written to.
+    pub fn table(&self) -> &Table {
+        &self.inner.table
+    }
+
+    /// A new row writer for the calling thread (or any one thread at a time).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TableClosed`] or [`Error::EngineShutDown`].
+    pub fn row_writer(&self) -> Result<RowWriter> {
+        RowWriter::new(self.inner.table.shared.clone(), self.inner.core.clone())
+    }
+
+    /// Writes one row through the writer's shared `RowWriter`; see [`RowWriter::write_row`].
+    ///
+    /// # Errors
+    ///
+    /// As [`RowWriter::write_row`].
+    pub fn write_row(&self, row: &[Value<'_>]) -> Result<()> {
+        let mut guard = self.inner.shared_writer.lock();
+        let writer = match guard.as_mut() {
+            Some(w) => w,
+            None => guard.insert(self.row_writer()?),
+        };
+        writer.write_row(row)
+    }
+
+    /// Closes the table: rows written before are applied at the next cycle, then the table
+    /// takes no more rows and its subscriptions end. A second call does nothing.
+    pub fn close(&self) {
+        let (notify, _) = self.inner.table.shared.staging.close(Closing::Clean);
+        if notify {
+            self.inner.core.mark_dirty(self.inner.table.id());
+        }
+    }
+}
+
+impl fmt::Debug for DynamicTableWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DynamicTableWriter")
+            .field("table", &self.inner.table.name())
+            .finish()
+    }
+}
+
+/// One kind of value held by a [`RowWriter`]'s pending row (setter API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SlotKind {
+    Unset,
+    Null,
+    Bool,
+    Int,
+    UInt,
+    Float,
+    Str,
+    Bytes,
+}
+
+/// A pending cell: owned storage reused from row to row, so the setters never allocate once
+/// their buffers have grown.
+#[derive(Debug)]
+struct Slot {
+    kind: SlotKind,
+    int: i64,
+    uint: u64,
+    float: f64,
+    boolean: bool,
+    text: String,
+    bytes: Vec<u8>,
+}
+
+impl Slot {
+    fn new() -> Self {
+        Self {
+            kind: SlotKind::Unset,
+            int: 0,
+            uint: 0,
+            float: 0.0,
+            boolean: false,
+            text: String::new(),
+            bytes: Vec::new(),
+        }
+    }
+
+    fn value(&self) -> Value<'_> {
+        match self.kind {
+            SlotKind::Unset | SlotKind::Null => Value::Null,
+            SlotKind::Bool => Value::Bool(self.boolean),
+            SlotKind::Int => Value::Int(self.int),
+            SlotKind::UInt => Value::UInt(self.uint),
+            SlotKind::Float => Value::Float(self.float),
+            SlotKind::Str => Value::Str(&self.text),
+            SlotKind::Bytes => Value::Bytes(&self.bytes),
+        }
+    }
+
+    fn store(&mut self, v: &Value<'_>) {
+        self.kind = match *v {
+            Value::Null => SlotKind::Null,
+            Value::Bool(b) => {
+                self.boolean = b;
+                SlotKind::Bool
+            }
+            Value::Int(i) => {
+                self.int = i;
+                SlotKind::Int
+            }
+            Value::UInt(u) => {
+                self.uint = u;
+                SlotKind::UInt
+            }
+            Value::Float(f) => {
+                self.float = f;
+                SlotKind::Float
+            }
+            Value::Str(s) => {
+                self.text.clear();
+                self.text.push_str(s);
+                SlotKind::Str
+            }
+            Value::Bytes(b) => {
+                self.bytes.clear();
+                self.bytes.extend_from_slice(b);
+                SlotKind::Bytes
+            }
+        };
+    }
+}
+
+/// A per-thread row stager: a struct of Arrow builders that the cycle turns into a chunk.
+///
+/// Rows are checked against the schema as they are written and refused whole with an error
+/// naming the column, the expected and the found type. A row written becomes visible at the
+/// next cycle; rows written between [`begin`](Self::begin) and [`commit`](Self::commit) become
+/// visible together in one cycle, or never after [`rollback`](Self::rollback).
+///
+/// The builders sit behind a mutex that only this writer and the cycle take, once per row
+/// and once per cycle: uncontended, no allocation per row (builders grow geometrically and
+/// keep the last cycle's size). Dropping a writer keeps its committed rows (the next cycle
+/// applies them) and rolls back an open transaction.
+///
+/// # Examples
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use arrow_schema::{DataType, Field, Schema};
+/// use tickertable::{Engine, Value, WriterOptions};
+///
+/// let engine = Engine::builder().manual().build()?;
+/// let schema = Arc::new(Schema::new(vec![
+///     Field::new("Sym", DataType::Utf8, false),
+///     Field::new("Price", DataType::Float64, false),
+/// ]));
+/// let dtw = engine.dynamic_table_writer("quotes", schema, WriterOptions::default())?;
+/// let mut w = dtw.row_writer()?;
+/// w.write_row(&["AAPL".into(), 187.5.into()])?;
+/// w.set(0, "MSFT")?.set(1, 411.0)?.end_row()?;
+/// assert!(w.write_row(&["AAPL".into(), "oops".into()]).is_err()); // refused, nothing applied
+/// engine.run_cycle();
+/// assert_eq!(dtw.table().num_rows(), 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct RowWriter {
+    table: Arc<TableShared>,
+    core: Arc<Core>,
+    cell: Arc<WriterCell>,
+    slots: Vec<Slot>,
+}
+
+impl RowWriter {
+    fn new(table: Arc<TableShared>, core: Arc<Core>) -> Result<Self> {
+        if core.is_shut_down() {
+            return Err(Error::EngineShutDown);
+        }
+        if table.staging.is_closed() {
+            return Err(Error::TableClosed {
+                table: table.name.to_string(),
+            });
+        }
+        let cell = Arc::new(WriterCell::new(&table.schema)?);
+        table.staging.add_writer(cell.clone());
+        let slots = (0..table.schema.fields().len())
+            .map(|_| Slot::new())
+            .collect();
+        Ok(Self {
+            table,
+            core,
+            cell,
+            slots,
+        })
+    }
+
+    /// The table's schema.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.table.schema
+    }
+
+    /// The index of the column named `name`.
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.table.schema.index_of(name).ok()
+    }
+
+    /// Writes one row: one value per column, in schema order.
+    ///
+    /// No allocation: the values are borrowed and appended straight to the builders.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ColumnCount`], [`Error::SchemaMismatch`], [`Error::ValueOutOfRange`],
+    /// [`Error::NullInNonNullable`], [`Error::TableClosed`], [`Error::EngineShutDown`], or
+    /// [`Error::StagingFull`] (see the staging limit). The row is not applied.
+    pub fn write_row(&mut self, row: &[Value<'_>]) -> Result<()> {
+        let ncols = self.slots.len();
+        if row.len() != ncols {
+            return Err(Error::ColumnCount {
+                table: self.table.name.to_string(),
+                expected: ncols,
+                found: row.len(),
+            });
+        }
+        for (i, v) in row.iter().enumerate() {
+            check_value(&self.table.name, &self.table.schema, i, v)?;
+        }
+        let mut st = self.lock_for_row()?;
+        for (builder, v) in st.columns.iter_mut().zip(row) {
+            builder.append(v);
+        }
+        st.len += 1;
+        self.after_append(&mut st);
+        Ok(())
+    }
+
+    /// Sets column `index` of the pending row; [`end_row`](Self::end_row) writes it.
+    ///
+    /// The value is checked now, so a wrong type is refused here, naming the column. Strings
+    /// and bytes are copied into buffers the writer reuses from row to row.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoSuchColumn`], [`Error::SchemaMismatch`], [`Error::ValueOutOfRange`] or
+    /// [`Error::NullInNonNullable`]; the pending row keeps its other values.
+    pub fn set<'v>(&mut self, index: usize, value: impl Into<Value<'v>>) -> Result<&mut Self> {
+        let value = value.into();
+        if index >= self.slots.len() {
+            return Err(Error::NoSuchColumn {
+                table: self.table.name.to_string(),
+                index,
+                count: self.slots.len(),
+            });
+        }
+        check_value(&self.table.name, &self.table.schema, index, &value)?;
+        self.slots[index].store(&value);
+        Ok(self)
+    }
+
+    /// Writes the pending row built with [`set`](Self::set); unset columns are null.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NullInNonNullable`] for an unset non-nullable column, or the errors of
+    /// [`write_row`](Self::write_row). Either way the pending row is cleared and nothing of it
+    /// is applied.
+    pub fn end_row(&mut self) -> Result<()> {
+        let result = self.write_pending();
+        for slot in &mut self.slots {
+            slot.kind = SlotKind::Unset;
+        }
+        result
+    }
+
+    fn write_pending(&mut self) -> Result<()> {
+        for (i, slot) in self.slots.iter().enumerate() {
+            if slot.kind == SlotKind::Unset {
+                check_value(&self.table.name, &self.table.schema, i, &Value::Null)?;
+            }
+        }
+        let mut st = self.lock_for_row()?;
+        for (builder, slot) in st.columns.iter_mut().zip(&self.slots) {
+            builder.append(&slot.value());
+        }
+        st.len += 1;
+        self.after_append(&mut st);
+        Ok(())
+    }
+
+    /// Opens a transaction: rows written until [`commit`](Self::commit) become visible in one
+    /// cycle together, and none of them if [`rollback`](Self::rollback) comes instead.
+    ///
+    /// A transaction must fit in the staging limit; a row that would go past it is refused
+    /// with [`Error::StagingFull`] (the transaction stays open).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Transaction`] if one is already open.
+    pub fn begin(&mut self) -> Result<()> {
+        let mut st = self.cell.state.lock();
+        if st.in_txn {
+            return Err(Error::Transaction(TransactionError::AlreadyOpen));
+        }
+        if let Some(batch) = st.finish(&self.table.schema) {
+            st.ready_rows += batch.num_rows();
+            st.ready.push(batch);
+        }
+        st.in_txn = true;
+        Ok(())
+    }
+
+    /// Commits the open transaction: its rows become visible at the next cycle.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Transaction`] if none is open.
+    pub fn commit(&mut self) -> Result<()> {
+        let mut st = self.cell.state.lock();
+        if !st.in_txn {
+            return Err(Error::Transaction(TransactionError::NotOpen));
+        }
+        st.in_txn = false;
+        if st.len > 0 && !st.notified {
+            st.notified = true;
+            self.core.mark_dirty(self.table.id);
+        }
+        Ok(())
+    }
+
+    /// Throws away the rows of the open transaction.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Transaction`] if none is open.
+    pub fn rollback(&mut self) -> Result<()> {
+        let mut st = self.cell.state.lock();
+        if !st.in_txn {
+            return Err(Error::Transaction(TransactionError::NotOpen));
+        }
+        st.discard(&self.table.schema);
+        st.in_txn = false;
+        Ok(())
+    }
+
+    /// Whether a transaction is open.
+    pub fn in_transaction(&self) -> bool {
+        self.cell.state.lock().in_txn
+    }
+
+    /// Rows written and not yet taken by a cycle.
+    pub fn staged_rows(&self) -> usize {
+        self.cell.state.lock().staged()
+    }
+
+    /// Locks the cell for one more row: refuses on close, shutdown or a full buffer (waiting
+    /// for a cycle when that is possible).
+    fn lock_for_row(&self) -> Result<MutexGuard<'_, WriterState>> {
+        let limit = self.table.staging.limit();
+        let mut st = self.cell.state.lock();
+        loop {
+            if self.table.staging.is_closed() {
+                return Err(Error::TableClosed {
+                    table: self.table.name.to_string(),
+                });
+            }
+            if self.core.shut_down_flag().load(Ordering::Acquire) {
+                return Err(Error::EngineShutDown);
+            }
+            if st.staged() < limit {
+                return Ok(st);
+            }
+            if st.in_txn || !self.core.config.threaded || on_cycle_thread() {
+                return Err(Error::StagingFull {
+                    table: self.table.name.to_string(),
+                    staged: st.staged(),
+                    limit,
+                });
+            }
+            st.waiters += 1;
+            self.cell.space.wait_for(&mut st, WAIT_SLICE);
+            st.waiters -= 1;
+        }
+    }
+
+    fn after_append(&self, st: &mut WriterState) {
+        if !st.in_txn && !st.notified {
+            st.notified = true;
+            self.core.mark_dirty(self.table.id);
+        }
+    }
+}
+
+impl Drop for RowWriter {
+    fn drop(&mut self) {
+        let mut st = self.cell.state.lock();
+        if st.in_txn {
+            st.discard(&self.table.schema);
+            st.in_txn = false;
+        }
+        st.dropped = true;
+    }
+}
+
+impl fmt::Debug for RowWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RowWriter")
+            .field("table", &self.table.name)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,456 @@
+//! Tables: the [`Table`] handle, the table kinds and their storage.
+//!
+//! # Retention
+//!
+//! Every table is a window `[start, end)` over a log of row positions (a `u64` counting every
+//! row ever appended to the table, from 0, never reused). The kinds differ only in how `start`
+//! moves after a cycle that appended `[e0, e1)`:
+//!
+//! | kind | `start` after the cycle |
+//! |---|---|
+//! | [`TableKind::Append`] | never moves (with a limit, rows past it are refused) |
+//! | [`TableKind::Blink`] | `e0`: only this cycle's rows; a cycle with no rows empties it |
+//! | [`TableKind::Ring`] | `max(start, e1 - capacity)`: the newest `capacity` rows |
+//!
+//! Storage is a persistent deque of Arrow chunks (`table/chunk.rs`); a cycle costs O(rows
+//! changed) whatever the table's size, and publishing a snapshot is O(1).
+
+pub(crate) mod append;
+pub(crate) mod blink;
+pub(crate) mod chunk;
+pub(crate) mod ring;
+pub(crate) mod snapshot;
+
+use std::fmt;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+
+use crate::engine::Core;
+use crate::error::{Error, Result};
+use crate::graph::Step;
+use crate::publish::staging::Staging;
+use crate::subscribe::{
+    Listener, ListenerHandle, Registry, Subscription, SubscriptionOptions, TableUpdate,
+};
+use crate::sync::{Mutex, Weak};
+use chunk::ChunkLog;
+use snapshot::{SnapshotInner, TableSnapshot};
+
+/// A table's identity within its engine: its creation order, which is also a dependency order
+/// (a derived table always has a larger id than its source).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TableId(pub(crate) u64);
+
+impl TableId {
+    /// The id as a number.
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+
+    pub(crate) fn index(self) -> usize {
+        usize::try_from(self.0).expect("invariant: table ids are indices")
+    }
+}
+
+impl fmt::Display for TableId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// How a table retains rows; see the [module docs](self#retention).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TableKind {
+    /// Every row ever appended stays visible.
+    Append,
+    /// Only the rows of the latest cycle are visible.
+    Blink,
+    /// The newest `capacity` rows are visible.
+    Ring {
+        /// How many rows the ring keeps; at least 1.
+        capacity: usize,
+    },
+}
+
+impl fmt::Display for TableKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TableKind::Append => f.write_str("append"),
+            TableKind::Blink => f.write_str("blink"),
+            TableKind::Ring { capacity } => write!(f, "ring({capacity})"),
+        }
+    }
+}
+
+/// The retention a table applies each cycle: its kind plus what derived tables add.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Retention {
+    Append { limit: Option<u64> },
+    Blink { cap: Option<u64> },
+    Ring { capacity: u64 },
+}
+
+impl Retention {
+    pub(crate) fn for_kind(kind: TableKind) -> Result<Self> {
+        Ok(match kind {
+            TableKind::Append => Retention::Append { limit: None },
+            TableKind::Blink => Retention::Blink { cap: None },
+            TableKind::Ring { capacity } => {
+                if capacity == 0 {
+                    return Err(Error::InvalidOption {
+                        option: "ring capacity",
+                        reason: "must be at least 1".to_owned(),
+                    });
+                }
+                Retention::Ring {
+                    capacity: capacity as u64,
+                }
+            }
+        })
+    }
+
+    pub(crate) fn kind(self) -> TableKind {
+        match self {
+            Retention::Append { .. } => TableKind::Append,
+            Retention::Blink { .. } => TableKind::Blink,
+            Retention::Ring { capacity } => TableKind::Ring {
+                capacity: usize::try_from(capacity).expect("invariant: capacity came from usize"),
+            },
+        }
+    }
+
+    pub(crate) fn is_blink(self) -> bool {
+        matches!(self, Retention::Blink { .. })
+    }
+}
+
+/// What handles, writers and the cycle share about one table.
+pub(crate) struct TableShared {
+    pub(crate) id: TableId,
+    pub(crate) name: Arc<str>,
+    pub(crate) schema: SchemaRef,
+    pub(crate) retention: Retention,
+    /// The last published snapshot; stored by the cycle (under the global lock), loaded by
+    /// anyone without a lock.
+    pub(crate) snapshot: ArcSwap<SnapshotInner>,
+    pub(crate) staging: Staging,
+    /// Listeners and subscriptions. Lock order: global lock → this.
+    pub(crate) registry: Mutex<Registry>,
+    pub(crate) core: Weak<Core>,
+}
+
+impl TableShared {
+    pub(crate) fn new(
+        id: TableId,
+        name: &str,
+        schema: SchemaRef,
+        retention: Retention,
+        staging_limit: usize,
+        core: Weak<Core>,
+        step: Step,
+    ) -> Self {
+        let snapshot = SnapshotInner {
+            step,
+            rows: 0..0,
+            chunks: imbl::Vector::new(),
+            schema: schema.clone(),
+        };
+        Self {
+            id,
+            name: Arc::from(name),
+            schema,
+            retention,
+            snapshot: ArcSwap::from_pointee(snapshot),
+            staging: Staging::new(staging_limit),
+            registry: Mutex::new(Registry::default()),
+            core,
+        }
+    }
+
+    pub(crate) fn core(&self) -> Result<Arc<Core>> {
+        self.core.upgrade().ok_or(Error::EngineShutDown)
+    }
+}
+
+/// A live table: a cheap, cloneable handle (`Arc` inside) to read, listen to and subscribe to.
+///
+/// Reading never takes the engine's lock: [`snapshot`](Self::snapshot) loads the table's last
+/// published [`TableSnapshot`], consistent at one step by construction. To read several tables
+/// at the same step, use [`EngineHandle::read`](crate::EngineHandle::read).
+#[derive(Clone)]
+pub struct Table {
+    pub(crate) shared: Arc<TableShared>,
+}
+
+impl Table {
+    /// The table's id in its engine.
+    pub fn id(&self) -> TableId {
+        self.shared.id
+    }
+
+    /// The table's name, unique in its engine.
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// The table's schema.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.shared.schema
+    }
+
+    /// The table's kind.
+    pub fn kind(&self) -> TableKind {
+        self.shared.retention.kind()
+    }
+
+    /// The most rows the table holds: a ring's capacity or an append table's limit.
+    pub fn capacity(&self) -> Option<usize> {
+        match self.shared.retention {
+            Retention::Append { limit } => limit.map(|l| usize::try_from(l).unwrap_or(usize::MAX)),
+            Retention::Ring { capacity } => usize::try_from(capacity).ok(),
+            Retention::Blink { cap } => cap.map(|c| usize::try_from(c).unwrap_or(usize::MAX)),
+        }
+    }
+
+    /// The table's rows at the last cycle that changed it. Lock-free, O(1).
+    pub fn snapshot(&self) -> TableSnapshot {
+        TableSnapshot::from_inner(self.shared.snapshot.load_full())
+    }
+
+    /// How many rows the table shows now. Lock-free, O(1).
+    pub fn num_rows(&self) -> usize {
+        let s = self.shared.snapshot.load();
+        usize::try_from(s.rows.end - s.rows.start).expect("invariant: row count fits usize")
+    }
+
+    /// Whether the table was closed or failed; a closed table takes no more rows.
+    pub fn is_closed(&self) -> bool {
+        self.shared.staging.is_closed()
+    }
+
+    /// The failure the table's publisher reported, if it failed.
+    pub fn failure(&self) -> Option<Arc<Error>> {
+        self.shared.registry.lock().failure.clone()
+    }
+
+    /// Registers a listener: a callback on the cycle thread with each update of this table.
+    ///
+    /// The listener runs under the engine's lock: keep it short, never block in it, and never
+    /// call back into the engine from it (that deadlocks). A listener that panics is removed,
+    /// the panic is reported through [`ListenerHandle::failure`] and
+    /// [`EngineHandle::recent_errors`](crate::EngineHandle::recent_errors), and the engine goes
+    /// on. Dropping the handle removes the listener.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EngineShutDown`] if the engine is gone.
+    pub fn listen(&self, listener: impl Listener) -> Result<ListenerHandle> {
+        crate::subscribe::listener::register(&self.shared, Box::new(listener))
+    }
+
+    /// Subscribes with default options: a snapshot, then every update, through a bounded queue.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EngineShutDown`] if the engine is gone.
+    pub fn subscribe(&self) -> Result<Subscription> {
+        self.subscribe_with(SubscriptionOptions::default())
+    }
+
+    /// Subscribes with the given queue bounds; see [`Subscription`] for the guarantees.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EngineShutDown`] if the engine is gone.
+    pub fn subscribe_with(&self, options: SubscriptionOptions) -> Result<Subscription> {
+        crate::subscribe::subscription::register(&self.shared, options)
+    }
+}
+
+impl fmt::Debug for Table {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Table")
+            .field("id", &self.shared.id)
+            .field("name", &self.shared.name)
+            .field("kind", &self.kind())
+            .field("rows", &self.num_rows())
+            .finish()
+    }
+}
+
+/// A table's storage and retention, guarded by the global lock.
+pub(crate) struct TableState {
+    pub(crate) log: ChunkLog,
+    pub(crate) retention: Retention,
+}
+
+/// The result of applying one cycle's input to a table.
+pub(crate) struct Applied {
+    pub(crate) update: Option<TableUpdate>,
+    pub(crate) dropped: u64,
+}
+
+impl TableState {
+    pub(crate) fn new(retention: Retention) -> Self {
+        Self {
+            log: ChunkLog::default(),
+            retention,
+        }
+    }
+
+    /// Applies one cycle's input: appends, applies retention and builds the update.
+    ///
+    /// Cost O(input chunks + evicted chunks); rows are never copied (batches are sliced).
+    /// Returns no update when the window did not change.
+    pub(crate) fn apply(&mut self, step: Step, input: &[RecordBatch]) -> Applied {
+        let old = self.log.rows();
+        let incoming: u64 = input.iter().map(|b| b.num_rows() as u64).sum();
+        let accepted = match self.retention {
+            Retention::Append { limit } => append::accepted(old.end - old.start, incoming, limit),
+            _ => incoming,
+        };
+        let e0 = old.end;
+        let e1 = e0 + accepted;
+        let new_start = match self.retention {
+            Retention::Append { .. } => old.start,
+            Retention::Blink { cap } => blink::new_start(e0, e1, cap),
+            Retention::Ring { capacity } => ring::new_start(old.start, e1, capacity),
+        };
+        self.log.evict_to(new_start.min(e0));
+        let mut batches = Vec::new();
+        let mut pos = e0;
+        for batch in input {
+            if pos >= e1 {
+                break;
+            }
+            let len = batch.num_rows() as u64;
+            let from = pos.max(new_start);
+            let to = (pos + len).min(e1);
+            if from < to {
+                let offset = usize::try_from(from - pos).expect("invariant: within a batch");
+                let n = usize::try_from(to - from).expect("invariant: within a batch");
+                let slice = if n == batch.num_rows() {
+                    batch.clone()
+                } else {
+                    batch.slice(offset, n)
+                };
+                batches.push(slice);
+            }
+            pos += len;
+        }
+        if new_start >= e0 {
+            // Every old row goes; rows before new_start of this cycle were never stored.
+            self.log.skip_to(new_start);
+        }
+        for b in &batches {
+            self.log.push(b.clone());
+        }
+        self.log.evict_to(new_start);
+        debug_assert_eq!(self.log.rows(), new_start..e1);
+        let removed = old.start..new_start.min(old.end).max(old.start);
+        let added = old.end.max(new_start)..e1;
+        let update = if removed.is_empty() && added.is_empty() {
+            None
+        } else {
+            Some(TableUpdate {
+                step,
+                removed,
+                added,
+                batches,
+            })
+        };
+        Applied {
+            update,
+            dropped: incoming - accepted,
+        }
+    }
+
+    pub(crate) fn snapshot(&self, step: Step, schema: &SchemaRef) -> SnapshotInner {
+        SnapshotInner {
+            step,
+            rows: self.log.rows(),
+            chunks: self.log.chunks().clone(),
+            schema: schema.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow_array::Int64Array;
+    use arrow_schema::{DataType, Field, Schema};
+
+    use super::*;
+
+    fn batch(values: std::ops::Range<i64>) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
+        RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from_iter_values(values))]).unwrap()
+    }
+
+    fn rows(state: &TableState) -> Vec<i64> {
+        state
+            .log
+            .chunks()
+            .iter()
+            .flat_map(|c| {
+                c.batch
+                    .column(0)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .unwrap()
+                    .values()
+                    .to_vec()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn smoke() {
+        let mut t = TableState::new(Retention::Append { limit: None });
+        let a = t.apply(Step(1), &[batch(0..3)]);
+        let u = a.update.unwrap();
+        assert_eq!((u.removed, u.added), (0..0, 0..3));
+        assert_eq!(rows(&t), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn ring_batch_larger_than_capacity_keeps_its_tail_and_reports_clamped_ranges() {
+        let mut t = TableState::new(Retention::Ring { capacity: 4 });
+        t.apply(Step(1), &[batch(0..2)]);
+        let u = t
+            .apply(Step(2), &[batch(2..5), batch(5..12)])
+            .update
+            .unwrap();
+        assert_eq!(rows(&t), vec![8, 9, 10, 11]);
+        assert_eq!(u.removed, 0..2);
+        assert_eq!(u.added, 8..12);
+        assert_eq!(
+            u.batches.iter().map(RecordBatch::num_rows).sum::<usize>(),
+            4
+        );
+    }
+
+    #[test]
+    fn blink_with_no_rows_empties_and_then_reports_nothing() {
+        let mut t = TableState::new(Retention::Blink { cap: None });
+        t.apply(Step(1), &[batch(0..3)]);
+        let u = t.apply(Step(2), &[]).update.unwrap();
+        assert_eq!((u.removed, u.added), (0..3, 3..3));
+        assert!(t.apply(Step(3), &[]).update.is_none());
+    }
+
+    #[test]
+    fn append_limit_drops_rows_past_it() {
+        let mut t = TableState::new(Retention::Append { limit: Some(5) });
+        let a = t.apply(Step(1), &[batch(0..3), batch(3..7)]);
+        assert_eq!(a.dropped, 2);
+        assert_eq!(rows(&t), vec![0, 1, 2, 3, 4]);
+        let a = t.apply(Step(2), &[batch(7..9)]);
+        assert!(a.update.is_none());
+        assert_eq!(a.dropped, 2);
+    }
+}
