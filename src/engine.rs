@@ -158,13 +158,15 @@ impl Core {
 
     /// Runs the final cycle, refuses further writes, ends subscriptions, runs `on_shutdown`.
     fn shutdown(&self) {
-        if self.is_shut_down() {
+        // Refuse writes first, then drain: a write that got in before the flag was set is
+        // staged before the final cycle's drain takes the staging locks, so it is applied;
+        // one that comes after sees the flag (through those same locks) and is refused.
+        if self.shut_down.swap(true, Ordering::AcqRel) {
             return;
         }
         cycle::run(self);
         let (hooks, tables) = {
             let mut graph = self.graph.write();
-            self.shut_down.store(true, Ordering::Release);
             // Flushers hold publishers, which hold the core: drop them to break the cycle.
             graph.flushers.get_mut().clear();
             let hooks: Vec<_> = std::mem::take(graph.shutdown_hooks.get_mut());
@@ -505,7 +507,7 @@ impl EngineHandle {
             let step = graph.step;
             graph.node_mut(table.id()).closed =
                 Some((step, crate::publish::staging::Closing::Clean));
-            crate::subscribe::end(&table.shared, failure, &mut errors);
+            crate::subscribe::end(&table.shared, failure.as_ref(), &mut errors);
         }
         Ok(table)
     }

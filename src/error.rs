@@ -193,8 +193,8 @@ pub enum TryPublishError<R> {
     Full(R),
     /// The table is closed or failed, or the engine shut down.
     Closed(R),
-    /// The batch does not fit the schema.
-    Invalid(R, Error),
+    /// The batch does not fit the schema (boxed to keep the `Result` small).
+    Invalid(R, Box<Error>),
 }
 
 impl<R> TryPublishError<R> {

@@ -10,7 +10,7 @@
 //!   what they read is at one step;
 //! - creating a table takes its exclusive side briefly.
 //!
-//! parking_lot's `RwLock` is task-fair: once the cycle waits for the exclusive side, new readers
+//! `parking_lot`'s `RwLock` is task-fair: once the cycle waits for the exclusive side, new readers
 //! queue behind it, so a stream of readers cannot starve the cycle (its wait is reported as
 //! [`CycleStats::lock_wait`]).
 //!
@@ -40,7 +40,7 @@ pub use step::Step;
 
 use crate::engine::Core;
 use crate::error::{Error, Result};
-use crate::publish::publisher::Flusher;
+use crate::publish::publisher::{Flusher, ShutdownFn};
 use crate::publish::staging::Closing;
 use crate::subscribe::TableUpdate;
 use crate::sync::{Mutex, RwLockReadGuard};
@@ -58,7 +58,7 @@ pub(crate) struct Graph {
     /// asking callbacks to be; it is only taken under the exclusive global lock.
     pub(crate) flushers: Mutex<Vec<Flusher>>,
     /// `on_shutdown` callbacks by table; same locking as `flushers`.
-    pub(crate) shutdown_hooks: Mutex<Vec<(TableId, Box<dyn FnOnce() + Send>)>>,
+    pub(crate) shutdown_hooks: Mutex<Vec<(TableId, ShutdownFn)>>,
 }
 
 /// One table in the graph.
@@ -118,7 +118,7 @@ impl Graph {
         let shared = Arc::new(TableShared::new(
             id,
             name,
-            schema.clone(),
+            schema,
             retention,
             core.config.staging_limit,
             Arc::downgrade(core),
@@ -137,7 +137,7 @@ impl Graph {
             state.apply(self.step, &batches);
             shared
                 .snapshot
-                .store(Arc::new(state.snapshot(self.step, &schema)));
+                .store(Arc::new(state.snapshot(self.step, &shared.schema)));
             if retention.is_blink() && !state.log.rows().is_empty() {
                 self.nonempty_blinks.push(id);
             }

@@ -77,14 +77,14 @@ pub(crate) fn deliver(
 
 /// Ends delivery for a table: listeners get `on_failure` for a failure, subscriptions get
 /// [`Event::Failed`] and end.
-pub(crate) fn end(table: &TableShared, failure: Option<Arc<Error>>, errors: &mut Vec<Error>) {
+pub(crate) fn end(table: &TableShared, failure: Option<&Arc<Error>>, errors: &mut Vec<Error>) {
     let mut reg = table.registry.lock();
     if reg.ended {
         return;
     }
     reg.ended = true;
-    reg.failure.clone_from(&failure);
-    if let Some(err) = &failure {
+    reg.failure = failure.cloned();
+    if let Some(err) = failure {
         for entry in &mut reg.listeners {
             if entry.status.removed.load(Ordering::Acquire) {
                 continue;
@@ -100,7 +100,7 @@ pub(crate) fn end(table: &TableShared, failure: Option<Arc<Error>>, errors: &mut
         }
     }
     for s in reg.subscribers.drain(..) {
-        s.end(failure.clone().map(Event::Failed));
+        s.end(failure.cloned().map(Event::Failed));
     }
     reg.listeners.clear();
 }

@@ -223,8 +223,7 @@ impl Table {
 
     /// How many rows the table shows now. Lock-free, O(1).
     pub fn num_rows(&self) -> usize {
-        let s = self.shared.snapshot.load();
-        usize::try_from(s.rows.end - s.rows.start).expect("invariant: row count fits usize")
+        range_len(&self.shared.snapshot.load().rows)
     }
 
     /// Whether the table was closed or failed; a closed table takes no more rows.
@@ -280,6 +279,13 @@ impl fmt::Debug for Table {
             .field("rows", &self.num_rows())
             .finish()
     }
+}
+
+/// The number of positions in `r`. Rows in memory always fit `usize` on the 64-bit targets
+/// the crate runs on, so the cast cannot truncate there.
+#[allow(clippy::cast_possible_truncation)]
+pub(crate) fn range_len(r: &std::ops::Range<u64>) -> usize {
+    (r.end - r.start) as usize
 }
 
 /// A table's storage and retention, guarded by the global lock.

@@ -2,7 +2,7 @@
 //!
 //! | kind | after a cycle that appended `[e0, e1)` | like |
 //! |---|---|---|
-//! | `Append` | `start` never moves | Deephaven `DynamicTableWriter`, `blink_to_append_only`; DolphinDB `streamTable` |
+//! | `Append` | `start` never moves | Deephaven `DynamicTableWriter`, `blink_to_append_only`; `DolphinDB` `streamTable` |
 //! | `Blink` | `start = e0` (a cycle with no rows empties it) | Deephaven `table_publisher` |
 //! | `Ring { capacity }` | `start = max(start, e1 - capacity)` | Deephaven `ring_table`, Perspective `limit` |
 //!

@@ -142,7 +142,7 @@ pub(crate) fn run(core: &Core) -> Step {
             Closing::Clean => None,
             Closing::Failed(e) => Some(e),
         };
-        subscribe::end(&shared, failure, &mut errors);
+        subscribe::end(&shared, failure.as_ref(), &mut errors);
         graph.flushers.get_mut().retain(|f| f.table_id() != id);
         let all = std::mem::take(graph.shutdown_hooks.get_mut());
         let (mine, rest): (Vec<_>, Vec<_>) = all.into_iter().partition(|(t, _)| *t == id);

@@ -15,9 +15,14 @@ use crate::table::{Table, TableId, TableKind};
 /// Options of [`EngineHandle::table_publisher`](crate::EngineHandle::table_publisher).
 pub struct PublisherOptions {
     pub(crate) kind: TableKind,
-    pub(crate) on_flush: Option<Box<dyn FnMut(&TablePublisher) + Send>>,
-    pub(crate) on_shutdown: Option<Box<dyn FnOnce() + Send>>,
+    pub(crate) on_flush: Option<FlushFn>,
+    pub(crate) on_shutdown: Option<ShutdownFn>,
 }
+
+/// A publisher's `on_flush` callback.
+pub(crate) type FlushFn = Box<dyn FnMut(&TablePublisher) + Send>;
+/// An `on_shutdown` callback.
+pub(crate) type ShutdownFn = Box<dyn FnOnce() + Send>;
 
 impl Default for PublisherOptions {
     fn default() -> Self {
@@ -31,6 +36,7 @@ impl Default for PublisherOptions {
 
 impl PublisherOptions {
     /// The table's kind (default [`TableKind::Blink`], as Deephaven's `table_publisher`).
+    #[must_use]
     pub fn with_kind(mut self, kind: TableKind) -> Self {
         self.kind = kind;
         self
@@ -40,6 +46,7 @@ impl PublisherOptions {
     /// drained: batches it [`add`](TablePublisher::add)s land in that same cycle. It runs under
     /// the global lock: keep it short. If it panics, the table fails with
     /// [`Error::CallbackPanicked`] and the engine goes on.
+    #[must_use]
     pub fn with_on_flush(mut self, f: impl FnMut(&TablePublisher) + Send + 'static) -> Self {
         self.on_flush = Some(Box::new(f));
         self
@@ -47,6 +54,7 @@ impl PublisherOptions {
 
     /// A callback run once, outside the lock, when the table closes or fails or the engine
     /// shuts down, whichever comes first.
+    #[must_use]
     pub fn with_on_shutdown(mut self, f: impl FnOnce() + Send + 'static) -> Self {
         self.on_shutdown = Some(Box::new(f));
         self
@@ -137,10 +145,12 @@ impl TablePublisher {
         self.stage(batch, false).map_err(|e| match e {
             Refused::Full(b, _) => TryPublishError::Full(b),
             Refused::Closed(b) => TryPublishError::Closed(b),
-            Refused::Invalid(b, e) => TryPublishError::Invalid(b, e),
+            Refused::Invalid(b, e) => TryPublishError::Invalid(b, Box::new(e)),
         })
     }
 
+    // The batch must come back to the caller, so the error carries it (and is large).
+    #[allow(clippy::result_large_err)]
     fn stage(&self, batch: RecordBatch, block: bool) -> Result<(), Refused> {
         let shared = &self.table.shared;
         let checked = match check_batch(&shared.name, &shared.schema, &batch) {
@@ -209,7 +219,7 @@ impl fmt::Debug for TablePublisher {
         f.debug_struct("TablePublisher")
             .field("table", &self.table.name())
             .field("alive", &self.is_alive())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -223,14 +233,11 @@ enum Refused {
 /// A publisher's `on_flush`, kept in the graph and run at the start of every cycle.
 pub(crate) struct Flusher {
     publisher: TablePublisher,
-    callback: Box<dyn FnMut(&TablePublisher) + Send>,
+    callback: FlushFn,
 }
 
 impl Flusher {
-    pub(crate) fn new(
-        publisher: TablePublisher,
-        callback: Box<dyn FnMut(&TablePublisher) + Send>,
-    ) -> Self {
+    pub(crate) fn new(publisher: TablePublisher, callback: FlushFn) -> Self {
         Self {
             publisher,
             callback,

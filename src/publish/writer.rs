@@ -29,6 +29,7 @@ impl Default for WriterOptions {
 
 impl WriterOptions {
     /// The table's kind (default [`TableKind::Append`], as Deephaven's `DynamicTableWriter`).
+    #[must_use]
     pub fn with_kind(mut self, kind: TableKind) -> Self {
         self.kind = kind;
         self

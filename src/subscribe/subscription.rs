@@ -67,6 +67,7 @@ impl Default for SubscriptionOptions {
 
 impl SubscriptionOptions {
     /// The most updates queued before the subscriber lags (default 1024; at least 1).
+    #[must_use]
     pub fn with_capacity(mut self, capacity: usize) -> Self {
         self.capacity = capacity.max(1);
         self
@@ -74,6 +75,7 @@ impl SubscriptionOptions {
 
     /// The most added rows queued before the subscriber lags (default 4Mi). An update
     /// arriving at an empty queue is always taken, however many rows it has.
+    #[must_use]
     pub fn with_max_queued_rows(mut self, rows: usize) -> Self {
         self.max_queued_rows = rows;
         self

@@ -46,11 +46,11 @@ impl TableUpdate {
 
     /// How many rows were added.
     pub fn num_added(&self) -> usize {
-        usize::try_from(self.added.end - self.added.start).expect("invariant: fits usize")
+        crate::table::range_len(&self.added)
     }
 
     /// How many rows were removed.
     pub fn num_removed(&self) -> usize {
-        usize::try_from(self.removed.end - self.removed.start).expect("invariant: fits usize")
+        crate::table::range_len(&self.removed)
     }
 }

@@ -48,8 +48,7 @@ impl TableSnapshot {
 
     /// How many rows the snapshot holds.
     pub fn num_rows(&self) -> usize {
-        usize::try_from(self.inner.rows.end - self.inner.rows.start)
-            .expect("invariant: an in-memory table's row count fits usize")
+        crate::table::range_len(&self.inner.rows)
     }
 
     /// Whether the snapshot holds no rows.
