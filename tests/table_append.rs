@@ -1,0 +1,215 @@
+//! Append tables: every row ever appended stays visible.
+
+mod support;
+
+use tickertable::test_util::{i64_column, manual_engine};
+use tickertable::{Event, Step, TableKind};
+
+use support::{add, batch_values, drain, int_table, record, updates, values, Mirror, Seen};
+
+#[test]
+fn smoke() {
+    let engine = manual_engine();
+    let (table, publisher) = int_table(&engine, "t", TableKind::Append);
+    add(&publisher, 0..3);
+    engine.run_cycle();
+    assert_eq!(values(&table), vec![0, 1, 2]);
+    assert_eq!(table.kind(), TableKind::Append);
+}
+
+#[test]
+fn append_rows_staged_before_a_cycle_are_invisible_until_it_runs() {
+    let engine = manual_engine();
+    let (table, publisher) = int_table(&engine, "t", TableKind::Append);
+    add(&publisher, 0..4);
+    add(&publisher, 4..6);
+    assert_eq!(table.num_rows(), 0);
+    assert!(table.snapshot().is_empty());
+    engine.run_cycle();
+    assert_eq!(table.num_rows(), 6);
+    assert_eq!(values(&table), vec![0, 1, 2, 3, 4, 5]);
+}
+
+#[test]
+fn append_keeps_every_row_across_cycles() {
+    let engine = manual_engine();
+    let (table, publisher) = int_table(&engine, "t", TableKind::Append);
+    let mut expected = Vec::new();
+    for cycle in 0..20_i64 {
+        let rows = cycle * 10..cycle * 10 + cycle % 4;
+        expected.extend(rows.clone());
+        if !rows.is_empty() {
+            add(&publisher, rows);
+        }
+        engine.run_cycle();
+        assert_eq!(values(&table), expected);
+    }
+    assert_eq!(table.snapshot().rows(), 0..expected.len() as u64);
+}
+
+#[test]
+fn append_cycle_without_rows_leaves_the_table_and_its_snapshot_step_unchanged() {
+    let engine = manual_engine();
+    let (table, publisher) = int_table(&engine, "t", TableKind::Append);
+    let (_h, seen) = record(&table);
+    add(&publisher, 0..2);
+    let s1 = engine.run_cycle();
+    let s2 = engine.run_cycle();
+    assert_eq!(s2, s1.next());
+    assert_eq!(values(&table), vec![0, 1]);
+    assert_eq!(table.snapshot().step(), s1);
+    assert_eq!(
+        seen.lock().len(),
+        1,
+        "a cycle with no change makes no update"
+    );
+}
+
+#[test]
+fn append_updates_report_only_added_ranges_and_their_values() {
+    let engine = manual_engine();
+    let (table, publisher) = int_table(&engine, "t", TableKind::Append);
+    let (_h, seen) = record(&table);
+    let sub = table.subscribe().unwrap();
+
+    add(&publisher, 0..3);
+    let s1 = engine.run_cycle();
+    add(&publisher, 3..4);
+    add(&publisher, 4..7);
+    let s2 = engine.run_cycle();
+
+    let expected = vec![
+        Seen {
+            step: s1,
+            removed: 0..0,
+            added: 0..3,
+            values: vec![0, 1, 2],
+        },
+        Seen {
+            step: s2,
+            removed: 0..0,
+            added: 3..7,
+            values: vec![3, 4, 5, 6],
+        },
+    ];
+    assert_eq!(*seen.lock(), expected);
+
+    let events = drain(&sub);
+    assert!(matches!(&events[0], Event::Snapshot(s) if s.is_empty()));
+    let subbed = updates(&events[1..]);
+    assert_eq!(subbed.len(), 2);
+    for (got, want) in subbed.iter().zip(&expected) {
+        assert_eq!(got.step, want.step);
+        assert_eq!(got.added, want.added);
+        assert_eq!(got.values, want.values);
+        assert!(got.removed.is_empty());
+    }
+}
+
+#[test]
+fn append_subscription_mirror_equals_the_table() {
+    let engine = manual_engine();
+    let (table, publisher) = int_table(&engine, "t", TableKind::Append);
+    add(&publisher, 100..105);
+    engine.run_cycle();
+    let sub = table.subscribe().unwrap();
+    let mut mirror = Mirror::default();
+    for i in 0..10 {
+        add(&publisher, i * 3..i * 3 + 2);
+        engine.run_cycle();
+        for e in drain(&sub) {
+            assert!(mirror.on_event(&e));
+        }
+        mirror.assert_matches(&table.snapshot());
+    }
+    assert_eq!(mirror.values().len(), 25);
+}
+
+#[test]
+fn append_snapshot_slice_returns_rows_at_the_given_positions_across_chunks() {
+    let engine = manual_engine();
+    let (table, publisher) = int_table(&engine, "t", TableKind::Append);
+    add(&publisher, 0..4);
+    add(&publisher, 4..7);
+    engine.run_cycle();
+    add(&publisher, 7..12);
+    engine.run_cycle();
+    let snap = table.snapshot();
+    assert_eq!(snap.rows(), 0..12);
+    assert!(snap.num_chunks() >= 3);
+    assert_eq!(batch_values(&snap.slice(2..9)), vec![2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(batch_values(&snap.slice(4..7)), vec![4, 5, 6]);
+    assert_eq!(batch_values(&snap.slice(11..12)), vec![11]);
+    assert_eq!(
+        batch_values(&snap.slice(0..12)),
+        (0..12).collect::<Vec<_>>()
+    );
+    // Clamped to the snapshot's rows.
+    assert_eq!(batch_values(&snap.slice(10..100)), vec![10, 11]);
+    assert!(snap.slice(12..20).is_empty());
+    assert!(snap.slice(5..5).is_empty());
+}
+
+#[test]
+fn append_to_batch_returns_every_row_in_order() {
+    let engine = manual_engine();
+    let (table, publisher) = int_table(&engine, "t", TableKind::Append);
+    add(&publisher, 0..3);
+    engine.run_cycle();
+    add(&publisher, 3..5);
+    engine.run_cycle();
+    let batch = table.snapshot().to_batch().unwrap();
+    assert_eq!(batch.num_rows(), 5);
+    assert_eq!(batch.schema(), *table.schema());
+    assert_eq!(i64_column([&batch], 0), vec![0, 1, 2, 3, 4]);
+}
+
+#[test]
+fn append_to_batch_of_an_empty_table_is_an_empty_batch() {
+    let engine = manual_engine();
+    let (table, _publisher) = int_table(&engine, "t", TableKind::Append);
+    let batch = table.snapshot().to_batch().unwrap();
+    assert_eq!(batch.num_rows(), 0);
+    assert_eq!(batch.num_columns(), 1);
+}
+
+#[test]
+fn append_snapshot_taken_earlier_is_not_changed_by_later_cycles() {
+    let engine = manual_engine();
+    let (table, publisher) = int_table(&engine, "t", TableKind::Append);
+    add(&publisher, 0..3);
+    let s1 = engine.run_cycle();
+    let old = table.snapshot();
+    add(&publisher, 3..6);
+    let s2 = engine.run_cycle();
+    assert_eq!(old.step(), s1);
+    assert_eq!(old.rows(), 0..3);
+    assert_eq!(support::snapshot_values(&old), vec![0, 1, 2]);
+    let new = table.snapshot();
+    assert_eq!(new.step(), s2);
+    assert_eq!(new.rows(), 0..6);
+}
+
+#[test]
+fn append_snapshot_of_a_new_table_is_empty_at_the_creation_step() {
+    let engine = manual_engine();
+    engine.run_cycle();
+    engine.run_cycle();
+    let (table, _publisher) = int_table(&engine, "t", TableKind::Append);
+    let snap = table.snapshot();
+    assert_eq!(snap.step(), Step::new(2));
+    assert_eq!(snap.rows(), 0..0);
+    assert_eq!(snap.num_rows(), 0);
+    assert_eq!(snap.schema(), table.schema());
+}
+
+#[test]
+fn append_batches_of_one_cycle_land_in_the_order_they_were_added() {
+    let engine = manual_engine();
+    let (table, publisher) = int_table(&engine, "t", TableKind::Append);
+    add(&publisher, 50..52);
+    add(&publisher, 0..1);
+    add(&publisher, 30..33);
+    engine.run_cycle();
+    assert_eq!(values(&table), vec![50, 51, 0, 30, 31, 32]);
+}
