@@ -114,8 +114,9 @@ fn blink_to_append_only_keeps_every_row_its_blink_source_ever_shows() {
     let mut expected = Vec::new();
     for i in 0..10_i64 {
         if i % 4 != 3 {
-            add(&publisher, i * 10..i * 10 + i % 3 + 1);
-            expected.extend(i * 10..i * 10 + i % 3 + 1);
+            let n = i % 3 + 1;
+            add(&publisher, i * 10..i * 10 + n);
+            expected.extend(i * 10..i * 10 + n);
         }
         engine.run_cycle();
         assert_eq!(values(&all), expected);
