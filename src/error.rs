@@ -155,6 +155,20 @@ pub enum Error {
     /// `commit` or `rollback` without `begin`, or `begin` inside a transaction.
     #[error("{0}")]
     Transaction(TransactionError),
+    /// A remote server refused a call or could not be reached.
+    #[error("remote {kind}: {message}")]
+    Remote {
+        /// What kind of failure, for deciding whether to retry.
+        kind: RemoteErrorKind,
+        /// The server's or the transport's message.
+        message: String,
+    },
+    /// A peer sent something this side cannot apply.
+    #[error("protocol error: {message}")]
+    Protocol {
+        /// What was wrong.
+        message: String,
+    },
     /// The engine has shut down.
     #[error("the engine has shut down")]
     EngineShutDown,
@@ -164,6 +178,47 @@ pub enum Error {
     /// An I/O operation failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+}
+
+/// The kind of a [`Error::Remote`] failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RemoteErrorKind {
+    /// The server could not be reached, or the call was cut off: transient, retry.
+    Unavailable,
+    /// The server is out of room (staging full, too many streams): transient, retry later.
+    ResourceExhausted,
+    /// Missing or wrong credentials: permanent.
+    Unauthenticated,
+    /// No such table: permanent.
+    NotFound,
+    /// The data does not fit (schema refused): permanent.
+    InvalidArgument,
+    /// The table cannot take it now (closed, derived): permanent.
+    FailedPrecondition,
+    /// Anything else.
+    Other,
+}
+
+impl RemoteErrorKind {
+    /// Whether retrying the same call later can succeed.
+    pub fn is_transient(self) -> bool {
+        matches!(self, Self::Unavailable | Self::ResourceExhausted)
+    }
+}
+
+impl fmt::Display for RemoteErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Unavailable => "unavailable",
+            Self::ResourceExhausted => "resource exhausted",
+            Self::Unauthenticated => "unauthenticated",
+            Self::NotFound => "not found",
+            Self::InvalidArgument => "invalid argument",
+            Self::FailedPrecondition => "failed precondition",
+            Self::Other => "error",
+        })
+    }
 }
 
 /// A misuse of [`RowWriter`](crate::RowWriter) transactions.

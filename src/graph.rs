@@ -120,6 +120,7 @@ impl Graph {
             name,
             schema,
             retention,
+            source.is_some(),
             core.config.staging_limit,
             Arc::downgrade(core),
             self.step,

@@ -79,6 +79,8 @@
 pub mod docs;
 pub mod engine;
 pub mod error;
+#[cfg(feature = "flight")]
+pub mod flight;
 pub mod graph;
 pub mod publish;
 pub mod schema;
@@ -89,7 +91,7 @@ pub mod table;
 pub mod test_util;
 
 pub use engine::{Builder, Engine, EngineHandle};
-pub use error::{Error, Result, TransactionError, TryPublishError};
+pub use error::{Error, RemoteErrorKind, Result, TransactionError, TryPublishError};
 pub use graph::{CycleStats, EngineStats, Step, View};
 pub use publish::{DynamicTableWriter, PublisherOptions, RowWriter, TablePublisher, WriterOptions};
 pub use schema::Value;

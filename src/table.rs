@@ -134,6 +134,8 @@ pub(crate) struct TableShared {
     pub(crate) name: Arc<str>,
     pub(crate) schema: SchemaRef,
     pub(crate) retention: Retention,
+    /// Fed by another table (not by staging): takes no rows from writers.
+    pub(crate) derived: bool,
     /// The last published snapshot; stored by the cycle (under the global lock), loaded by
     /// anyone without a lock.
     pub(crate) snapshot: ArcSwap<SnapshotInner>,
@@ -144,11 +146,13 @@ pub(crate) struct TableShared {
 }
 
 impl TableShared {
+    #[allow(clippy::too_many_arguments)] // one call site, in `Graph::add_table`
     pub(crate) fn new(
         id: TableId,
         name: &str,
         schema: SchemaRef,
         retention: Retention,
+        derived: bool,
         staging_limit: usize,
         core: Weak<Core>,
         step: Step,
@@ -164,6 +168,7 @@ impl TableShared {
             name: Arc::from(name),
             schema,
             retention,
+            derived,
             snapshot: ArcSwap::from_pointee(snapshot),
             staging: Staging::new(staging_limit),
             registry: Mutex::new(Registry::default()),

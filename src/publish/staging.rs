@@ -118,6 +118,26 @@ impl Staging {
         Ok(!std::mem::replace(&mut st.scheduled, true))
     }
 
+    /// Stages several batches at once, all in the same cycle, or none of them. Never waits.
+    pub(crate) fn push_all(
+        &self,
+        batches: Vec<RecordBatch>,
+        shut_down: &AtomicBool,
+    ) -> Result<bool, PushRefused> {
+        let n: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        let mut st = self.state.lock();
+        if self.is_closed() || shut_down.load(Ordering::Acquire) {
+            return Err(PushRefused::Closed);
+        }
+        if st.rows != 0 && st.rows + n > self.limit {
+            return Err(PushRefused::Full(st.rows));
+        }
+        st.rows += n;
+        st.batches
+            .extend(batches.into_iter().filter(|b| b.num_rows() > 0));
+        Ok(!std::mem::replace(&mut st.scheduled, true))
+    }
+
     #[cfg(not(loom))]
     fn wait(&self, st: &mut crate::sync::MutexGuard<'_, StagingState>) {
         self.space.wait_for(st, WAIT_SLICE);

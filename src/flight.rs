@@ -1,0 +1,57 @@
+//! Serving tables over Arrow Flight, and a Rust client for it.
+//!
+//! [`EngineHandle::serve_flight`](crate::EngineHandle::serve_flight) starts a Flight service
+//! (arrow-flight on tokio/tonic, on its own runtime and thread) that any Flight client, pyarrow's
+//! included, can use:
+//!
+//! - `ListFlights`: one `FlightInfo` per table: its schema, a path descriptor with its name, the
+//!   row count as `total_records`, and app metadata
+//!   `{"kind": "append"|"blink"|"ring", "capacity": n|null, "step": s, "rows": [start, end]}`.
+//!   Its two endpoints are, in order, the table's **snapshot** ticket and its **live** ticket,
+//!   so a generic client can pick either without knowing the ticket format.
+//! - `GetFlightInfo` / `GetSchema` by a path descriptor holding the table's name.
+//! - `DoGet` with a snapshot ticket: the table at one step, then the stream ends. With a live
+//!   ticket: the snapshot, then every update as it happens, until the client goes away.
+//! - `DoPut` with a path descriptor: the batches are checked against the table's schema and
+//!   staged together, as a [`TablePublisher`](crate::TablePublisher) would, so they land in one
+//!   cycle; if any batch does not fit, the call fails with `INVALID_ARGUMENT` and nothing is
+//!   applied. The one `PutResult`'s app metadata is `{"rows": n}`.
+//!
+//! With [`FlightOptions::with_token`] every call needs the header
+//! `authorization: Bearer <token>`; [`FlightOptions::with_max_streams`] bounds open `DoGet`s.
+//!
+//! # Wire format
+//!
+//! A `DoGet` stream is an Arrow IPC stream (a schema message, then record batches) whose every
+//! message after the schema carries JSON app metadata:
+//!
+//! ```json
+//! {"step": 42, "reset": false, "removed": [100, 110], "added": [1000, 1250]}
+//! ```
+//!
+//! A client mirrors the table by applying each message in order:
+//!
+//! 1. if `reset` is true, clear the mirror (a snapshot starts, or a slow client is
+//!    resynchronised: what follows is the whole table);
+//! 2. drop the rows at positions `removed` (always a prefix of the mirror);
+//! 3. append the message's rows, which are at positions `added` (`added` is empty and the
+//!    message has no batch when an update only removes rows: a metadata-only message).
+//!
+//! A snapshot or an update may span several messages (large batches are split to keep messages
+//! near 2 MiB); only the first carries `reset` and `removed`. All messages of one step share
+//! its `step`. Positions count every row ever appended to the table (see
+//! [`table`](crate::table)), so `added.start` may jump past the mirror's end when a ring drops
+//! rows that were never sent; the mirror is then empty after step 2.
+//!
+//! A client too slow for the live stream is never buffered for without bound: its server-side
+//! subscription lags, and the next message is a `reset` with a fresh snapshot.
+
+pub(crate) mod client;
+pub(crate) mod server;
+pub(crate) mod ticket;
+pub(crate) mod wire;
+
+pub use client::{Client, RemoteMessage, RemoteSnapshot, RemoteSubscription, RemoteTable};
+pub use server::{FlightOptions, FlightServer};
+pub use ticket::{FlightTicket, TicketKind};
+pub use wire::MessageMeta;

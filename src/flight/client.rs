@@ -1,0 +1,461 @@
+//! A Rust Flight client for a tickertable server.
+
+use std::fmt;
+use std::ops::Range;
+
+use arrow_array::RecordBatch;
+use arrow_flight::decode::{DecodedPayload, FlightDataDecoder};
+use arrow_flight::flight_service_client::FlightServiceClient;
+use arrow_flight::{Criteria, FlightData, FlightDescriptor, FlightInfo, Ticket};
+use arrow_schema::SchemaRef;
+use futures_util::{stream, StreamExt, TryStreamExt};
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::transport::Channel;
+use tonic::Request;
+
+use crate::error::{Error, RemoteErrorKind, Result};
+use crate::flight::server::MAX_MESSAGE_BYTES;
+use crate::flight::ticket::FlightTicket;
+use crate::flight::wire::{Encoder, MessageMeta};
+use crate::graph::Step;
+use crate::table::chunk::ChunkLog;
+use crate::table::TableKind;
+
+/// A table as a server lists it.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RemoteTable {
+    /// The table's name.
+    pub name: String,
+    /// Its kind.
+    pub kind: TableKind,
+    /// Its schema.
+    pub schema: SchemaRef,
+    /// Its row count when listed.
+    pub num_rows: u64,
+    /// The step of its last change when listed.
+    pub step: Step,
+}
+
+/// A table read at one step from a server.
+#[derive(Debug, Clone)]
+pub struct RemoteSnapshot {
+    /// The step of the table's last change.
+    pub step: Step,
+    /// The positions of the rows.
+    pub rows: Range<u64>,
+    /// The rows, in order.
+    pub batches: Vec<RecordBatch>,
+    /// The schema.
+    pub schema: SchemaRef,
+}
+
+impl RemoteSnapshot {
+    /// How many rows the snapshot holds.
+    pub fn num_rows(&self) -> usize {
+        crate::table::range_len(&self.rows)
+    }
+}
+
+/// One message of a live stream, already applied to the subscription's mirror.
+#[derive(Debug, Clone)]
+pub struct RemoteMessage {
+    /// The message's metadata: step, reset, removed and added positions.
+    pub meta: MessageMeta,
+    /// The rows it carried, if any.
+    pub batch: Option<RecordBatch>,
+}
+
+/// A client of a tickertable Flight server. Cheap to clone.
+#[derive(Clone)]
+pub struct Client {
+    inner: FlightServiceClient<Channel>,
+    auth: Option<MetadataValue<Ascii>>,
+}
+
+pub(crate) fn remote(status: &tonic::Status) -> Error {
+    use tonic::Code;
+    let kind = match status.code() {
+        Code::Unauthenticated | Code::PermissionDenied => RemoteErrorKind::Unauthenticated,
+        Code::NotFound => RemoteErrorKind::NotFound,
+        Code::InvalidArgument => RemoteErrorKind::InvalidArgument,
+        Code::FailedPrecondition => RemoteErrorKind::FailedPrecondition,
+        Code::ResourceExhausted => RemoteErrorKind::ResourceExhausted,
+        Code::Unavailable | Code::Cancelled | Code::DeadlineExceeded | Code::Aborted => {
+            RemoteErrorKind::Unavailable
+        }
+        _ => RemoteErrorKind::Other,
+    };
+    Error::Remote {
+        kind,
+        message: status.message().to_owned(),
+    }
+}
+
+fn flight_err(e: &arrow_flight::error::FlightError) -> Error {
+    match e {
+        arrow_flight::error::FlightError::Tonic(s) => remote(s),
+        other => Error::Protocol {
+            message: other.to_string(),
+        },
+    }
+}
+
+impl Client {
+    /// Connects to `grpc://host:port` (or `http://host:port`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Remote`] with [`RemoteErrorKind::Unavailable`] if the server cannot be reached,
+    /// [`Error::InvalidOption`] for a malformed URL.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let http = match url.strip_prefix("grpc://") {
+            Some(rest) => format!("http://{rest}"),
+            None => url.to_owned(),
+        };
+        let endpoint =
+            tonic::transport::Endpoint::from_shared(http).map_err(|e| Error::InvalidOption {
+                option: "url",
+                reason: e.to_string(),
+            })?;
+        let channel = endpoint.connect().await.map_err(|e| Error::Remote {
+            kind: RemoteErrorKind::Unavailable,
+            message: format!("cannot connect to {url}: {e}"),
+        })?;
+        let inner = FlightServiceClient::new(channel)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        Ok(Self { inner, auth: None })
+    }
+
+    /// Sends `authorization: Bearer <token>` with every call.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] if the token is not valid header text.
+    pub fn with_token(mut self, token: &str) -> Result<Self> {
+        let value = format!("Bearer {token}")
+            .parse()
+            .map_err(|_| Error::InvalidOption {
+                option: "token",
+                reason: "not header text".into(),
+            })?;
+        self.auth = Some(value);
+        Ok(self)
+    }
+
+    fn request<T>(&self, message: T) -> Request<T> {
+        let mut req = Request::new(message);
+        if let Some(auth) = &self.auth {
+            req.metadata_mut().insert("authorization", auth.clone());
+        }
+        req
+    }
+
+    /// Every table of the server.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Remote`] or [`Error::Protocol`].
+    pub async fn list(&mut self) -> Result<Vec<RemoteTable>> {
+        let req = self.request(Criteria::default());
+        let mut infos = self
+            .inner
+            .list_flights(req)
+            .await
+            .map_err(|s| remote(&s))?
+            .into_inner();
+        let mut out = Vec::new();
+        while let Some(info) = infos.message().await.map_err(|s| remote(&s))? {
+            out.push(remote_table(info)?);
+        }
+        Ok(out)
+    }
+
+    /// One table's listing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Remote`] (`NotFound` for a missing table) or [`Error::Protocol`].
+    pub async fn table(&mut self, name: &str) -> Result<RemoteTable> {
+        let req = self.request(FlightDescriptor::new_path(vec![name.to_owned()]));
+        let info = self
+            .inner
+            .get_flight_info(req)
+            .await
+            .map_err(|s| remote(&s))?
+            .into_inner();
+        remote_table(info)
+    }
+
+    async fn do_get(&mut self, ticket: &FlightTicket) -> Result<FlightDataDecoder> {
+        let req = self.request(Ticket::new(ticket.to_bytes()));
+        let stream = self
+            .inner
+            .do_get(req)
+            .await
+            .map_err(|s| remote(&s))?
+            .into_inner();
+        Ok(FlightDataDecoder::new(
+            stream.map_err(arrow_flight::error::FlightError::from),
+        ))
+    }
+
+    /// The table at one step.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Remote`] or [`Error::Protocol`].
+    pub async fn snapshot(&mut self, table: &str) -> Result<RemoteSnapshot> {
+        let mut sub = RemoteSubscription::new(self.do_get(&FlightTicket::snapshot(table)).await?);
+        while sub.next().await.transpose()?.is_some() {}
+        let schema = sub.schema.clone().ok_or_else(|| Error::Protocol {
+            message: "the stream carried no schema".into(),
+        })?;
+        Ok(RemoteSnapshot {
+            step: sub.step(),
+            rows: sub.rows(),
+            batches: sub.batches(),
+            schema,
+        })
+    }
+
+    /// Subscribes to a table: its snapshot, then every update, mirrored locally.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Remote`] or [`Error::Protocol`].
+    pub async fn subscribe(&mut self, table: &str) -> Result<RemoteSubscription> {
+        Ok(RemoteSubscription::new(
+            self.do_get(&FlightTicket::live(table)).await?,
+        ))
+    }
+
+    /// Publishes batches into a table with `DoPut`: all of them land in one cycle, or none
+    /// if any does not fit the table's schema. Returns the rows accepted.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Remote`]: `InvalidArgument` for a batch that does not fit the schema,
+    /// `ResourceExhausted` when the table's staging is full (retry later), `NotFound`,
+    /// `FailedPrecondition` for a closed or derived table.
+    pub async fn publish(&mut self, table: &str, batches: Vec<RecordBatch>) -> Result<u64> {
+        let schema = match batches.first() {
+            Some(b) => b.schema(),
+            None => return Ok(0),
+        };
+        let mut enc = Encoder::new(schema);
+        let mut messages: Vec<FlightData> = vec![enc
+            .schema_message()
+            .with_descriptor(FlightDescriptor::new_path(vec![table.to_owned()]))];
+        for batch in &batches {
+            enc.messages(
+                0,
+                false,
+                0..0,
+                0,
+                std::slice::from_ref(batch),
+                &mut messages,
+            )?;
+        }
+        let req = self.request(stream::iter(messages));
+        let mut results = self
+            .inner
+            .do_put(req)
+            .await
+            .map_err(|s| remote(&s))?
+            .into_inner();
+        let mut rows = 0;
+        while let Some(r) = results.message().await.map_err(|s| remote(&s))? {
+            let v: serde_json::Value =
+                serde_json::from_slice(&r.app_metadata).map_err(|e| Error::Protocol {
+                    message: format!("put result: {e}"),
+                })?;
+            rows += v
+                .get("rows")
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0);
+        }
+        Ok(rows)
+    }
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("auth", &self.auth.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+fn remote_table(info: FlightInfo) -> Result<RemoteTable> {
+    let name = info
+        .flight_descriptor
+        .as_ref()
+        .and_then(|d| d.path.first().cloned())
+        .ok_or_else(|| Error::Protocol {
+            message: "a FlightInfo without a table name".into(),
+        })?;
+    let meta: serde_json::Value =
+        serde_json::from_slice(&info.app_metadata).map_err(|e| Error::Protocol {
+            message: format!("table metadata: {e}"),
+        })?;
+    let capacity = meta.get("capacity").and_then(serde_json::Value::as_u64);
+    let kind = match (meta.get("kind").and_then(|k| k.as_str()), capacity) {
+        (Some("append"), _) => TableKind::Append,
+        (Some("blink"), _) => TableKind::Blink,
+        (Some("ring"), Some(c)) => TableKind::Ring {
+            capacity: usize::try_from(c).map_err(|_| Error::Protocol {
+                message: "capacity".into(),
+            })?,
+        },
+        _ => {
+            return Err(Error::Protocol {
+                message: format!("table {name:?}: unknown kind"),
+            })
+        }
+    };
+    let step = Step(
+        meta.get("step")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0),
+    );
+    let num_rows = u64::try_from(info.total_records).unwrap_or(0);
+    let schema = std::sync::Arc::new(info.try_decode_schema().map_err(|e| Error::Protocol {
+        message: e.to_string(),
+    })?);
+    Ok(RemoteTable {
+        name,
+        kind,
+        schema,
+        num_rows,
+        step,
+    })
+}
+
+/// A live stream from a server, mirrored locally: [`rows`](Self::rows) and
+/// [`batches`](Self::batches) are the table as of the last message applied.
+pub struct RemoteSubscription {
+    decoder: FlightDataDecoder,
+    mirror: ChunkLog,
+    schema: Option<SchemaRef>,
+    step: Step,
+    resets: u64,
+}
+
+impl RemoteSubscription {
+    fn new(decoder: FlightDataDecoder) -> Self {
+        Self {
+            decoder,
+            mirror: ChunkLog::default(),
+            schema: None,
+            step: Step(0),
+            resets: 0,
+        }
+    }
+
+    /// The next message, applied to the mirror; `None` when the stream ends.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Remote`] if the connection fails or the table failed, [`Error::Protocol`] if
+    /// a message cannot be applied.
+    pub async fn next(&mut self) -> Option<Result<RemoteMessage>> {
+        loop {
+            let data = match self.decoder.next().await? {
+                Ok(d) => d,
+                Err(e) => return Some(Err(flight_err(&e))),
+            };
+            let batch = match data.payload {
+                DecodedPayload::Schema(s) => {
+                    self.schema = Some(s);
+                    continue;
+                }
+                DecodedPayload::None => None,
+                DecodedPayload::RecordBatch(b) => Some(b),
+            };
+            let meta = match MessageMeta::parse(&data.inner.app_metadata) {
+                Ok(m) => m,
+                Err(e) => return Some(Err(e)),
+            };
+            if let Err(e) = self.apply(&meta, batch.as_ref()) {
+                return Some(Err(e));
+            }
+            return Some(Ok(RemoteMessage { meta, batch }));
+        }
+    }
+
+    fn apply(&mut self, meta: &MessageMeta, batch: Option<&RecordBatch>) -> Result<()> {
+        let bad = |what: &str| Error::Protocol {
+            message: format!("step {}: {what}", meta.step),
+        };
+        if meta.reset {
+            self.mirror = ChunkLog::default();
+            self.mirror.skip_to(meta.added.start);
+            self.resets += 1;
+        }
+        let rows = self.mirror.rows();
+        if meta.removed.start != meta.removed.end {
+            if meta.removed.start != rows.start || meta.removed.end > rows.end {
+                return Err(bad("removed rows the mirror does not start with"));
+            }
+            self.mirror.evict_to(meta.removed.end);
+        }
+        let end = self.mirror.rows().end;
+        if meta.added.start > end {
+            if !self.mirror.rows().is_empty() {
+                return Err(bad("a gap in positions"));
+            }
+            self.mirror.skip_to(meta.added.start);
+        } else if meta.added.start < end {
+            return Err(bad("rows added before the end of the mirror"));
+        }
+        let n = batch.map_or(0, |b| b.num_rows() as u64);
+        if n != meta.added.end - meta.added.start {
+            return Err(bad("the batch's row count does not match its added range"));
+        }
+        if let Some(b) = batch {
+            self.mirror.push(b.clone());
+        }
+        self.step = Step(meta.step);
+        Ok(())
+    }
+
+    /// The positions the mirror holds.
+    pub fn rows(&self) -> Range<u64> {
+        self.mirror.rows()
+    }
+
+    /// The mirror's rows, in order (O(chunks), no copy).
+    pub fn batches(&self) -> Vec<RecordBatch> {
+        self.mirror
+            .chunks()
+            .iter()
+            .map(|c| c.batch.clone())
+            .collect()
+    }
+
+    /// The step of the last message applied.
+    pub fn step(&self) -> Step {
+        self.step
+    }
+
+    /// The table's schema, once the stream's first message has arrived.
+    pub fn schema(&self) -> Option<&SchemaRef> {
+        self.schema.as_ref()
+    }
+
+    /// How many resets (the initial snapshot plus resynchronisations) were applied.
+    pub fn resets(&self) -> u64 {
+        self.resets
+    }
+}
+
+impl fmt::Debug for RemoteSubscription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteSubscription")
+            .field("rows", &self.rows())
+            .field("step", &self.step)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,236 @@
+//! The wire format of `DoGet` streams: IPC messages plus JSON app metadata.
+
+use std::ops::Range;
+
+use arrow_array::RecordBatch;
+use arrow_flight::{FlightData, SchemaAsIpc};
+use arrow_ipc::writer::{DictionaryTracker, IpcDataGenerator, IpcWriteContext, IpcWriteOptions};
+use arrow_schema::{DataType, SchemaRef};
+
+use crate::error::{Error, Result};
+
+/// The app metadata of one message of a `DoGet` stream; see the [module docs](super#wire-format).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageMeta {
+    /// The step of the snapshot or update this message belongs to.
+    pub step: u64,
+    /// Clear the mirror before applying this message (a snapshot or a resynchronisation).
+    pub reset: bool,
+    /// Positions to drop from the front of the mirror.
+    pub removed: Range<u64>,
+    /// Positions of the rows this message carries (empty for a metadata-only message).
+    pub added: Range<u64>,
+}
+
+impl MessageMeta {
+    pub(crate) fn to_json(&self) -> Vec<u8> {
+        serde_json::json!({
+            "step": self.step,
+            "reset": self.reset,
+            "removed": [self.removed.start, self.removed.end],
+            "added": [self.added.start, self.added.end],
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    /// Parses a message's app metadata.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Protocol`] if it is not the JSON this module writes.
+    pub fn parse(bytes: &[u8]) -> Result<Self> {
+        let bad = |what: &str| Error::Protocol {
+            message: format!("app metadata: {what}"),
+        };
+        let v: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| bad(&format!("not JSON ({e})")))?;
+        let range = |key: &str| -> Result<Range<u64>> {
+            let a = v
+                .get(key)
+                .and_then(|r| r.as_array())
+                .ok_or_else(|| bad(key))?;
+            match a.as_slice() {
+                [s, e] => {
+                    let (s, e) = (s.as_u64(), e.as_u64());
+                    match (s, e) {
+                        (Some(s), Some(e)) if s <= e => Ok(s..e),
+                        _ => Err(bad(key)),
+                    }
+                }
+                _ => Err(bad(key)),
+            }
+        };
+        Ok(Self {
+            step: v
+                .get("step")
+                .and_then(serde_json::Value::as_u64)
+                .ok_or_else(|| bad("step"))?,
+            reset: v
+                .get("reset")
+                .and_then(serde_json::Value::as_bool)
+                .ok_or_else(|| bad("reset"))?,
+            removed: range("removed")?,
+            added: range("added")?,
+        })
+    }
+}
+
+/// Encodes one table's batches as Flight messages, splitting large batches so no message
+/// goes far past `target_bytes` (gRPC peers often refuse messages over 4 MiB).
+pub(crate) struct Encoder {
+    schema: SchemaRef,
+    options: IpcWriteOptions,
+    generator: IpcDataGenerator,
+    tracker: DictionaryTracker,
+    context: IpcWriteContext,
+    max_rows: usize,
+}
+
+/// The default target size of one message.
+pub(crate) const TARGET_MESSAGE_BYTES: usize = 2 << 20;
+
+impl Encoder {
+    pub(crate) fn new(schema: SchemaRef) -> Self {
+        let max_rows = (TARGET_MESSAGE_BYTES / estimated_row_bytes(&schema)).clamp(1024, 1 << 20);
+        Self {
+            schema,
+            options: IpcWriteOptions::default(),
+            generator: IpcDataGenerator::default(),
+            tracker: DictionaryTracker::new(false),
+            context: IpcWriteContext::default(),
+            max_rows,
+        }
+    }
+
+    /// The schema message that starts every stream.
+    pub(crate) fn schema_message(&self) -> FlightData {
+        SchemaAsIpc::new(&self.schema, &self.options).into()
+    }
+
+    /// The messages of one reset or update: metadata-only if there are no rows, otherwise
+    /// one message per slice of at most `max_rows` rows, the first carrying `removed`.
+    pub(crate) fn messages(
+        &mut self,
+        step: u64,
+        reset: bool,
+        removed: Range<u64>,
+        start: u64,
+        batches: &[RecordBatch],
+        out: &mut Vec<FlightData>,
+    ) -> Result<()> {
+        let mut first = true;
+        let mut pos = start;
+        let meta = |first: &mut bool, added: Range<u64>| {
+            let m = MessageMeta {
+                step,
+                reset: reset && *first,
+                removed: if *first {
+                    removed.clone()
+                } else {
+                    removed.end..removed.end
+                },
+                added,
+            };
+            *first = false;
+            m.to_json()
+        };
+        for batch in batches {
+            let mut offset = 0;
+            while offset < batch.num_rows() {
+                let len = (batch.num_rows() - offset).min(self.max_rows);
+                let slice = batch.slice(offset, len);
+                let (dicts, data) = self.generator.encode(
+                    &slice,
+                    &mut self.tracker,
+                    &self.options,
+                    &mut self.context,
+                )?;
+                out.extend(dicts.into_iter().map(FlightData::from));
+                let added = pos..pos + len as u64;
+                out.push(FlightData::from(data).with_app_metadata(meta(&mut first, added)));
+                pos += len as u64;
+                offset += len;
+            }
+        }
+        if first {
+            out.push(FlightData::new().with_app_metadata(meta(&mut first, start..start)));
+        }
+        Ok(())
+    }
+}
+
+/// A rough size of one row, to split batches into messages of about the target size.
+fn estimated_row_bytes(schema: &SchemaRef) -> usize {
+    schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type().primitive_width() {
+            Some(w) => w,
+            None if matches!(f.data_type(), DataType::Boolean) => 1,
+            None => 32,
+        })
+        .sum::<usize>()
+        .max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smoke() {
+        let m = MessageMeta {
+            step: 7,
+            reset: true,
+            removed: 0..3,
+            added: 3..10,
+        };
+        assert_eq!(MessageMeta::parse(&m.to_json()).unwrap(), m);
+    }
+
+    #[test]
+    fn bad_metadata_is_a_protocol_error() {
+        for junk in [
+            &b"nope"[..],
+            br#"{"step":1}"#,
+            br#"{"step":1,"reset":false,"removed":[3,1],"added":[0,0]}"#,
+        ] {
+            assert!(matches!(
+                MessageMeta::parse(junk),
+                Err(Error::Protocol { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn large_batches_are_split_and_positions_follow() {
+        let batch = crate::test_util::int_batch(0..5000);
+        let mut enc = Encoder::new(batch.schema());
+        enc.max_rows = 2000;
+        let mut out = Vec::new();
+        enc.messages(4, true, 0..0, 100, &[batch], &mut out)
+            .unwrap();
+        let metas: Vec<_> = out
+            .iter()
+            .map(|m| MessageMeta::parse(&m.app_metadata).unwrap())
+            .collect();
+        assert_eq!(metas.len(), 3);
+        assert!(metas[0].reset && !metas[1].reset);
+        assert_eq!(
+            metas.iter().map(|m| m.added.clone()).collect::<Vec<_>>(),
+            vec![100..2100, 2100..4100, 4100..5100]
+        );
+    }
+
+    #[test]
+    fn an_update_without_rows_is_one_metadata_only_message() {
+        let mut enc = Encoder::new(crate::test_util::int_schema());
+        let mut out = Vec::new();
+        enc.messages(9, false, 10..20, 50, &[], &mut out).unwrap();
+        assert_eq!(out.len(), 1);
+        assert!(out[0].data_header.is_empty());
+        let m = MessageMeta::parse(&out[0].app_metadata).unwrap();
+        assert_eq!((m.removed, m.added), (10..20, 50..50));
+    }
+}
