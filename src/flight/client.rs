@@ -4,14 +4,17 @@ use std::fmt;
 use std::ops::Range;
 
 use arrow_array::RecordBatch;
-use arrow_flight::decode::{DecodedPayload, FlightDataDecoder};
+use std::collections::HashMap;
+
+use arrow_array::ArrayRef;
+use arrow_buffer::Buffer;
 use arrow_flight::flight_service_client::FlightServiceClient;
 use arrow_flight::{Criteria, FlightData, FlightDescriptor, FlightInfo, Ticket};
 use arrow_schema::SchemaRef;
-use futures_util::{stream, StreamExt, TryStreamExt};
+use futures_util::stream;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::Channel;
-use tonic::Request;
+use tonic::{Request, Streaming};
 
 use crate::error::{Error, RemoteErrorKind, Result};
 use crate::flight::server::MAX_MESSAGE_BYTES;
@@ -89,15 +92,6 @@ pub(crate) fn remote(status: &tonic::Status) -> Error {
     Error::Remote {
         kind,
         message: status.message().to_owned(),
-    }
-}
-
-fn flight_err(e: &arrow_flight::error::FlightError) -> Error {
-    match e {
-        arrow_flight::error::FlightError::Tonic(s) => remote(s),
-        other => Error::Protocol {
-            message: other.to_string(),
-        },
     }
 }
 
@@ -188,17 +182,14 @@ impl Client {
         remote_table(info)
     }
 
-    async fn do_get(&mut self, ticket: &FlightTicket) -> Result<FlightDataDecoder> {
+    async fn do_get(&mut self, ticket: &FlightTicket) -> Result<Streaming<FlightData>> {
         let req = self.request(Ticket::new(ticket.to_bytes()));
-        let stream = self
+        Ok(self
             .inner
             .do_get(req)
             .await
             .map_err(|s| remote(&s))?
-            .into_inner();
-        Ok(FlightDataDecoder::new(
-            stream.map_err(arrow_flight::error::FlightError::from),
-        ))
+            .into_inner())
     }
 
     /// The table at one step.
@@ -244,6 +235,15 @@ impl Client {
             Some(b) => b.schema(),
             None => return Ok(0),
         };
+        if batches
+            .iter()
+            .any(|b| b.schema().fields() != schema.fields())
+        {
+            return Err(Error::InvalidOption {
+                option: "batches",
+                reason: "all batches of one publish must have the same schema".into(),
+            });
+        }
         let mut enc = Encoder::new(schema);
         let mut messages: Vec<FlightData> = vec![enc
             .schema_message()
@@ -333,10 +333,21 @@ fn remote_table(info: FlightInfo) -> Result<RemoteTable> {
     })
 }
 
+/// What one message of a `DoGet` stream holds.
+enum Decoded {
+    /// A schema or dictionary: decoder state only.
+    State,
+    /// App metadata only (an empty data header, as C++ and pyarrow write them).
+    MetadataOnly,
+    /// Rows.
+    Rows(RecordBatch),
+}
+
 /// A live stream from a server, mirrored locally: [`rows`](Self::rows) and
 /// [`batches`](Self::batches) are the table as of the last message applied.
 pub struct RemoteSubscription {
-    decoder: FlightDataDecoder,
+    input: Streaming<FlightData>,
+    dictionaries: HashMap<i64, ArrayRef>,
     mirror: ChunkLog,
     schema: Option<SchemaRef>,
     step: Step,
@@ -344,13 +355,66 @@ pub struct RemoteSubscription {
 }
 
 impl RemoteSubscription {
-    fn new(decoder: FlightDataDecoder) -> Self {
+    fn new(input: Streaming<FlightData>) -> Self {
         Self {
-            decoder,
+            input,
+            dictionaries: HashMap::new(),
             mirror: ChunkLog::default(),
             schema: None,
             step: Step(0),
             resets: 0,
+        }
+    }
+
+    /// Decodes one message.
+    fn decode(&mut self, data: &FlightData) -> Result<Decoded> {
+        use arrow_ipc::MessageHeader;
+        let bad = |e: &dyn fmt::Display| Error::Protocol {
+            message: format!("bad message: {e}"),
+        };
+        if data.data_header.is_empty() {
+            return Ok(Decoded::MetadataOnly);
+        }
+        let message = arrow_ipc::root_as_message(&data.data_header[..]).map_err(|e| bad(&e))?;
+        match message.header_type() {
+            MessageHeader::NONE => Ok(Decoded::MetadataOnly),
+            MessageHeader::Schema => {
+                let schema = arrow_schema::Schema::try_from(data).map_err(|e| bad(&e))?;
+                self.schema = Some(std::sync::Arc::new(schema));
+                Ok(Decoded::State)
+            }
+            MessageHeader::DictionaryBatch => {
+                let schema = self
+                    .schema
+                    .as_ref()
+                    .ok_or_else(|| bad(&"dictionary before schema"))?;
+                let batch = message
+                    .header_as_dictionary_batch()
+                    .ok_or_else(|| bad(&"dictionary"))?;
+                arrow_ipc::reader::read_dictionary(
+                    &Buffer::from(data.data_body.clone()),
+                    batch,
+                    schema,
+                    &mut self.dictionaries,
+                    &message.version(),
+                )
+                .map_err(|e| bad(&e))?;
+                Ok(Decoded::State)
+            }
+            MessageHeader::RecordBatch => {
+                let schema = self
+                    .schema
+                    .clone()
+                    .ok_or_else(|| bad(&"record batch before schema"))?;
+                let batch = arrow_flight::utils::flight_data_to_arrow_batch(
+                    data,
+                    schema,
+                    &self.dictionaries,
+                )
+                .map_err(|e| bad(&e))?;
+                Ok(Decoded::Rows(batch))
+            }
+            other => Err(bad(&format!("unexpected message type {other:?}"))),
         }
     }
 
@@ -362,19 +426,18 @@ impl RemoteSubscription {
     /// a message cannot be applied.
     pub async fn next(&mut self) -> Option<Result<RemoteMessage>> {
         loop {
-            let data = match self.decoder.next().await? {
-                Ok(d) => d,
-                Err(e) => return Some(Err(flight_err(&e))),
+            let data = match self.input.message().await {
+                Ok(Some(d)) => d,
+                Ok(None) => return None,
+                Err(status) => return Some(Err(remote(&status))),
             };
-            let batch = match data.payload {
-                DecodedPayload::Schema(s) => {
-                    self.schema = Some(s);
-                    continue;
-                }
-                DecodedPayload::None => None,
-                DecodedPayload::RecordBatch(b) => Some(b),
+            let batch = match self.decode(&data) {
+                Ok(Decoded::Rows(b)) => Some(b),
+                Ok(Decoded::MetadataOnly) => None,
+                Ok(Decoded::State) => continue,
+                Err(e) => return Some(Err(e)),
             };
-            let meta = match MessageMeta::parse(&data.inner.app_metadata) {
+            let meta = match MessageMeta::parse(&data.app_metadata) {
                 Ok(m) => m,
                 Err(e) => return Some(Err(e)),
             };

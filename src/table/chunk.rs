@@ -206,7 +206,9 @@ mod tests {
             (50, 60),
         ] {
             let got = values(&slice_chunks(log.chunks(), from..to));
-            let want: Vec<i64> = (from.max(15)..to.min(100)).map(|v| v as i64).collect();
+            let want: Vec<i64> = (from.max(15)..to.min(100))
+                .map(|v| i64::try_from(v).unwrap())
+                .collect();
             assert_eq!(got, want, "range {from}..{to}");
         }
         let sliced = slice_chunks(log.chunks(), 19..41);

@@ -1,0 +1,395 @@
+//! The Flight service over a loopback port: listing, snapshots, live subscriptions (mirrored
+//! exactly across many cycles and ring wraparound, at two speeds, with disconnects), `DoPut`,
+//! authentication and the stream limit.
+
+use std::time::Duration;
+
+use tickertable::flight::{Client, FlightOptions, RemoteSubscription};
+use tickertable::test_util::{i64_column, int_batch, manual_engine, trade_batch, trade_schema};
+use tickertable::{
+    Engine, PublisherOptions, RemoteErrorKind, SubscriptionOptions, Table, TableKind,
+    TablePublisher, WriterOptions,
+};
+
+const HANG_GUARD: Duration = Duration::from_secs(20);
+
+fn int_table(engine: &Engine, name: &str, kind: TableKind) -> (Table, TablePublisher) {
+    engine
+        .table_publisher(
+            name,
+            tickertable::test_util::int_schema(),
+            PublisherOptions::default().with_kind(kind),
+        )
+        .expect("create table")
+}
+
+/// Reads the live stream until the mirror is at the table's current step and rows, then
+/// checks every value.
+async fn catch_up(sub: &mut RemoteSubscription, table: &Table) {
+    catch_up_rows(sub, table).await;
+    assert_eq!(
+        i64_column(&sub.batches(), 0),
+        i64_column(table.snapshot().batches(), 0)
+    );
+}
+
+/// Reads the live stream until the mirror is at the table's current step and rows.
+async fn catch_up_rows(sub: &mut RemoteSubscription, table: &Table) {
+    let want = table.snapshot();
+    tokio::time::timeout(HANG_GUARD, async {
+        while !(sub.step() == want.step() && sub.rows() == want.rows()) {
+            sub.next()
+                .await
+                .expect("stream open")
+                .expect("message applies");
+        }
+    })
+    .await
+    .expect("hang guard: the remote mirror catches up");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smoke() {
+    let engine = manual_engine();
+    let (table, publisher) = int_table(&engine, "xs", TableKind::Append);
+    publisher.add(int_batch(0..10)).unwrap();
+    engine.run_cycle();
+    let server = engine.serve_flight("127.0.0.1:0").unwrap();
+    let mut client = Client::connect(&server.url()).await.unwrap();
+    let snap = client.snapshot("xs").await.unwrap();
+    assert_eq!(snap.rows, 0..10);
+    assert_eq!(i64_column(&snap.batches, 0), (0..10).collect::<Vec<_>>());
+    assert_eq!(snap.step, table.snapshot().step());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_shows_every_table_with_kind_rows_and_schema() {
+    let engine = manual_engine();
+    let (trades, p) = engine
+        .table_publisher("trades", trade_schema(), PublisherOptions::default())
+        .unwrap();
+    engine.ring_table("last5", &trades, 5).unwrap();
+    engine
+        .dynamic_table_writer("quotes", trade_schema(), WriterOptions::default())
+        .unwrap();
+    p.add(trade_batch(0, 8)).unwrap();
+    engine.run_cycle();
+    let server = engine.serve_flight("127.0.0.1:0").unwrap();
+    let mut client = Client::connect(&server.url()).await.unwrap();
+    let tables = client.list().await.unwrap();
+    let summary: Vec<_> = tables
+        .iter()
+        .map(|t| (t.name.as_str(), t.kind, t.num_rows))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("trades", TableKind::Blink, 8),
+            ("last5", TableKind::Ring { capacity: 5 }, 5),
+            ("quotes", TableKind::Append, 0)
+        ]
+    );
+    assert_eq!(tables[0].schema, trade_schema());
+    let err = client.table("nope").await.unwrap_err();
+    assert!(matches!(
+        err,
+        tickertable::Error::Remote {
+            kind: RemoteErrorKind::NotFound,
+            ..
+        }
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flight_info_lists_the_snapshot_ticket_then_the_live_ticket() {
+    let engine = manual_engine();
+    int_table(&engine, "xs", TableKind::Blink);
+    let server = engine.serve_flight("127.0.0.1:0").unwrap();
+    let channel =
+        tonic::transport::Endpoint::from_shared(format!("http://{}", server.local_addr()))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+    let mut raw = arrow_flight::FlightClient::new(channel);
+    let info = raw
+        .get_flight_info(arrow_flight::FlightDescriptor::new_path(vec!["xs".into()]))
+        .await
+        .unwrap();
+    let tickets: Vec<_> = info
+        .endpoint
+        .iter()
+        .map(|e| String::from_utf8(e.ticket.as_ref().unwrap().ticket.to_vec()).unwrap())
+        .collect();
+    assert_eq!(
+        tickets,
+        vec!["tickertable:snapshot:xs", "tickertable:live:xs"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_subscriber_mirrors_a_ring_exactly_across_wraparound() {
+    let engine = manual_engine();
+    let (source, publisher) = int_table(&engine, "src", TableKind::Blink);
+    let ring = engine.ring_table("ring", &source, 50).unwrap();
+    let server = engine.serve_flight("127.0.0.1:0").unwrap();
+    let mut client = Client::connect(&server.url()).await.unwrap();
+    let mut ring_sub = client.subscribe("ring").await.unwrap();
+    let mut blink_sub = client.subscribe("src").await.unwrap();
+    let mut next = 0i64;
+    // Sizes include empty cycles, small batches and one batch larger than the ring.
+    for (cycle, size) in [3, 0, 17, 49, 1, 120, 0, 0, 7, 51, 50, 2]
+        .into_iter()
+        .enumerate()
+    {
+        if size > 0 {
+            publisher.add(int_batch(next..next + size)).unwrap();
+            next += size;
+        }
+        engine.run_cycle();
+        catch_up(&mut ring_sub, &ring).await;
+        catch_up(&mut blink_sub, &source).await;
+        assert!(
+            ring_sub.rows().end - ring_sub.rows().start <= 50,
+            "cycle {cycle}"
+        );
+    }
+    assert_eq!(
+        ring_sub.resets(),
+        1,
+        "only the initial snapshot: no resync needed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_subscriber_is_resynchronised_and_a_fast_one_is_not() {
+    let engine = manual_engine();
+    let (table, publisher) = int_table(&engine, "xs", TableKind::Append);
+    let options =
+        FlightOptions::default().with_subscription(SubscriptionOptions::default().with_capacity(4));
+    let server = engine.serve_flight_with("127.0.0.1:0", options).unwrap();
+    let mut client = Client::connect(&server.url()).await.unwrap();
+    let mut fast = client.subscribe("xs").await.unwrap();
+    let mut slow = client.subscribe("xs").await.unwrap();
+    catch_up(&mut slow, &table).await;
+    // 50 cycles of 20k rows: far more than the transport buffers, so the slow client's
+    // server-side queue (4 updates) overflows.
+    for i in 0..50i64 {
+        publisher
+            .add(int_batch(i * 20_000..(i + 1) * 20_000))
+            .unwrap();
+        engine.run_cycle();
+        catch_up_rows(&mut fast, &table).await;
+    }
+    catch_up(&mut fast, &table).await;
+    catch_up(&mut slow, &table).await;
+    assert_eq!(fast.resets(), 1);
+    assert!(
+        slow.resets() > 1,
+        "the slow client lagged and got a fresh snapshot"
+    );
+    assert_eq!(
+        i64_column(&slow.batches(), 0),
+        i64_column(&fast.batches(), 0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_disconnects_mid_stream_leaves_the_server_healthy() {
+    let engine = manual_engine();
+    let (table, publisher) = int_table(&engine, "xs", TableKind::Append);
+    let options = FlightOptions::default().with_max_streams(1);
+    let server = engine.serve_flight_with("127.0.0.1:0", options).unwrap();
+    for round in 0..3i64 {
+        let mut client = Client::connect(&server.url()).await.unwrap();
+        let mut sub = client.subscribe("xs").await.unwrap();
+        publisher.add(int_batch(round * 5..round * 5 + 5)).unwrap();
+        engine.run_cycle();
+        catch_up(&mut sub, &table).await;
+        drop(sub);
+        drop(client);
+        // The stream's slot is released once the server notices the disconnect.
+        let mut ok = false;
+        for _ in 0..200 {
+            let mut c = Client::connect(&server.url()).await.unwrap();
+            match c.subscribe("xs").await {
+                Ok(_) => {
+                    ok = true;
+                    break;
+                }
+                Err(tickertable::Error::Remote {
+                    kind: RemoteErrorKind::ResourceExhausted,
+                    ..
+                }) => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("unexpected {e}"),
+            }
+        }
+        assert!(ok, "round {round}: the stream slot was released");
+    }
+    assert_eq!(table.num_rows(), 15);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_limit_refuses_extra_streams() {
+    let engine = manual_engine();
+    int_table(&engine, "xs", TableKind::Append);
+    let server = engine
+        .serve_flight_with("127.0.0.1:0", FlightOptions::default().with_max_streams(1))
+        .unwrap();
+    let mut client = Client::connect(&server.url()).await.unwrap();
+    let _first = client.subscribe("xs").await.unwrap();
+    let err = client.subscribe("xs").await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            tickertable::Error::Remote {
+                kind: RemoteErrorKind::ResourceExhausted,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn do_put_applies_good_batches_in_one_cycle_and_refuses_bad_ones_whole() {
+    let engine = manual_engine();
+    let (table, _publisher) = engine
+        .table_publisher(
+            "trades",
+            trade_schema(),
+            PublisherOptions::default().with_kind(TableKind::Append),
+        )
+        .unwrap();
+    let ring = engine.ring_table("ring", &table, 10).unwrap();
+    let server = engine.serve_flight("127.0.0.1:0").unwrap();
+    let mut client = Client::connect(&server.url()).await.unwrap();
+
+    let rows = client
+        .publish("trades", vec![trade_batch(0, 3), trade_batch(3, 4)])
+        .await
+        .unwrap();
+    assert_eq!(rows, 7);
+    assert_eq!(table.num_rows(), 0, "staged, not visible before the cycle");
+    engine.run_cycle();
+    assert_eq!(
+        i64_column(table.snapshot().batches(), 0),
+        (0..7).collect::<Vec<_>>()
+    );
+
+    // A batch with the wrong column type: nothing of the put is applied.
+    let bad_schema = std::sync::Arc::new(arrow_schema::Schema::new(vec![
+        arrow_schema::Field::new("Ts", arrow_schema::DataType::Int64, false),
+        arrow_schema::Field::new("Sym", arrow_schema::DataType::Utf8, false),
+        arrow_schema::Field::new("Price", arrow_schema::DataType::Utf8, false),
+        arrow_schema::Field::new("Size", arrow_schema::DataType::Int64, false),
+    ]));
+    let with_text_price = |b: arrow_array::RecordBatch| {
+        let mut cols = b.columns().to_vec();
+        cols[2] = std::sync::Arc::new(arrow_array::StringArray::from(vec!["1.0"; b.num_rows()]));
+        arrow_array::RecordBatch::try_new(bad_schema.clone(), cols).unwrap()
+    };
+    let err = client
+        .publish(
+            "trades",
+            vec![
+                with_text_price(trade_batch(7, 2)),
+                with_text_price(trade_batch(9, 1)),
+            ],
+        )
+        .await
+        .unwrap_err();
+    match &err {
+        tickertable::Error::Remote {
+            kind: RemoteErrorKind::InvalidArgument,
+            message,
+        } => {
+            assert!(
+                message.contains("column \"Price\" expects Float64, found Utf8"),
+                "{message}"
+            );
+        }
+        other => panic!("unexpected {other}"),
+    }
+    let mixed = client
+        .publish("trades", vec![trade_batch(7, 2), int_batch(0..3)])
+        .await;
+    assert!(mixed.is_err(), "batches of one put must share a schema");
+    engine.run_cycle();
+    assert_eq!(table.num_rows(), 7);
+
+    let err = client
+        .publish("ring", vec![trade_batch(0, 1)])
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        tickertable::Error::Remote {
+            kind: RemoteErrorKind::FailedPrecondition,
+            ..
+        }
+    ));
+    let err = client
+        .publish("missing", vec![trade_batch(0, 1)])
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        tickertable::Error::Remote {
+            kind: RemoteErrorKind::NotFound,
+            ..
+        }
+    ));
+    assert_eq!(ring.num_rows(), 7);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_is_required_when_the_server_sets_one() {
+    let engine = manual_engine();
+    int_table(&engine, "xs", TableKind::Append);
+    let server = engine
+        .serve_flight_with("127.0.0.1:0", FlightOptions::default().with_token("s3cret"))
+        .unwrap();
+    let mut anonymous = Client::connect(&server.url()).await.unwrap();
+    let err = anonymous.list().await.unwrap_err();
+    assert!(matches!(
+        err,
+        tickertable::Error::Remote {
+            kind: RemoteErrorKind::Unauthenticated,
+            ..
+        }
+    ));
+    let mut wrong = Client::connect(&server.url())
+        .await
+        .unwrap()
+        .with_token("nope")
+        .unwrap();
+    assert!(wrong.snapshot("xs").await.is_err());
+    let mut good = Client::connect(&server.url())
+        .await
+        .unwrap()
+        .with_token("s3cret")
+        .unwrap();
+    assert_eq!(good.list().await.unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_table_ends_its_live_stream_with_an_error() {
+    let engine = manual_engine();
+    let (_table, publisher) = int_table(&engine, "xs", TableKind::Append);
+    let server = engine.serve_flight("127.0.0.1:0").unwrap();
+    let mut client = Client::connect(&server.url()).await.unwrap();
+    let mut sub = client.subscribe("xs").await.unwrap();
+    sub.next().await.unwrap().unwrap(); // the (empty) snapshot
+    publisher.publish_failure(std::io::Error::other("feed lost"));
+    engine.run_cycle();
+    let end = tokio::time::timeout(HANG_GUARD, sub.next()).await.unwrap();
+    match end {
+        Some(Err(tickertable::Error::Remote { message, .. })) => {
+            assert!(message.contains("feed lost"), "{message}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
