@@ -1,0 +1,532 @@
+//! The App: all the viewer's state, changed only by [`App::update`] with an [`Action`]. Keys
+//! become actions in one function, [`App::map_key`]. Views read the App and never change it;
+//! [`App::prepare`] formats what the next frame shows, outside of drawing.
+//!
+//! Every table has a [`Mirror`] kept up to date from its stream (so opening one is instant and
+//! the list's counts are exact); the open table also has a [`TableView`].
+
+use std::time::{Duration, Instant};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use crate::action::Action;
+use crate::filter::Filter;
+use crate::mirror::Mirror;
+use crate::source::{DataEvent, SourceStatus, TableInfo};
+use crate::stats::Activity;
+use crate::table_state::{TableView, SORT_ROWS};
+use crate::view;
+
+/// How long a status message stays.
+const MESSAGE_TTL: Duration = Duration::from_secs(5);
+/// How long the status line mentions the last lag.
+const LAG_TTL: Duration = Duration::from_secs(10);
+
+/// A popup or a full-body view over the table screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Overlay {
+    None,
+    Help,
+    Detail,
+    Chart,
+}
+
+/// What the prompt is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PromptKind {
+    Search,
+    Filter,
+}
+
+/// The line being typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Prompt {
+    pub(crate) kind: PromptKind,
+    pub(crate) text: String,
+}
+
+/// A transient status message.
+#[derive(Debug, Clone)]
+pub(crate) struct Message {
+    pub(crate) text: String,
+    pub(crate) error: bool,
+    pub(crate) at: Instant,
+}
+
+/// One table: what it is, its rows, its activity.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub(crate) info: TableInfo,
+    pub(crate) mirror: Mirror,
+    pub(crate) activity: Activity,
+    /// Updates received.
+    pub(crate) updates: u64,
+    /// Rows applied to what is shown (not while the table is paused, not missed in a lag).
+    pub(crate) shown: u64,
+    /// Set when the stream ended or failed.
+    pub(crate) ended: Option<String>,
+}
+
+/// The viewer's state.
+#[derive(Debug)]
+pub(crate) struct App {
+    pub(crate) source: String,
+    pub(crate) tables: Vec<Entry>,
+    pub(crate) list_selected: usize,
+    pub(crate) view: Option<TableView>,
+    pub(crate) overlay: Overlay,
+    pub(crate) prompt: Option<Prompt>,
+    pub(crate) message: Option<Message>,
+    pub(crate) status: SourceStatus,
+    /// Rates over all tables.
+    pub(crate) total: Activity,
+    /// Rows refused by table limits, per second.
+    pub(crate) dropped: Activity,
+    /// Times a stream lagged, updates missed, and when it last did.
+    pub(crate) lags: u64,
+    pub(crate) missed: u64,
+    pub(crate) last_lag: Option<Instant>,
+    pub(crate) size: (u16, u16),
+    pub(crate) quit: bool,
+    /// The time of the last tick (or data event).
+    pub(crate) now: Instant,
+    dirty: bool,
+}
+
+impl App {
+    /// An App over `tables`, for a terminal of `size`.
+    pub(crate) fn new(source: String, tables: Vec<TableInfo>, size: (u16, u16), now: Instant) -> Self {
+        Self {
+            source,
+            tables: tables
+                .into_iter()
+                .map(|info| Entry {
+                    info,
+                    mirror: Mirror::default(),
+                    activity: Activity::default(),
+                    updates: 0,
+                    shown: 0,
+                    ended: None,
+                })
+                .collect(),
+            list_selected: 0,
+            view: None,
+            overlay: Overlay::None,
+            prompt: None,
+            message: None,
+            status: SourceStatus::default(),
+            total: Activity::default(),
+            dropped: Activity::default(),
+            lags: 0,
+            missed: 0,
+            last_lag: None,
+            size,
+            quit: false,
+            now,
+            dirty: true,
+        }
+    }
+
+    /// The action for a key, given the screen, overlay and prompt. The only key mapping.
+    pub(crate) fn map_key(&self, key: KeyEvent) -> Option<Action> {
+        use KeyCode::{
+            Backspace, Char, Down, End, Enter, Esc, Home, Left, PageDown, PageUp, Right, Up,
+        };
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        if ctrl && key.code == Char('c') {
+            return Some(Action::Quit);
+        }
+        if self.prompt.is_some() {
+            return match key.code {
+                Esc => Some(Action::InputCancel),
+                Enter => Some(Action::InputSubmit),
+                Backspace => Some(Action::InputBackspace),
+                Char(c) if !ctrl => Some(Action::Input(c)),
+                _ => None,
+            };
+        }
+        let in_table = self.view.is_some();
+        let action = match (self.overlay, key.code) {
+            (_, Char('q')) => Action::Quit,
+            (Overlay::Help, Esc | Char('?') | Enter | Backspace) => Action::Back,
+            (Overlay::Help, _) => return None,
+            (Overlay::Detail, Esc | Enter | Backspace) => Action::Back,
+            (Overlay::Chart, Esc | Backspace | Char('c')) => Action::Back,
+            (Overlay::Detail | Overlay::Chart, Left | Char('h')) => Action::Left,
+            (Overlay::Detail | Overlay::Chart, Right | Char('l')) => Action::Right,
+            (_, Char('?')) => Action::Help,
+            (_, Up | Char('k')) => Action::Up,
+            (_, Down | Char('j')) => Action::Down,
+            (_, Char('b' | 'u')) if ctrl => Action::PageUp,
+            (_, Char('f' | 'd')) if ctrl => Action::PageDown,
+            (_, PageUp) => Action::PageUp,
+            (_, PageDown | Char(' ')) => Action::PageDown,
+            (_, Home | Char('g')) => Action::Top,
+            (_, End | Char('G')) => Action::Bottom,
+            (Overlay::None, Enter | Right | Char('l')) if !in_table => Action::Open,
+            (Overlay::None, _) if !in_table => return None,
+            (_, Char('p')) => Action::Pause,
+            (Overlay::Detail, _) => return None,
+            (_, Esc | Backspace) => Action::Back,
+            (Overlay::Chart, _) => return None,
+            (_, Left | Char('h')) => Action::Left,
+            (_, Right | Char('l')) => Action::Right,
+            (_, Enter) => Action::Detail,
+            (_, Char('c')) => Action::Chart,
+            (_, Char('/')) => Action::Search,
+            (_, Char('n')) => Action::NextMatch,
+            (_, Char('N')) => Action::PrevMatch,
+            (_, Char('f')) => Action::Filter,
+            (_, Char('s')) => Action::Sort,
+            _ => return None,
+        };
+        Some(action)
+    }
+
+    /// Applies one action. The only place the App's state changes.
+    pub(crate) fn update(&mut self, action: Action) {
+        match action {
+            Action::Data { table, event, at } => return self.on_data(table, event, at),
+            Action::Tick { at, status } => return self.on_tick(at, status),
+            Action::Quit => self.quit = true,
+            Action::Back => self.back(),
+            Action::Up => self.move_by(-1),
+            Action::Down => self.move_by(1),
+            Action::PageUp => self.move_by(-self.page()),
+            Action::PageDown => self.move_by(self.page()),
+            Action::Top => self.with_view(|v, m| v.to_top(m), |app| app.list_selected = 0),
+            Action::Bottom => self.with_view(
+                |v, m| v.to_bottom(m),
+                |app| app.list_selected = app.tables.len().saturating_sub(1),
+            ),
+            Action::Left => self.move_col(-1),
+            Action::Right => self.move_col(1),
+            Action::Open => self.open(self.list_selected),
+            Action::Detail => {
+                if self.view.is_some() {
+                    self.overlay = Overlay::Detail;
+                    self.touch_view();
+                }
+            }
+            Action::Chart => self.open_chart(),
+            Action::Help => {
+                self.overlay = if self.overlay == Overlay::Help {
+                    Overlay::None
+                } else {
+                    Overlay::Help
+                };
+            }
+            Action::Pause => self.with_view(|v, m| v.toggle_pause(m), |_| {}),
+            Action::Sort => self.sort(),
+            Action::Search => self.start_prompt(PromptKind::Search),
+            Action::Filter => self.start_prompt(PromptKind::Filter),
+            Action::NextMatch => self.find(true),
+            Action::PrevMatch => self.find(false),
+            Action::Input(c) => {
+                if let Some(p) = &mut self.prompt {
+                    p.text.push(c);
+                }
+            }
+            Action::InputBackspace => {
+                if let Some(p) = &mut self.prompt {
+                    p.text.pop();
+                }
+            }
+            Action::InputSubmit => self.submit(),
+            Action::InputCancel => self.prompt = None,
+            Action::Resize(w, h) => {
+                self.size = (w, h);
+                let height = view::body_height(h);
+                self.with_view(|v, m| v.set_height(height, m), |_| {});
+            }
+            Action::Ended { table } => {
+                if let Some(e) = self.tables.get_mut(table) {
+                    e.ended.get_or_insert_with(|| "ended".to_owned());
+                }
+            }
+        }
+        self.dirty = true;
+    }
+
+    /// Whether the next frame tick must redraw.
+    pub(crate) fn needs_redraw(&self) -> bool {
+        self.dirty
+            || self
+                .view
+                .as_ref()
+                .is_some_and(|v| v.is_animating() || v.is_stale())
+    }
+
+    /// Formats what the next frame shows (outside of drawing, which only reads).
+    pub(crate) fn prepare(&mut self, now: Instant) {
+        let detail = self.overlay == Overlay::Detail;
+        if let Some(v) = &mut self.view {
+            if let Some(e) = self.tables.get(v.table) {
+                v.prepare(&e.mirror, now, detail);
+            }
+        }
+    }
+
+    /// A frame was drawn.
+    pub(crate) fn drawn(&mut self) {
+        self.dirty = false;
+    }
+
+    /// The open table's entry.
+    pub(crate) fn open_entry(&self) -> Option<&Entry> {
+        self.view.as_ref().and_then(|v| self.tables.get(v.table))
+    }
+
+    /// Whether the status line should mention a lag.
+    pub(crate) fn recently_lagged(&self) -> bool {
+        self.last_lag
+            .is_some_and(|t| self.now.saturating_duration_since(t) < LAG_TTL)
+    }
+
+    fn page(&self) -> isize {
+        isize::try_from(view::body_height(self.size.1).max(1)).unwrap_or(1)
+    }
+
+    fn with_view(&mut self, f: impl FnOnce(&mut TableView, &Mirror), list: impl FnOnce(&mut Self)) {
+        if self.view.is_none() {
+            list(self);
+        } else if let Some(v) = &mut self.view {
+            if let Some(e) = self.tables.get(v.table) {
+                f(v, &e.mirror);
+            }
+        }
+    }
+
+    fn touch_view(&mut self) {
+        if let Some(v) = &mut self.view {
+            v.touch();
+        }
+    }
+
+    fn move_by(&mut self, delta: isize) {
+        let n = self.tables.len();
+        self.with_view(
+            |v, m| v.move_by(delta, m),
+            |app| {
+                app.list_selected = app
+                    .list_selected
+                    .saturating_add_signed(delta)
+                    .min(n.saturating_sub(1));
+            },
+        );
+    }
+
+    fn move_col(&mut self, delta: isize) {
+        self.with_view(|v, m| v.move_col(delta, m), |_| {});
+    }
+
+    fn back(&mut self) {
+        if self.overlay != Overlay::None {
+            self.overlay = Overlay::None;
+            if let Some(v) = &mut self.view {
+                v.chart = None;
+                v.touch();
+            }
+        } else if self.view.is_some() {
+            self.view = None;
+        }
+    }
+
+    /// Opens table `index`.
+    pub(crate) fn open(&mut self, index: usize) {
+        let height = view::body_height(self.size.1);
+        if let Some(e) = self.tables.get(index) {
+            self.list_selected = index;
+            self.view = Some(TableView::new(index, &e.info, &e.mirror, height, self.now));
+            self.overlay = Overlay::None;
+        }
+    }
+
+    fn open_chart(&mut self) {
+        let mut result = Ok(());
+        self.with_view(|v, m| result = v.open_chart(m), |_| {});
+        match result {
+            Ok(()) if self.view.is_some() => self.overlay = Overlay::Chart,
+            Ok(()) => {}
+            Err(e) => self.say(e, true),
+        }
+    }
+
+    fn sort(&mut self) {
+        self.with_view(|v, m| v.cycle_sort(m), |_| {});
+        let text = self.view.as_ref().map(|v| match v.sort {
+            Some(s) => format!(
+                "sorted by {} {} (the newest {} rows)",
+                v.schema.field(s.column).name(),
+                if s.descending { "descending" } else { "ascending" },
+                crate::producers::fmt_count(SORT_ROWS as u64)
+            ),
+            None => "sort off".to_owned(),
+        });
+        if let Some(t) = text {
+            self.say(t, false);
+        }
+    }
+
+    fn start_prompt(&mut self, kind: PromptKind) {
+        let Some(v) = &self.view else {
+            return;
+        };
+        let text = match kind {
+            PromptKind::Search => String::new(),
+            PromptKind::Filter => v
+                .filter
+                .as_ref()
+                .map(|f| f.filter.to_string())
+                .unwrap_or_default(),
+        };
+        self.prompt = Some(Prompt { kind, text });
+    }
+
+    fn submit(&mut self) {
+        let Some(prompt) = self.prompt.take() else {
+            return;
+        };
+        let text = prompt.text.trim().to_owned();
+        match prompt.kind {
+            PromptKind::Search => {
+                if text.is_empty() {
+                    return;
+                }
+                if let Some(v) = &mut self.view {
+                    v.search = Some(text);
+                }
+                self.find(true);
+            }
+            PromptKind::Filter => {
+                let mut outcome: Result<String, String> = Ok(String::new());
+                self.with_view(
+                    |v, m| {
+                        if text.is_empty() {
+                            v.set_filter(None, m);
+                            outcome = Ok("filter off".to_owned());
+                            return;
+                        }
+                        match Filter::parse(&text, &v.schema) {
+                            Ok(f) => {
+                                let shown = f.to_string();
+                                v.set_filter(Some(f), m);
+                                let n = v.len(m);
+                                outcome = Ok(format!(
+                                    "filter {shown}: {} rows match",
+                                    crate::producers::fmt_count(n as u64)
+                                ));
+                            }
+                            Err(e) => outcome = Err(e),
+                        }
+                    },
+                    |_| {},
+                );
+                match outcome {
+                    Ok(t) => self.say(t, false),
+                    Err(e) => self.say(e, true),
+                }
+            }
+        }
+    }
+
+    fn find(&mut self, forward: bool) {
+        let mut outcome = Ok(0);
+        self.with_view(|v, m| outcome = v.find(m, forward), |_| {});
+        match outcome {
+            Ok(pos) => {
+                let q = self
+                    .view
+                    .as_ref()
+                    .and_then(|v| v.search.clone())
+                    .unwrap_or_default();
+                self.say(format!("{q:?}: row #{pos}"), false);
+            }
+            Err(e) => self.say(e, true),
+        }
+    }
+
+    fn say(&mut self, text: String, error: bool) {
+        self.message = Some(Message {
+            text,
+            error,
+            at: self.now,
+        });
+    }
+
+    fn on_data(&mut self, table: usize, event: DataEvent, at: Instant) {
+        let Some(entry) = self.tables.get_mut(table) else {
+            return;
+        };
+        let open = self.view.as_mut().filter(|v| v.table == table);
+        let is_open = open.is_some();
+        match event {
+            DataEvent::Snapshot(rows) => {
+                entry.mirror = Mirror::from_rows(&rows);
+                if let Some(v) = open {
+                    v.on_reset(&entry.mirror);
+                }
+            }
+            DataEvent::Lagged { missed, rows } => {
+                entry.mirror = Mirror::from_rows(&rows);
+                self.lags += 1;
+                self.missed += missed;
+                self.last_lag = Some(at);
+                if let Some(v) = open {
+                    v.on_reset(&entry.mirror);
+                }
+            }
+            DataEvent::Update(d) => {
+                let anchor = open.as_ref().map(|v| v.anchor(&entry.mirror));
+                entry.mirror.apply(&d);
+                entry.updates += 1;
+                if !open.as_ref().is_some_and(|v| v.is_paused()) {
+                    entry.shown += d.added.end - d.added.start;
+                }
+                if let (Some(v), Some(a)) = (open, anchor) {
+                    v.on_update(&entry.mirror, &d, a, at);
+                }
+            }
+            DataEvent::Failed(e) => entry.ended = Some(format!("failed: {e}")),
+        }
+        if is_open || self.view.is_none() {
+            self.dirty = true;
+        }
+    }
+
+    fn on_tick(&mut self, at: Instant, status: SourceStatus) {
+        self.now = at;
+        let (mut ins, mut shown, mut updates) = (0, 0, 0);
+        for (i, e) in self.tables.iter_mut().enumerate() {
+            let end = status
+                .ends
+                .get(i)
+                .copied()
+                .unwrap_or_else(|| e.mirror.rows().end);
+            e.activity.sample(at, end, e.shown, e.updates);
+            ins += end;
+            shown += e.shown;
+            updates += e.updates;
+        }
+        self.total.sample(at, ins, shown, updates);
+        self.dropped.sample(at, status.dropped, 0, 0);
+        if status != self.status {
+            self.status = status;
+            self.dirty = true;
+        }
+        if self
+            .message
+            .as_ref()
+            .is_some_and(|m| at.saturating_duration_since(m.at) >= MESSAGE_TTL)
+        {
+            self.message = None;
+            self.dirty = true;
+        }
+        if let Some(v) = &mut self.view {
+            v.purge_flashes(at);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,158 @@
+//! `ticker-view`: a terminal UI over live tickertable tables.
+//!
+//! ```text
+//! cargo run --release --bin ticker-view -- --demo
+//! cargo run --release --bin ticker-view -- --demo --rate 1000000
+//! ```
+//!
+//! `--demo` runs an engine in this process fed by the demo producers of `ticker-demo` (trades,
+//! quotes, a ring of recent trades and a trade history). Remote engines
+//! (`ticker-view grpc://host:port`) come with Arrow Flight; the data source is the
+//! `source::DataSource` trait, so they plug in beside the embedded one.
+//!
+//! The loop (`run`) is Elm-ish: `event.rs` merges the terminal, the tables' streams and two
+//! timers into [`event::Event`]s, keys map to [`action::Action`]s in `App::map_key`,
+//! `App::update` changes the state, and `view::render` draws it on the frame tick when
+//! something changed. The UI never takes the engine's lock: it reads subscription updates and
+//! lock-free statistics.
+
+// Rates, positions and chart coordinates are f64 arithmetic on counts far below 2^52.
+#![allow(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss
+)]
+
+mod action;
+mod app;
+mod event;
+mod filter;
+mod mirror;
+// Shared with ticker-demo, which also uses its periodic one-line stats.
+#[allow(dead_code)]
+#[path = "../ticker-demo/producers.rs"]
+mod producers;
+mod source;
+mod stats;
+mod table_state;
+#[cfg(test)]
+mod testing;
+mod theme;
+mod tui;
+mod view;
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use tickertable::Engine;
+
+use action::Action;
+use app::App;
+use event::{Event, Events};
+use producers::{Demo, DemoArgs};
+use source::{DataSource, Embedded};
+
+/// A terminal UI over live tickertable tables.
+#[derive(Debug, Parser)]
+#[command(name = "ticker-view", version, about)]
+struct Cli {
+    /// Run an embedded engine fed by the demo producers (what `ticker-demo` runs).
+    #[arg(long)]
+    demo: bool,
+    /// A served engine to connect to (`grpc://host:port`; not supported yet).
+    url: Option<String>,
+    /// Frames per second at most (a frame is drawn only when something changed).
+    #[arg(long, default_value_t = 30.0)]
+    fps: f64,
+    /// Data ticks per second: status polls, rates, sparklines.
+    #[arg(long, default_value_t = 10.0)]
+    tick_rate: f64,
+    #[command(flatten)]
+    demo_args: DemoArgs,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    if let Some(url) = &cli.url {
+        bail!(
+            "connecting to {url} needs Arrow Flight, which is not built yet; \
+             run `ticker-view --demo` for an embedded engine"
+        );
+    }
+    if !cli.demo {
+        bail!("nothing to view: run `ticker-view --demo` (an embedded engine with demo producers)");
+    }
+    let tick = period("--tick-rate", cli.tick_rate)?;
+    let frame = period("--fps", cli.fps)?;
+    let engine = Engine::builder()
+        .period(cli.demo_args.period())
+        .build()
+        .context("starting the engine")?;
+    let mut demo = Demo::start(&engine.handle(), &cli.demo_args)?;
+    let source = Embedded::new(engine.handle(), "embedded demo engine");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    let ran = runtime.block_on(run(source, tick, frame));
+    let stopped = demo.stop();
+    let handle = engine.handle();
+    engine.shutdown();
+    ran?;
+    println!("{}", demo.summary(&handle.stats()));
+    stopped
+}
+
+fn period(flag: &str, per_second: f64) -> Result<Duration> {
+    if !(per_second > 0.0 && per_second <= 1000.0) {
+        bail!("{flag} must be in (0, 1000], got {per_second}");
+    }
+    Ok(Duration::from_secs_f64(1.0 / per_second))
+}
+
+/// The event loop: until the App quits.
+async fn run(mut source: impl DataSource, tick: Duration, frame: Duration) -> Result<()> {
+    let infos = source.tables();
+    let streams = (0..infos.len())
+        .map(|i| source.subscribe(i))
+        .collect::<Result<Vec<_>>>()?;
+    let mut tui = tui::Tui::new()?;
+    let size = tui.terminal.size().context("reading the terminal size")?;
+    let mut app = App::new(source.describe(), infos, (size.width, size.height), Instant::now());
+    let mut events = Events::new(streams, tick, frame);
+    while !app.quit {
+        let action = match events.next().await? {
+            Event::Key(k) => app.map_key(k),
+            Event::Resize(w, h) => {
+                tui.terminal.autoresize().context("resizing")?;
+                Some(Action::Resize(w, h))
+            }
+            Event::Tick => Some(Action::Tick {
+                at: Instant::now(),
+                status: source.status(),
+            }),
+            Event::Update(table, Some(event)) => Some(Action::Data {
+                table,
+                event,
+                at: Instant::now(),
+            }),
+            Event::Update(table, None) => Some(Action::Ended { table }),
+            Event::Quit => Some(Action::Quit),
+            Event::Render => {
+                if app.needs_redraw() {
+                    app.prepare(Instant::now());
+                    tui.terminal
+                        .draw(|f| view::render(&app, f))
+                        .context("drawing")?;
+                    app.drawn();
+                }
+                None
+            }
+        };
+        if let Some(a) = action {
+            app.update(a);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,970 @@
+//! The open table's state: cursor, scroll, follow-tail, pause, filter, sort, search and tick
+//! highlights, plus what the next frame draws (`prepare`).
+//!
+//! # Rows and cursor
+//!
+//! The view shows a *row set*: every row of the table, or the rows a filter kept, or those
+//! sorted. `selected` and `top` index into it. After each update the cursor stays on the same
+//! row (append and ring tables: by position, until the row is evicted), on the same line
+//! (blink tables, whose rows are all new every cycle, and sorted views), or on the last row
+//! (follow-tail, the default for append and ring tables). Both are clamped whenever rows
+//! vanish, which blink tables do every cycle.
+//!
+//! # Bounded work
+//!
+//! Nothing is O(table) per frame or per update. A filter scans at most the newest
+//! [`FILTER_SCAN`] rows when it is set and then only the rows each update adds, and keeps the
+//! newest [`MAX_MATCHES`] matches. A sort orders the newest [`SORT_ROWS`] rows of the row set.
+//! A search looks at most [`SEARCH_ROWS`] rows ahead. Highlights are computed for the rows on
+//! screen only. A frame formats only the visible rows.
+//!
+//! # Highlights
+//!
+//! A new row's numeric cells flash green when the value rose and red when it fell, compared
+//! with the previous row of the same key (the first string column, such as `Sym`; the previous
+//! row when there is none). Flashes are keyed by row position with the time they started, and
+//! fade over [`FADE`](crate::theme::FADE).
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
+
+use arrow_array::RecordBatch;
+use arrow_cast::display::ArrayFormatter;
+use arrow_schema::SchemaRef;
+use std::fmt::Write as _;
+use tickertable::TableKind;
+
+use crate::filter::{contains_ignore_case, Filter};
+use crate::mirror::{
+    format_cell, is_numeric, is_text, num_at, text_at, to_usize, Col, Mirror, FORMAT,
+};
+use crate::source::{Delta, TableInfo};
+use crate::theme::FADE;
+
+/// Rows a new filter scans, newest first.
+pub(crate) const FILTER_SCAN: u64 = 1_000_000;
+/// Matches a filter keeps, newest.
+pub(crate) const MAX_MATCHES: usize = 100_000;
+/// Rows a sort orders: the newest of the row set.
+pub(crate) const SORT_ROWS: usize = 10_000;
+/// Rows a search looks at from the cursor.
+pub(crate) const SEARCH_ROWS: usize = 100_000;
+/// Points a chart shows.
+pub(crate) const CHART_POINTS: usize = 2_000;
+/// Rows a new chart looks back over to find its points.
+const CHART_SCAN: u64 = 1_000_000;
+/// Rows of each update a chart looks at (the newest).
+const CHART_UPDATE_SCAN: u64 = 200_000;
+/// How far back a highlight looks for the previous row of the same key.
+const KEY_LOOKBACK: u64 = 256;
+/// Rows of each update that refresh the last value per key.
+const KEY_ROWS: u64 = 2_048;
+/// The widest a column grows.
+const MAX_WIDTH: u16 = 40;
+
+/// Where the cursor was before an update, to keep it on the same row after.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Anchor {
+    selected: Option<u64>,
+    top: Option<u64>,
+}
+
+/// A filter and the positions it kept, oldest first.
+#[derive(Debug, Clone)]
+pub(crate) struct FilterState {
+    pub(crate) filter: Filter,
+    pub(crate) matches: VecDeque<u64>,
+    /// The first position scanned: matches cover `[scanned_from, end)`.
+    pub(crate) scanned_from: u64,
+}
+
+/// A sort: the column and the direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Sort {
+    pub(crate) column: usize,
+    pub(crate) descending: bool,
+}
+
+/// One cell's flash: which numeric columns rose or fell, and when.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Flash {
+    pub(crate) at: Instant,
+    pub(crate) up: u64,
+    pub(crate) down: u64,
+}
+
+/// A visible row, formatted.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct VisibleRow {
+    pub(crate) pos: u64,
+    pub(crate) present: bool,
+    pub(crate) cells: Vec<String>,
+}
+
+/// A chart's points.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ChartData {
+    pub(crate) column: usize,
+    /// The symbol the points are restricted to, if any.
+    pub(crate) key: Option<String>,
+    pub(crate) points: Vec<(f64, f64)>,
+    pub(crate) x: [f64; 2],
+    pub(crate) y: [f64; 2],
+}
+
+/// The open table's state.
+#[derive(Debug)]
+pub(crate) struct TableView {
+    pub(crate) table: usize,
+    pub(crate) name: String,
+    pub(crate) kind: TableKind,
+    pub(crate) schema: SchemaRef,
+    /// The first string column: the key highlights compare within.
+    pub(crate) key_col: Option<usize>,
+    /// Numeric columns (at most 64 flash).
+    num_cols: Vec<usize>,
+    pub(crate) follow: bool,
+    pub(crate) selected: usize,
+    pub(crate) top: usize,
+    pub(crate) col: usize,
+    /// Body rows on screen.
+    pub(crate) height: usize,
+    /// The rows shown while paused.
+    pub(crate) frozen: Option<Mirror>,
+    /// Updates that arrived while paused.
+    pub(crate) pending: u64,
+    pub(crate) filter: Option<FilterState>,
+    pub(crate) sort: Option<Sort>,
+    sorted: Vec<u64>,
+    pub(crate) flashes: HashMap<u64, Flash>,
+    last_by_key: HashMap<String, Vec<f64>>,
+    pub(crate) search: Option<String>,
+    /// Prepared for the next frame.
+    pub(crate) visible: Vec<VisibleRow>,
+    pub(crate) widths: Vec<u16>,
+    pub(crate) chart: Option<ChartData>,
+    /// Why the chart did not follow the column cursor.
+    pub(crate) chart_note: Option<String>,
+    pub(crate) detail: Vec<String>,
+    /// The time the frame is drawn at (fades are computed from it).
+    pub(crate) now: Instant,
+    stale: bool,
+}
+
+impl TableView {
+    /// A view of table `table` showing `mirror`, `height` rows high.
+    pub(crate) fn new(
+        table: usize,
+        info: &TableInfo,
+        mirror: &Mirror,
+        height: usize,
+        now: Instant,
+    ) -> Self {
+        let schema = info.schema.clone();
+        let key_col = schema
+            .fields()
+            .iter()
+            .position(|f| is_text(f.data_type()));
+        let num_cols = schema
+            .fields()
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| is_numeric(f.data_type()))
+            .map(|(i, _)| i)
+            .take(64)
+            .collect();
+        let widths = schema
+            .fields()
+            .iter()
+            .map(|f| u16::try_from(f.name().chars().count()).unwrap_or(MAX_WIDTH))
+            .collect();
+        let follow = !matches!(info.kind, TableKind::Blink);
+        let mut v = Self {
+            table,
+            name: info.name.clone(),
+            kind: info.kind,
+            schema,
+            key_col,
+            num_cols,
+            follow,
+            selected: 0,
+            top: 0,
+            col: 0,
+            height: height.max(1),
+            frozen: None,
+            pending: 0,
+            filter: None,
+            sort: None,
+            sorted: Vec::new(),
+            flashes: HashMap::new(),
+            last_by_key: HashMap::new(),
+            search: None,
+            visible: Vec::new(),
+            widths,
+            chart: None,
+            chart_note: None,
+            detail: Vec::new(),
+            now,
+            stale: true,
+        };
+        v.clamp(mirror);
+        v
+    }
+
+    /// The rows shown: the frozen ones while paused, else the live ones.
+    pub(crate) fn data<'a>(&'a self, live: &'a Mirror) -> &'a Mirror {
+        self.frozen.as_ref().unwrap_or(live)
+    }
+
+    /// Whether the view is paused.
+    pub(crate) fn is_paused(&self) -> bool {
+        self.frozen.is_some()
+    }
+
+    /// How many rows the row set has.
+    pub(crate) fn len(&self, live: &Mirror) -> usize {
+        if self.sort.is_some() {
+            self.sorted.len()
+        } else if let Some(f) = &self.filter {
+            f.matches.len()
+        } else {
+            self.data(live).len()
+        }
+    }
+
+    /// The position of row `i` of the row set.
+    pub(crate) fn pos_at(&self, live: &Mirror, i: usize) -> Option<u64> {
+        if self.sort.is_some() {
+            self.sorted.get(i).copied()
+        } else if let Some(f) = &self.filter {
+            f.matches.get(i).copied()
+        } else {
+            let m = self.data(live);
+            let p = m.rows().start + i as u64;
+            (p < m.rows().end).then_some(p)
+        }
+    }
+
+    /// The index in the row set of the first row at or after `pos`.
+    fn index_of(&self, live: &Mirror, pos: u64) -> usize {
+        if self.sort.is_some() {
+            self.sorted.iter().position(|&p| p == pos).unwrap_or(self.selected)
+        } else if let Some(f) = &self.filter {
+            f.matches.partition_point(|&p| p < pos)
+        } else {
+            to_usize(pos.saturating_sub(self.data(live).rows().start))
+        }
+    }
+
+    /// The position under the cursor.
+    pub(crate) fn selected_pos(&self, live: &Mirror) -> Option<u64> {
+        self.pos_at(live, self.selected)
+    }
+
+    /// Keeps the cursor and the scroll inside the row set, the cursor on screen, and on the
+    /// last row when following the tail.
+    pub(crate) fn clamp(&mut self, live: &Mirror) {
+        let len = self.len(live);
+        let h = self.height.max(1);
+        if len == 0 {
+            self.selected = 0;
+            self.top = 0;
+            return;
+        }
+        if self.follow {
+            self.selected = len - 1;
+        }
+        self.selected = self.selected.min(len - 1);
+        if self.selected < self.top {
+            self.top = self.selected;
+        }
+        if self.selected >= self.top + h {
+            self.top = self.selected + 1 - h;
+        }
+        self.top = self.top.min(len.saturating_sub(h));
+        self.stale = true;
+    }
+
+    /// Sets the body height (on resize).
+    pub(crate) fn set_height(&mut self, height: usize, live: &Mirror) {
+        self.height = height.max(1);
+        self.clamp(live);
+    }
+
+    /// Moves the cursor by `delta` rows; moving up leaves follow-tail.
+    pub(crate) fn move_by(&mut self, delta: isize, live: &Mirror) {
+        if delta < 0 {
+            self.follow = false;
+        }
+        let len = self.len(live);
+        self.selected = self
+            .selected
+            .saturating_add_signed(delta)
+            .min(len.saturating_sub(1));
+        self.clamp(live);
+    }
+
+    /// The first row; leaves follow-tail.
+    pub(crate) fn to_top(&mut self, live: &Mirror) {
+        self.follow = false;
+        self.selected = 0;
+        self.clamp(live);
+    }
+
+    /// The last row, following the tail (unless sorted: a sorted view has no tail).
+    pub(crate) fn to_bottom(&mut self, live: &Mirror) {
+        self.follow = self.sort.is_none();
+        self.selected = self.len(live).saturating_sub(1);
+        self.clamp(live);
+    }
+
+    /// Moves the column cursor; an open chart follows it.
+    pub(crate) fn move_col(&mut self, delta: isize, live: &Mirror) {
+        let n = self.schema.fields().len();
+        self.col = self.col.saturating_add_signed(delta).min(n.saturating_sub(1));
+        self.stale = true;
+        if self.chart.as_ref().is_some_and(|c| c.column != self.col) {
+            if let Err(e) = self.open_chart(live) {
+                // Not a numeric column: keep the old chart, say why on the next frame.
+                self.chart_note = Some(e);
+            }
+        }
+    }
+
+    /// Where the cursor is, before an update is applied to the live rows.
+    pub(crate) fn anchor(&self, live: &Mirror) -> Anchor {
+        Anchor {
+            selected: self.pos_at(live, self.selected),
+            top: self.pos_at(live, self.top),
+        }
+    }
+
+    /// After `delta` was applied to `live`: follow the tail or keep the cursor on its row,
+    /// update the filter and sort, and flash the new rows on screen.
+    pub(crate) fn on_update(&mut self, live: &Mirror, delta: &Delta, anchor: Anchor, at: Instant) {
+        if self.is_paused() {
+            self.pending += 1;
+            return;
+        }
+        if let Some(f) = &mut self.filter {
+            let start = live.rows().start;
+            while f.matches.front().is_some_and(|&p| p < start) {
+                f.matches.pop_front();
+            }
+            let from = delta.added.start.max(delta.added.end.saturating_sub(FILTER_SCAN));
+            scan_filter(f, live, from..delta.added.end);
+        }
+        self.resort(live);
+        self.extend_chart(live, delta);
+        self.place_cursor(live, anchor);
+        self.flash_new(live, delta.added.start, at);
+        self.remember_keys(live, delta);
+        self.stale = true;
+    }
+
+    /// The table was reset (a lag, or a new snapshot): rebuild the filter and sort.
+    pub(crate) fn on_reset(&mut self, live: &Mirror) {
+        if self.is_paused() {
+            self.pending += 1;
+            return;
+        }
+        self.flashes.clear();
+        self.refilter(live);
+        self.resort(live);
+        self.clamp(live);
+    }
+
+    fn place_cursor(&mut self, live: &Mirror, anchor: Anchor) {
+        if !self.follow && self.sort.is_none() && !matches!(self.kind, TableKind::Blink) {
+            if let Some(p) = anchor.selected {
+                let new_sel = self.index_of(live, p);
+                let new_top = anchor.top.map_or(0, |t| self.index_of(live, t));
+                self.selected = new_sel;
+                self.top = new_top;
+            }
+        }
+        self.clamp(live);
+    }
+
+    /// Pauses or resumes. Resuming catches up with the live rows and follows the tail again
+    /// (append and ring tables).
+    pub(crate) fn toggle_pause(&mut self, live: &Mirror) {
+        if self.frozen.take().is_some() {
+            self.pending = 0;
+            self.follow = !matches!(self.kind, TableKind::Blink) && self.sort.is_none();
+            self.flashes.clear();
+            self.refilter(live);
+            self.resort(live);
+        } else {
+            self.frozen = Some(live.clone());
+            self.pending = 0;
+        }
+        self.clamp(live);
+    }
+
+    /// Sets or clears the filter.
+    pub(crate) fn set_filter(&mut self, filter: Option<Filter>, live: &Mirror) {
+        self.filter = filter.map(|filter| FilterState {
+            filter,
+            matches: VecDeque::new(),
+            scanned_from: 0,
+        });
+        self.refilter(live);
+        self.resort(live);
+        self.selected = 0;
+        self.top = 0;
+        self.follow = !matches!(self.kind, TableKind::Blink) && self.sort.is_none();
+        self.clamp(live);
+    }
+
+    fn refilter(&mut self, live: &Mirror) {
+        let m = self.frozen.as_ref().unwrap_or(live);
+        if let Some(f) = &mut self.filter {
+            f.matches.clear();
+            let rows = m.rows();
+            let from = rows.start.max(rows.end.saturating_sub(FILTER_SCAN));
+            f.scanned_from = from;
+            scan_filter(f, m, from..rows.end);
+        }
+    }
+
+    /// Cycles the sort on the current column: ascending, descending, off.
+    pub(crate) fn cycle_sort(&mut self, live: &Mirror) {
+        self.sort = match self.sort {
+            Some(s) if s.column == self.col && !s.descending => Some(Sort {
+                column: self.col,
+                descending: true,
+            }),
+            Some(s) if s.column == self.col => None,
+            _ => Some(Sort {
+                column: self.col,
+                descending: false,
+            }),
+        };
+        self.resort(live);
+        self.selected = 0;
+        self.top = 0;
+        self.follow = self.sort.is_none() && !matches!(self.kind, TableKind::Blink);
+        self.clamp(live);
+    }
+
+    /// Sorts the newest [`SORT_ROWS`] rows of the row set. O(n log n), n ≤ `SORT_ROWS`.
+    fn resort(&mut self, live: &Mirror) {
+        let Some(sort) = self.sort else {
+            self.sorted.clear();
+            return;
+        };
+        let m = self.frozen.as_ref().unwrap_or(live);
+        let mut keys: Vec<(Key<'_>, u64)> = Vec::with_capacity(SORT_ROWS);
+        if let Some(f) = &self.filter {
+            let skip = f.matches.len().saturating_sub(SORT_ROWS);
+            for &p in f.matches.iter().skip(skip) {
+                if let Some((b, r)) = m.locate(p) {
+                    keys.push((Key::of(b.column(sort.column).as_ref(), r), p));
+                }
+            }
+        } else {
+            let rows = m.rows();
+            let from = rows.start.max(rows.end.saturating_sub(SORT_ROWS as u64));
+            m.for_each_run(from..rows.end, |p0, b, r0, n| {
+                let a = b.column(sort.column).as_ref();
+                for k in 0..n {
+                    keys.push((Key::of(a, r0 + k), p0 + k as u64));
+                }
+            });
+        }
+        keys.sort_by(|(a, pa), (b, pb)| {
+            let o = a.cmp(b);
+            let o = if sort.descending { o.reverse() } else { o };
+            o.then(pa.cmp(pb))
+        });
+        self.sorted.clear();
+        self.sorted.extend(keys.into_iter().map(|(_, p)| p));
+    }
+
+    /// Searches for `query` (case-insensitive, in any cell's text) from the row after (or
+    /// before) the cursor, at most [`SEARCH_ROWS`] rows. Moves the cursor to the match.
+    ///
+    /// # Errors
+    ///
+    /// A message for the status line when nothing matched.
+    pub(crate) fn find(&mut self, live: &Mirror, forward: bool) -> Result<u64, String> {
+        let Some(query) = self.search.clone() else {
+            return Err("no search: press / first".to_owned());
+        };
+        let needle = query.to_lowercase();
+        let len = self.len(live);
+        let m = self.data(live);
+        let mut cell = String::new();
+        let ncols = self.schema.fields().len();
+        for step in 1..=SEARCH_ROWS.min(len) {
+            let i = if forward {
+                match self.selected.checked_add(step) {
+                    Some(i) if i < len => i,
+                    _ => break,
+                }
+            } else {
+                match self.selected.checked_sub(step) {
+                    Some(i) => i,
+                    None => break,
+                }
+            };
+            let Some((b, r)) = self.pos_at(live, i).and_then(|p| m.locate(p)) else {
+                continue;
+            };
+            let hit = (0..ncols).any(|c| {
+                let a = b.column(c).as_ref();
+                if let Some(s) = text_at(a, r) {
+                    contains_ignore_case(s, &needle)
+                } else {
+                    format_cell(a, r, &mut cell);
+                    contains_ignore_case(&cell, &needle)
+                }
+            });
+            if hit {
+                let pos = self.pos_at(live, i).unwrap_or_default();
+                self.selected = i;
+                self.follow = false;
+                self.clamp(live);
+                return Ok(pos);
+            }
+        }
+        let dir = if forward { "below" } else { "above" };
+        Err(format!(
+            "{query:?}: no match in the {} rows {dir}",
+            crate::producers::fmt_count(SEARCH_ROWS.min(len) as u64)
+        ))
+    }
+
+    /// Opens the chart of the current column, restricted to the cursor row's key (say, its
+    /// symbol) unless a filter already pins one.
+    ///
+    /// # Errors
+    ///
+    /// If the column is not numeric.
+    pub(crate) fn open_chart(&mut self, live: &Mirror) -> Result<(), String> {
+        let field = self.schema.field(self.col);
+        if !is_numeric(field.data_type()) {
+            return Err(format!(
+                "{} is {}: pick a numeric column to chart (←/→)",
+                field.name(),
+                field.data_type()
+            ));
+        }
+        let pinned = self.filter.as_ref().is_some_and(|f| {
+            f.filter.pinned().is_some() && Some(f.filter.column) == self.key_col
+        });
+        let key = if pinned {
+            None
+        } else {
+            self.key_col.and_then(|k| {
+                let (b, r) = self
+                    .selected_pos(live)
+                    .and_then(|p| self.data(live).locate(p))?;
+                text_at(b.column(k).as_ref(), r).map(str::to_owned)
+            })
+        };
+        let mut chart = ChartData {
+            column: self.col,
+            key,
+            ..ChartData::default()
+        };
+        self.seed_chart(&mut chart, live);
+        self.chart = Some(chart);
+        self.chart_note = None;
+        self.stale = true;
+        Ok(())
+    }
+
+    /// Whether row `r` of `b` belongs on the chart: its key and the filter.
+    fn chart_accepts(&self, chart: &ChartData, b: &RecordBatch, r: usize) -> bool {
+        if let (Some(k), Some(kc)) = (chart.key.as_deref(), self.key_col) {
+            if text_at(b.column(kc).as_ref(), r) != Some(k) {
+                return false;
+            }
+        }
+        match &self.filter {
+            Some(f) => {
+                let col = Col::new(b.column(f.filter.column));
+                f.filter.test(&col, r)
+            }
+            None => true,
+        }
+    }
+
+    /// Fills a new chart from the newest rows shown, at most [`CHART_SCAN`] back.
+    fn seed_chart(&self, chart: &mut ChartData, live: &Mirror) {
+        let m = self.data(live);
+        let rows = m.rows();
+        let lo_limit = rows.start.max(rows.end.saturating_sub(CHART_SCAN));
+        let mut hi = rows.end;
+        let mut parts: Vec<Vec<(f64, f64)>> = Vec::new();
+        let mut found = 0;
+        while hi > lo_limit && found < CHART_POINTS {
+            let lo = lo_limit.max(hi.saturating_sub(16_384));
+            let mut part = Vec::new();
+            self.chart_rows(chart, m, lo..hi, &mut part);
+            found += part.len();
+            parts.push(part);
+            hi = lo;
+        }
+        chart.points.clear();
+        for part in parts.into_iter().rev() {
+            chart.points.extend(part);
+        }
+        let skip = chart.points.len().saturating_sub(CHART_POINTS);
+        chart.points.drain(..skip);
+    }
+
+    /// Appends the chart's points among `range` of `m` to `out`.
+    fn chart_rows(
+        &self,
+        chart: &ChartData,
+        m: &Mirror,
+        range: std::ops::Range<u64>,
+        out: &mut Vec<(f64, f64)>,
+    ) {
+        let c = chart.column;
+        m.for_each_run(range, |p0, b, r0, n| {
+            for k in 0..n {
+                let r = r0 + k;
+                if self.chart_accepts(chart, b, r) {
+                    if let Some(v) = num_at(b.column(c).as_ref(), r) {
+                        out.push(((p0 + k as u64) as f64, v));
+                    }
+                }
+            }
+        });
+    }
+
+    /// Adds the chart's points among the rows an update added. Points outlive their rows (a
+    /// blink table's chart shows its history), up to [`CHART_POINTS`].
+    fn extend_chart(&mut self, live: &Mirror, delta: &Delta) {
+        let Some(mut chart) = self.chart.take() else {
+            return;
+        };
+        let from = delta
+            .added
+            .start
+            .max(delta.added.end.saturating_sub(CHART_UPDATE_SCAN));
+        let mut fresh = Vec::new();
+        self.chart_rows(&chart, live, from..delta.added.end, &mut fresh);
+        chart.points.extend(fresh);
+        if chart.points.len() > 2 * CHART_POINTS {
+            let skip = chart.points.len() - CHART_POINTS;
+            chart.points.drain(..skip);
+        }
+        self.chart = Some(chart);
+    }
+
+    /// The flash bit of column `c`, if it is a numeric column that flashes.
+    pub(crate) fn flash_bit(&self, c: usize) -> Option<usize> {
+        self.num_cols.iter().position(|&n| n == c)
+    }
+
+    /// Drops faded flashes.
+    pub(crate) fn purge_flashes(&mut self, now: Instant) {
+        self.flashes.retain(|_, f| now.duration_since(f.at) < FADE);
+    }
+
+    /// Whether a flash is still fading (the screen must be redrawn as it does).
+    pub(crate) fn is_animating(&self) -> bool {
+        !self.flashes.is_empty()
+    }
+
+    /// Flashes the rows on screen at or after `first_new`.
+    fn flash_new(&mut self, live: &Mirror, first_new: u64, at: Instant) {
+        let len = self.len(live);
+        let end = (self.top + self.height).min(len);
+        let mut prev_vals = Vec::with_capacity(self.num_cols.len());
+        for i in self.top..end {
+            let Some(p) = self.pos_at(live, i) else {
+                continue;
+            };
+            if p < first_new {
+                continue;
+            }
+            let Some((b, r)) = live.locate(p) else {
+                continue;
+            };
+            let key = self.key_col.and_then(|k| text_at(b.column(k).as_ref(), r));
+            prev_vals.clear();
+            if let Some((pb, pr)) = self.previous_row(live, p, key) {
+                prev_vals.extend(
+                    self.num_cols
+                        .iter()
+                        .map(|&c| num_at(pb.column(c).as_ref(), pr).unwrap_or(f64::NAN)),
+                );
+            } else if let Some(v) = self.last_by_key.get(key.unwrap_or("")) {
+                prev_vals.extend_from_slice(v);
+            } else {
+                continue;
+            }
+            let (mut up, mut down) = (0u64, 0u64);
+            for (bit, (&c, &before)) in self.num_cols.iter().zip(&prev_vals).enumerate() {
+                // The symbol column and the time always change; flash only the values.
+                if matches!(
+                    self.schema.field(c).data_type(),
+                    arrow_schema::DataType::Timestamp(..)
+                ) {
+                    continue;
+                }
+                if let Some(now) = num_at(b.column(c).as_ref(), r) {
+                    if now > before {
+                        up |= 1 << bit;
+                    } else if now < before {
+                        down |= 1 << bit;
+                    }
+                }
+            }
+            if up | down != 0 {
+                self.flashes.insert(p, Flash { at, up, down });
+            }
+        }
+    }
+
+    /// The previous row with the same key, looking back at most [`KEY_LOOKBACK`] rows.
+    fn previous_row<'m>(
+        &self,
+        m: &'m Mirror,
+        pos: u64,
+        key: Option<&str>,
+    ) -> Option<(&'m RecordBatch, usize)> {
+        let lo = m.rows().start.max(pos.saturating_sub(KEY_LOOKBACK));
+        let mut q = pos;
+        while q > lo {
+            q -= 1;
+            let (b, r) = m.locate(q)?;
+            match (key, self.key_col) {
+                (Some(k), Some(kc)) => {
+                    if text_at(b.column(kc).as_ref(), r) == Some(k) {
+                        return Some((b, r));
+                    }
+                }
+                _ => return Some((b, r)),
+            }
+        }
+        None
+    }
+
+    /// Remembers the last values per key from the newest rows of `delta`.
+    fn remember_keys(&mut self, live: &Mirror, delta: &Delta) {
+        let from = delta
+            .added
+            .start
+            .max(delta.added.end.saturating_sub(KEY_ROWS));
+        let (key_col, num_cols, map) = (self.key_col, &self.num_cols, &mut self.last_by_key);
+        live.for_each_run(from..delta.added.end, |_, b, r0, n| {
+            let keys = key_col.map(|k| b.column(k).clone());
+            for r in r0..r0 + n {
+                let key = keys.as_ref().and_then(|k| text_at(k.as_ref(), r)).unwrap_or("");
+                if !map.contains_key(key) {
+                    map.insert(key.to_owned(), vec![f64::NAN; num_cols.len()]);
+                }
+                let Some(vals) = map.get_mut(key) else {
+                    continue;
+                };
+                for (slot, &c) in vals.iter_mut().zip(num_cols) {
+                    *slot = num_at(b.column(c).as_ref(), r).unwrap_or(f64::NAN);
+                }
+            }
+        });
+    }
+
+    /// Whether the next frame must be prepared again.
+    pub(crate) fn is_stale(&self) -> bool {
+        self.stale
+    }
+
+    /// Marks the prepared frame out of date.
+    pub(crate) fn touch(&mut self) {
+        self.stale = true;
+    }
+
+    /// Formats what the next frame shows: the visible rows, column widths, the chart's points
+    /// and the detail of the cursor row. O(visible rows), plus O(chart scan) with a chart.
+    pub(crate) fn prepare(&mut self, live: &Mirror, now: Instant, detail: bool) {
+        self.now = now;
+        self.purge_flashes(now);
+        if !self.stale {
+            return;
+        }
+        self.stale = false;
+        let len = self.len(live);
+        let n = self.height.min(len.saturating_sub(self.top));
+        let ncols = self.schema.fields().len();
+        let positions: Vec<Option<u64>> = (self.top..self.top + n)
+            .map(|i| self.pos_at(live, i))
+            .collect();
+        let m = self.frozen.as_ref().unwrap_or(live);
+        self.visible.resize_with(n, VisibleRow::default);
+        let mut last: Option<(*const RecordBatch, Vec<ArrayFormatter<'_>>)> = None;
+        for (row, pos) in self.visible.iter_mut().zip(positions) {
+            row.cells.resize_with(ncols, String::new);
+            row.pos = pos.unwrap_or_default();
+            let found = pos.and_then(|p| m.locate(p));
+            row.present = found.is_some();
+            let Some((b, r)) = found else {
+                row.cells.iter_mut().for_each(String::clear);
+                continue;
+            };
+            let same = last.as_ref().is_some_and(|(ptr, _)| std::ptr::eq(*ptr, b));
+            if !same {
+                let fmts = b
+                    .columns()
+                    .iter()
+                    .filter_map(|a| ArrayFormatter::try_new(a.as_ref(), &FORMAT).ok())
+                    .collect();
+                last = Some((b, fmts));
+            }
+            if let Some((_, fmts)) = &last {
+                for (cell, f) in row.cells.iter_mut().zip(fmts) {
+                    cell.clear();
+                    let _ = write!(cell, "{}", f.value(r));
+                }
+            }
+            for (w, cell) in self.widths.iter_mut().zip(&row.cells) {
+                let cw = u16::try_from(cell.chars().count()).unwrap_or(MAX_WIDTH);
+                *w = (*w).max(cw.min(MAX_WIDTH));
+            }
+        }
+        drop(last);
+        align_decimals(&self.schema, &mut self.visible, &mut self.widths);
+        self.detail.clear();
+        if detail {
+            if let Some((b, r)) = self.selected_pos(live).and_then(|p| m.locate(p)) {
+                for c in 0..ncols {
+                    let mut s = String::new();
+                    format_cell(b.column(c).as_ref(), r, &mut s);
+                    self.detail.push(s);
+                }
+            }
+        }
+        if self.chart.is_some() {
+            self.prepare_chart();
+        }
+    }
+
+    /// The chart's points to draw: the newest [`CHART_POINTS`].
+    pub(crate) fn chart_points(&self) -> &[(f64, f64)] {
+        self.chart.as_ref().map_or(&[], |c| {
+            &c.points[c.points.len().saturating_sub(CHART_POINTS)..]
+        })
+    }
+
+    fn prepare_chart(&mut self) {
+        let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+        for &(x, y) in self.chart_points() {
+            x0 = x0.min(x);
+            x1 = x1.max(x);
+            y0 = y0.min(y);
+            y1 = y1.max(y);
+        }
+        let Some(chart) = &mut self.chart else {
+            return;
+        };
+        if x0 > x1 {
+            (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
+        }
+        if x1 <= x0 {
+            x1 = x0 + 1.0;
+        }
+        if y1 <= y0 {
+            (y0, y1) = (y0 - 0.5, y1 + 0.5);
+        }
+        let pad = (y1 - y0) * 0.05;
+        chart.x = [x0, x1];
+        chart.y = [y0 - pad, y1 + pad];
+    }
+}
+
+/// Pads floating-point cells with zeros to the most decimals shown in their column, so the
+/// decimal points line up.
+fn align_decimals(schema: &SchemaRef, rows: &mut [VisibleRow], widths: &mut [u16]) {
+    for (c, f) in schema.fields().iter().enumerate() {
+        if !matches!(
+            f.data_type(),
+            arrow_schema::DataType::Float64 | arrow_schema::DataType::Float32
+        ) {
+            continue;
+        }
+        let decimals = |s: &str| s.find('.').map_or(0, |d| s.len() - d - 1);
+        let plain = |s: &str| s.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-');
+        let most = rows
+            .iter()
+            .filter_map(|r| r.cells.get(c))
+            .filter(|s| plain(s))
+            .map(|s| decimals(s))
+            .max()
+            .unwrap_or(0)
+            .min(6);
+        if most == 0 {
+            continue;
+        }
+        for r in rows.iter_mut() {
+            let Some(cell) = r.cells.get_mut(c) else {
+                continue;
+            };
+            if cell.is_empty() || !plain(cell) {
+                continue;
+            }
+            let d = decimals(cell);
+            if d == 0 && !cell.contains('.') {
+                cell.push('.');
+            }
+            for _ in d..most {
+                cell.push('0');
+            }
+            if let Some(w) = widths.get_mut(c) {
+                *w = (*w).max(u16::try_from(cell.len()).unwrap_or(MAX_WIDTH).min(MAX_WIDTH));
+            }
+        }
+    }
+}
+
+/// A sort key, ordered nulls last, numbers by value, strings by bytes.
+#[derive(Debug, Clone, Copy)]
+enum Key<'a> {
+    Num(f64),
+    Text(&'a str),
+    Null,
+}
+
+impl<'a> Key<'a> {
+    fn of(a: &'a dyn arrow_array::Array, r: usize) -> Self {
+        if let Some(s) = text_at(a, r) {
+            Key::Text(s)
+        } else if let Some(x) = num_at(a, r) {
+            Key::Num(x)
+        } else {
+            Key::Null
+        }
+    }
+
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        use std::cmp::Ordering;
+        match (self, other) {
+            (Key::Num(a), Key::Num(b)) => a.total_cmp(b),
+            (Key::Text(a), Key::Text(b)) => a.cmp(b),
+            (Key::Null, Key::Null) => Ordering::Equal,
+            (Key::Null, _) => Ordering::Greater,
+            (_, Key::Null) => Ordering::Less,
+            (Key::Num(_), Key::Text(_)) => Ordering::Less,
+            (Key::Text(_), Key::Num(_)) => Ordering::Greater,
+        }
+    }
+}
+
+/// Scans `range` of `m` with `f`'s filter, appending matches (keeping the newest
+/// [`MAX_MATCHES`]).
+fn scan_filter(f: &mut FilterState, m: &Mirror, range: std::ops::Range<u64>) {
+    let filter = &f.filter;
+    let matches = &mut f.matches;
+    m.for_each_run(range, |p0, b, r0, n| {
+        let sliced = b.slice(r0, n);
+        filter.scan(&sliced, 0, n, |k| matches.push_back(p0 + k as u64));
+    });
+    while matches.len() > MAX_MATCHES {
+        matches.pop_front();
+    }
+}

@@ -1,0 +1,226 @@
+//! Test rig: a manual engine with a blink `trades` table, a ring of its last 5 rows and an
+//! append-only history; subscriptions pumped into an [`App`] on a fake clock; screens drawn
+//! with `TestBackend` and read back as text with times of day masked.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow_array::{
+    Float64Array, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray,
+};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::style::Style;
+use ratatui::Terminal;
+use tickertable::{Engine, PublisherOptions, Subscription, SubscriptionOptions, TablePublisher};
+
+use crate::action::Action;
+use crate::app::App;
+use crate::producers::trade_schema;
+use crate::source::{convert, DataSource, Embedded, SourceStatus};
+
+/// Table indices in the rig.
+pub(crate) const TRADES: usize = 0;
+pub(crate) const RECENT: usize = 1;
+pub(crate) const HISTORY: usize = 2;
+
+/// 09:30:00 on some day, in ns.
+const T0_NS: i64 = 1_700_000_000_000_000_000 / 86_400_000_000_000 * 86_400_000_000_000
+    + 34_200_000_000_000;
+
+pub(crate) struct Rig {
+    pub(crate) engine: Engine,
+    publisher: TablePublisher,
+    subs: Vec<Subscription>,
+    pub(crate) app: App,
+    pub(crate) now: Instant,
+    seq: i64,
+}
+
+impl Rig {
+    pub(crate) fn new(width: u16, height: u16) -> Self {
+        Self::with_options(width, height, SubscriptionOptions::default())
+    }
+
+    pub(crate) fn with_options(width: u16, height: u16, options: SubscriptionOptions) -> Self {
+        let engine = Engine::builder().manual().build().unwrap();
+        let (trades, publisher) = engine
+            .table_publisher("trades", trade_schema(), PublisherOptions::default())
+            .unwrap();
+        engine.ring_table("recent", &trades, 5).unwrap();
+        engine
+            .blink_to_append_only("history", &trades, None)
+            .unwrap();
+        let source = Embedded::new(engine.handle(), "test engine");
+        let subs = engine
+            .tables()
+            .iter()
+            .map(|t| t.subscribe_with(options).unwrap())
+            .collect();
+        let now = Instant::now();
+        let app = App::new(source.describe(), source.tables(), (width, height), now);
+        let mut rig = Self {
+            engine,
+            publisher,
+            subs,
+            app,
+            now,
+            seq: 0,
+        };
+        rig.pump();
+        rig.tick();
+        rig
+    }
+
+    /// Stages one trade batch: `(symbol, price)` rows.
+    pub(crate) fn publish(&mut self, rows: &[(&str, f64)]) {
+        let n = rows.len();
+        let times: Vec<i64> = (0..n as i64).map(|i| T0_NS + (self.seq + i) * 1_000).collect();
+        self.seq += n as i64;
+        let batch = RecordBatch::try_new(
+            trade_schema(),
+            vec![
+                Arc::new(TimestampNanosecondArray::from(times)),
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
+                Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.1))),
+                Arc::new(Int64Array::from(vec![100; n])),
+                Arc::new(StringArray::from(vec!["Buy"; n])),
+            ],
+        )
+        .unwrap();
+        self.publisher.add(batch).unwrap();
+    }
+
+    /// Runs a cycle, delivers its updates to the App, and ticks the clock 100 ms.
+    pub(crate) fn cycle(&mut self) {
+        self.engine.run_cycle();
+        self.pump();
+        self.tick();
+    }
+
+    /// Runs a cycle without delivering anything (the viewer falls behind).
+    pub(crate) fn cycle_unread(&mut self) {
+        self.engine.run_cycle();
+    }
+
+    /// Delivers every queued subscription event.
+    pub(crate) fn pump(&mut self) {
+        for (table, sub) in self.subs.iter().enumerate() {
+            while let Ok(e) = sub.try_recv() {
+                if let Some(event) = convert(e) {
+                    self.app.update(Action::Data {
+                        table,
+                        event,
+                        at: self.now,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Advances the clock 100 ms and ticks with a deterministic status.
+    pub(crate) fn tick(&mut self) {
+        self.now += Duration::from_millis(100);
+        let status = SourceStatus {
+            step: self.engine.step().as_u64(),
+            period: Duration::from_millis(100),
+            last_cycle: Some(Duration::from_micros(250)),
+            ends: self
+                .engine
+                .tables()
+                .iter()
+                .map(|t| t.snapshot().rows().end)
+                .collect(),
+            dropped: 0,
+        };
+        self.app.update(Action::Tick {
+            at: self.now,
+            status,
+        });
+    }
+
+    /// Presses a key (mapped by the App).
+    pub(crate) fn key(&mut self, code: KeyCode) {
+        let key = KeyEvent::new(code, KeyModifiers::NONE);
+        if let Some(a) = self.app.map_key(key) {
+            self.app.update(a);
+        }
+    }
+
+    /// Types `text` and presses Enter.
+    pub(crate) fn type_line(&mut self, text: &str) {
+        for c in text.chars() {
+            self.key(KeyCode::Char(c));
+        }
+        self.key(KeyCode::Enter);
+    }
+
+    /// Draws the screen and returns its buffer.
+    pub(crate) fn draw(&mut self) -> Buffer {
+        let (w, h) = self.app.size;
+        let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+        self.app.prepare(self.now);
+        terminal
+            .draw(|f| crate::view::render(&self.app, f))
+            .unwrap();
+        self.app.drawn();
+        terminal.backend().buffer().clone()
+    }
+
+    /// Draws the screen and returns its lines, times of day masked.
+    pub(crate) fn screen(&mut self) -> Vec<String> {
+        lines(&self.draw())
+    }
+
+    /// Rows the open table's row set has.
+    pub(crate) fn view_len(&self) -> usize {
+        let v = self.app.view.as_ref().unwrap();
+        v.len(&self.app.tables[v.table].mirror)
+    }
+
+    /// The position under the cursor.
+    pub(crate) fn selected_pos(&self) -> Option<u64> {
+        let v = self.app.view.as_ref().unwrap();
+        v.selected_pos(&self.app.tables[v.table].mirror)
+    }
+}
+
+/// A buffer's text, one string per line, trailing spaces kept, `HH:MM:SS.ffffff` masked.
+pub(crate) fn lines(buf: &Buffer) -> Vec<String> {
+    let w = usize::from(buf.area.width);
+    buf.content()
+        .chunks(w)
+        .map(|row| mask_times(&row.iter().map(|c| c.symbol()).collect::<String>()))
+        .collect()
+}
+
+/// The buffer with every style reset: what `Buffer::with_lines` compares equal to.
+pub(crate) fn unstyled(buf: &Buffer) -> Buffer {
+    let mut b = buf.clone();
+    b.set_style(b.area, Style::reset());
+    b
+}
+
+/// Replaces each `HH:MM:SS.ffffff` with `hh:mm:ss.ffffff`.
+pub(crate) fn mask_times(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    let pattern = "dd:dd:dd.dddddd";
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let fits = i + pattern.len() <= chars.len()
+            && pattern.chars().zip(&chars[i..]).all(|(p, c)| match p {
+                'd' => c.is_ascii_digit(),
+                p => p == *c,
+            });
+        if fits {
+            out.push_str("hh:mm:ss.ffffff");
+            i += pattern.len();
+        } else {
+            out.push(chars[i]);
+            i += 1;
+        }
+    }
+    out
+}

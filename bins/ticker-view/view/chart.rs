@@ -1,0 +1,74 @@
+//! Draws the live line chart of the current numeric column: the last few thousand points (of
+//! one symbol: the cursor row's, or the one a filter pins), row position on the x axis.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::symbols::Marker;
+use ratatui::text::Span;
+use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, Widget};
+
+use crate::producers::fmt_count;
+use crate::table_state::TableView;
+use crate::theme::THEME;
+
+/// Draws `v`'s chart into `area`.
+pub(crate) fn draw(v: &TableView, area: Rect, buf: &mut Buffer) {
+    let Some(chart) = &v.chart else {
+        return;
+    };
+    let column = v.schema.field(chart.column).name();
+    let what = match (&chart.key, &v.filter) {
+        (Some(k), _) => k.clone(),
+        (None, Some(f)) => f.filter.to_string(),
+        (None, None) => "all rows".to_owned(),
+    };
+    let paused = if v.is_paused() { " │ PAUSED" } else { "" };
+    let title = format!(
+        " {column} │ {what} │ last {} points{paused} ",
+        fmt_count(v.chart_points().len() as u64)
+    );
+    let note = v.chart_note.as_deref().map_or(String::new(), |n| format!(" │ {n}"));
+    let title = format!("{title}{note}");
+    let block = Block::bordered().title(title).border_style(THEME.border);
+    if v.chart_points().is_empty() {
+        let inner = block.inner(area);
+        block.render(area, buf);
+        buf.set_stringn(
+            inner.x + 1,
+            inner.y,
+            "no points yet",
+            usize::from(inner.width),
+            THEME.status,
+        );
+        return;
+    }
+    let [x0, x1] = chart.x;
+    let [y0, y1] = chart.y;
+    let decimals = if (y1 - y0) < 10.0 { 2 } else { 1 };
+    let y_label = |y: f64| Span::styled(format!("{y:.decimals$}"), THEME.axis);
+    let x_label = |x: f64| Span::styled(format!("#{x:.0}"), THEME.axis);
+    let dataset = Dataset::default()
+        .name(what)
+        .marker(Marker::Braille)
+        .graph_type(GraphType::Line)
+        .style(THEME.chart_line)
+        .data(v.chart_points());
+    Chart::new(vec![dataset])
+        .block(block)
+        .x_axis(
+            Axis::default()
+                .title(Span::styled("row", THEME.axis))
+                .style(THEME.axis)
+                .bounds([x0, x1])
+                .labels([x_label(x0), x_label((x0 + x1) / 2.0), x_label(x1)]),
+        )
+        .y_axis(
+            Axis::default()
+                .title(Span::styled(column.to_owned(), THEME.axis))
+                .style(THEME.axis)
+                .bounds([y0, y1])
+                .labels([y_label(y0), y_label((y0 + y1) / 2.0), y_label(y1)]),
+        )
+        .legend_position(None)
+        .render(area, buf);
+}
