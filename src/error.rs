@@ -169,6 +169,13 @@ pub enum Error {
         /// What was wrong.
         message: String,
     },
+    /// A multithreaded writer takes no more rows: it was completed, or the row's writer
+    /// thread gave up after a failure (see its status and unwritten data).
+    #[error("the writer takes no more rows: {reason}")]
+    WriterClosed {
+        /// Why.
+        reason: String,
+    },
     /// The engine has shut down.
     #[error("the engine has shut down")]
     EngineShutDown,

@@ -93,7 +93,10 @@ pub mod test_util;
 pub use engine::{Builder, Engine, EngineHandle};
 pub use error::{Error, RemoteErrorKind, Result, TransactionError, TryPublishError};
 pub use graph::{CycleStats, EngineStats, Step, View};
-pub use publish::{DynamicTableWriter, PublisherOptions, RowWriter, TablePublisher, WriterOptions};
+pub use publish::{
+    DynamicTableWriter, FlushMode, MtwOptions, MultithreadedTableWriter, PublisherOptions,
+    RowWriter, Sink, TablePublisher, WriterOptions, WriterStatus,
+};
 pub use schema::Value;
 pub use subscribe::{
     Event, Listener, ListenerHandle, ListenerId, RecvTimeoutError, Subscription,

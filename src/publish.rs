@@ -1,6 +1,8 @@
 //! Writing: publishers and row writers stage rows; the cycle makes them visible.
 //!
 //! - [`TablePublisher`] stages whole Arrow batches (zero-copy) into one table.
+//! - [`MultithreadedTableWriter`] takes `insert(row)` from any thread and batches rows on a
+//!   pool of writer threads, into a local table or a remote engine.
 //! - [`DynamicTableWriter`] hands out per-thread [`RowWriter`]s that build rows in Arrow
 //!   builders, with transactions.
 //!
@@ -8,9 +10,14 @@
 //! drains. Rows staged between two cycles become visible together at the next one.
 
 pub(crate) mod columns;
+pub mod mtw;
 pub(crate) mod publisher;
 pub(crate) mod staging;
 pub(crate) mod writer;
 
+pub use mtw::{
+    FlushMode, MtwOptions, MultithreadedTableWriter, Sink, ThreadStatus, TryInsertError,
+    WriterError, WriterStatus,
+};
 pub use publisher::{PublisherOptions, TablePublisher};
 pub use writer::{DynamicTableWriter, RowWriter, WriterOptions};

@@ -253,6 +253,80 @@ pub(crate) fn check_batch(
     )?)
 }
 
+/// The value at row `i` of `array`, for the types row writers support; `None` for others.
+///
+/// Cost O(1); used to route rows of a batch by a partition column.
+pub(crate) fn value_at(array: &dyn arrow_array::Array, i: usize) -> Option<Value<'_>> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types as t;
+    if array.is_null(i) {
+        return Some(Value::Null);
+    }
+    Some(match array.data_type() {
+        DataType::Boolean => Value::Bool(array.as_boolean().value(i)),
+        DataType::Int8 => Value::Int(array.as_primitive::<t::Int8Type>().value(i).into()),
+        DataType::Int16 => Value::Int(array.as_primitive::<t::Int16Type>().value(i).into()),
+        DataType::Int32 => Value::Int(array.as_primitive::<t::Int32Type>().value(i).into()),
+        DataType::Int64 => Value::Int(array.as_primitive::<t::Int64Type>().value(i)),
+        DataType::UInt8 => Value::UInt(array.as_primitive::<t::UInt8Type>().value(i).into()),
+        DataType::UInt16 => Value::UInt(array.as_primitive::<t::UInt16Type>().value(i).into()),
+        DataType::UInt32 => Value::UInt(array.as_primitive::<t::UInt32Type>().value(i).into()),
+        DataType::UInt64 => Value::UInt(array.as_primitive::<t::UInt64Type>().value(i)),
+        DataType::Float32 => Value::Float(array.as_primitive::<t::Float32Type>().value(i).into()),
+        DataType::Float64 => Value::Float(array.as_primitive::<t::Float64Type>().value(i)),
+        DataType::Utf8 => Value::Str(array.as_string::<i32>().value(i)),
+        DataType::LargeUtf8 => Value::Str(array.as_string::<i64>().value(i)),
+        DataType::Binary => Value::Bytes(array.as_binary::<i32>().value(i)),
+        DataType::LargeBinary => Value::Bytes(array.as_binary::<i64>().value(i)),
+        DataType::Date32 => Value::Int(array.as_primitive::<t::Date32Type>().value(i).into()),
+        DataType::Date64 => Value::Int(array.as_primitive::<t::Date64Type>().value(i)),
+        DataType::Timestamp(unit, _) => Value::Int(match unit {
+            arrow_schema::TimeUnit::Second => {
+                array.as_primitive::<t::TimestampSecondType>().value(i)
+            }
+            arrow_schema::TimeUnit::Millisecond => {
+                array.as_primitive::<t::TimestampMillisecondType>().value(i)
+            }
+            arrow_schema::TimeUnit::Microsecond => {
+                array.as_primitive::<t::TimestampMicrosecondType>().value(i)
+            }
+            arrow_schema::TimeUnit::Nanosecond => {
+                array.as_primitive::<t::TimestampNanosecondType>().value(i)
+            }
+        }),
+        _ => return None,
+    })
+}
+
+/// A stable hash of a value, for routing rows by a partition column.
+pub(crate) fn hash_value(v: &Value<'_>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    match v {
+        Value::Null => 0u8.hash(&mut h),
+        Value::Bool(b) => b.hash(&mut h),
+        // Integers hash by value whatever their Rust type, so `Int(3)` and `UInt(3)` agree.
+        Value::Int(i) => i128::from(*i).hash(&mut h),
+        Value::UInt(u) => i128::from(*u).hash(&mut h),
+        Value::Float(f) => f.to_bits().hash(&mut h),
+        Value::Str(s) => s.as_bytes().hash(&mut h),
+        Value::Bytes(b) => b.hash(&mut h),
+    }
+    h.finish()
+}
+
+/// An estimate of a row's size in memory, for byte-bounded buffers.
+pub(crate) fn row_bytes(row: &[Value<'_>]) -> usize {
+    row.iter()
+        .map(|v| match v {
+            Value::Null | Value::Bool(_) => 1,
+            Value::Int(_) | Value::UInt(_) | Value::Float(_) => 8,
+            Value::Str(s) => s.len() + 4,
+            Value::Bytes(b) => b.len() + 4,
+        })
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;

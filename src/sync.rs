@@ -15,19 +15,27 @@
 pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 pub(crate) use std::sync::Weak;
 
-#[cfg(not(loom))]
+// The loom shim exists only in the crate's own test build: `--cfg loom` also reaches the
+// library built as a dependency (the `test-util` dev-dependency on this crate, the binaries),
+// which has no `loom` crate, so those builds keep parking_lot.
+#[cfg(not(all(loom, test)))]
 pub(crate) use parking_lot::{Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
-#[cfg(loom)]
+#[cfg(all(loom, test))]
 pub(crate) use loom_shim::{Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
-/// parking_lot-shaped wrappers over loom's std-shaped primitives (no poisoning in the API).
-#[cfg(loom)]
+/// parking_lot-shaped wrappers over loom's std-shaped primitives: no poisoning in the API,
+/// and condition variables that wait on a `&mut` guard in place.
+#[cfg(all(loom, test))]
 mod loom_shim {
+    use std::fmt;
+    use std::ops::{Deref, DerefMut};
     use std::time::{Duration, Instant};
 
-    pub(crate) type MutexGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
     pub(crate) type RwLockReadGuard<'a, T> = loom::sync::RwLockReadGuard<'a, T>;
+    pub(crate) type RwLockWriteGuard<'a, T> = loom::sync::RwLockWriteGuard<'a, T>;
+
+    const NOT_POISONED: &str = "invariant: loom locks are not poisoned in models";
 
     #[derive(Debug, Default)]
     pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
@@ -38,13 +46,48 @@ mod loom_shim {
         }
 
         pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
-            self.0
-                .lock()
-                .expect("invariant: loom mutexes are not poisoned in models")
+            MutexGuard {
+                inner: Some(self.0.lock().expect(NOT_POISONED)),
+            }
         }
 
         pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
-            self.0.try_lock().ok()
+            self.0
+                .try_lock()
+                .ok()
+                .map(|g| MutexGuard { inner: Some(g) })
+        }
+
+        pub(crate) fn get_mut(&mut self) -> &mut T {
+            self.0.get_mut().expect(NOT_POISONED)
+        }
+    }
+
+    /// A held lock. The loom guard inside is taken out only for the length of a
+    /// [`Condvar`] wait, which holds the `&mut` to this guard throughout.
+    pub(crate) struct MutexGuard<'a, T> {
+        inner: Option<loom::sync::MutexGuard<'a, T>>,
+    }
+
+    const HELD: &str = "invariant: a guard holds its lock outside a condvar wait";
+
+    impl<T> Deref for MutexGuard<'_, T> {
+        type Target = T;
+
+        fn deref(&self) -> &T {
+            self.inner.as_deref().expect(HELD)
+        }
+    }
+
+    impl<T> DerefMut for MutexGuard<'_, T> {
+        fn deref_mut(&mut self) -> &mut T {
+            self.inner.as_deref_mut().expect(HELD)
+        }
+    }
+
+    impl<T: fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            fmt::Debug::fmt(&**self, f)
         }
     }
 
@@ -57,15 +100,26 @@ mod loom_shim {
         }
 
         pub(crate) fn read(&self) -> RwLockReadGuard<'_, T> {
-            self.0
-                .read()
-                .expect("invariant: loom locks are not poisoned in models")
+            self.0.read().expect(NOT_POISONED)
         }
 
-        pub(crate) fn write(&self) -> loom::sync::RwLockWriteGuard<'_, T> {
+        pub(crate) fn write(&self) -> RwLockWriteGuard<'_, T> {
+            self.0.write().expect(NOT_POISONED)
+        }
+
+        pub(crate) fn get_mut(&mut self) -> &mut T {
+            self.0.get_mut().expect(NOT_POISONED)
+        }
+    }
+
+    /// Whether a timed wait timed out (parking_lot's shape).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) struct WaitTimeoutResult(bool);
+
+    impl WaitTimeoutResult {
+        #[allow(dead_code, reason = "parking_lot's API, for callers that ask")]
+        pub(crate) fn timed_out(self) -> bool {
             self.0
-                .write()
-                .expect("invariant: loom locks are not poisoned in models")
         }
     }
 
@@ -77,29 +131,43 @@ mod loom_shim {
             Self(loom::sync::Condvar::new())
         }
 
-        pub(crate) fn notify_all(&self) -> bool {
-            self.0.notify_all();
-            true
-        }
-
+        /// loom does not count waiters: reports one woken thread, as a hint only.
         pub(crate) fn notify_one(&self) -> bool {
             self.0.notify_one();
             true
         }
 
+        /// loom does not count waiters: reports none, as a hint only.
+        pub(crate) fn notify_all(&self) -> usize {
+            self.0.notify_all();
+            0
+        }
+
+        /// Releases the lock, waits for a notification, and takes the lock again.
         pub(crate) fn wait<T>(&self, guard: &mut MutexGuard<'_, T>) {
-            // loom's wait consumes the guard; models only use the in-place form through
-            // `replace_with`, which loom cannot express, so waiting is not modelled.
-            let _ = guard;
-            loom::thread::yield_now();
+            let held = guard.inner.take().expect(HELD);
+            guard.inner = Some(self.0.wait(held).expect(NOT_POISONED));
         }
 
-        pub(crate) fn wait_until<T>(&self, guard: &mut MutexGuard<'_, T>, _deadline: Instant) {
+        /// Modelled as [`wait`](Self::wait), as loom's own `wait_timeout` is: a model never
+        /// times out, so a lost wake-up shows as a deadlock instead of as a delay.
+        pub(crate) fn wait_until<T>(
+            &self,
+            guard: &mut MutexGuard<'_, T>,
+            _deadline: Instant,
+        ) -> WaitTimeoutResult {
             self.wait(guard);
+            WaitTimeoutResult(false)
         }
 
-        pub(crate) fn wait_for<T>(&self, guard: &mut MutexGuard<'_, T>, _timeout: Duration) {
+        /// As [`wait_until`](Self::wait_until).
+        pub(crate) fn wait_for<T>(
+            &self,
+            guard: &mut MutexGuard<'_, T>,
+            _timeout: Duration,
+        ) -> WaitTimeoutResult {
             self.wait(guard);
+            WaitTimeoutResult(false)
         }
     }
 }

@@ -290,39 +290,75 @@ impl WriterState {
 
 #[cfg(all(test, loom))]
 mod loom {
-    //! Model-checks the staging handoff: two publishers and a cycle racing.
+    //! Model-checks the staging handoff: publishers and row writers racing the cycle's drain.
+    //!
+    //! Run with `RUSTFLAGS="--cfg loom" cargo test --release --lib loom`. Each model is kept to
+    //! two or three threads and a handful of lock operations so the exhaustive search stays
+    //! fast. Timed condvar waits are modelled as untimed ones (`src/sync.rs`), so a lost
+    //! wake-up fails as a deadlock.
     use std::sync::Arc as StdArc;
 
-    use arrow_array::Int64Array;
-    use arrow_schema::{DataType, Field, Schema};
-
     use super::*;
+    use crate::schema::Value;
+    use crate::test_util::{i64_column, int_batch, int_schema};
 
     fn batch(v: i64) -> RecordBatch {
-        let schema = StdArc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
-        RecordBatch::try_new(schema, vec![StdArc::new(Int64Array::from(vec![v]))])
-            .expect("valid batch")
+        int_batch([v])
     }
 
     fn values(out: &[RecordBatch]) -> Vec<i64> {
-        out.iter()
-            .flat_map(|b| {
-                b.column(0)
-                    .as_any()
-                    .downcast_ref::<Int64Array>()
-                    .expect("int64")
-                    .values()
-                    .to_vec()
-            })
-            .collect()
+        i64_column(out, 0)
+    }
+
+    /// What `RowWriter::write_row` does under the cell's lock.
+    fn write_row(cell: &WriterCell, v: i64) {
+        let mut st = cell.state.lock();
+        st.columns[0].append(&Value::Int(v));
+        st.len += 1;
+        if !st.in_txn {
+            st.notified = true;
+        }
+    }
+
+    /// What `RowWriter::begin` does: committed rows so far are finished into `ready`.
+    fn begin(cell: &WriterCell, schema: &SchemaRef) {
+        let mut st = cell.state.lock();
+        assert!(!st.in_txn);
+        if let Some(b) = st.finish(schema) {
+            st.ready_rows += b.num_rows();
+            st.ready.push(b);
+        }
+        st.in_txn = true;
+    }
+
+    fn commit(cell: &WriterCell) {
+        let mut st = cell.state.lock();
+        assert!(st.in_txn);
+        st.in_txn = false;
+        st.notified = true;
+    }
+
+    fn rollback(cell: &WriterCell, schema: &SchemaRef) {
+        let mut st = cell.state.lock();
+        assert!(st.in_txn);
+        st.discard(schema);
+        st.in_txn = false;
+    }
+
+    /// A staging with one registered writer cell.
+    fn staging_with_writer() -> (SchemaRef, StdArc<Staging>, StdArc<WriterCell>) {
+        let schema = int_schema();
+        let staging = StdArc::new(Staging::new(1 << 20));
+        let cell = StdArc::new(WriterCell::new(&schema).expect("int64 is writable"));
+        staging.add_writer(cell.clone());
+        (schema, staging, cell)
     }
 
     #[test]
     fn loom_every_staged_batch_is_drained_once_in_order_per_writer() {
         loom::model(|| {
-            let schema: SchemaRef =
-                StdArc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
-            let staging = loom::sync::Arc::new(Staging::new(1 << 20));
+            let schema = int_schema();
+            let staging = StdArc::new(Staging::new(1 << 20));
             let shut = StdArc::new(AtomicBool::new(false));
             let writers: Vec<_> = (0..2)
                 .map(|w| {
@@ -347,6 +383,130 @@ mod loom {
                 let mine: Vec<i64> = got.iter().copied().filter(|v| v / 10 == w).collect();
                 assert_eq!(mine, vec![w * 10, w * 10 + 1]);
             }
+        });
+    }
+
+    #[test]
+    fn loom_a_publisher_blocked_on_a_full_staging_is_woken_by_the_drain() {
+        loom::model(|| {
+            let schema = int_schema();
+            let staging = StdArc::new(Staging::new(1));
+            let shut = StdArc::new(AtomicBool::new(false));
+            let pusher = {
+                let staging = staging.clone();
+                let shut = shut.clone();
+                loom::thread::spawn(move || {
+                    staging.push(batch(1), true, &shut).expect("room");
+                    // Full now: waits until the cycle drains.
+                    staging
+                        .push(batch(2), true, &shut)
+                        .expect("room after a drain");
+                })
+            };
+            let mut out = Vec::new();
+            while values(&out).len() < 2 {
+                staging.drain(&schema, &mut out);
+                loom::thread::yield_now();
+            }
+            pusher.join().expect("pusher");
+            assert_eq!(values(&out), vec![1, 2]);
+        });
+    }
+
+    #[test]
+    fn loom_a_row_writers_rows_are_drained_once_in_order_and_a_transaction_whole() {
+        loom::model(|| {
+            let (schema, staging, cell) = staging_with_writer();
+            let writer = {
+                let (schema, cell) = (schema.clone(), cell.clone());
+                loom::thread::spawn(move || {
+                    write_row(&cell, 0);
+                    begin(&cell, &schema);
+                    write_row(&cell, 1);
+                    write_row(&cell, 2);
+                    commit(&cell);
+                })
+            };
+            let mut first = Vec::new();
+            staging.drain(&schema, &mut first);
+            writer.join().expect("writer");
+            let mut second = Vec::new();
+            staging.drain(&schema, &mut second);
+            let (first, second) = (i64_column(&first, 0), i64_column(&second, 0));
+            let all: Vec<i64> = first.iter().chain(&second).copied().collect();
+            assert_eq!(all, vec![0, 1, 2], "drains {first:?} then {second:?}");
+            assert!(
+                first.contains(&1) == first.contains(&2),
+                "the transaction was split: {first:?} then {second:?}"
+            );
+            assert_eq!(cell.state.lock().staged(), 0);
+        });
+    }
+
+    #[test]
+    fn loom_a_rolled_back_transaction_is_never_drained() {
+        loom::model(|| {
+            let (schema, staging, cell) = staging_with_writer();
+            let writer = {
+                let (schema, cell) = (schema.clone(), cell.clone());
+                loom::thread::spawn(move || {
+                    begin(&cell, &schema);
+                    write_row(&cell, 9);
+                    rollback(&cell, &schema);
+                    write_row(&cell, 1);
+                })
+            };
+            let mut out = Vec::new();
+            staging.drain(&schema, &mut out);
+            writer.join().expect("writer");
+            staging.drain(&schema, &mut out);
+            assert_eq!(i64_column(&out, 0), vec![1]);
+        });
+    }
+
+    #[test]
+    fn loom_a_real_row_writer_and_the_engine_cycle_agree() {
+        use std::sync::mpsc;
+
+        use crate::test_util::manual_engine;
+        use crate::{TableUpdate, WriterOptions};
+
+        let mut builder = loom::model::Builder::new();
+        // The whole cycle takes many locks: bound preemptions to keep the search small.
+        builder.preemption_bound = Some(2);
+        builder.check(|| {
+            let engine = manual_engine();
+            let dtw = engine
+                .dynamic_table_writer("t", int_schema(), WriterOptions::default())
+                .expect("table");
+            let (tx, rx) = mpsc::channel();
+            dtw.table()
+                .listen(move |u: &TableUpdate| {
+                    tx.send((u.step(), i64_column(u.batches(), 0)))
+                        .expect("receiver lives");
+                })
+                .expect("listener")
+                .detach();
+            let mut w = dtw.row_writer().expect("writer");
+            let writer = loom::thread::spawn(move || {
+                w.write_row(&[Value::Int(0)]).expect("row");
+                w.begin().expect("begin");
+                w.write_row(&[Value::Int(1)]).expect("row");
+                w.write_row(&[Value::Int(2)]).expect("row");
+                w.commit().expect("commit");
+            });
+            engine.run_cycle();
+            writer.join().expect("writer");
+            engine.run_cycle();
+            let updates: Vec<_> = rx.try_iter().collect();
+            let all: Vec<i64> = updates.iter().flat_map(|(_, v)| v.clone()).collect();
+            assert_eq!(all, vec![0, 1, 2], "updates {updates:?}");
+            let txn_steps: Vec<_> = updates
+                .iter()
+                .filter(|(_, v)| v.contains(&1) || v.contains(&2))
+                .collect();
+            assert_eq!(txn_steps.len(), 1, "the transaction was split: {updates:?}");
+            assert_eq!(dtw.table().num_rows(), 3);
         });
     }
 }

@@ -1,0 +1,832 @@
+//! `MultithreadedTableWriter`: `insert(row)` from any thread; a pool of writer threads batches
+//! and publishes.
+//!
+//! Each writer thread owns a **lane**: Arrow builders behind a mutex plus a queue of finished
+//! batches. `insert` checks the row against the schema at once (a bad row is refused with the
+//! column, the expected and the found type, and never blocks the good rows after it), picks a
+//! lane (by the hash of the partition column, so rows with the same value keep their order, or
+//! by the inserting thread) and appends the row straight to that lane's builders: no
+//! allocation and no conversion thread per row. The lane's thread sends a batch when it has
+//! `batch_size` rows, when its oldest row is `throttle` old, or on `flush`.
+//!
+//! # Failures
+//!
+//! A transient failure (the table's staging is full, the remote server is unreachable or out
+//! of room) is retried with exponential backoff and jitter (`max_retries`, `base_delay`,
+//! `max_delay`). A permanent one (the schema refused, the table missing or closed, a bad
+//! token), or running out of retries, makes that lane give up: it keeps every row it could not
+//! write, stops taking rows, and reports the error in [`status`](MultithreadedTableWriter::status).
+//! [`unwritten_data`](MultithreadedTableWriter::unwritten_data) hands every row not yet
+//! written back as batches, and
+//! [`insert_unwritten`](MultithreadedTableWriter::insert_unwritten) on a new writer re-sends
+//! them. Nothing is ever dropped silently.
+
+pub(crate) mod sink;
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use arrow_array::{RecordBatch, UInt32Array};
+use arrow_schema::SchemaRef;
+
+pub use sink::Sink;
+
+use crate::error::{Error, Result};
+use crate::publish::columns::ColumnBuilder;
+use crate::schema::{check_value, hash_value, row_bytes, value_at, Value};
+use crate::sync::{Condvar, Mutex, MutexGuard};
+use sink::{backoff, is_transient, Connection};
+
+/// When a [`MultithreadedTableWriter`] sends buffered rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FlushMode {
+    /// `insert` returns once the row's batch is published (staged for the next cycle, or
+    /// accepted by the remote server), or failed.
+    Sync,
+    /// `insert` returns at once; batches go out by size and throttle (the default).
+    #[default]
+    Background,
+    /// Only [`flush`](MultithreadedTableWriter::flush) sends; a full buffer blocks `insert`.
+    Manual,
+}
+
+/// Options of a [`MultithreadedTableWriter`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MtwOptions {
+    batch_size: usize,
+    throttle: Duration,
+    thread_count: usize,
+    partition_column: Option<String>,
+    flush_mode: FlushMode,
+    max_buffered_rows: usize,
+    max_buffered_bytes: usize,
+    max_retries: u32,
+    base_delay: Duration,
+    max_delay: Duration,
+}
+
+impl Default for MtwOptions {
+    fn default() -> Self {
+        Self {
+            batch_size: 10_000,
+            throttle: Duration::from_millis(10),
+            thread_count: 1,
+            partition_column: None,
+            flush_mode: FlushMode::Background,
+            max_buffered_rows: 1 << 20,
+            max_buffered_bytes: 256 << 20,
+            max_retries: 8,
+            base_delay: Duration::from_millis(20),
+            max_delay: Duration::from_secs(2),
+        }
+    }
+}
+
+macro_rules! setter {
+    ($(#[$doc:meta])* $name:ident: $ty:ty) => {
+        $(#[$doc])*
+        #[must_use]
+        pub fn $name(mut self, value: $ty) -> Self {
+            self.$name = value;
+            self
+        }
+    };
+}
+
+impl MtwOptions {
+    setter!(
+        /// Rows per batch a writer thread sends (default 10,000).
+        batch_size: usize
+    );
+    setter!(
+        /// The longest a row waits in a partial batch (default 10 ms).
+        throttle: Duration
+    );
+    setter!(
+        /// Writer threads (default 1).
+        thread_count: usize
+    );
+    setter!(
+        /// How `insert` and sending relate (default [`FlushMode::Background`]).
+        flush_mode: FlushMode
+    );
+    setter!(
+        /// Rows buffered per writer thread before `insert` waits (default 1Mi).
+        max_buffered_rows: usize
+    );
+    setter!(
+        /// Estimated bytes buffered per writer thread before `insert` waits (default 256 MiB).
+        max_buffered_bytes: usize
+    );
+    setter!(
+        /// Retries of a transient failure before a thread gives up (default 8).
+        max_retries: u32
+    );
+    setter!(
+        /// The first retry's delay (default 20 ms); it doubles per retry, with jitter.
+        base_delay: Duration
+    );
+    setter!(
+        /// The longest delay between retries (default 2 s).
+        max_delay: Duration
+    );
+
+    /// Route rows by this column: rows with equal values go to the same writer thread, so
+    /// their order is kept. Without it, each inserting thread's rows keep their order.
+    #[must_use]
+    pub fn partition_column(mut self, column: impl Into<String>) -> Self {
+        self.partition_column = Some(column.into());
+        self
+    }
+}
+
+/// One writer thread's counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ThreadStatus {
+    /// Rows published.
+    pub sent_rows: u64,
+    /// Rows buffered or being sent.
+    pub unsent_rows: u64,
+    /// Rows the thread failed to send and keeps.
+    pub failed_rows: u64,
+    /// The thread gave up and takes no more rows.
+    pub is_exiting: bool,
+}
+
+/// The last error of a writer, with a code for programs and a message for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriterError {
+    /// A short stable code: `staging_full`, `remote_unavailable`, `schema`, `table_closed`, ...
+    pub code: &'static str,
+    /// The error's message.
+    pub message: String,
+}
+
+/// What a [`MultithreadedTableWriter`] has done, in total and per thread.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WriterStatus {
+    /// Rows published.
+    pub sent_rows: u64,
+    /// Rows buffered or being sent.
+    pub unsent_rows: u64,
+    /// Rows that failed and are kept for [`MultithreadedTableWriter::unwritten_data`].
+    pub failed_rows: u64,
+    /// Some thread gave up.
+    pub is_exiting: bool,
+    /// The last error, if any.
+    pub last_error: Option<WriterError>,
+    /// Per writer thread.
+    pub threads: Vec<ThreadStatus>,
+}
+
+impl WriterStatus {
+    /// Whether any error happened.
+    pub fn has_error(&self) -> bool {
+        self.last_error.is_some()
+    }
+}
+
+/// Why [`MultithreadedTableWriter::try_insert`] did not take a row.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum TryInsertError {
+    /// The writer thread's buffer is full; the row was not taken (the caller still has it).
+    Full,
+    /// The row was refused (bad row, closed writer, failed thread).
+    Refused(Error),
+}
+
+impl fmt::Display for TryInsertError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Full => f.write_str("the writer's buffer is full"),
+            Self::Refused(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for TryInsertError {}
+
+fn error_code(e: &Error) -> &'static str {
+    match e {
+        Error::StagingFull { .. } => "staging_full",
+        Error::Remote { kind, .. } if kind.is_transient() => "remote_unavailable",
+        Error::Remote {
+            kind: crate::RemoteErrorKind::Unauthenticated,
+            ..
+        } => "unauthenticated",
+        Error::Remote {
+            kind: crate::RemoteErrorKind::NotFound,
+            ..
+        }
+        | Error::NoSuchTable { .. } => "table_missing",
+        Error::Remote {
+            kind: crate::RemoteErrorKind::InvalidArgument,
+            ..
+        }
+        | Error::SchemaMismatch { .. }
+        | Error::ColumnCount { .. }
+        | Error::ColumnName { .. }
+        | Error::NullInNonNullable { .. } => "schema",
+        Error::TableClosed { .. }
+        | Error::TableFailed { .. }
+        | Error::Remote {
+            kind: crate::RemoteErrorKind::FailedPrecondition,
+            ..
+        } => "table_closed",
+        Error::EngineShutDown => "engine_shut_down",
+        _ => "other",
+    }
+}
+
+/// One writer thread's buffer. Guarded by `Lane::state`.
+struct LaneState {
+    columns: Vec<ColumnBuilder>,
+    /// Rows in `columns`.
+    len: usize,
+    /// Finished batches waiting to be sent, oldest first (before `columns`' rows).
+    queue: VecDeque<RecordBatch>,
+    queued_rows: usize,
+    bytes: usize,
+    oldest: Option<Instant>,
+    /// Rows taken by the thread and being sent.
+    in_flight: usize,
+    /// Rows inserted (a sequence number per row) and rows done (sent or failed).
+    inserted: u64,
+    done: u64,
+    flush_to: u64,
+    sent: u64,
+    failed: Vec<RecordBatch>,
+    failed_rows: u64,
+    exiting: bool,
+    closing: bool,
+    last_error: Option<WriterError>,
+}
+
+impl LaneState {
+    fn buffered(&self) -> usize {
+        self.len + self.queued_rows
+    }
+
+    /// Moves the builders' rows into the queue.
+    fn seal(&mut self, schema: &SchemaRef) {
+        if self.len == 0 {
+            return;
+        }
+        let columns = self.columns.iter_mut().map(ColumnBuilder::finish).collect();
+        let batch = RecordBatch::try_new(schema.clone(), columns)
+            .expect("invariant: builders were made from the schema and checked every value");
+        self.queued_rows += self.len;
+        self.len = 0;
+        self.queue.push_back(batch);
+    }
+}
+
+struct Lane {
+    state: Mutex<LaneState>,
+    /// Inserters wait here for room, sync inserters and flushes for `done`.
+    progress: Condvar,
+    /// The writer thread waits here for work.
+    work: Condvar,
+}
+
+struct Shared {
+    sink: Sink,
+    schema: SchemaRef,
+    name: String,
+    options: MtwOptions,
+    partition: Option<usize>,
+    lanes: Vec<Lane>,
+}
+
+/// A pool of writer threads in front of a table, fed by `insert(row)` from any thread.
+///
+/// See the [module docs](self) for routing, batching and failures. Dropping the writer flushes
+/// and joins its threads, like [`wait_for_completion`](Self::wait_for_completion).
+///
+/// # Examples
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use arrow_schema::{DataType, Field, Schema};
+/// use tickertable::{Engine, MtwOptions, MultithreadedTableWriter, Sink, Value, WriterOptions};
+///
+/// let engine = Engine::builder().manual().build()?;
+/// let schema = Arc::new(Schema::new(vec![
+///     Field::new("Sym", DataType::Utf8, false),
+///     Field::new("Px", DataType::Float64, false),
+/// ]));
+/// let table = engine.dynamic_table_writer("px", schema, WriterOptions::default())?.table().clone();
+/// let mtw = MultithreadedTableWriter::new(
+///     Sink::Local(table.clone()),
+///     MtwOptions::default().thread_count(2).partition_column("Sym"),
+/// )?;
+/// mtw.insert(&["AAPL".into(), 187.5.into()])?;
+/// assert!(mtw.insert(&["AAPL".into(), "n/a".into()]).is_err()); // refused at once
+/// let status = mtw.wait_for_completion();
+/// assert_eq!((status.sent_rows, status.failed_rows), (1, 0));
+/// engine.run_cycle();
+/// assert_eq!(table.num_rows(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct MultithreadedTableWriter {
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl MultithreadedTableWriter {
+    /// Starts the writer threads in front of `sink`.
+    ///
+    /// For a remote sink this connects to the server first to learn the table's schema.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] (zero threads or batch size, unknown partition column),
+    /// [`Error::UnsupportedType`], a derived local table ([`Error::InvalidOption`]),
+    /// [`Error::Remote`] if a remote server cannot be reached, [`Error::Io`].
+    pub fn new(sink: Sink, options: MtwOptions) -> Result<Self> {
+        if options.thread_count == 0 || options.batch_size == 0 || options.max_buffered_rows == 0 {
+            return Err(Error::InvalidOption {
+                option: "thread_count, batch_size and max_buffered_rows",
+                reason: "must be at least 1".into(),
+            });
+        }
+        let (schema, name) = match &sink {
+            Sink::Local(t) => {
+                if t.shared.derived {
+                    return Err(Error::InvalidOption {
+                        option: "sink",
+                        reason: format!("table {:?} is derived and takes no rows", t.name()),
+                    });
+                }
+                (t.schema().clone(), t.name().to_owned())
+            }
+            #[cfg(feature = "flight")]
+            Sink::Remote { url, table, token } => {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                let remote = rt.block_on(async {
+                    let mut c = crate::flight::Client::connect(url).await?;
+                    if let Some(t) = token {
+                        c = c.with_token(t)?;
+                    }
+                    c.table(table).await
+                })?;
+                (remote.schema, table.clone())
+            }
+        };
+        let partition = match &options.partition_column {
+            Some(col) => Some(schema.index_of(col).map_err(|_| Error::InvalidOption {
+                option: "partition_column",
+                reason: format!("table {name:?} has no column {col:?}"),
+            })?),
+            None => None,
+        };
+        let mut lanes = Vec::with_capacity(options.thread_count);
+        for _ in 0..options.thread_count {
+            let columns = schema
+                .fields()
+                .iter()
+                .map(|f| ColumnBuilder::try_new(f, options.batch_size.min(1 << 16)))
+                .collect::<Result<Vec<_>>>()?;
+            lanes.push(Lane {
+                state: Mutex::new(LaneState {
+                    columns,
+                    len: 0,
+                    queue: VecDeque::new(),
+                    queued_rows: 0,
+                    bytes: 0,
+                    oldest: None,
+                    in_flight: 0,
+                    inserted: 0,
+                    done: 0,
+                    flush_to: 0,
+                    sent: 0,
+                    failed: Vec::new(),
+                    failed_rows: 0,
+                    exiting: false,
+                    closing: false,
+                    last_error: None,
+                }),
+                progress: Condvar::new(),
+                work: Condvar::new(),
+            });
+        }
+        let shared = Arc::new(Shared {
+            sink,
+            schema,
+            name,
+            options,
+            partition,
+            lanes,
+        });
+        let mut threads = Vec::with_capacity(shared.lanes.len());
+        for i in 0..shared.lanes.len() {
+            let connection = Connection::open(&shared.sink)?;
+            let s = shared.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("tickertable-mtw-{i}"))
+                    .spawn(move || run_lane(&s, i, connection))?,
+            );
+        }
+        Ok(Self { shared, threads })
+    }
+
+    /// The schema rows must fit.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.shared.schema
+    }
+
+    fn lane_for(&self, row: &[Value<'_>]) -> usize {
+        let n = self.shared.lanes.len();
+        if n == 1 {
+            return 0;
+        }
+        let h = self.shared.partition.map_or_else(
+            || {
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                std::thread::current().id().hash(&mut h);
+                h.finish()
+            },
+            |col| hash_value(&row[col]),
+        );
+        usize::try_from(h % n as u64).expect("invariant: below the lane count")
+    }
+
+    fn check(&self, row: &[Value<'_>]) -> Result<()> {
+        let n = self.shared.schema.fields().len();
+        if row.len() != n {
+            return Err(Error::ColumnCount {
+                table: self.shared.name.clone(),
+                expected: n,
+                found: row.len(),
+            });
+        }
+        for (i, v) in row.iter().enumerate() {
+            check_value(&self.shared.name, &self.shared.schema, i, v)?;
+        }
+        Ok(())
+    }
+
+    /// Inserts one row: checked now, sent by a writer thread.
+    ///
+    /// Waits while the thread's buffer is full; in [`FlushMode::Sync`] also waits until the
+    /// row's batch is published.
+    ///
+    /// # Errors
+    ///
+    /// A schema error naming the column ([`Error::ColumnCount`], [`Error::SchemaMismatch`],
+    /// [`Error::ValueOutOfRange`], [`Error::NullInNonNullable`]); [`Error::WriterClosed`]
+    /// after `wait_for_completion` or when the row's thread gave up; in sync mode, the error
+    /// that made the row's batch fail. A refused row is not buffered.
+    pub fn insert(&self, row: &[Value<'_>]) -> Result<()> {
+        self.check(row)?;
+        let lane_ix = self.lane_for(row);
+        let lane = &self.shared.lanes[lane_ix];
+        let mut st = lane.state.lock();
+        loop {
+            Self::refuse_if_closed(&st, lane_ix)?;
+            if self.has_room(&st) {
+                break;
+            }
+            lane.work.notify_one();
+            lane.progress.wait_for(&mut st, Duration::from_millis(50));
+        }
+        let seq = self.append(&mut st, lane, row);
+        if self.shared.options.flush_mode == FlushMode::Sync {
+            st.flush_to = st.flush_to.max(seq);
+            lane.work.notify_one();
+            while st.done < seq {
+                lane.progress.wait_for(&mut st, Duration::from_millis(50));
+            }
+            if let Some(err) = &st.last_error {
+                if st.exiting {
+                    return Err(Error::WriterClosed {
+                        reason: err.message.clone(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Inserts one row if its thread's buffer has room now.
+    ///
+    /// # Errors
+    ///
+    /// [`TryInsertError::Full`] (nothing was taken), or [`TryInsertError::Refused`] with the
+    /// errors of [`insert`](Self::insert).
+    pub fn try_insert(&self, row: &[Value<'_>]) -> Result<(), TryInsertError> {
+        self.check(row).map_err(TryInsertError::Refused)?;
+        let lane_ix = self.lane_for(row);
+        let lane = &self.shared.lanes[lane_ix];
+        let mut st = lane.state.lock();
+        Self::refuse_if_closed(&st, lane_ix).map_err(TryInsertError::Refused)?;
+        if !self.has_room(&st) {
+            lane.work.notify_one();
+            return Err(TryInsertError::Full);
+        }
+        self.append(&mut st, lane, row);
+        Ok(())
+    }
+
+    fn refuse_if_closed(st: &LaneState, lane: usize) -> Result<()> {
+        if st.closing {
+            return Err(Error::WriterClosed {
+                reason: "wait_for_completion was called".into(),
+            });
+        }
+        if st.exiting {
+            let why = st
+                .last_error
+                .as_ref()
+                .map_or_else(String::new, |e| e.message.clone());
+            return Err(Error::WriterClosed {
+                reason: format!("writer thread {lane} gave up: {why}"),
+            });
+        }
+        Ok(())
+    }
+
+    fn has_room(&self, st: &LaneState) -> bool {
+        let o = &self.shared.options;
+        st.buffered() == 0
+            || (st.buffered() < o.max_buffered_rows && st.bytes < o.max_buffered_bytes)
+    }
+
+    fn append(&self, st: &mut MutexGuard<'_, LaneState>, lane: &Lane, row: &[Value<'_>]) -> u64 {
+        for (builder, v) in st.columns.iter_mut().zip(row) {
+            builder.append(v);
+        }
+        st.len += 1;
+        st.bytes += row_bytes(row);
+        st.inserted += 1;
+        if st.oldest.is_none() {
+            st.oldest = Some(Instant::now());
+            lane.work.notify_one();
+        } else if st.len >= self.shared.options.batch_size {
+            lane.work.notify_one();
+        }
+        st.inserted
+    }
+
+    /// Inserts rows handed back by [`unwritten_data`](Self::unwritten_data) (usually of another
+    /// writer), keeping their order per partition.
+    ///
+    /// # Errors
+    ///
+    /// A schema error if a batch does not fit; [`Error::WriterClosed`]. Nothing of a refused
+    /// batch is taken.
+    ///
+    /// # Panics
+    ///
+    /// Never: lane indices are reduced modulo the lane count.
+    pub fn insert_unwritten(&self, batches: Vec<RecordBatch>) -> Result<()> {
+        let n = self.shared.lanes.len();
+        for batch in batches {
+            let batch = crate::schema::check_batch(&self.shared.name, &self.shared.schema, &batch)?;
+            let parts: Vec<(usize, RecordBatch)> = match (self.shared.partition, n) {
+                (Some(col), n) if n > 1 => {
+                    let mut idx: Vec<Vec<u32>> = vec![Vec::new(); n];
+                    let array = batch.column(col);
+                    for row in 0..batch.num_rows() {
+                        let v = value_at(array.as_ref(), row).unwrap_or(Value::Null);
+                        let lane = usize::try_from(hash_value(&v) % n as u64)
+                            .expect("invariant: below the lane count");
+                        idx[lane].push(u32::try_from(row).map_err(|_| Error::InvalidOption {
+                            option: "batch",
+                            reason: "more than 4Gi rows".into(),
+                        })?);
+                    }
+                    let mut parts = Vec::new();
+                    for (lane, rows) in idx.into_iter().enumerate() {
+                        if !rows.is_empty() {
+                            let take = UInt32Array::from(rows);
+                            parts.push((
+                                lane,
+                                arrow_select::take::take_record_batch(&batch, &take)?,
+                            ));
+                        }
+                    }
+                    parts
+                }
+                _ => vec![(self.lane_for(&[]), batch)],
+            };
+            for (lane_ix, part) in parts {
+                let lane = &self.shared.lanes[lane_ix];
+                let mut st = lane.state.lock();
+                Self::refuse_if_closed(&st, lane_ix)?;
+                st.seal(&self.shared.schema);
+                let rows = part.num_rows();
+                st.bytes += part.get_array_memory_size();
+                st.queued_rows += rows;
+                st.inserted += rows as u64;
+                st.queue.push_back(part);
+                st.oldest.get_or_insert_with(Instant::now);
+                lane.work.notify_one();
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends everything buffered now and waits until it is published or failed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WriterClosed`] with the last error if a thread gave up.
+    pub fn flush(&self) -> Result<()> {
+        for lane in &self.shared.lanes {
+            let mut st = lane.state.lock();
+            st.flush_to = st.inserted;
+            lane.work.notify_one();
+        }
+        for lane in &self.shared.lanes {
+            let mut st = lane.state.lock();
+            while st.done < st.flush_to && !st.exiting {
+                lane.progress.wait_for(&mut st, Duration::from_millis(50));
+            }
+            if st.exiting {
+                let why = st
+                    .last_error
+                    .as_ref()
+                    .map_or_else(String::new, |e| e.message.clone());
+                return Err(Error::WriterClosed { reason: why });
+            }
+        }
+        Ok(())
+    }
+
+    /// The writer's counters and last error, in total and per thread.
+    pub fn status(&self) -> WriterStatus {
+        let mut status = WriterStatus::default();
+        for lane in &self.shared.lanes {
+            let st = lane.state.lock();
+            let t = ThreadStatus {
+                sent_rows: st.sent,
+                unsent_rows: (st.buffered() + st.in_flight) as u64,
+                failed_rows: st.failed_rows,
+                is_exiting: st.exiting,
+            };
+            status.sent_rows += t.sent_rows;
+            status.unsent_rows += t.unsent_rows;
+            status.failed_rows += t.failed_rows;
+            status.is_exiting |= t.is_exiting;
+            if st.last_error.is_some() {
+                status.last_error.clone_from(&st.last_error);
+            }
+            status.threads.push(t);
+        }
+        status
+    }
+
+    /// Takes every row not yet written (failed, and still buffered in threads that gave up)
+    /// out of the writer, as batches in order per thread. Hand them to
+    /// [`insert_unwritten`](Self::insert_unwritten) of a new writer.
+    pub fn unwritten_data(&self) -> Vec<RecordBatch> {
+        let mut out = Vec::new();
+        for lane in &self.shared.lanes {
+            let mut st = lane.state.lock();
+            out.append(&mut st.failed);
+            st.failed_rows = 0;
+            if st.exiting || st.closing {
+                st.seal(&self.shared.schema);
+                out.extend(st.queue.drain(..));
+                st.queued_rows = 0;
+                st.bytes = 0;
+            }
+        }
+        out
+    }
+
+    /// Sends everything, stops taking rows, joins the threads and returns the final status.
+    /// Rows that could not be written stay available through
+    /// [`unwritten_data`](Self::unwritten_data).
+    pub fn wait_for_completion(&mut self) -> WriterStatus {
+        self.close();
+        self.status()
+    }
+
+    fn close(&mut self) {
+        for lane in &self.shared.lanes {
+            let mut st = lane.state.lock();
+            st.closing = true;
+            st.flush_to = st.inserted;
+            lane.work.notify_one();
+            lane.progress.notify_all();
+        }
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for MultithreadedTableWriter {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl fmt::Debug for MultithreadedTableWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MultithreadedTableWriter")
+            .field("sink", &self.shared.sink)
+            .field("threads", &self.shared.lanes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A writer thread: waits for a batch to be due, takes it, publishes it with retries.
+fn run_lane(shared: &Shared, ix: usize, mut conn: Connection) {
+    let o = &shared.options;
+    let lane = &shared.lanes[ix];
+    let mut seed = 0x9E37_79B9_7F4A_7C15_u64 ^ (ix as u64 + 1);
+    loop {
+        let (batches, rows, upto) = {
+            let mut st = lane.state.lock();
+            loop {
+                let buffered = st.buffered();
+                let due_by_size = o.flush_mode != FlushMode::Manual && buffered >= o.batch_size;
+                let due_by_age = o.flush_mode != FlushMode::Manual
+                    && st.oldest.is_some_and(|t| t.elapsed() >= o.throttle);
+                let due_by_flush = st.flush_to > st.done && buffered > 0;
+                if buffered > 0 && (due_by_size || due_by_age || due_by_flush || st.closing) {
+                    break;
+                }
+                if st.closing && buffered == 0 {
+                    st.done = st.inserted;
+                    lane.progress.notify_all();
+                    return;
+                }
+                if st.flush_to > st.done && buffered == 0 {
+                    st.done = st.done.max(st.flush_to.min(st.inserted));
+                    lane.progress.notify_all();
+                }
+                let wait = match st.oldest {
+                    Some(t) if o.flush_mode != FlushMode::Manual => o
+                        .throttle
+                        .saturating_sub(t.elapsed())
+                        .max(Duration::from_micros(100)),
+                    _ => Duration::from_millis(100),
+                };
+                lane.work.wait_for(&mut st, wait);
+            }
+            st.seal(&shared.schema);
+            let batches: Vec<RecordBatch> = st.queue.drain(..).collect();
+            let rows = st.queued_rows;
+            st.queued_rows = 0;
+            st.bytes = 0;
+            st.oldest = None;
+            st.in_flight = rows;
+            let upto = st.inserted;
+            lane.progress.notify_all();
+            (batches, rows, upto)
+        };
+        let mut attempt = 0;
+        let result = loop {
+            match conn.publish(&batches) {
+                Ok(()) => break Ok(()),
+                Err(e) if is_transient(&e) && attempt < o.max_retries => {
+                    let closing = lane.state.lock().closing;
+                    let delay = backoff(attempt, o.base_delay, o.max_delay, &mut seed);
+                    // When closing, still retry (rows must not be lost) but never wait long.
+                    std::thread::sleep(if closing {
+                        delay.min(o.base_delay)
+                    } else {
+                        delay
+                    });
+                    attempt += 1;
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        let mut st = lane.state.lock();
+        st.in_flight = 0;
+        st.done = upto;
+        match result {
+            Ok(()) => st.sent += rows as u64,
+            Err(e) => {
+                tracing::warn!(error = %e, lane = ix, rows, "multithreaded writer thread gave up");
+                st.failed_rows += rows as u64;
+                st.failed.extend(batches);
+                st.last_error = Some(WriterError {
+                    code: error_code(&e),
+                    message: e.to_string(),
+                });
+                st.exiting = true;
+                // Rows still buffered stay for `unwritten_data`.
+                st.done = st.inserted;
+                lane.progress.notify_all();
+                return;
+            }
+        }
+        lane.progress.notify_all();
+    }
+}

@@ -1,0 +1,387 @@
+//! The multithreaded table writer: routing and order, bad rows, flush modes, back-pressure,
+//! and local and remote sinks that fail transiently or for good.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use tickertable::flight::FlightOptions;
+use tickertable::test_util::{i64_column, manual_engine, trade_schema};
+use tickertable::{
+    Engine, Error, FlushMode, MtwOptions, MultithreadedTableWriter, PublisherOptions, Sink, Table,
+    TableKind, Value, WriterOptions,
+};
+
+fn append_table(engine: &Engine, name: &str) -> Table {
+    engine
+        .dynamic_table_writer(name, trade_schema(), WriterOptions::default())
+        .expect("create table")
+        .table()
+        .clone()
+}
+
+fn row(ts: i64, sym: &str) -> [Value<'_>; 4] {
+    [ts.into(), sym.into(), 1.5.into(), 100i64.into()]
+}
+
+/// Runs cycles on another thread until dropped, so sinks with bounded staging drain.
+struct Cycler {
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Cycler {
+    fn start(engine: tickertable::EngineHandle) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let thread = thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                engine.run_cycle();
+                thread::sleep(Duration::from_millis(1));
+            }
+        });
+        Self {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Cycler {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.take().unwrap().join().unwrap();
+    }
+}
+
+#[test]
+fn smoke() {
+    let engine = manual_engine();
+    let table = append_table(&engine, "t");
+    let mut mtw =
+        MultithreadedTableWriter::new(Sink::Local(table.clone()), MtwOptions::default()).unwrap();
+    for i in 0..10 {
+        mtw.insert(&row(i, "A")).unwrap();
+    }
+    let status = mtw.wait_for_completion();
+    assert_eq!(
+        (status.sent_rows, status.unsent_rows, status.failed_rows),
+        (10, 0, 0)
+    );
+    engine.run_cycle();
+    assert_eq!(
+        i64_column(table.snapshot().batches(), 0),
+        (0..10).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn many_threads_lose_no_row_and_keep_order_per_partition_value() {
+    const INSERTERS: usize = 8;
+    const ROWS: i64 = 5_000;
+    let engine = manual_engine();
+    let table = append_table(&engine, "t");
+    let options = MtwOptions::default()
+        .thread_count(3)
+        .batch_size(512)
+        .throttle(Duration::from_millis(1))
+        .partition_column("Sym");
+    let mtw = Arc::new(MultithreadedTableWriter::new(Sink::Local(table.clone()), options).unwrap());
+    let _cycles = Cycler::start(engine.handle());
+    let threads: Vec<_> = (0..INSERTERS)
+        .map(|t| {
+            let mtw = mtw.clone();
+            thread::spawn(move || {
+                // Each inserter owns two symbols; Ts = thread * ROWS + sequence.
+                let syms = [format!("T{t}a"), format!("T{t}b")];
+                for i in 0..ROWS {
+                    let ts = i64::try_from(t).unwrap() * ROWS + i;
+                    let sym = &syms[usize::try_from(i % 2).unwrap()];
+                    mtw.insert(&row(ts, sym)).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let mut mtw = Arc::into_inner(mtw).unwrap();
+    let status = mtw.wait_for_completion();
+    drop(_cycles);
+    engine.run_cycle();
+    assert_eq!(status.sent_rows, INSERTERS as u64 * ROWS as u64);
+    assert_eq!(status.threads.len(), 3);
+    let snap = table.snapshot();
+    let ts = i64_column(snap.batches(), 0);
+    let batch = snap.to_batch().unwrap();
+    let syms = batch
+        .column(1)
+        .as_any()
+        .downcast_ref::<arrow_array::StringArray>()
+        .unwrap();
+    let mut sorted = ts.clone();
+    sorted.sort_unstable();
+    assert_eq!(
+        sorted,
+        (0..INSERTERS as i64 * ROWS).collect::<Vec<_>>(),
+        "no loss, no dup"
+    );
+    let mut last: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
+    for (i, t) in ts.iter().enumerate() {
+        let prev = last.insert(syms.value(i), *t);
+        assert!(
+            prev.is_none_or(|p| p < *t),
+            "order kept for {}",
+            syms.value(i)
+        );
+    }
+}
+
+#[test]
+fn a_bad_row_is_refused_at_insert_and_never_blocks_good_rows() {
+    let engine = manual_engine();
+    let table = append_table(&engine, "t");
+    let mut mtw =
+        MultithreadedTableWriter::new(Sink::Local(table.clone()), MtwOptions::default()).unwrap();
+    mtw.insert(&row(1, "A")).unwrap();
+    let err = mtw
+        .insert(&[2i64.into(), "A".into(), "cheap".into(), 1i64.into()])
+        .unwrap_err();
+    match err {
+        Error::SchemaMismatch {
+            column,
+            expected,
+            found,
+            ..
+        } => {
+            assert_eq!(column, "Price");
+            assert_eq!(expected, arrow_schema::DataType::Float64);
+            assert_eq!(found, arrow_schema::DataType::Utf8);
+        }
+        other => panic!("unexpected {other}"),
+    }
+    assert!(matches!(
+        mtw.insert(&[1i64.into()]),
+        Err(Error::ColumnCount {
+            expected: 4,
+            found: 1,
+            ..
+        })
+    ));
+    mtw.insert(&row(3, "A")).unwrap();
+    assert!(!mtw.wait_for_completion().has_error());
+    engine.run_cycle();
+    assert_eq!(i64_column(table.snapshot().batches(), 0), vec![1, 3]);
+}
+
+#[test]
+fn sync_mode_returns_once_the_row_is_staged() {
+    let engine = manual_engine();
+    let table = append_table(&engine, "t");
+    let options = MtwOptions::default()
+        .flush_mode(FlushMode::Sync)
+        .throttle(Duration::from_secs(3600));
+    let mtw = MultithreadedTableWriter::new(Sink::Local(table.clone()), options).unwrap();
+    mtw.insert(&row(7, "A")).unwrap();
+    engine.run_cycle();
+    assert_eq!(
+        table.num_rows(),
+        1,
+        "the row was staged before insert returned"
+    );
+}
+
+#[test]
+fn manual_mode_sends_only_on_flush_and_a_full_buffer_refuses_try_insert() {
+    let engine = manual_engine();
+    let table = append_table(&engine, "t");
+    let options = MtwOptions::default()
+        .flush_mode(FlushMode::Manual)
+        .max_buffered_rows(5)
+        .batch_size(2);
+    let mtw = MultithreadedTableWriter::new(Sink::Local(table.clone()), options).unwrap();
+    for i in 0..5 {
+        mtw.try_insert(&row(i, "A")).unwrap();
+    }
+    assert!(matches!(
+        mtw.try_insert(&row(5, "A")),
+        Err(tickertable::publish::TryInsertError::Full)
+    ));
+    assert_eq!(mtw.status().unsent_rows, 5);
+    engine.run_cycle();
+    assert_eq!(table.num_rows(), 0, "nothing sent before flush");
+    mtw.flush().unwrap();
+    let status = mtw.status();
+    assert_eq!((status.sent_rows, status.unsent_rows), (5, 0));
+    engine.run_cycle();
+    assert_eq!(table.num_rows(), 5);
+}
+
+#[test]
+fn a_local_sink_with_full_staging_is_retried_until_every_row_lands() {
+    let engine = Engine::builder()
+        .manual()
+        .staging_limit(50)
+        .build()
+        .unwrap();
+    let table = append_table(&engine, "t");
+    let options = MtwOptions::default()
+        .batch_size(40)
+        .base_delay(Duration::from_millis(1))
+        .max_retries(1000);
+    let mut mtw = MultithreadedTableWriter::new(Sink::Local(table.clone()), options).unwrap();
+    let cycles = Cycler::start(engine.handle());
+    for i in 0..2_000 {
+        mtw.insert(&row(i, "A")).unwrap();
+    }
+    let status = mtw.wait_for_completion();
+    drop(cycles);
+    engine.run_cycle();
+    assert_eq!((status.sent_rows, status.failed_rows), (2_000, 0));
+    assert_eq!(
+        i64_column(table.snapshot().batches(), 0),
+        (0..2_000).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_remote_sink_that_refuses_at_first_ends_with_every_row_written() {
+    // A staging limit of 30 rows on the server: puts are refused with RESOURCE_EXHAUSTED
+    // (transient) until a cycle drains staging.
+    let engine = Engine::builder()
+        .manual()
+        .staging_limit(30)
+        .build()
+        .unwrap();
+    let table = append_table(&engine, "t");
+    let server = engine.serve_flight("127.0.0.1:0").unwrap();
+    let sink = Sink::Remote {
+        url: server.url(),
+        table: "t".into(),
+        token: None,
+    };
+    let options = MtwOptions::default()
+        .thread_count(2)
+        .partition_column("Sym")
+        .batch_size(25)
+        .base_delay(Duration::from_millis(2))
+        .max_delay(Duration::from_millis(20))
+        .max_retries(500);
+    let mut mtw = MultithreadedTableWriter::new(sink, options).unwrap();
+    for i in 0..300 {
+        mtw.insert(&row(i, if i % 2 == 0 { "A" } else { "B" }))
+            .unwrap();
+    }
+    let cycles = Cycler::start(engine.handle());
+    let status = mtw.wait_for_completion();
+    drop(cycles);
+    engine.run_cycle();
+    assert_eq!(
+        (status.sent_rows, status.failed_rows, status.unsent_rows),
+        (300, 0, 0)
+    );
+    let mut ts = i64_column(table.snapshot().batches(), 0);
+    ts.sort_unstable();
+    assert_eq!(ts, (0..300).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_remote_sink_that_fails_for_good_hands_back_every_row_for_a_new_writer() {
+    let engine = manual_engine();
+    let (_doomed, publisher) = engine
+        .table_publisher(
+            "doomed",
+            trade_schema(),
+            PublisherOptions::default().with_kind(TableKind::Append),
+        )
+        .unwrap();
+    let rescue = append_table(&engine, "rescue");
+    let server = engine
+        .serve_flight_with("127.0.0.1:0", FlightOptions::default().with_token("tok"))
+        .unwrap();
+    let sink = Sink::Remote {
+        url: server.url(),
+        table: "doomed".into(),
+        token: Some("tok".into()),
+    };
+    let options = MtwOptions::default()
+        .flush_mode(FlushMode::Manual)
+        .batch_size(10);
+    let mut mtw = MultithreadedTableWriter::new(sink, options).unwrap();
+    publisher.publish_failure(std::io::Error::other("feed closed"));
+    engine.run_cycle();
+    for i in 0..25 {
+        mtw.insert(&row(i, "A")).unwrap();
+    }
+    let err = mtw.flush().unwrap_err();
+    assert!(matches!(err, Error::WriterClosed { .. }), "{err}");
+    let status = mtw.wait_for_completion();
+    assert!(status.is_exiting);
+    let last = status.last_error.clone().unwrap();
+    assert_eq!(last.code, "table_closed", "{last:?}");
+    assert_eq!(status.failed_rows + status.unsent_rows, 25);
+    assert!(
+        mtw.insert(&row(99, "A")).is_err(),
+        "a writer that gave up takes no rows"
+    );
+
+    let unwritten = mtw.unwritten_data();
+    assert_eq!(
+        unwritten
+            .iter()
+            .map(arrow_array::RecordBatch::num_rows)
+            .sum::<usize>(),
+        25
+    );
+    let mut again =
+        MultithreadedTableWriter::new(Sink::Local(rescue.clone()), MtwOptions::default()).unwrap();
+    again.insert_unwritten(unwritten).unwrap();
+    assert_eq!(again.wait_for_completion().sent_rows, 25);
+    engine.run_cycle();
+    assert_eq!(
+        i64_column(rescue.snapshot().batches(), 0),
+        (0..25).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_remote_sink_needs_a_reachable_server_and_an_existing_table() {
+    let engine = manual_engine();
+    append_table(&engine, "t");
+    let server = engine.serve_flight("127.0.0.1:0").unwrap();
+    let missing = Sink::Remote {
+        url: server.url(),
+        table: "nope".into(),
+        token: None,
+    };
+    let err = MultithreadedTableWriter::new(missing, MtwOptions::default()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Remote {
+                kind: tickertable::RemoteErrorKind::NotFound,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let url = server.url();
+    drop(server);
+    let gone = Sink::Remote {
+        url,
+        table: "t".into(),
+        token: None,
+    };
+    let err = MultithreadedTableWriter::new(gone, MtwOptions::default()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Remote {
+                kind: tickertable::RemoteErrorKind::Unavailable,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
