@@ -51,7 +51,9 @@ impl Cycler {
 impl Drop for Cycler {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        self.thread.take().unwrap().join().unwrap();
+        if let Some(t) = self.thread.take() {
+            t.join().expect("the cycle thread ran");
+        }
     }
 }
 
@@ -78,7 +80,7 @@ fn smoke() {
 
 #[test]
 fn many_threads_lose_no_row_and_keep_order_per_partition_value() {
-    const INSERTERS: usize = 8;
+    const INSERTERS: i64 = 8;
     const ROWS: i64 = 5_000;
     let engine = manual_engine();
     let table = append_table(&engine, "t");
@@ -88,7 +90,7 @@ fn many_threads_lose_no_row_and_keep_order_per_partition_value() {
         .throttle(Duration::from_millis(1))
         .partition_column("Sym");
     let mtw = Arc::new(MultithreadedTableWriter::new(Sink::Local(table.clone()), options).unwrap());
-    let _cycles = Cycler::start(engine.handle());
+    let cycles = Cycler::start(engine.handle());
     let threads: Vec<_> = (0..INSERTERS)
         .map(|t| {
             let mtw = mtw.clone();
@@ -96,7 +98,7 @@ fn many_threads_lose_no_row_and_keep_order_per_partition_value() {
                 // Each inserter owns two symbols; Ts = thread * ROWS + sequence.
                 let syms = [format!("T{t}a"), format!("T{t}b")];
                 for i in 0..ROWS {
-                    let ts = i64::try_from(t).unwrap() * ROWS + i;
+                    let ts = t * ROWS + i;
                     let sym = &syms[usize::try_from(i % 2).unwrap()];
                     mtw.insert(&row(ts, sym)).unwrap();
                 }
@@ -108,9 +110,9 @@ fn many_threads_lose_no_row_and_keep_order_per_partition_value() {
     }
     let mut mtw = Arc::into_inner(mtw).unwrap();
     let status = mtw.wait_for_completion();
-    drop(_cycles);
+    drop(cycles);
     engine.run_cycle();
-    assert_eq!(status.sent_rows, INSERTERS as u64 * ROWS as u64);
+    assert_eq!(status.sent_rows, u64::try_from(INSERTERS * ROWS).unwrap());
     assert_eq!(status.threads.len(), 3);
     let snap = table.snapshot();
     let ts = i64_column(snap.batches(), 0);
@@ -124,7 +126,7 @@ fn many_threads_lose_no_row_and_keep_order_per_partition_value() {
     sorted.sort_unstable();
     assert_eq!(
         sorted,
-        (0..INSERTERS as i64 * ROWS).collect::<Vec<_>>(),
+        (0..INSERTERS * ROWS).collect::<Vec<_>>(),
         "no loss, no dup"
     );
     let mut last: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
