@@ -64,5 +64,7 @@ pub(crate) enum Action {
         at: Instant,
     },
     /// Table `table`'s stream ended.
-    Ended { table: usize },
+    Ended {
+        table: usize,
+    },
 }

@@ -95,7 +95,12 @@ pub(crate) struct App {
 
 impl App {
     /// An App over `tables`, for a terminal of `size`.
-    pub(crate) fn new(source: String, tables: Vec<TableInfo>, size: (u16, u16), now: Instant) -> Self {
+    pub(crate) fn new(
+        source: String,
+        tables: Vec<TableInfo>,
+        size: (u16, u16),
+        now: Instant,
+    ) -> Self {
         Self {
             source,
             tables: tables
@@ -358,7 +363,11 @@ impl App {
             Some(s) => format!(
                 "sorted by {} {} (the newest {} rows)",
                 v.schema.field(s.column).name(),
-                if s.descending { "descending" } else { "ascending" },
+                if s.descending {
+                    "descending"
+                } else {
+                    "ascending"
+                },
                 crate::producers::fmt_count(SORT_ROWS as u64)
             ),
             None => "sort off".to_owned(),

@@ -96,9 +96,7 @@ impl Filter {
             .iter()
             .filter_map(|(sym, op)| input.find(sym).map(|at| (at, *sym, *op)))
             .min_by_key(|(at, sym, _)| (*at, std::cmp::Reverse(sym.len())))
-            .ok_or_else(|| {
-                "expected `Column op value`, op one of == != > >= < <= ~".to_owned()
-            })?;
+            .ok_or_else(|| "expected `Column op value`, op one of == != > >= < <= ~".to_owned())?;
         let name = input[..at].trim();
         let value = input[at + sym.len()..].trim();
         let value = value
@@ -119,22 +117,21 @@ impl Filter {
                 format!("no column {name:?}; columns: {}", names.join(", "))
             })?;
         let dt = field.data_type();
-        let operand = if op == Op::Contains {
-            Operand::Text(value.to_lowercase())
-        } else if is_text(dt) {
-            Operand::Text(value.to_owned())
-        } else if is_numeric(dt) && !matches!(dt, arrow_schema::DataType::Timestamp(..)) {
-            Operand::Num(
-                value
-                    .parse::<f64>()
-                    .map_err(|_| format!("{} is numeric: {value:?} is not a number", field.name()))?,
-            )
-        } else {
-            return Err(format!(
-                "cannot filter on {} ({dt}): use a number or string column",
-                field.name()
-            ));
-        };
+        let operand =
+            if op == Op::Contains {
+                Operand::Text(value.to_lowercase())
+            } else if is_text(dt) {
+                Operand::Text(value.to_owned())
+            } else if is_numeric(dt) && !matches!(dt, arrow_schema::DataType::Timestamp(..)) {
+                Operand::Num(value.parse::<f64>().map_err(|_| {
+                    format!("{} is numeric: {value:?} is not a number", field.name())
+                })?)
+            } else {
+                return Err(format!(
+                    "cannot filter on {} ({dt}): use a number or string column",
+                    field.name()
+                ));
+            };
         if op == Op::Contains && !is_text(dt) {
             return Err(format!("~ needs a string column; {} is {dt}", field.name()));
         }
@@ -172,9 +169,7 @@ impl Filter {
             Operand::Text(s) if self.op == Op::Contains => {
                 col.text(i).is_some_and(|v| contains_ignore_case(v, s))
             }
-            Operand::Text(s) => col
-                .text(i)
-                .is_some_and(|v| self.op.test(v.cmp(s.as_str()))),
+            Operand::Text(s) => col.text(i).is_some_and(|v| self.op.test(v.cmp(s.as_str()))),
         }
     }
 
@@ -218,7 +213,10 @@ mod tests {
     #[test]
     fn smoke() {
         let f = Filter::parse("Price > 100", &schema()).unwrap();
-        assert_eq!((f.column, f.op, &f.operand), (1, Op::Gt, &Operand::Num(100.0)));
+        assert_eq!(
+            (f.column, f.op, &f.operand),
+            (1, Op::Gt, &Operand::Num(100.0))
+        );
         assert_eq!(f.to_string(), "Price > 100");
     }
 
@@ -231,8 +229,12 @@ mod tests {
         assert_eq!(Filter::parse("Price <= 2", &s).unwrap().op, Op::Le);
         assert_eq!(Filter::parse("Sym = MSFT", &s).unwrap().op, Op::Eq);
         assert_eq!(Filter::parse("Sym ~ ms", &s).unwrap().op, Op::Contains);
-        assert!(Filter::parse("Price > abc", &s).unwrap_err().contains("not a number"));
-        assert!(Filter::parse("Nope == 1", &s).unwrap_err().contains("no column"));
+        assert!(Filter::parse("Price > abc", &s)
+            .unwrap_err()
+            .contains("not a number"));
+        assert!(Filter::parse("Nope == 1", &s)
+            .unwrap_err()
+            .contains("no column"));
         assert!(Filter::parse("Price", &s).is_err());
     }
 

@@ -119,7 +119,12 @@ async fn run(mut source: impl DataSource, tick: Duration, frame: Duration) -> Re
         .collect::<Result<Vec<_>>>()?;
     let mut tui = tui::Tui::new()?;
     let size = tui.terminal.size().context("reading the terminal size")?;
-    let mut app = App::new(source.describe(), infos, (size.width, size.height), Instant::now());
+    let mut app = App::new(
+        source.describe(),
+        infos,
+        (size.width, size.height),
+        Instant::now(),
+    );
     let mut events = Events::new(streams, tick, frame);
     while !app.quit {
         let action = match events.next().await? {

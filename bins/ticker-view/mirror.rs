@@ -178,7 +178,10 @@ pub(crate) fn is_numeric(dt: &DataType) -> bool {
 
 /// Whether a column holds strings.
 pub(crate) fn is_text(dt: &DataType) -> bool {
-    matches!(dt, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+    matches!(
+        dt,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+    )
 }
 
 /// One column of one batch, read as numbers or strings.
@@ -207,9 +210,7 @@ impl<'a> Col<'a> {
                 DataType::Timestamp(..)
                 | DataType::Date64
                 | DataType::Time64(_)
-                | DataType::Duration(_) => {
-                    arrow_cast::cast::cast(array, &DataType::Int64).ok()
-                }
+                | DataType::Duration(_) => arrow_cast::cast::cast(array, &DataType::Int64).ok(),
                 DataType::Date32 | DataType::Time32(_) => {
                     arrow_cast::cast::cast(array, &DataType::Int32).ok()
                 }
@@ -217,7 +218,10 @@ impl<'a> Col<'a> {
             };
             if let Some(f) = as_int
                 .and_then(|a| arrow_cast::cast::cast(&a, &DataType::Float64).ok())
-                .and_then(|a| a.as_primitive_opt::<arrow_array::types::Float64Type>().cloned())
+                .and_then(|a| {
+                    a.as_primitive_opt::<arrow_array::types::Float64Type>()
+                        .cloned()
+                })
             {
                 return Col::Num(Cow::Owned(f));
             }
@@ -247,8 +251,8 @@ impl<'a> Col<'a> {
 pub(crate) fn num_at(array: &dyn Array, i: usize) -> Option<f64> {
     use arrow_array::types::{
         Date32Type, Date64Type, DurationMicrosecondType, DurationMillisecondType,
-        DurationNanosecondType, DurationSecondType, Float32Type, Float64Type, Int16Type,
-        Int32Type, Int64Type, Int8Type, TimestampMicrosecondType, TimestampMillisecondType,
+        DurationNanosecondType, DurationSecondType, Float32Type, Float64Type, Int16Type, Int32Type,
+        Int64Type, Int8Type, TimestampMicrosecondType, TimestampMillisecondType,
         TimestampNanosecondType, TimestampSecondType, UInt16Type, UInt32Type, UInt64Type,
         UInt8Type,
     };
@@ -328,7 +332,11 @@ mod tests {
 
     fn value(m: &Mirror, pos: u64) -> Option<i64> {
         let (b, i) = m.locate(pos)?;
-        Some(b.column(0).as_primitive::<arrow_array::types::Int64Type>().value(i))
+        Some(
+            b.column(0)
+                .as_primitive::<arrow_array::types::Int64Type>()
+                .value(i),
+        )
     }
 
     fn delta(removed: Range<u64>, added: Range<u64>) -> Delta {
@@ -364,7 +372,10 @@ mod tests {
         m.apply(&delta(0..0, 0..4));
         m.apply(&delta(0..2, 4..6)); // a ring of 4
         assert_eq!(m.rows(), 2..6);
-        assert_eq!((2..6).map(|p| value(&m, p)).collect::<Vec<_>>(), [2, 3, 4, 5].map(Some));
+        assert_eq!(
+            (2..6).map(|p| value(&m, p)).collect::<Vec<_>>(),
+            [2, 3, 4, 5].map(Some)
+        );
         m.apply(&delta(2..6, 6..7)); // blink
         assert_eq!(m.rows(), 6..7);
         assert_eq!(value(&m, 6), Some(6));

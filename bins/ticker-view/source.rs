@@ -161,7 +161,11 @@ impl DataSource for Embedded {
             step: self.engine.step().as_u64(),
             period: self.engine.period(),
             last_cycle: last.map(|c| c.duration),
-            ends: self.tables.iter().map(|t| t.snapshot().rows().end).collect(),
+            ends: self
+                .tables
+                .iter()
+                .map(|t| t.snapshot().rows().end)
+                .collect(),
             dropped: self.dropped,
         }
     }

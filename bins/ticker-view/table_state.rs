@@ -142,6 +142,8 @@ pub(crate) struct TableView {
     /// Prepared for the next frame.
     pub(crate) visible: Vec<VisibleRow>,
     pub(crate) widths: Vec<u16>,
+    /// The most decimals seen per column (floats line up on the decimal point).
+    decimals: Vec<usize>,
     pub(crate) chart: Option<ChartData>,
     /// Why the chart did not follow the column cursor.
     pub(crate) chart_note: Option<String>,
@@ -161,10 +163,7 @@ impl TableView {
         now: Instant,
     ) -> Self {
         let schema = info.schema.clone();
-        let key_col = schema
-            .fields()
-            .iter()
-            .position(|f| is_text(f.data_type()));
+        let key_col = schema.fields().iter().position(|f| is_text(f.data_type()));
         let num_cols = schema
             .fields()
             .iter()
@@ -179,6 +178,7 @@ impl TableView {
             .map(|f| u16::try_from(f.name().chars().count()).unwrap_or(MAX_WIDTH))
             .collect();
         let follow = !matches!(info.kind, TableKind::Blink);
+        let decimals = vec![0; schema.fields().len()];
         let mut v = Self {
             table,
             name: info.name.clone(),
@@ -201,6 +201,7 @@ impl TableView {
             search: None,
             visible: Vec::new(),
             widths,
+            decimals,
             chart: None,
             chart_note: None,
             detail: Vec::new(),
@@ -248,7 +249,10 @@ impl TableView {
     /// The index in the row set of the first row at or after `pos`.
     fn index_of(&self, live: &Mirror, pos: u64) -> usize {
         if self.sort.is_some() {
-            self.sorted.iter().position(|&p| p == pos).unwrap_or(self.selected)
+            self.sorted
+                .iter()
+                .position(|&p| p == pos)
+                .unwrap_or(self.selected)
         } else if let Some(f) = &self.filter {
             f.matches.partition_point(|&p| p < pos)
         } else {
@@ -321,7 +325,10 @@ impl TableView {
     /// Moves the column cursor; an open chart follows it.
     pub(crate) fn move_col(&mut self, delta: isize, live: &Mirror) {
         let n = self.schema.fields().len();
-        self.col = self.col.saturating_add_signed(delta).min(n.saturating_sub(1));
+        self.col = self
+            .col
+            .saturating_add_signed(delta)
+            .min(n.saturating_sub(1));
         self.stale = true;
         if self.chart.as_ref().is_some_and(|c| c.column != self.col) {
             if let Err(e) = self.open_chart(live) {
@@ -351,7 +358,10 @@ impl TableView {
             while f.matches.front().is_some_and(|&p| p < start) {
                 f.matches.pop_front();
             }
-            let from = delta.added.start.max(delta.added.end.saturating_sub(FILTER_SCAN));
+            let from = delta
+                .added
+                .start
+                .max(delta.added.end.saturating_sub(FILTER_SCAN));
             scan_filter(f, live, from..delta.added.end);
         }
         self.resort(live);
@@ -551,9 +561,10 @@ impl TableView {
                 field.data_type()
             ));
         }
-        let pinned = self.filter.as_ref().is_some_and(|f| {
-            f.filter.pinned().is_some() && Some(f.filter.column) == self.key_col
-        });
+        let pinned = self
+            .filter
+            .as_ref()
+            .is_some_and(|f| f.filter.pinned().is_some() && Some(f.filter.column) == self.key_col);
         let key = if pinned {
             None
         } else {
@@ -757,7 +768,10 @@ impl TableView {
         live.for_each_run(from..delta.added.end, |_, b, r0, n| {
             let keys = key_col.map(|k| b.column(k).clone());
             for r in r0..r0 + n {
-                let key = keys.as_ref().and_then(|k| text_at(k.as_ref(), r)).unwrap_or("");
+                let key = keys
+                    .as_ref()
+                    .and_then(|k| text_at(k.as_ref(), r))
+                    .unwrap_or("");
                 if !map.contains_key(key) {
                     map.insert(key.to_owned(), vec![f64::NAN; num_cols.len()]);
                 }
@@ -829,7 +843,12 @@ impl TableView {
             }
         }
         drop(last);
-        align_decimals(&self.schema, &mut self.visible, &mut self.widths);
+        align_decimals(
+            &self.schema,
+            &mut self.visible,
+            &mut self.widths,
+            &mut self.decimals,
+        );
         self.detail.clear();
         if detail {
             if let Some((b, r)) = self.selected_pos(live).and_then(|p| m.locate(p)) {
@@ -880,7 +899,12 @@ impl TableView {
 
 /// Pads floating-point cells with zeros to the most decimals shown in their column, so the
 /// decimal points line up.
-fn align_decimals(schema: &SchemaRef, rows: &mut [VisibleRow], widths: &mut [u16]) {
+fn align_decimals(
+    schema: &SchemaRef,
+    rows: &mut [VisibleRow],
+    widths: &mut [u16],
+    seen: &mut [usize],
+) {
     for (c, f) in schema.fields().iter().enumerate() {
         if !matches!(
             f.data_type(),
@@ -889,7 +913,10 @@ fn align_decimals(schema: &SchemaRef, rows: &mut [VisibleRow], widths: &mut [u16
             continue;
         }
         let decimals = |s: &str| s.find('.').map_or(0, |d| s.len() - d - 1);
-        let plain = |s: &str| s.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-');
+        let plain = |s: &str| {
+            s.bytes()
+                .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
+        };
         let most = rows
             .iter()
             .filter_map(|r| r.cells.get(c))
@@ -897,7 +924,11 @@ fn align_decimals(schema: &SchemaRef, rows: &mut [VisibleRow], widths: &mut [u16
             .map(|s| decimals(s))
             .max()
             .unwrap_or(0)
-            .min(6);
+            .min(6)
+            .max(seen.get(c).copied().unwrap_or(0));
+        if let Some(s) = seen.get_mut(c) {
+            *s = most;
+        }
         if most == 0 {
             continue;
         }
@@ -916,7 +947,11 @@ fn align_decimals(schema: &SchemaRef, rows: &mut [VisibleRow], widths: &mut [u16
                 cell.push('0');
             }
             if let Some(w) = widths.get_mut(c) {
-                *w = (*w).max(u16::try_from(cell.len()).unwrap_or(MAX_WIDTH).min(MAX_WIDTH));
+                *w = (*w).max(
+                    u16::try_from(cell.len())
+                        .unwrap_or(MAX_WIDTH)
+                        .min(MAX_WIDTH),
+                );
             }
         }
     }

@@ -5,9 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow_array::{
-    Float64Array, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray,
-};
+use arrow_array::{Float64Array, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
@@ -26,8 +24,8 @@ pub(crate) const RECENT: usize = 1;
 pub(crate) const HISTORY: usize = 2;
 
 /// 09:30:00 on some day, in ns.
-const T0_NS: i64 = 1_700_000_000_000_000_000 / 86_400_000_000_000 * 86_400_000_000_000
-    + 34_200_000_000_000;
+const T0_NS: i64 =
+    1_700_000_000_000_000_000 / 86_400_000_000_000 * 86_400_000_000_000 + 34_200_000_000_000;
 
 pub(crate) struct Rig {
     pub(crate) engine: Engine,
@@ -76,7 +74,9 @@ impl Rig {
     /// Stages one trade batch: `(symbol, price)` rows.
     pub(crate) fn publish(&mut self, rows: &[(&str, f64)]) {
         let n = rows.len();
-        let times: Vec<i64> = (0..n as i64).map(|i| T0_NS + (self.seq + i) * 1_000).collect();
+        let times: Vec<i64> = (0..n as i64)
+            .map(|i| T0_NS + (self.seq + i) * 1_000)
+            .collect();
         self.seq += n as i64;
         let batch = RecordBatch::try_new(
             trade_schema(),

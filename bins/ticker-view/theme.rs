@@ -37,8 +37,14 @@ pub(crate) struct Theme {
 
 /// The theme.
 pub(crate) const THEME: Theme = Theme {
-    title: Style::new().fg(Color::Black).bg(Color::Cyan).add_modifier(Modifier::BOLD),
-    title_warn: Style::new().fg(Color::Black).bg(Color::Yellow).add_modifier(Modifier::BOLD),
+    title: Style::new()
+        .fg(Color::Black)
+        .bg(Color::Cyan)
+        .add_modifier(Modifier::BOLD),
+    title_warn: Style::new()
+        .fg(Color::Black)
+        .bg(Color::Yellow)
+        .add_modifier(Modifier::BOLD),
     header: Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD),
     header_selected: Style::new()
         .fg(Color::Cyan)
@@ -60,13 +66,23 @@ pub(crate) const THEME: Theme = Theme {
     chart_line: Style::new().fg(Color::Yellow),
     axis: Style::new().fg(Color::Gray),
     up: [
-        Style::new().fg(Color::Black).bg(Color::Green).add_modifier(Modifier::BOLD),
-        Style::new().fg(Color::LightGreen).add_modifier(Modifier::BOLD),
+        Style::new()
+            .fg(Color::Black)
+            .bg(Color::Green)
+            .add_modifier(Modifier::BOLD),
+        Style::new()
+            .fg(Color::LightGreen)
+            .add_modifier(Modifier::BOLD),
         Style::new().fg(Color::Green),
     ],
     down: [
-        Style::new().fg(Color::White).bg(Color::Red).add_modifier(Modifier::BOLD),
-        Style::new().fg(Color::LightRed).add_modifier(Modifier::BOLD),
+        Style::new()
+            .fg(Color::White)
+            .bg(Color::Red)
+            .add_modifier(Modifier::BOLD),
+        Style::new()
+            .fg(Color::LightRed)
+            .add_modifier(Modifier::BOLD),
         Style::new().fg(Color::Red),
     ],
 };
@@ -77,6 +93,10 @@ pub(crate) fn fade_step(age: Duration) -> Option<usize> {
         None
     } else {
         // Three equal steps over FADE.
-        Some(usize::try_from(age.as_millis() * 3 / FADE.as_millis()).unwrap_or(2).min(2))
+        Some(
+            usize::try_from(age.as_millis() * 3 / FADE.as_millis())
+                .unwrap_or(2)
+                .min(2),
+        )
     }
 }

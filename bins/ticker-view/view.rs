@@ -75,7 +75,10 @@ pub(crate) fn draw(app: &App, area: Rect, buf: &mut Buffer) {
 fn too_small(area: Rect, buf: &mut Buffer) {
     let lines = [
         "terminal too small".to_owned(),
-        format!("{}x{}, need {MIN_WIDTH}x{MIN_HEIGHT}", area.width, area.height),
+        format!(
+            "{}x{}, need {MIN_WIDTH}x{MIN_HEIGHT}",
+            area.width, area.height
+        ),
     ];
     let top = area.y + area.height.saturating_sub(2) / 2;
     for (k, line) in lines.iter().enumerate() {
@@ -115,8 +118,9 @@ fn title_bar(app: &App, area: Rect, buf: &mut Buffer) {
                 text.push_str(if s.descending { " ↓" } else { " ↑" });
             }
             if v.is_paused() {
+                let s = if v.pending == 1 { "" } else { "s" };
                 warn = Some(format!(
-                    " PAUSED: {} updates pending (p resumes) ",
+                    " PAUSED: {} update{s} pending (p resumes) ",
                     fmt_count(v.pending)
                 ));
             } else if v.follow {
@@ -143,7 +147,9 @@ fn title_bar(app: &App, area: Rect, buf: &mut Buffer) {
 
 /// Writes `s` right-aligned in `width` cells at `(x, y)`.
 fn right(buf: &mut Buffer, x: u16, y: u16, width: u16, s: &str, style: Style) {
-    let w = u16::try_from(s.chars().count()).unwrap_or(u16::MAX).min(width);
+    let w = u16::try_from(s.chars().count())
+        .unwrap_or(u16::MAX)
+        .min(width);
     buf.set_stringn(x + width - w, y, s, usize::from(w), style);
 }
 

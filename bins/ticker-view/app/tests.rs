@@ -72,14 +72,23 @@ fn keys_map_to_actions_by_screen_and_mode() {
 
     rig.key(KeyCode::Char('/'));
     let app = &rig.app;
-    assert!(matches!(app.map_key(key(KeyCode::Char('q'))), Some(Action::Input('q'))));
-    assert!(matches!(app.map_key(key(KeyCode::Esc)), Some(Action::InputCancel)));
+    assert!(matches!(
+        app.map_key(key(KeyCode::Char('q'))),
+        Some(Action::Input('q'))
+    ));
+    assert!(matches!(
+        app.map_key(key(KeyCode::Esc)),
+        Some(Action::InputCancel)
+    ));
     rig.key(KeyCode::Esc);
     assert!(rig.app.prompt.is_none());
 
     rig.key(KeyCode::Char('?'));
     assert_eq!(rig.app.overlay, Overlay::Help);
-    assert!(rig.app.map_key(key(KeyCode::Char('j'))).is_none(), "help eats keys");
+    assert!(
+        rig.app.map_key(key(KeyCode::Char('j'))).is_none(),
+        "help eats keys"
+    );
     rig.key(KeyCode::Esc);
     assert_eq!(rig.app.overlay, Overlay::None);
     assert!(rig.app.view.is_some(), "Esc closed only the help");
@@ -89,7 +98,10 @@ fn keys_map_to_actions_by_screen_and_mode() {
 fn cursor_clamps_when_blink_rows_vanish() {
     let mut rig = Rig::new(80, 30);
     rig.app.open(TRADES);
-    assert!(!rig.app.view.as_ref().unwrap().follow, "blink tables do not follow");
+    assert!(
+        !rig.app.view.as_ref().unwrap().follow,
+        "blink tables do not follow"
+    );
     rig.publish(&rows(10, "AAPL", 100.0));
     rig.cycle();
     for _ in 0..8 {
@@ -99,11 +111,18 @@ fn cursor_clamps_when_blink_rows_vanish() {
     rig.publish(&rows(10, "MSFT", 200.0));
     rig.cycle();
     let v = rig.app.view.as_ref().unwrap();
-    assert_eq!(v.selected, 8, "a stable cursor: the same line of the new cycle");
+    assert_eq!(
+        v.selected, 8,
+        "a stable cursor: the same line of the new cycle"
+    );
     assert_eq!(rig.selected_pos(), Some(18));
     rig.publish(&rows(3, "MSFT", 300.0));
     rig.cycle();
-    assert_eq!(rig.app.view.as_ref().unwrap().selected, 2, "clamped to the last row");
+    assert_eq!(
+        rig.app.view.as_ref().unwrap().selected,
+        2,
+        "clamped to the last row"
+    );
     assert_eq!(rig.selected_pos(), Some(22));
     rig.cycle(); // a cycle with no rows empties a blink table
     let v = rig.app.view.as_ref().unwrap();
@@ -158,7 +177,11 @@ fn ring_cursor_stays_on_its_row_until_it_is_evicted() {
     assert_eq!(rig.app.view.as_ref().unwrap().selected, 0);
     rig.publish(&rows(1, "AAPL", 1.0));
     rig.cycle();
-    assert_eq!(rig.selected_pos(), Some(3), "evicted: clamped to the oldest row");
+    assert_eq!(
+        rig.selected_pos(),
+        Some(3),
+        "evicted: clamped to the oldest row"
+    );
 }
 
 #[test]
@@ -176,7 +199,11 @@ fn pause_freezes_the_rows_counts_pending_updates_and_resumes_the_tail() {
     assert!(v.is_paused());
     assert_eq!(v.pending, 3);
     assert_eq!(rig.view_len(), 4, "the frozen rows");
-    assert_eq!(rig.app.tables[HISTORY].mirror.len(), 10, "the live rows went on");
+    assert_eq!(
+        rig.app.tables[HISTORY].mirror.len(),
+        10,
+        "the live rows went on"
+    );
     rig.key(KeyCode::Up); // scrolling while paused leaves follow-tail...
     rig.key(KeyCode::Char('p'));
     let v = rig.app.view.as_ref().unwrap();
@@ -190,7 +217,12 @@ fn pause_freezes_the_rows_counts_pending_updates_and_resumes_the_tail() {
 fn filter_sort_and_search_work_on_the_row_set() {
     let mut rig = Rig::new(80, 12);
     rig.app.open(HISTORY);
-    rig.publish(&[("AAPL", 101.0), ("MSFT", 99.0), ("AAPL", 103.0), ("NVDA", 250.0)]);
+    rig.publish(&[
+        ("AAPL", 101.0),
+        ("MSFT", 99.0),
+        ("AAPL", 103.0),
+        ("NVDA", 250.0),
+    ]);
     rig.cycle();
     rig.key(KeyCode::Char('f'));
     rig.type_line("Sym == AAPL");
@@ -245,7 +277,10 @@ fn filter_sort_and_search_work_on_the_row_set() {
     rig.key(KeyCode::Char('n'));
     assert_eq!(rig.selected_pos(), Some(4));
     rig.key(KeyCode::Char('n'));
-    assert!(rig.app.message.as_ref().unwrap().error, "no more matches below");
+    assert!(
+        rig.app.message.as_ref().unwrap().error,
+        "no more matches below"
+    );
     rig.key(KeyCode::Char('N'));
     assert_eq!(rig.selected_pos(), Some(2));
 }
@@ -284,7 +319,11 @@ fn a_lagging_subscriber_resynchronises_and_says_so() {
     rig.pump();
     rig.tick();
     assert!(rig.app.lags >= 1);
-    assert_eq!(rig.app.tables[HISTORY].mirror.len(), 10, "resynced from the snapshot");
+    assert_eq!(
+        rig.app.tables[HISTORY].mirror.len(),
+        10,
+        "resynced from the snapshot"
+    );
     assert_eq!(rig.selected_pos(), Some(9));
     let screen = rig.screen();
     let status = &screen[screen.len() - 2];

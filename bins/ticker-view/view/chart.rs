@@ -27,7 +27,10 @@ pub(crate) fn draw(v: &TableView, area: Rect, buf: &mut Buffer) {
         " {column} │ {what} │ last {} points{paused} ",
         fmt_count(v.chart_points().len() as u64)
     );
-    let note = v.chart_note.as_deref().map_or(String::new(), |n| format!(" │ {n}"));
+    let note = v
+        .chart_note
+        .as_deref()
+        .map_or(String::new(), |n| format!(" │ {n}"));
     let title = format!("{title}{note}");
     let block = Block::bordered().title(title).border_style(THEME.border);
     if v.chart_points().is_empty() {

@@ -10,15 +10,28 @@ use crate::theme::THEME;
 /// Draws the cursor row of `v` in a popup over `area`.
 pub(crate) fn draw(v: &TableView, area: Rect, buf: &mut Buffer) {
     let fields = v.schema.fields();
-    let name_w = fields.iter().map(|f| f.name().chars().count()).max().unwrap_or(4);
+    let name_w = fields
+        .iter()
+        .map(|f| f.name().chars().count())
+        .max()
+        .unwrap_or(4);
     let types: Vec<String> = fields.iter().map(|f| f.data_type().to_string()).collect();
     let type_w = types.iter().map(|t| t.chars().count()).max().unwrap_or(4);
-    let value_w = v.detail.iter().map(|s| s.chars().count()).max().unwrap_or(0).max(12);
+    let value_w = v
+        .detail
+        .iter()
+        .map(|s| s.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(12);
     let width = u16::try_from(name_w + type_w + value_w + 8).unwrap_or(u16::MAX);
     let height = u16::try_from(fields.len() + 2).unwrap_or(u16::MAX);
     let rect = super::popup(area, width, height);
     Clear.render(rect, buf);
-    let pos = v.visible.get(v.selected.saturating_sub(v.top)).map(|r| r.pos);
+    let pos = v
+        .visible
+        .get(v.selected.saturating_sub(v.top))
+        .map(|r| r.pos);
     let title = match pos {
         Some(p) if !v.detail.is_empty() => format!(" {} row #{p} ", v.name),
         _ => format!(" {}: no row under the cursor ", v.name),
@@ -42,7 +55,13 @@ pub(crate) fn draw(v: &TableView, area: Rect, buf: &mut Buffer) {
         if x >= inner.right() {
             continue;
         }
-        buf.set_stringn(x, y, &types[k], usize::from(type_w.min(inner.right() - x)), THEME.status);
+        buf.set_stringn(
+            x,
+            y,
+            &types[k],
+            usize::from(type_w.min(inner.right() - x)),
+            THEME.status,
+        );
         x += type_w + 2;
         if x >= inner.right() {
             continue;

@@ -40,7 +40,7 @@ pub(crate) fn draw(_app: &App, area: Rect, buf: &mut Buffer) {
             fmt_count(MAX_MATCHES as u64)
         ),
         format!(
-            "sort orders the newest {} rows; search looks {} rows ahead",
+            "sort: the newest {} rows; search: {} rows ahead",
             fmt_count(SORT_ROWS as u64),
             fmt_count(SEARCH_ROWS as u64)
         ),
@@ -59,7 +59,13 @@ pub(crate) fn draw(_app: &App, area: Rect, buf: &mut Buffer) {
         if y >= inner.bottom() {
             return;
         }
-        buf.set_stringn(inner.x + 1, y, key, 11, THEME.hint_key.patch(THEME.popup).patch(THEME.header));
+        buf.set_stringn(
+            inner.x + 1,
+            y,
+            key,
+            11,
+            THEME.hint_key.patch(THEME.popup).patch(THEME.header),
+        );
         buf.set_stringn(
             inner.x + 13,
             y,

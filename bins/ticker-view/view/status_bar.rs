@@ -45,7 +45,13 @@ pub(crate) fn draw(app: &App, area: Rect, buf: &mut Buffer) {
         );
     }
     if !text.is_empty() && x < area.right() {
-        buf.set_stringn(x, area.y, &text, usize::from(area.right() - x), THEME.status_warn);
+        buf.set_stringn(
+            x,
+            area.y,
+            &text,
+            usize::from(area.right() - x),
+            THEME.status_warn,
+        );
     }
 }
 
@@ -72,7 +78,12 @@ pub(crate) fn draw_hints(app: &App, area: Rect, buf: &mut Buffer) {
     }
     let hints: &[(&str, &str)] = match (app.overlay, app.view.is_some()) {
         (Overlay::Help, _) => &[("Esc", "close help"), ("q", "quit")],
-        (Overlay::Detail, _) => &[("↑↓", "row"), ("p", "pause"), ("Esc", "close"), ("q", "quit")],
+        (Overlay::Detail, _) => &[
+            ("↑↓", "row"),
+            ("p", "pause"),
+            ("Esc", "close"),
+            ("q", "quit"),
+        ],
         (Overlay::Chart, _) => &[
             ("←→", "column"),
             ("↑↓", "row"),
@@ -105,11 +116,23 @@ pub(crate) fn draw_hints(app: &App, area: Rect, buf: &mut Buffer) {
         if x >= area.right() {
             break;
         }
-        let (nx, _) = buf.set_stringn(x, area.y, key, usize::from(area.right() - x), THEME.hint_key);
+        let (nx, _) = buf.set_stringn(
+            x,
+            area.y,
+            key,
+            usize::from(area.right() - x),
+            THEME.hint_key,
+        );
         if nx >= area.right() {
             break;
         }
-        let (nx, _) = buf.set_stringn(nx + 1, area.y, what, usize::from(area.right() - nx - 1), THEME.hint_text);
+        let (nx, _) = buf.set_stringn(
+            nx + 1,
+            area.y,
+            what,
+            usize::from(area.right() - nx - 1),
+            THEME.hint_text,
+        );
         x = nx + 2;
     }
 }

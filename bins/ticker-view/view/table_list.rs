@@ -25,7 +25,12 @@ pub(crate) fn draw(app: &App, area: Rect, buf: &mut Buffer) {
         .max()
         .unwrap_or(5);
     let kinds: Vec<String> = app.tables.iter().map(|e| e.info.kind.to_string()).collect();
-    let kind_w = kinds.iter().map(String::len).chain([HEADERS[1].len()]).max().unwrap_or(4);
+    let kind_w = kinds
+        .iter()
+        .map(String::len)
+        .chain([HEADERS[1].len()])
+        .max()
+        .unwrap_or(4);
     let rows: Vec<String> = app
         .tables
         .iter()
@@ -39,7 +44,12 @@ pub(crate) fn draw(app: &App, area: Rect, buf: &mut Buffer) {
             }
         })
         .collect();
-    let rows_w = rows.iter().map(|s| s.chars().count()).chain([4]).max().unwrap_or(4);
+    let rows_w = rows
+        .iter()
+        .map(|s| s.chars().count())
+        .chain([4])
+        .max()
+        .unwrap_or(4);
     let widths = [name_w, kind_w, rows_w, 8, 6].map(|w| u16::try_from(w).unwrap_or(20));
     let x0 = area.x + 1;
     let mut xs = [0u16; 6];
@@ -67,7 +77,14 @@ pub(crate) fn draw(app: &App, area: Rect, buf: &mut Buffer) {
     let visible = usize::from(area.height - 1);
     let top = app.list_selected.saturating_sub(visible.saturating_sub(1));
     let mut spark = String::new();
-    for (k, (i, e)) in app.tables.iter().enumerate().skip(top).take(visible).enumerate() {
+    for (k, (i, e)) in app
+        .tables
+        .iter()
+        .enumerate()
+        .skip(top)
+        .take(visible)
+        .enumerate()
+    {
         let y = area.y + 1 + u16::try_from(k).unwrap_or(0);
         let base = if i == app.list_selected {
             buf.set_style(Rect::new(area.x, y, area.width, 1), THEME.row_selected);
@@ -77,7 +94,13 @@ pub(crate) fn draw(app: &App, area: Rect, buf: &mut Buffer) {
         };
         let rate = fmt_rate(e.activity.rows_in);
         let upd = fmt_rate(e.activity.updates);
-        let cells = [e.info.name.as_str(), kinds[i].as_str(), rows[i].as_str(), &rate, &upd];
+        let cells = [
+            e.info.name.as_str(),
+            kinds[i].as_str(),
+            rows[i].as_str(),
+            &rate,
+            &upd,
+        ];
         for (c, text) in cells.iter().enumerate() {
             if xs[c] >= area.right() {
                 break;

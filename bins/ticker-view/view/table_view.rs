@@ -22,7 +22,11 @@ impl Widget for &TableView {
         let fields = self.schema.fields();
         let max_pos = self.visible.iter().map(|r| r.pos).max().unwrap_or(0);
         let gutter = u16::try_from(digits(max_pos) + 1).unwrap_or(8).max(2);
-        let first = first_column(&self.widths, self.col, area.width.saturating_sub(gutter + 1));
+        let first = first_column(
+            &self.widths,
+            self.col,
+            area.width.saturating_sub(gutter + 1),
+        );
         let y0 = area.y;
         // Header.
         super::right(buf, area.x, y0, gutter, "#", THEME.header);
@@ -53,7 +57,13 @@ impl Widget for &TableView {
                 _ => "no rows yet",
             };
             if body.height > 0 {
-                buf.set_stringn(body.x + gutter + 1, body.y, msg, usize::from(body.width), THEME.status);
+                buf.set_stringn(
+                    body.x + gutter + 1,
+                    body.y,
+                    msg,
+                    usize::from(body.width),
+                    THEME.status,
+                );
             }
             return;
         }
@@ -70,10 +80,18 @@ impl Widget for &TableView {
             if selected {
                 buf.set_style(Rect::new(body.x, y, body.width, 1), THEME.row_selected);
             }
-            super::right(buf, body.x, y, gutter, fmt_u64(row.pos, &mut num), THEME.gutter);
-            let flash = self.flashes.get(&row.pos).and_then(|f| {
-                fade_step(self.now.saturating_duration_since(f.at)).map(|s| (f, s))
-            });
+            super::right(
+                buf,
+                body.x,
+                y,
+                gutter,
+                fmt_u64(row.pos, &mut num),
+                THEME.gutter,
+            );
+            let flash = self
+                .flashes
+                .get(&row.pos)
+                .and_then(|f| fade_step(self.now.saturating_duration_since(f.at)).map(|s| (f, s)));
             let mut x = body.x + gutter + 1;
             for c in first..fields.len() {
                 if x >= body.right() {
