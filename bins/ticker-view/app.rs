@@ -153,10 +153,10 @@ impl App {
         let in_table = self.view.is_some();
         let action = match (self.overlay, key.code) {
             (_, Char('q')) => Action::Quit,
-            (Overlay::Help, Esc | Char('?') | Enter | Backspace) => Action::Back,
+            (Overlay::Help, Esc | Char('?') | Enter | Backspace)
+            | (Overlay::Detail, Esc | Enter | Backspace)
+            | (Overlay::Chart, Esc | Backspace | Char('c')) => Action::Back,
             (Overlay::Help, _) => return None,
-            (Overlay::Detail, Esc | Enter | Backspace) => Action::Back,
-            (Overlay::Chart, Esc | Backspace | Char('c')) => Action::Back,
             (Overlay::Detail | Overlay::Chart, Left | Char('h')) => Action::Left,
             (Overlay::Detail | Overlay::Chart, Right | Char('l')) => Action::Right,
             (_, Char('?')) => Action::Help,
@@ -199,11 +199,10 @@ impl App {
             Action::Down => self.move_by(1),
             Action::PageUp => self.move_by(-self.page()),
             Action::PageDown => self.move_by(self.page()),
-            Action::Top => self.with_view(|v, m| v.to_top(m), |app| app.list_selected = 0),
-            Action::Bottom => self.with_view(
-                |v, m| v.to_bottom(m),
-                |app| app.list_selected = app.tables.len().saturating_sub(1),
-            ),
+            Action::Top => self.with_view(TableView::go_top, |app| app.list_selected = 0),
+            Action::Bottom => self.with_view(TableView::go_bottom, |app| {
+                app.list_selected = app.tables.len().saturating_sub(1);
+            }),
             Action::Left => self.move_col(-1),
             Action::Right => self.move_col(1),
             Action::Open => self.open(self.list_selected),
@@ -221,7 +220,7 @@ impl App {
                     Overlay::Help
                 };
             }
-            Action::Pause => self.with_view(|v, m| v.toggle_pause(m), |_| {}),
+            Action::Pause => self.with_view(TableView::toggle_pause, |_| {}),
             Action::Sort => self.sort(),
             Action::Search => self.start_prompt(PromptKind::Search),
             Action::Filter => self.start_prompt(PromptKind::Filter),
@@ -358,7 +357,7 @@ impl App {
     }
 
     fn sort(&mut self) {
-        self.with_view(|v, m| v.cycle_sort(m), |_| {});
+        self.with_view(TableView::cycle_sort, |_| {});
         let text = self.view.as_ref().map(|v| match v.sort {
             Some(s) => format!(
                 "sorted by {} {} (the newest {} rows)",

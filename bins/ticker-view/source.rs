@@ -29,6 +29,7 @@ pub(crate) struct TableInfo {
 
 /// A table's rows at one step, as batches in position order from `rows.start`.
 #[derive(Debug, Clone)]
+#[allow(clippy::struct_field_names)] // `rows.rows`: the positions of the rows
 pub(crate) struct Rows {
     pub(crate) step: u64,
     pub(crate) rows: Range<u64>,

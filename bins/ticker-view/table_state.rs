@@ -309,14 +309,14 @@ impl TableView {
     }
 
     /// The first row; leaves follow-tail.
-    pub(crate) fn to_top(&mut self, live: &Mirror) {
+    pub(crate) fn go_top(&mut self, live: &Mirror) {
         self.follow = false;
         self.selected = 0;
         self.clamp(live);
     }
 
     /// The last row, following the tail (unless sorted: a sorted view has no tail).
-    pub(crate) fn to_bottom(&mut self, live: &Mirror) {
+    pub(crate) fn go_bottom(&mut self, live: &Mirror) {
         self.follow = self.sort.is_none();
         self.selected = self.len(live).saturating_sub(1);
         self.clamp(live);
@@ -504,7 +504,7 @@ impl TableView {
         };
         let needle = query.to_lowercase();
         let len = self.len(live);
-        let m = self.data(live);
+        let rows = self.data(live);
         let mut cell = String::new();
         let ncols = self.schema.fields().len();
         for step in 1..=SEARCH_ROWS.min(len) {
@@ -519,11 +519,11 @@ impl TableView {
                     None => break,
                 }
             };
-            let Some((b, r)) = self.pos_at(live, i).and_then(|p| m.locate(p)) else {
+            let Some((batch, r)) = self.pos_at(live, i).and_then(|p| rows.locate(p)) else {
                 continue;
             };
             let hit = (0..ncols).any(|c| {
-                let a = b.column(c).as_ref();
+                let a = batch.column(c).as_ref();
                 if let Some(s) = text_at(a, r) {
                     contains_ignore_case(s, &needle)
                 } else {
@@ -737,22 +737,22 @@ impl TableView {
     /// The previous row with the same key, looking back at most [`KEY_LOOKBACK`] rows.
     fn previous_row<'m>(
         &self,
-        m: &'m Mirror,
+        rows: &'m Mirror,
         pos: u64,
         key: Option<&str>,
     ) -> Option<(&'m RecordBatch, usize)> {
-        let lo = m.rows().start.max(pos.saturating_sub(KEY_LOOKBACK));
+        let lo = rows.rows().start.max(pos.saturating_sub(KEY_LOOKBACK));
         let mut q = pos;
         while q > lo {
             q -= 1;
-            let (b, r) = m.locate(q)?;
+            let (batch, r) = rows.locate(q)?;
             match (key, self.key_col) {
                 (Some(k), Some(kc)) => {
-                    if text_at(b.column(kc).as_ref(), r) == Some(k) {
-                        return Some((b, r));
+                    if text_at(batch.column(kc).as_ref(), r) == Some(k) {
+                        return Some((batch, r));
                     }
                 }
-                _ => return Some((b, r)),
+                _ => return Some((batch, r)),
             }
         }
         None
@@ -982,10 +982,8 @@ impl<'a> Key<'a> {
             (Key::Num(a), Key::Num(b)) => a.total_cmp(b),
             (Key::Text(a), Key::Text(b)) => a.cmp(b),
             (Key::Null, Key::Null) => Ordering::Equal,
-            (Key::Null, _) => Ordering::Greater,
-            (_, Key::Null) => Ordering::Less,
-            (Key::Num(_), Key::Text(_)) => Ordering::Less,
-            (Key::Text(_), Key::Num(_)) => Ordering::Greater,
+            (Key::Null, _) | (Key::Text(_), Key::Num(_)) => Ordering::Greater,
+            (_, Key::Null) | (Key::Num(_), Key::Text(_)) => Ordering::Less,
         }
     }
 }

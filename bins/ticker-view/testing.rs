@@ -191,7 +191,13 @@ pub(crate) fn lines(buf: &Buffer) -> Vec<String> {
     let w = usize::from(buf.area.width);
     buf.content()
         .chunks(w)
-        .map(|row| mask_times(&row.iter().map(|c| c.symbol()).collect::<String>()))
+        .map(|row| {
+            mask_times(
+                &row.iter()
+                    .map(ratatui::buffer::Cell::symbol)
+                    .collect::<String>(),
+            )
+        })
         .collect()
 }
 

@@ -16,6 +16,8 @@ mod status_bar;
 mod table_list;
 mod table_view;
 
+use std::fmt::Write as _;
+
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
@@ -96,44 +98,41 @@ fn title_bar(app: &App, area: Rect, buf: &mut Buffer) {
     buf.set_style(area, THEME.title);
     let mut text = String::with_capacity(usize::from(area.width));
     let mut warn = None;
-    match (&app.view, app.open_entry()) {
-        (Some(v), Some(e)) => {
-            let m = v.data(&e.mirror);
-            text.push(' ');
-            text.push_str(&v.name);
-            text.push_str(" │ ");
-            text.push_str(&v.kind.to_string());
-            text.push_str(" │ ");
-            text.push_str(&fmt_count(m.len() as u64));
-            text.push_str(" rows │ step ");
-            text.push_str(&m.step().to_string());
-            if let Some(f) = &v.filter {
-                text.push_str(" │ filter ");
-                text.push_str(&f.filter.to_string());
-                text.push_str(&format!(" ({} shown)", fmt_count(f.matches.len() as u64)));
-            }
-            if let Some(s) = v.sort {
-                text.push_str(" │ sort ");
-                text.push_str(v.schema.field(s.column).name());
-                text.push_str(if s.descending { " ↓" } else { " ↑" });
-            }
-            if v.is_paused() {
-                let s = if v.pending == 1 { "" } else { "s" };
-                warn = Some(format!(
-                    " PAUSED: {} update{s} pending (p resumes) ",
-                    fmt_count(v.pending)
-                ));
-            } else if v.follow {
-                text.push_str(" │ following");
-            } else if matches!(v.kind, TableKind::Blink) {
-                text.push_str(" │ latest cycle");
-            }
+    if let (Some(v), Some(e)) = (&app.view, app.open_entry()) {
+        let m = v.data(&e.mirror);
+        text.push(' ');
+        text.push_str(&v.name);
+        text.push_str(" │ ");
+        text.push_str(&v.kind.to_string());
+        text.push_str(" │ ");
+        text.push_str(&fmt_count(m.len() as u64));
+        text.push_str(" rows │ step ");
+        text.push_str(&m.step().to_string());
+        if let Some(f) = &v.filter {
+            text.push_str(" │ filter ");
+            text.push_str(&f.filter.to_string());
+            let _ = write!(text, " ({} shown)", fmt_count(f.matches.len() as u64));
         }
-        _ => {
-            text.push_str(" ticker-view │ ");
-            text.push_str(&app.source);
-            text.push_str(&format!(" │ {} tables", app.tables.len()));
+        if let Some(s) = v.sort {
+            text.push_str(" │ sort ");
+            text.push_str(v.schema.field(s.column).name());
+            text.push_str(if s.descending { " ↓" } else { " ↑" });
         }
+        if v.is_paused() {
+            let s = if v.pending == 1 { "" } else { "s" };
+            warn = Some(format!(
+                " PAUSED: {} update{s} pending (p resumes) ",
+                fmt_count(v.pending)
+            ));
+        } else if v.follow {
+            text.push_str(" │ following");
+        } else if matches!(v.kind, TableKind::Blink) {
+            text.push_str(" │ latest cycle");
+        }
+    } else {
+        text.push_str(" ticker-view │ ");
+        text.push_str(&app.source);
+        let _ = write!(text, " │ {} tables", app.tables.len());
     }
     let (x, _) = buf.set_stringn(area.x, area.y, &text, usize::from(area.width), Style::new());
     if let Some(w) = warn {

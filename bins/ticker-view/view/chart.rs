@@ -63,14 +63,14 @@ pub(crate) fn draw(v: &TableView, area: Rect, buf: &mut Buffer) {
                 .title(Span::styled("row", THEME.axis))
                 .style(THEME.axis)
                 .bounds([x0, x1])
-                .labels([x_label(x0), x_label((x0 + x1) / 2.0), x_label(x1)]),
+                .labels([x_label(x0), x_label(f64::midpoint(x0, x1)), x_label(x1)]),
         )
         .y_axis(
             Axis::default()
                 .title(Span::styled(column.to_owned(), THEME.axis))
                 .style(THEME.axis)
                 .bounds([y0, y1])
-                .labels([y_label(y0), y_label((y0 + y1) / 2.0), y_label(y1)]),
+                .labels([y_label(y0), y_label(f64::midpoint(y0, y1)), y_label(y1)]),
         )
         .legend_position(None)
         .render(area, buf);

@@ -15,6 +15,7 @@ use crate::table_state::TableView;
 use crate::theme::{fade_step, THEME};
 
 impl Widget for &TableView {
+    #[allow(clippy::too_many_lines)] // the header, then each row, left to right
     fn render(self, area: Rect, buf: &mut Buffer) {
         if area.height == 0 {
             return;
