@@ -669,3 +669,65 @@ fn ring_writer_table_keeps_the_newest_rows() {
     engine.run_cycle();
     assert_eq!(values(dtw.table()), vec![3, 4]);
 }
+
+#[test]
+fn commit_after_close_is_refused_rather_than_silently_dropping_the_rows() {
+    let engine = manual_engine();
+    let dtw = int_writer(&engine);
+    let mut w = dtw.row_writer().unwrap();
+    w.begin().unwrap();
+    w.write_row(&[Value::Int(1)]).unwrap();
+    dtw.close();
+    let result = w.commit();
+    engine.run_cycle();
+    // Either the commit is refused, or its rows are applied: never Ok and lost.
+    if result.is_ok() {
+        assert_eq!(
+            values(dtw.table()),
+            vec![1],
+            "commit returned Ok after close but its rows were never applied"
+        );
+    } else {
+        assert!(
+            matches!(result, Err(Error::TableClosed { .. })),
+            "{result:?}"
+        );
+        assert_eq!(dtw.table().num_rows(), 0);
+    }
+}
+
+#[test]
+fn commit_after_engine_shutdown_is_refused_rather_than_silently_dropping_the_rows() {
+    let engine = manual_engine();
+    let dtw = int_writer(&engine);
+    let mut w = dtw.row_writer().unwrap();
+    w.begin().unwrap();
+    w.write_row(&[Value::Int(1)]).unwrap();
+    drop(engine);
+    let result = w.commit();
+    assert!(
+        matches!(result, Err(Error::EngineShutDown)),
+        "commit after shutdown returned {result:?}; its rows can never be applied"
+    );
+    assert_eq!(dtw.table().num_rows(), 0);
+}
+
+#[test]
+fn zero_column_schema_is_refused_or_works() {
+    let engine = manual_engine();
+    let schema = Arc::new(Schema::empty());
+    match engine.dynamic_table_writer("empty", schema, WriterOptions::default()) {
+        Err(e) => assert!(matches!(e, Error::InvalidOption { .. }), "{e:?}"),
+        Ok(dtw) => {
+            dtw.write_row(&[]).unwrap();
+            let cycle = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                engine.run_cycle();
+            }));
+            assert!(
+                cycle.is_ok(),
+                "a row of a zero-column table panicked the cycle"
+            );
+            assert_eq!(dtw.table().num_rows(), 1);
+        }
+    }
+}

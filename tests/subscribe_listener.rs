@@ -352,3 +352,38 @@ fn listener_on_failure_gets_the_publishers_error_once() {
     assert_eq!(failures.len(), 1);
     assert!(failures[0].contains("disk on fire"), "{failures:?}");
 }
+
+struct PanicsOnFailure;
+
+impl Listener for PanicsOnFailure {
+    fn on_update(&mut self, _: &TableUpdate) {}
+
+    fn on_failure(&mut self, _: &Error) {
+        panic!("on_failure exploded");
+    }
+}
+
+#[test]
+fn listener_panicking_in_on_failure_is_reported_through_its_handle() {
+    let engine = manual_engine();
+    let (table, publisher) = int_table(&engine, "t", TableKind::Append);
+    let handle = table.listen(PanicsOnFailure).unwrap();
+    publisher.publish_failure(std::io::Error::other("gone"));
+    engine.run_cycle();
+    assert!(engine.recent_errors().iter().any(|e| matches!(
+        &**e,
+        Error::ListenerPanicked { listener, message, .. }
+            if *listener == handle.id().as_u64() && message.contains("on_failure exploded")
+    )));
+    assert!(
+        !handle.is_active(),
+        "a listener that panicked is not active"
+    );
+    let failure = handle.failure();
+    assert!(
+        failure
+            .as_deref()
+            .is_some_and(|m| m.contains("on_failure exploded")),
+        "the panic is not reported through ListenerHandle::failure: {failure:?}"
+    );
+}

@@ -449,6 +449,31 @@ fn derived_table_of_a_failed_source_starts_failed() {
 }
 
 #[test]
+fn derived_table_of_a_derived_table_of_a_failed_source_starts_failed() {
+    let engine = manual_engine();
+    let (source, publisher) = int_table(&engine, "src", TableKind::Append);
+    add(&publisher, 0..3);
+    publisher.publish_failure(FeedBroke);
+    engine.run_cycle();
+    let ring = engine.ring_table("ring", &source, 2).unwrap();
+    assert!(ring.failure().is_some());
+    let tail = engine.tail("tail", &ring, 1).unwrap();
+    assert_eq!(values(&tail), vec![2]);
+    assert!(tail.is_closed());
+    // Like `ring`, and like a chain that fails while it exists, `tail` has failed.
+    assert!(
+        tail.failure().is_some(),
+        "the failure was lost one level down"
+    );
+    let sub = tail.subscribe().unwrap();
+    let events = drain(&sub);
+    assert!(
+        matches!(events.last(), Some(Event::Failed(_))),
+        "{events:?}"
+    );
+}
+
+#[test]
 fn clean_close_of_a_source_ends_derived_subscriptions_without_failure() {
     let engine = manual_engine();
     let dtw = engine
