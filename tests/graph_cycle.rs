@@ -514,3 +514,17 @@ fn every_add_that_returned_ok_is_applied_when_the_engine_shuts_down() {
         );
     }
 }
+
+#[test]
+fn recent_cycles_keep_the_last_512_oldest_first() {
+    let engine = manual_engine();
+    for _ in 0..600 {
+        engine.run_cycle();
+    }
+    let recent = engine.recent_cycles();
+    assert_eq!(recent.len(), 512);
+    assert_eq!(recent[0].step, Step::new(89));
+    assert_eq!(recent[511].step, Step::new(600));
+    assert_eq!(engine.last_cycle().unwrap().step, Step::new(600));
+    assert_eq!(engine.stats().cycles, 600);
+}

@@ -498,3 +498,55 @@ fn add_after_engine_shutdown_is_refused() {
     ));
     assert_eq!(table.num_rows(), 0);
 }
+
+#[test]
+fn add_blocked_on_full_staging_is_released_by_publish_failure() {
+    let engine = Engine::builder()
+        .period(Duration::from_secs(3600))
+        .staging_limit(1)
+        .build()
+        .unwrap();
+    let (table, publisher) = int_table(&engine, "t", TableKind::Append);
+    add(&publisher, 0..1);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let blocked = {
+        let publisher = publisher.clone();
+        std::thread::spawn(move || tx.send(publisher.add(int_batch([1]))).unwrap())
+    };
+    // Whether or not it is blocked yet, a failure must release it with TableClosed.
+    publisher.publish_failure(Disconnected);
+    let result = rx.recv_timeout(HANG_GUARD).expect("add stayed blocked");
+    assert!(
+        matches!(result, Err(Error::TableClosed { .. })),
+        "{result:?}"
+    );
+    blocked.join().unwrap();
+    engine.request_refresh();
+    drop(engine);
+    assert_eq!(values(&table), vec![0]);
+}
+
+#[test]
+fn add_blocked_on_full_staging_is_released_by_engine_shutdown() {
+    let engine = Engine::builder()
+        .period(Duration::from_secs(3600))
+        .staging_limit(1)
+        .build()
+        .unwrap();
+    let (table, publisher) = int_table(&engine, "t", TableKind::Append);
+    add(&publisher, 0..1);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let blocked = {
+        let publisher = publisher.clone();
+        std::thread::spawn(move || tx.send(publisher.add(int_batch([1]))).unwrap())
+    };
+    drop(engine);
+    let result = rx.recv_timeout(HANG_GUARD).expect("add stayed blocked");
+    blocked.join().unwrap();
+    match result {
+        // Either it got in before the final cycle and was applied, or it was refused.
+        Ok(()) => assert_eq!(values(&table), vec![0, 1]),
+        Err(Error::EngineShutDown) => assert_eq!(values(&table), vec![0]),
+        Err(other) => panic!("unexpected {other:?}"),
+    }
+}

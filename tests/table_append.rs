@@ -213,3 +213,36 @@ fn append_batches_of_one_cycle_land_in_the_order_they_were_added() {
     engine.run_cycle();
     assert_eq!(values(&table), vec![50, 51, 0, 30, 31, 32]);
 }
+
+#[test]
+fn append_snapshot_slice_matches_a_model_for_every_range() {
+    let engine = manual_engine();
+    let (table, publisher) = int_table(&engine, "t", TableKind::Append);
+    // Chunks of sizes 1, 3, 1, 5, 2, 1, 4 over three cycles.
+    let mut next = 0;
+    for (cycle, sizes) in [vec![1, 3], vec![1, 5, 2], vec![1, 4]]
+        .into_iter()
+        .enumerate()
+    {
+        for n in sizes {
+            add(&publisher, next..next + n);
+            next += n;
+        }
+        engine.run_cycle();
+        let snap = table.snapshot();
+        let model: Vec<i64> = (0..next).collect();
+        let end = u64::try_from(next).unwrap();
+        for a in 0..=end + 1 {
+            for b in a..=end + 2 {
+                let want: Vec<i64> = model
+                    [usize::try_from(a.min(end)).unwrap()..usize::try_from(b.min(end)).unwrap()]
+                    .to_vec();
+                assert_eq!(
+                    batch_values(&snap.slice(a..b)),
+                    want,
+                    "cycle {cycle}, slice {a}..{b}"
+                );
+            }
+        }
+    }
+}

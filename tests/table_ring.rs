@@ -289,3 +289,34 @@ fn ring_of_capacity_one_keeps_only_the_last_row() {
         assert_eq!(values(&table), vec![i * 2 + 1]);
     }
 }
+
+#[test]
+fn ring_snapshot_slice_matches_a_model_for_every_range_after_eviction() {
+    let engine = manual_engine();
+    let (table, publisher) = int_table(&engine, "t", ring(9));
+    let mut next = 0_i64;
+    for sizes in [vec![2, 3], vec![4, 1, 2], vec![3], vec![1, 1, 5]] {
+        for n in sizes {
+            add(&publisher, next..next + n);
+            next += n;
+        }
+        engine.run_cycle();
+        let snap = table.snapshot();
+        let rows = snap.rows();
+        assert_eq!(rows.end, u64::try_from(next).unwrap());
+        for a in 0..=rows.end + 1 {
+            for b in a..=rows.end + 2 {
+                let lo = a.clamp(rows.start, rows.end);
+                let hi = b.clamp(rows.start, rows.end);
+                let want: Vec<i64> = (lo..hi.max(lo))
+                    .map(|p| i64::try_from(p).unwrap())
+                    .collect();
+                assert_eq!(
+                    batch_values(&snap.slice(a..b)),
+                    want,
+                    "slice {a}..{b} of {rows:?}"
+                );
+            }
+        }
+    }
+}
