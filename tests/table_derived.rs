@@ -212,6 +212,23 @@ fn tail_of_a_blink_source_shows_the_last_rows_of_each_cycle() {
 }
 
 #[test]
+fn tail_of_a_blink_source_starts_with_the_last_rows_of_its_current_cycle() {
+    let engine = manual_engine();
+    let (source, publisher) = int_table(&engine, "src", TableKind::Blink);
+    add(&publisher, 0..5);
+    engine.run_cycle();
+    let tail = engine.tail("tail", &source, 2).unwrap();
+    assert_eq!(values(&tail), vec![3, 4]);
+    let (_h, seen) = record(&tail);
+    let s2 = engine.run_cycle(); // the source empties, so does its tail
+    assert!(values(&tail).is_empty());
+    let seen = seen.lock();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].step, s2);
+    assert_eq!(seen[0].removed, 3..5);
+}
+
+#[test]
 fn tail_of_an_append_source_keeps_the_last_rows_across_cycles() {
     let engine = manual_engine();
     let (source, publisher) = int_table(&engine, "src", TableKind::Append);
@@ -470,6 +487,32 @@ fn derived_table_of_a_derived_table_of_a_failed_source_starts_failed() {
     assert!(
         matches!(events.last(), Some(Event::Failed(_))),
         "{events:?}"
+    );
+}
+
+#[test]
+fn failure_of_a_derived_table_names_it_whether_the_source_failed_before_or_after() {
+    fn failed_table(event: Option<&Event>) -> String {
+        match event {
+            Some(Event::Failed(e)) => match &**e {
+                Error::TableFailed { table, .. } => table.clone(),
+                other => panic!("expected TableFailed, got {other:?}"),
+            },
+            other => panic!("expected Failed, got {other:?}"),
+        }
+    }
+    let engine = manual_engine();
+    let (source, publisher) = int_table(&engine, "src", TableKind::Append);
+    let before = engine.ring_table("before", &source, 2).unwrap();
+    let sub_before = before.subscribe().unwrap();
+    publisher.publish_failure(FeedBroke);
+    engine.run_cycle();
+    let after = engine.ring_table("after", &source, 2).unwrap();
+    let sub_after = after.subscribe().unwrap();
+    assert_eq!(failed_table(drain(&sub_before).last()), "before");
+    assert_eq!(failed_table(drain(&sub_after).last()), "after");
+    assert!(
+        matches!(after.failure().as_deref(), Some(Error::TableFailed { table, .. }) if table == "after")
     );
 }
 
