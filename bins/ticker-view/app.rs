@@ -61,7 +61,8 @@ pub(crate) struct Entry {
     pub(crate) activity: Activity,
     /// Updates received.
     pub(crate) updates: u64,
-    /// Rows applied to what is shown (not while the table is paused, not missed in a lag).
+    /// Rows the shown end position moved over (not while the table is paused, not those
+    /// missed in a lag).
     pub(crate) shown: u64,
     /// Set when the stream ended or failed.
     pub(crate) ended: Option<String>,
@@ -486,10 +487,13 @@ impl App {
             }
             DataEvent::Update(d) => {
                 let anchor = open.as_ref().map(|v| v.anchor(&entry.mirror));
+                let old_end = entry.mirror.rows().end;
                 entry.mirror.apply(&d);
                 entry.updates += 1;
                 if !open.as_ref().is_some_and(|v| v.is_paused()) {
-                    entry.shown += d.added.end - d.added.start;
+                    // The end moved past every row the cycle took, those a ring evicted at
+                    // once included: the view is up to date with all of them.
+                    entry.shown += entry.mirror.rows().end.saturating_sub(old_end);
                 }
                 if let (Some(v), Some(a)) = (open, anchor) {
                     v.on_update(&entry.mirror, &d, a, at);

@@ -82,7 +82,7 @@ pub(crate) fn fmt_rate(r: f64) -> String {
         format!("{r:.0}")
     } else if r < 100_000.0 {
         format!("{:.1}k", r / 1e3)
-    } else if r < 1_000_000.0 {
+    } else if r < 999_500.0 {
         format!("{:.0}k", r / 1e3)
     } else {
         format!("{:.2}M", r / 1e6)
@@ -134,6 +134,7 @@ mod tests {
         assert_eq!(fmt_rate(12_500.0), "12.5k");
         assert_eq!(fmt_rate(250_000.0), "250k");
         assert_eq!(fmt_rate(1_000_000.0), "1.00M");
+        assert_eq!(fmt_rate(999_700.0), "1.00M");
     }
 
     #[test]
