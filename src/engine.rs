@@ -495,19 +495,18 @@ impl EngineHandle {
         }
         let schema = source.schema().clone();
         let table = graph.add_table(&self.core, name, schema, retention, Some(src))?;
-        if let Some((_, closing)) = &graph.node(src).closed {
-            // A derived table of a closed source is closed from the start.
-            let closing = closing.clone();
-            let (_, _) = table.shared.staging.close(closing.clone());
-            let mut errors = Vec::new();
-            let failure = match closing {
-                crate::publish::staging::Closing::Failed(e) => Some(e),
-                crate::publish::staging::Closing::Clean => None,
-            };
+        if let Some((_, closing)) = graph.node(src).closed.clone() {
+            // A derived table of a closed source is closed from the start, failed with the
+            // source's failure (wrapped with its own name, as in a cycle).
+            let closing = cycle::propagate(&closing, name);
+            let _ = table.shared.staging.close(closing.clone());
             let step = graph.step;
-            graph.node_mut(table.id()).closed =
-                Some((step, crate::publish::staging::Closing::Clean));
-            crate::subscribe::end(&table.shared, failure.as_ref(), &mut errors);
+            graph.node_mut(table.id()).closed = Some((step, closing.clone()));
+            let mut errors = Vec::new();
+            crate::subscribe::end(&table.shared, closing.failure(), &mut errors);
+            for e in errors {
+                self.core.report(e);
+            }
         }
         Ok(table)
     }

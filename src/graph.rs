@@ -109,6 +109,12 @@ impl Graph {
                 reason: "must not be empty".to_owned(),
             });
         }
+        if schema.fields().is_empty() {
+            return Err(Error::InvalidOption {
+                option: "schema",
+                reason: format!("table {name:?} needs at least one column"),
+            });
+        }
         if self.by_name.contains_key(name) {
             return Err(Error::TableExists {
                 table: name.to_owned(),

@@ -91,10 +91,13 @@ pub(crate) fn end(table: &TableShared, failure: Option<&Arc<Error>>, errors: &mu
             }
             if let Err(payload) = catch_unwind(AssertUnwindSafe(|| entry.listener.on_failure(err)))
             {
+                let message = panic_message(payload.as_ref());
+                *entry.status.failure.lock() = Some(message.clone());
+                entry.status.removed.store(true, Ordering::Release);
                 errors.push(Error::ListenerPanicked {
                     table: table.name.to_string(),
                     listener: entry.id.as_u64(),
-                    message: panic_message(payload.as_ref()),
+                    message,
                 });
             }
         }

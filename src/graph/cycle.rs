@@ -112,6 +112,8 @@ pub(crate) fn run(core: &Core) -> Step {
         }
         let blink_rows = node.state.retention.is_blink() && !node.state.log.rows().is_empty();
         if let Some(c) = closing {
+            // A derived table closes here; make its handle report it like a publisher's table.
+            let _ = node.shared.staging.close(c.clone());
             node.closed = Some((step, c.clone()));
             closed.push((id, c));
             dirty.extend(node.children.iter().copied());
@@ -120,6 +122,10 @@ pub(crate) fn run(core: &Core) -> Step {
         }
     }
     stats.tables_changed = changed.len();
+    // The step is this cycle's before anything is published or delivered, so a consumer that
+    // sees an update of step n and asks `EngineHandle::step` never gets n - 1.
+    graph.step = step;
+    core.set_step(step);
 
     for &id in &changed {
         let node = graph.node(id);
@@ -138,11 +144,7 @@ pub(crate) fn run(core: &Core) -> Step {
     let mut hooks = Vec::new();
     for (id, closing) in closed {
         let shared = graph.node(id).shared.clone();
-        let failure = match closing {
-            Closing::Clean => None,
-            Closing::Failed(e) => Some(e),
-        };
-        subscribe::end(&shared, failure.as_ref(), &mut errors);
+        subscribe::end(&shared, closing.failure(), &mut errors);
         graph.flushers.get_mut().retain(|f| f.table_id() != id);
         let all = std::mem::take(graph.shutdown_hooks.get_mut());
         let (mine, rest): (Vec<_>, Vec<_>) = all.into_iter().partition(|(t, _)| *t == id);
@@ -150,8 +152,6 @@ pub(crate) fn run(core: &Core) -> Step {
         hooks.extend(mine.into_iter().map(|(_, h)| h));
     }
 
-    graph.step = step;
-    core.set_step(step);
     stats.duration = locked.elapsed();
     drop(graph);
     drop(in_cycle);
@@ -163,7 +163,7 @@ pub(crate) fn run(core: &Core) -> Step {
 }
 
 /// A closed source closes its derived tables: cleanly, or failed with the source's error.
-fn propagate(closing: &Closing, table: &str) -> Closing {
+pub(crate) fn propagate(closing: &Closing, table: &str) -> Closing {
     match closing {
         Closing::Clean => Closing::Clean,
         Closing::Failed(e) => Closing::Failed(Arc::new(Error::TableFailed {

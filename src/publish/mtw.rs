@@ -323,7 +323,7 @@ struct Shared {
 ///     Field::new("Px", DataType::Float64, false),
 /// ]));
 /// let table = engine.dynamic_table_writer("px", schema, WriterOptions::default())?.table().clone();
-/// let mtw = MultithreadedTableWriter::new(
+/// let mut mtw = MultithreadedTableWriter::new(
 ///     Sink::Local(table.clone()),
 ///     MtwOptions::default().thread_count(2).partition_column("Sym"),
 /// )?;

@@ -40,6 +40,16 @@ pub(crate) enum Closing {
     Failed(Arc<Error>),
 }
 
+impl Closing {
+    /// The failure, if the close is one.
+    pub(crate) fn failure(&self) -> Option<&Arc<Error>> {
+        match self {
+            Closing::Clean => None,
+            Closing::Failed(e) => Some(e),
+        }
+    }
+}
+
 /// Why a push was refused (the caller still holds the original batch).
 #[derive(Debug)]
 pub(crate) enum PushRefused {

@@ -375,11 +375,28 @@ impl RowWriter {
     ///
     /// # Errors
     ///
-    /// [`Error::Transaction`] if none is open.
+    /// [`Error::Transaction`] if none is open; [`Error::TableClosed`] or
+    /// [`Error::EngineShutDown`] if the rows can no longer be applied (the transaction is then
+    /// rolled back).
     pub fn commit(&mut self) -> Result<()> {
         let mut st = self.cell.state.lock();
         if !st.in_txn {
             return Err(Error::Transaction(TransactionError::NotOpen));
+        }
+        // Rows committed now could never be applied: refuse, and roll back.
+        let refused = if self.table.staging.is_closed() {
+            Some(Error::TableClosed {
+                table: self.table.name.to_string(),
+            })
+        } else if self.core.is_shut_down() {
+            Some(Error::EngineShutDown)
+        } else {
+            None
+        };
+        if let Some(err) = refused {
+            st.discard(&self.table.schema);
+            st.in_txn = false;
+            return Err(err);
         }
         st.in_txn = false;
         if st.len > 0 && !st.notified {
