@@ -153,9 +153,11 @@ pub(crate) fn run(core: &Core) -> Step {
     }
 
     stats.duration = locked.elapsed();
+    // Recorded under the global lock so cycles run from several threads (`run_cycle` next to
+    // the cycle thread) are recorded in step order.
+    core.finish_cycle(stats, errors);
     drop(graph);
     drop(in_cycle);
-    core.finish_cycle(stats, errors);
     for hook in hooks {
         run_hook(core, hook);
     }
