@@ -106,10 +106,6 @@ mod loom_shim {
         pub(crate) fn write(&self) -> RwLockWriteGuard<'_, T> {
             self.0.write().expect(NOT_POISONED)
         }
-
-        pub(crate) fn get_mut(&mut self) -> &mut T {
-            self.0.get_mut().expect(NOT_POISONED)
-        }
     }
 
     /// Whether a timed wait timed out (parking_lot's shape).

@@ -366,7 +366,7 @@ mod loom {
 
     #[test]
     fn loom_every_staged_batch_is_drained_once_in_order_per_writer() {
-        loom::model(|| {
+        ::loom::model(|| {
             let schema = int_schema();
             let staging = StdArc::new(Staging::new(1 << 20));
             let shut = StdArc::new(AtomicBool::new(false));
@@ -374,7 +374,7 @@ mod loom {
                 .map(|w| {
                     let staging = staging.clone();
                     let shut = shut.clone();
-                    loom::thread::spawn(move || {
+                    ::loom::thread::spawn(move || {
                         for i in 0..2 {
                             staging.push(batch(w * 10 + i), false, &shut).expect("room");
                         }
@@ -398,14 +398,14 @@ mod loom {
 
     #[test]
     fn loom_a_publisher_blocked_on_a_full_staging_is_woken_by_the_drain() {
-        loom::model(|| {
+        ::loom::model(|| {
             let schema = int_schema();
             let staging = StdArc::new(Staging::new(1));
             let shut = StdArc::new(AtomicBool::new(false));
             let pusher = {
                 let staging = staging.clone();
                 let shut = shut.clone();
-                loom::thread::spawn(move || {
+                ::loom::thread::spawn(move || {
                     staging.push(batch(1), true, &shut).expect("room");
                     // Full now: waits until the cycle drains.
                     staging
@@ -416,7 +416,7 @@ mod loom {
             let mut out = Vec::new();
             while values(&out).len() < 2 {
                 staging.drain(&schema, &mut out);
-                loom::thread::yield_now();
+                ::loom::thread::yield_now();
             }
             pusher.join().expect("pusher");
             assert_eq!(values(&out), vec![1, 2]);
@@ -425,11 +425,11 @@ mod loom {
 
     #[test]
     fn loom_a_row_writers_rows_are_drained_once_in_order_and_a_transaction_whole() {
-        loom::model(|| {
+        ::loom::model(|| {
             let (schema, staging, cell) = staging_with_writer();
             let writer = {
                 let (schema, cell) = (schema.clone(), cell.clone());
-                loom::thread::spawn(move || {
+                ::loom::thread::spawn(move || {
                     write_row(&cell, 0);
                     begin(&cell, &schema);
                     write_row(&cell, 1);
@@ -455,11 +455,11 @@ mod loom {
 
     #[test]
     fn loom_a_rolled_back_transaction_is_never_drained() {
-        loom::model(|| {
+        ::loom::model(|| {
             let (schema, staging, cell) = staging_with_writer();
             let writer = {
                 let (schema, cell) = (schema.clone(), cell.clone());
-                loom::thread::spawn(move || {
+                ::loom::thread::spawn(move || {
                     begin(&cell, &schema);
                     write_row(&cell, 9);
                     rollback(&cell, &schema);
@@ -481,7 +481,7 @@ mod loom {
         use crate::test_util::manual_engine;
         use crate::{TableUpdate, WriterOptions};
 
-        let mut builder = loom::model::Builder::new();
+        let mut builder = ::loom::model::Builder::new();
         // The whole cycle takes many locks: bound preemptions to keep the search small.
         builder.preemption_bound = Some(2);
         builder.check(|| {
@@ -498,7 +498,7 @@ mod loom {
                 .expect("listener")
                 .detach();
             let mut w = dtw.row_writer().expect("writer");
-            let writer = loom::thread::spawn(move || {
+            let writer = ::loom::thread::spawn(move || {
                 w.write_row(&[Value::Int(0)]).expect("row");
                 w.begin().expect("begin");
                 w.write_row(&[Value::Int(1)]).expect("row");
