@@ -2,7 +2,7 @@
 //!
 //! # Locking
 //!
-//! One global lock (a `parking_lot::RwLock` around [`Graph`]) is the consistency point:
+//! One global lock (a `parking_lot::RwLock` around the graph) is the consistency point:
 //!
 //! - the cycle takes its exclusive side for the whole of a cycle: drain, apply, deliver,
 //!   publish snapshots;

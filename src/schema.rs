@@ -1,8 +1,8 @@
 //! Schemas, row values and all schema validation.
 //!
 //! A table's schema is an Arrow [`SchemaRef`]. Everything that enters a table is checked here
-//! first: a [`RecordBatch`] by [`check_batch`] (column count, names, types, nulls in
-//! non-nullable columns) and a row of [`Value`]s by [`check_value`]. A failed check names the
+//! first: a [`RecordBatch`] by `check_batch` (column count, names, types, nulls in
+//! non-nullable columns) and a row of [`Value`]s by `check_value`. A failed check names the
 //! column, the expected and the found type, and nothing of the row or batch is applied.
 //!
 //! # Value conversions

@@ -23,7 +23,7 @@
 //! A new row's numeric cells flash green when the value rose and red when it fell, compared
 //! with the previous row of the same key (the first string column, such as `Sym`; the previous
 //! row when there is none). Flashes are keyed by row position with the time they started, and
-//! fade over [`FADE`](crate::theme::FADE).
+//! fade over `theme::FADE`.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;

@@ -1,19 +1,5 @@
-//! Subscriptions: a bounded, gapless queue of a table's snapshot and updates.
-//!
-//! # Lagging
-//!
-//! The queue is bounded by a number of updates and a number of queued rows. When the cycle
-//! would go past either bound, it never waits: it throws the queue away and leaves one
-//! [`Event::Lagged`] carrying how many updates were missed and the table's snapshot at that
-//! step. Updates after that snapshot follow it, so a subscriber that resets its mirror to the
-//! snapshot is exact again. Memory per subscriber is bounded by the queue bounds plus one
-//! snapshot (which shares its chunks with the table).
-//!
-//! # Closing
-//!
-//! When the table fails, the subscription yields [`Event::Failed`] and then ends. When the
-//! table is closed or the engine shuts down, it ends after the queued events. Dropping a
-//! [`Subscription`] unsubscribes.
+//! Subscriptions: a bounded, gapless queue of a table's snapshot and updates; see the
+//! [`subscribe`](crate::subscribe) module docs for lagging and closing.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -197,7 +183,7 @@ impl SubShared {
 /// [`recv`](Self::recv) / [`try_recv`](Self::try_recv) / [`recv_timeout`](Self::recv_timeout),
 /// or as a `futures::Stream`. The first event is the table's [`Event::Snapshot`] at the step the
 /// subscription started; every later update follows it with nothing missed or repeated. A
-/// subscriber that falls behind gets [`Event::Lagged`] (see the [module docs](self#lagging)) and
+/// subscriber that falls behind gets [`Event::Lagged`] (see [lagging](crate::subscribe#lagging)) and
 /// never stalls the cycle. Dropping the subscription unsubscribes.
 pub struct Subscription {
     shared: Arc<SubShared>,
