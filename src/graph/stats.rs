@@ -35,6 +35,8 @@ pub struct EngineStats {
     pub rows_appended: u64,
     /// Rows removed by retention.
     pub rows_removed: u64,
+    /// Rows refused by append tables' limits.
+    pub rows_dropped: u64,
     /// Total time under the lock.
     pub total_cycle_time: Duration,
     /// The longest cycle.
@@ -67,6 +69,7 @@ impl StatsLog {
         t.cycles += 1;
         t.rows_appended += c.rows_appended;
         t.rows_removed += c.rows_removed;
+        t.rows_dropped += c.rows_dropped;
         t.total_cycle_time += c.duration;
         t.max_cycle_time = t.max_cycle_time.max(c.duration);
         if self.recent.len() == RECENT {
