@@ -25,7 +25,6 @@ pub(crate) mod sink;
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -38,7 +37,7 @@ pub use sink::Sink;
 use crate::error::{Error, Result};
 use crate::publish::columns::ColumnBuilder;
 use crate::schema::{check_value, hash_value, row_bytes, value_at, Value};
-use crate::sync::{Condvar, Mutex, MutexGuard};
+use crate::sync::{AtomicU64, Condvar, Mutex, MutexGuard, Ordering};
 use sink::{backoff, is_transient, Connection};
 
 /// When a [`MultithreadedTableWriter`] sends buffered rows.
@@ -450,14 +449,7 @@ impl MultithreadedTableWriter {
         if n == 1 {
             return 0;
         }
-        let h = self.shared.partition.map_or_else(
-            || {
-                let mut h = std::collections::hash_map::DefaultHasher::new();
-                std::thread::current().id().hash(&mut h);
-                h.finish()
-            },
-            |col| hash_value(&row[col]),
-        );
+        let h = self.shared.partition.map_or_else(thread_seq, |col| hash_value(&row[col]));
         usize::try_from(h % n as u64).expect("invariant: below the lane count")
     }
 
@@ -741,6 +733,17 @@ impl fmt::Debug for MultithreadedTableWriter {
             .field("threads", &self.shared.lanes.len())
             .finish_non_exhaustive()
     }
+}
+
+/// A number per inserting thread, given out in order on first use, so inserting threads
+/// spread over lanes evenly (a hash of thread ids can put two busy threads on one lane).
+fn thread_seq() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    thread_local! {
+        // Relaxed: a unique number is all that is needed; nothing is published with it.
+        static SEQ: u64 = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    SEQ.with(|s| *s)
 }
 
 /// A writer thread: waits for a batch to be due, takes it, publishes it with retries.
