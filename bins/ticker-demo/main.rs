@@ -9,9 +9,13 @@
 //! ```text
 //! cargo run --release --bin ticker-demo
 //! cargo run --release --bin ticker-demo -- --rate 1000000 --duration 10
+//! cargo run --release --bin ticker-demo -- --listen 127.0.0.1:8815 [--token SECRET]
 //! ```
 //!
-//! To watch the same producers live, run `ticker-view --demo`.
+//! With `--listen` it also serves the engine over Arrow Flight at that address until it stops
+//! (see `tickertable::flight`): watch it with `ticker-view grpc://127.0.0.1:8815`, or read it
+//! from any Flight client. To watch the same producers in one process, run
+//! `ticker-view --demo`.
 
 mod producers;
 
@@ -35,6 +39,12 @@ struct Cli {
     /// Stop after this many seconds instead of waiting for Ctrl-C.
     #[arg(long)]
     duration: Option<f64>,
+    /// Also serve the engine over Arrow Flight at this address (port 0: any free port).
+    #[arg(long, value_name = "HOST:PORT")]
+    listen: Option<String>,
+    /// With --listen: require `authorization: Bearer <TOKEN>` from Flight clients.
+    #[arg(long, requires = "listen")]
+    token: Option<String>,
 }
 
 fn main() -> Result<()> {
@@ -55,6 +65,7 @@ fn main() -> Result<()> {
         producers::fmt_count(cli.demo.quote_rate),
         tables.join(", ")
     );
+    let server = serve(&cli, &engine)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -62,10 +73,48 @@ fn main() -> Result<()> {
     let waited = runtime.block_on(wait(&cli, &demo, &engine));
     let stopped = demo.stop();
     let handle = engine.handle();
-    engine.shutdown(); // a final cycle delivers what was staged
+    // A final cycle delivers what was staged, and ends the live streams of Flight clients:
+    // only then can the server stop, as its shutdown waits for open streams to end.
+    engine.shutdown();
+    drop(server);
     println!("{}", demo.summary(&handle.stats()));
     waited?;
     stopped
+}
+
+/// Serves the engine over Flight if `--listen` asks for it, and says where.
+#[cfg(feature = "flight")]
+fn serve(cli: &Cli, engine: &Engine) -> Result<Option<tickertable::flight::FlightServer>> {
+    let Some(addr) = &cli.listen else {
+        return Ok(None);
+    };
+    let mut options = tickertable::flight::FlightOptions::default();
+    if let Some(token) = &cli.token {
+        options = options.with_token(token.clone());
+    }
+    let server = engine
+        .handle()
+        .serve_flight_with(addr.as_str(), options)
+        .with_context(|| format!("serving Flight at {addr}"))?;
+    let auth = if cli.token.is_some() {
+        " --token <TOKEN>"
+    } else {
+        ""
+    };
+    println!(
+        "ticker-demo: serving Arrow Flight at {} (watch it: ticker-view {}{auth})",
+        server.url(),
+        server.url()
+    );
+    Ok(Some(server))
+}
+
+#[cfg(not(feature = "flight"))]
+fn serve(cli: &Cli, _engine: &Engine) -> Result<Option<()>> {
+    match &cli.listen {
+        Some(addr) => anyhow::bail!("--listen {addr} needs the `flight` feature"),
+        None => Ok(None),
+    }
 }
 
 /// Prints a stats line every `--stats-every` until Ctrl-C or `--duration`.

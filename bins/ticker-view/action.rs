@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use crate::source::{DataEvent, SourceStatus};
+use crate::source::{DataEvent, SourceStatus, TableInfo};
 
 /// One state change of the App.
 #[derive(Debug, Clone)]
@@ -67,4 +67,6 @@ pub(crate) enum Action {
     Ended {
         table: usize,
     },
+    /// A table the source found after the start; it takes the next index.
+    AddTable(TableInfo),
 }

@@ -12,7 +12,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use crate::action::Action;
 use crate::filter::Filter;
 use crate::mirror::Mirror;
-use crate::source::{DataEvent, SourceStatus, TableInfo};
+use crate::source::{DataEvent, Link, SourceStatus, TableInfo};
 use crate::stats::Activity;
 use crate::table_state::{TableView, SORT_ROWS};
 use crate::view;
@@ -68,6 +68,19 @@ pub(crate) struct Entry {
     pub(crate) ended: Option<String>,
 }
 
+impl Entry {
+    fn new(info: TableInfo) -> Self {
+        Self {
+            info,
+            mirror: Mirror::default(),
+            activity: Activity::default(),
+            updates: 0,
+            shown: 0,
+            ended: None,
+        }
+    }
+}
+
 /// The viewer's state.
 #[derive(Debug)]
 pub(crate) struct App {
@@ -104,17 +117,7 @@ impl App {
     ) -> Self {
         Self {
             source,
-            tables: tables
-                .into_iter()
-                .map(|info| Entry {
-                    info,
-                    mirror: Mirror::default(),
-                    activity: Activity::default(),
-                    updates: 0,
-                    shown: 0,
-                    ended: None,
-                })
-                .collect(),
+            tables: tables.into_iter().map(Entry::new).collect(),
             list_selected: 0,
             view: None,
             overlay: Overlay::None,
@@ -247,6 +250,11 @@ impl App {
             Action::Ended { table } => {
                 if let Some(e) = self.tables.get_mut(table) {
                     e.ended.get_or_insert_with(|| "ended".to_owned());
+                }
+            }
+            Action::AddTable(info) => {
+                if !self.tables.iter().any(|e| e.info.name == info.name) {
+                    self.tables.push(Entry::new(info));
                 }
             }
         }
@@ -471,6 +479,8 @@ impl App {
         let is_open = open.is_some();
         match event {
             DataEvent::Snapshot(rows) => {
+                // A fresh snapshot (a remote source resubscribed): the stream is live again.
+                entry.ended = None;
                 entry.mirror = Mirror::from_rows(&rows);
                 if let Some(v) = open {
                     v.on_reset(&entry.mirror);
@@ -488,8 +498,11 @@ impl App {
             DataEvent::Update(d) => {
                 let anchor = open.as_ref().map(|v| v.anchor(&entry.mirror));
                 let old_end = entry.mirror.rows().end;
+                // A remote step may come in several parts: count it once.
+                if d.step != entry.mirror.step() {
+                    entry.updates += 1;
+                }
                 entry.mirror.apply(&d);
-                entry.updates += 1;
                 if !open.as_ref().is_some_and(|v| v.is_paused()) {
                     // The end moved past every row the cycle took, those a ring evicted at
                     // once included: the view is up to date with all of them.
@@ -523,6 +536,11 @@ impl App {
         self.total.sample(at, ins, shown, updates);
         self.dropped.sample(at, status.dropped, 0, 0);
         if status != self.status {
+            if matches!(self.status.link, Link::Disconnected { .. })
+                && status.link == Link::Connected
+            {
+                self.say(format!("reconnected to {}", self.source), false);
+            }
             self.status = status;
             self.dirty = true;
         }

@@ -35,6 +35,14 @@ pub(crate) enum Event {
 
 type Tagged = stream::BoxStream<'static, (usize, Option<DataEvent>)>;
 
+/// Table `index`'s events, then `(index, None)` when its stream ends.
+fn tagged(index: usize, events: DataStream) -> Tagged {
+    events
+        .map(move |e| (index, Some(e)))
+        .chain(stream::once(async move { (index, None) }))
+        .boxed()
+}
+
 /// The merged sources of [`Event`]s.
 pub(crate) struct Events {
     terminal: EventStream,
@@ -52,11 +60,7 @@ impl std::fmt::Debug for Events {
 impl Events {
     /// Events from the terminal, `streams` (one per table, in table order) and two timers.
     pub(crate) fn new(streams: Vec<DataStream>, tick: Duration, frame: Duration) -> Self {
-        let data = stream::select_all(streams.into_iter().enumerate().map(|(i, s)| {
-            s.map(move |e| (i, Some(e)))
-                .chain(stream::once(async move { (i, None) }))
-                .boxed()
-        }));
+        let data = stream::select_all(streams.into_iter().enumerate().map(|(i, s)| tagged(i, s)));
         let mut tick = interval(tick);
         tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
         let mut render = interval(frame);
@@ -67,6 +71,11 @@ impl Events {
             tick,
             render,
         }
+    }
+
+    /// Adds the stream of table `index` (a table that appeared after the start).
+    pub(crate) fn add(&mut self, index: usize, stream: DataStream) {
+        self.data.push(tagged(index, stream));
     }
 
     /// The next event.

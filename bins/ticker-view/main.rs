@@ -3,12 +3,16 @@
 //! ```text
 //! cargo run --release --bin ticker-view -- --demo
 //! cargo run --release --bin ticker-view -- --demo --rate 1000000
+//! cargo run --release --bin ticker-demo -- --listen 127.0.0.1:8815   # in another terminal
+//! cargo run --release --bin ticker-view -- grpc://127.0.0.1:8815
 //! ```
 //!
 //! `--demo` runs an engine in this process fed by the demo producers of `ticker-demo` (trades,
-//! quotes, a ring of recent trades and a trade history). Remote engines
-//! (`ticker-view grpc://host:port`) come with Arrow Flight; the data source is the
-//! `source::DataSource` trait, so they plug in beside the embedded one.
+//! quotes, a ring of recent trades and a trade history). `ticker-view grpc://host:port` shows
+//! a served engine over Arrow Flight (`--token` if the server wants one): the same screens,
+//! a status line that says when the connection is lost, and reconnection with backoff. Both
+//! are a `source::DataSource`; the network runs on the tokio runtime's worker threads and the
+//! UI only reads what it left behind.
 //!
 //! The loop (`run`) is Elm-ish: `event.rs` merges the terminal, the tables' streams and two
 //! timers into [`event::Event`]s, keys map to [`action::Action`]s in `App::map_key`,
@@ -62,8 +66,11 @@ struct Cli {
     /// Run an embedded engine fed by the demo producers (what `ticker-demo` runs).
     #[arg(long)]
     demo: bool,
-    /// A served engine to connect to (`grpc://host:port`; not supported yet).
+    /// A served engine to connect to: `grpc://host:port` (see `ticker-demo --listen`).
     url: Option<String>,
+    /// The bearer token the served engine wants (`ticker-demo --token`).
+    #[arg(long, requires = "url")]
+    token: Option<String>,
     /// Frames per second at most (a frame is drawn only when something changed).
     #[arg(long, default_value_t = 30.0)]
     fps: f64,
@@ -76,17 +83,49 @@ struct Cli {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    if let Some(url) = &cli.url {
-        bail!(
-            "connecting to {url} needs Arrow Flight, which is not built yet; \
-             run `ticker-view --demo` for an embedded engine"
-        );
-    }
-    if !cli.demo {
-        bail!("nothing to view: run `ticker-view --demo` (an embedded engine with demo producers)");
-    }
     let tick = period("--tick-rate", cli.tick_rate)?;
     let frame = period("--fps", cli.fps)?;
+    match (&cli.url, cli.demo) {
+        (Some(_), true) => bail!("give either --demo or a URL, not both"),
+        (Some(url), false) => remote(url, cli.token.clone(), tick, frame),
+        (None, true) => demo(&cli, tick, frame),
+        (None, false) => bail!(
+            "nothing to view: run `ticker-view grpc://host:port` for a served engine, or \
+             `ticker-view --demo` for an embedded engine with demo producers"
+        ),
+    }
+}
+
+/// Views a served engine.
+#[cfg(feature = "flight")]
+fn remote(url: &str, token: Option<String>, tick: Duration, frame: Duration) -> Result<()> {
+    // The network on two worker threads; the UI loop on this one (`block_on`).
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("ticker-view-net")
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    let options = source::remote::RemoteOptions {
+        token,
+        ..source::remote::RemoteOptions::default()
+    };
+    let source = {
+        let _entered = runtime.enter();
+        source::remote::Remote::start(url, options)?
+    };
+    let ran = runtime.block_on(run(source, tick, frame));
+    runtime.shutdown_background();
+    ran
+}
+
+#[cfg(not(feature = "flight"))]
+fn remote(url: &str, _token: Option<String>, _tick: Duration, _frame: Duration) -> Result<()> {
+    bail!("connecting to {url} needs the `flight` feature; this ticker-view was built without it")
+}
+
+/// Runs the demo producers into an engine in this process and views it.
+fn demo(cli: &Cli, tick: Duration, frame: Duration) -> Result<()> {
     let engine = Engine::builder()
         .period(cli.demo_args.period())
         .build()
@@ -115,6 +154,7 @@ fn period(flag: &str, per_second: f64) -> Result<Duration> {
 
 /// The event loop: until the App quits.
 async fn run(mut source: impl DataSource, tick: Duration, frame: Duration) -> Result<()> {
+    // A remote source may list nothing yet: tables join on the data tick (`adopt_tables`).
     let infos = source.tables();
     let streams = (0..infos.len())
         .map(|i| source.subscribe(i))
@@ -135,10 +175,13 @@ async fn run(mut source: impl DataSource, tick: Duration, frame: Duration) -> Re
                 tui.terminal.autoresize().context("resizing")?;
                 Some(Action::Resize(w, h))
             }
-            Event::Tick => Some(Action::Tick {
-                at: Instant::now(),
-                status: source.status(),
-            }),
+            Event::Tick => {
+                adopt_tables(&source, &mut app, &mut events)?;
+                Some(Action::Tick {
+                    at: Instant::now(),
+                    status: source.status(),
+                })
+            }
             Event::Update(table, Some(event)) => Some(Action::Data {
                 table,
                 event,
@@ -160,6 +203,17 @@ async fn run(mut source: impl DataSource, tick: Duration, frame: Duration) -> Re
         if let Some(a) = action {
             app.update(a);
         }
+    }
+    Ok(())
+}
+
+/// Adds the tables the source listed since the App last looked, and their streams.
+fn adopt_tables(source: &impl DataSource, app: &mut App, events: &mut Events) -> Result<()> {
+    let known = app.tables.len();
+    let tables = source.tables();
+    for (index, info) in tables.into_iter().enumerate().skip(known) {
+        events.add(index, source.subscribe(index)?);
+        app.update(Action::AddTable(info));
     }
     Ok(())
 }

@@ -2,10 +2,17 @@
 //! snapshot and updates as [`DataEvent`]s, and reports the engine's status.
 //!
 //! The events are the viewer's own types, made of plain Arrow batches and position ranges, so
-//! a remote source (Arrow Flight, where a live ticket streams a snapshot then every update)
-//! can produce them as well as the embedded engine does. [`Embedded`] reads an engine in this
-//! process: subscriptions for the data, lock-free snapshots and statistics for the status.
-//! Nothing here takes the engine's global lock after the subscriptions are set up.
+//! a remote source can produce them as well as the embedded engine does. [`Embedded`] reads an
+//! engine in this process: subscriptions for the data, lock-free snapshots and statistics for
+//! the status. Nothing here takes the engine's global lock after the subscriptions are set up.
+//! `remote::Remote` (with the `flight` feature) reads a served engine over Arrow Flight: its
+//! network runs on the tokio runtime and the viewer only reads what it left behind.
+//!
+//! # Tables that appear later
+//!
+//! [`DataSource::tables`] may grow: a remote source lists nothing until it first connects, and
+//! finds tables created on the server later. Indices never change; the event loop subscribes
+//! to each new index as it shows up.
 
 use std::ops::Range;
 use std::pin::Pin;
@@ -16,6 +23,9 @@ use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use futures_util::{Stream, StreamExt};
 use tickertable::{EngineHandle, Event, SubscriptionOptions, Table, TableKind, TableSnapshot};
+
+#[cfg(feature = "flight")]
+pub(crate) mod remote;
 
 /// A table as the viewer lists it.
 #[derive(Debug, Clone)]
@@ -61,14 +71,46 @@ pub(crate) enum DataEvent {
 /// A boxed stream of one table's events.
 pub(crate) type DataStream = Pin<Box<dyn Stream<Item = DataEvent> + Send>>;
 
+/// How the viewer reaches the engine.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) enum Link {
+    /// The engine is in this process: always there.
+    #[default]
+    Local,
+    /// Connecting for the first time.
+    Connecting,
+    /// Connected: tables are listed and streaming.
+    Connected,
+    /// The connection was lost or refused for `reason`. The next attempt is `retry_in` from
+    /// now, or under way (`None`).
+    Disconnected {
+        reason: String,
+        retry_in: Option<Duration>,
+    },
+}
+
+/// The engine's cycle period as far as the source knows it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum Period {
+    /// Not known (a remote engine that has not ticked twice yet).
+    #[default]
+    Unknown,
+    /// The engine's configured period.
+    Configured(Duration),
+    /// Measured from the steps seen go by (a remote engine).
+    Observed(Duration),
+}
+
 /// The engine's status, polled at the data tick rate.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct SourceStatus {
-    /// The last finished step.
+    /// How the engine is reached.
+    pub(crate) link: Link,
+    /// The last finished step (a remote source: the newest it saw).
     pub(crate) step: u64,
-    /// The target cycle period.
-    pub(crate) period: Duration,
-    /// How long the last cycle held the lock.
+    /// The cycle period.
+    pub(crate) period: Period,
+    /// How long the last cycle held the lock (only an engine in this process knows).
     pub(crate) last_cycle: Option<Duration>,
     /// Each table's end position: every row it ever took (the "in" side of the rates).
     pub(crate) ends: Vec<u64>,
@@ -80,7 +122,7 @@ pub(crate) struct SourceStatus {
 pub(crate) trait DataSource {
     /// A short description for the title bar.
     fn describe(&self) -> String;
-    /// The tables, in a fixed order that indexes everything else.
+    /// The tables known now, in an order that indexes everything else; the list only grows.
     fn tables(&self) -> Vec<TableInfo>;
     /// A stream of table `index`'s snapshot then every update.
     fn subscribe(&self, index: usize) -> Result<DataStream>;
@@ -159,8 +201,9 @@ impl DataSource for Embedded {
             self.last_step_seen = c.step.as_u64();
         }
         SourceStatus {
+            link: Link::Local,
             step: self.engine.step().as_u64(),
-            period: self.engine.period(),
+            period: Period::Configured(self.engine.period()),
             last_cycle: last.map(|c| c.duration),
             ends: self
                 .tables

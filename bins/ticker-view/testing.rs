@@ -16,7 +16,7 @@ use tickertable::{Engine, PublisherOptions, Subscription, SubscriptionOptions, T
 use crate::action::Action;
 use crate::app::App;
 use crate::producers::trade_schema;
-use crate::source::{convert, DataSource, Embedded, SourceStatus};
+use crate::source::{convert, DataSource, Embedded, Link, Period, SourceStatus};
 
 /// Table indices in the rig.
 pub(crate) const TRADES: usize = 0;
@@ -73,22 +73,8 @@ impl Rig {
 
     /// Stages one trade batch: `(symbol, price)` rows.
     pub(crate) fn publish(&mut self, rows: &[(&str, f64)]) {
-        let n = rows.len();
-        let times: Vec<i64> = (0..n as i64)
-            .map(|i| T0_NS + (self.seq + i) * 1_000)
-            .collect();
-        self.seq += n as i64;
-        let batch = RecordBatch::try_new(
-            trade_schema(),
-            vec![
-                Arc::new(TimestampNanosecondArray::from(times)),
-                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
-                Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.1))),
-                Arc::new(Int64Array::from(vec![100; n])),
-                Arc::new(StringArray::from(vec!["Buy"; n])),
-            ],
-        )
-        .unwrap();
+        let batch = trade_batch(self.seq, rows);
+        self.seq += rows.len() as i64;
         self.publisher.add(batch).unwrap();
     }
 
@@ -121,10 +107,25 @@ impl Rig {
 
     /// Advances the clock 100 ms and ticks with a deterministic status.
     pub(crate) fn tick(&mut self) {
+        let status = self.status();
+        self.tick_with(status);
+    }
+
+    /// Advances the clock 100 ms and ticks with `status`.
+    pub(crate) fn tick_with(&mut self, status: SourceStatus) {
         self.now += Duration::from_millis(100);
-        let status = SourceStatus {
+        self.app.update(Action::Tick {
+            at: self.now,
+            status,
+        });
+    }
+
+    /// The engine's status as the rig reports it: a 100 ms period, 250 µs cycles.
+    pub(crate) fn status(&self) -> SourceStatus {
+        SourceStatus {
+            link: Link::Local,
             step: self.engine.step().as_u64(),
-            period: Duration::from_millis(100),
+            period: Period::Configured(Duration::from_millis(100)),
             last_cycle: Some(Duration::from_micros(250)),
             ends: self
                 .engine
@@ -133,11 +134,7 @@ impl Rig {
                 .map(|t| t.snapshot().rows().end)
                 .collect(),
             dropped: 0,
-        };
-        self.app.update(Action::Tick {
-            at: self.now,
-            status,
-        });
+        }
     }
 
     /// Presses a key (mapped by the App).
@@ -184,6 +181,23 @@ impl Rig {
         let v = self.app.view.as_ref().unwrap();
         v.selected_pos(&self.app.tables[v.table].mirror)
     }
+}
+
+/// A batch of trades `(symbol, price)`, the first one `seq` µs after 09:30.
+pub(crate) fn trade_batch(seq: i64, rows: &[(&str, f64)]) -> RecordBatch {
+    let n = rows.len();
+    let times: Vec<i64> = (0..n as i64).map(|i| T0_NS + (seq + i) * 1_000).collect();
+    RecordBatch::try_new(
+        trade_schema(),
+        vec![
+            Arc::new(TimestampNanosecondArray::from(times)),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
+            Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.1))),
+            Arc::new(Int64Array::from(vec![100; n])),
+            Arc::new(StringArray::from(vec!["Buy"; n])),
+        ],
+    )
+    .unwrap()
 }
 
 /// A buffer's text, one string per line, trailing spaces kept, `HH:MM:SS.ffffff` masked.

@@ -356,3 +356,61 @@ fn redraws_only_when_something_changed() {
     rig.tick(); // same step, same status
     assert!(!rig.app.needs_redraw());
 }
+
+#[test]
+fn tables_listed_later_join_the_list_once() {
+    let mut rig = Rig::new(80, 12);
+    let mut late = rig.app.tables[HISTORY].info.clone();
+    late.name = "late".into();
+    rig.app.update(Action::AddTable(late.clone()));
+    rig.app.update(Action::AddTable(late));
+    assert_eq!(rig.app.tables.len(), 4);
+    assert_eq!(rig.app.tables[3].info.name, "late");
+    assert_eq!(rig.app.tables[3].mirror.len(), 0);
+    rig.tick(); // a status without the new table's counters
+    assert!(rig.screen()[5].starts_with(" late"), "{:?}", rig.screen());
+}
+
+#[test]
+fn a_step_in_several_parts_counts_as_one_update_and_a_snapshot_revives_a_table() {
+    let mut rig = Rig::new(80, 12);
+    rig.publish(&rows(4, "AAPL", 1.0));
+    rig.cycle();
+    let entry = &rig.app.tables[HISTORY];
+    let (updates, batch) = (entry.updates, entry.mirror.locate(0).unwrap().0.clone());
+    let step = entry.mirror.step() + 1;
+    // One step's rows in two messages, as a remote source may deliver them.
+    for (added, slice) in [(4..6, batch.slice(0, 2)), (6..8, batch.slice(2, 2))] {
+        rig.app.update(Action::Data {
+            table: HISTORY,
+            event: DataEvent::Update(crate::source::Delta {
+                step,
+                removed: 0..0,
+                added,
+                batches: vec![slice],
+            }),
+            at: rig.now,
+        });
+    }
+    let entry = &rig.app.tables[HISTORY];
+    assert_eq!(entry.updates, updates + 1);
+    assert_eq!(entry.mirror.rows(), 0..8);
+
+    rig.app.update(Action::Data {
+        table: HISTORY,
+        event: DataEvent::Failed("the server ended the stream".into()),
+        at: rig.now,
+    });
+    assert!(rig.app.tables[HISTORY].ended.is_some());
+    rig.app.update(Action::Data {
+        table: HISTORY,
+        event: DataEvent::Snapshot(crate::source::Rows {
+            step: step + 1,
+            rows: 0..2,
+            batches: vec![batch.slice(0, 2)],
+        }),
+        at: rig.now,
+    });
+    assert_eq!(rig.app.tables[HISTORY].ended, None);
+    assert_eq!(rig.app.tables[HISTORY].mirror.len(), 2);
+}

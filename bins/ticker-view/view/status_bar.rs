@@ -1,5 +1,9 @@
-//! Draws the status line (engine step, cycle period and last cycle time, rows per second in
-//! and shown, lags and drops) and the bottom bar (the prompt, a message, or the key hints).
+//! Draws the status line (the link to a remote engine when it is not up, engine step, cycle
+//! period and last cycle time, rows per second in and shown, lags and drops) and the bottom bar
+//! (the prompt, a message, or the key hints).
+//!
+//! What the source cannot know shows as `-`; a period measured from the steps seen go by
+//! (a remote engine) shows as `~100 ms`.
 
 use std::fmt::Write as _;
 
@@ -8,6 +12,7 @@ use ratatui::layout::Rect;
 
 use crate::app::{App, Overlay, PromptKind};
 use crate::producers::fmt_count;
+use crate::source::{Link, Period};
 use crate::stats::fmt_rate;
 use crate::theme::THEME;
 
@@ -15,10 +20,26 @@ use crate::theme::THEME;
 pub(crate) fn draw(app: &App, area: Rect, buf: &mut Buffer) {
     let s = &app.status;
     let mut text = String::with_capacity(usize::from(area.width));
+    let mut x = area.x;
+    if let Some(link) = link_text(&s.link, &app.source) {
+        (x, _) = buf.set_stringn(x, area.y, &link, usize::from(area.width), THEME.status_warn);
+        text.push_str(" │");
+    }
     let _ = write!(text, " step {}", s.step);
-    let _ = write!(text, " │ cycle {}", fmt_duration(s.period));
-    if let Some(last) = s.last_cycle {
-        let _ = write!(text, ", last {}", fmt_duration(last));
+    match s.period {
+        Period::Configured(p) => {
+            let _ = write!(text, " │ cycle {}", fmt_duration(p));
+        }
+        Period::Observed(p) => {
+            let _ = write!(text, " │ cycle ~{}", fmt_duration(p));
+        }
+        Period::Unknown => text.push_str(" │ cycle -"),
+    }
+    match s.last_cycle {
+        Some(last) => {
+            let _ = write!(text, ", last {}", fmt_duration(last));
+        }
+        None => text.push_str(", last -"),
     }
     let activity = app.open_entry().map_or(&app.total, |e| &e.activity);
     let _ = write!(
@@ -27,7 +48,8 @@ pub(crate) fn draw(app: &App, area: Rect, buf: &mut Buffer) {
         fmt_rate(activity.rows_in),
         fmt_rate(activity.rows_shown)
     );
-    let (x, _) = buf.set_stringn(area.x, area.y, &text, usize::from(area.width), THEME.status);
+    let rest = usize::from(area.right().saturating_sub(x));
+    let (x, _) = buf.set_stringn(x, area.y, &text, rest, THEME.status);
     text.clear();
     if app.recently_lagged() {
         let _ = write!(
@@ -52,6 +74,25 @@ pub(crate) fn draw(app: &App, area: Rect, buf: &mut Buffer) {
             usize::from(area.right() - x),
             THEME.status_warn,
         );
+    }
+}
+
+/// The link, when it is worth a word: connecting, or lost and when the next try is.
+fn link_text(link: &Link, source: &str) -> Option<String> {
+    match link {
+        Link::Local | Link::Connected => None,
+        Link::Connecting => Some(format!(" connecting to {source}…")),
+        Link::Disconnected {
+            reason,
+            retry_in: Some(wait),
+        } => Some(format!(
+            " disconnected: {reason}, retrying in {:.1} s",
+            wait.as_secs_f64()
+        )),
+        Link::Disconnected {
+            reason,
+            retry_in: None,
+        } => Some(format!(" disconnected: {reason}, reconnecting…")),
     }
 }
 

@@ -364,3 +364,52 @@ fn rising_values_flash_green_falling_red_keyed_by_row_position() {
     let buf = draw(&rig);
     assert_eq!(price(&buf, 2).fg, Some(Color::Reset));
 }
+
+#[test]
+fn the_status_line_shows_a_lost_connection_and_when_it_retries() {
+    use std::time::Duration;
+
+    use crate::source::{Link, Period};
+
+    let mut rig = rig(100, 8);
+    let mut status = rig.status();
+    status.link = Link::Disconnected {
+        reason: "cannot connect: connection refused (os error 111)".into(),
+        retry_in: Some(Duration::from_secs(2)),
+    };
+    // What a remote source knows: the period it saw steps go by at, no cycle times.
+    status.period = Period::Observed(Duration::from_millis(100));
+    status.last_cycle = None;
+    rig.tick_with(status.clone());
+    let buf = rig.draw();
+    let line = &lines(&buf)[6];
+    assert_eq!(
+        line.trim_end(),
+        " disconnected: cannot connect: connection refused (os error 111), retrying in 2.0 s │ \
+         step 2 │ cycle"
+    );
+    // The link in the warning style, the rest as usual.
+    assert_eq!(buf[(1, 6)].fg, THEME.status_warn.fg.unwrap());
+    assert_eq!(buf[(95, 6)].fg, THEME.status.fg.unwrap());
+
+    status.link = Link::Disconnected {
+        reason: "connection lost (operation was canceled)".into(),
+        retry_in: None,
+    };
+    rig.tick_with(status.clone());
+    assert_eq!(
+        rig.screen()[6].trim_end(),
+        " disconnected: connection lost (operation was canceled), reconnecting… │ step 2 │ cycle \
+         ~100 ms, las"
+    );
+
+    status.link = Link::Connected;
+    status.period = Period::Unknown;
+    rig.tick_with(status);
+    let screen = rig.screen();
+    assert_eq!(
+        screen[6].trim_end(),
+        " step 2 │ cycle -, last - │ in 36 rows/s │ shown 36 rows/s"
+    );
+    assert_eq!(screen[7].trim_end(), " reconnected to test engine");
+}

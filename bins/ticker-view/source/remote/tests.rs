@@ -1,0 +1,449 @@
+//! Remote source tests: a manual engine served on a loopback port, the remote source reading
+//! it, and its mirrors checked against the engine's snapshots after each cycle (a ring
+//! wrapping around, a blink table emptying); a server that goes away, then comes back on the
+//! same port; a token; a failed table; a table created after the viewer connected.
+//!
+//! Nothing waits on the clock: the tests await the source's streams and its link state, with
+//! timeouts only as hang guards.
+
+use std::time::Duration;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::Float64Type;
+use futures_util::StreamExt;
+use tickertable::flight::{FlightOptions, FlightServer};
+use tickertable::{Engine, PublisherOptions, Table, TableKind, TablePublisher, TableSnapshot};
+
+use super::*;
+use crate::mirror::Mirror;
+use crate::producers::trade_schema;
+use crate::testing::trade_batch;
+
+const HANG_GUARD: Duration = Duration::from_secs(20);
+
+const TRADES: usize = 0;
+const RECENT: usize = 1;
+const HISTORY: usize = 2;
+
+/// Fast retries, so a test that reconnects does not wait out the real backoff.
+fn quick() -> RemoteOptions {
+    RemoteOptions {
+        min_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(50),
+        poll: Duration::from_millis(20),
+        timeout: Duration::from_secs(5),
+        ..RemoteOptions::default()
+    }
+}
+
+/// A manual engine with a blink `trades` table, a ring of its last 5 rows and an
+/// append-only history, served on a loopback port.
+struct Served {
+    engine: Engine,
+    publisher: TablePublisher,
+    server: Option<FlightServer>,
+    seq: i64,
+}
+
+impl Served {
+    fn new(options: FlightOptions) -> Self {
+        let engine = Engine::builder().manual().build().unwrap();
+        let (trades, publisher) = engine
+            .table_publisher("trades", trade_schema(), PublisherOptions::default())
+            .unwrap();
+        engine.ring_table("recent", &trades, 5).unwrap();
+        engine
+            .blink_to_append_only("history", &trades, None)
+            .unwrap();
+        let server = engine.serve_flight_with("127.0.0.1:0", options).unwrap();
+        Self {
+            engine,
+            publisher,
+            server: Some(server),
+            seq: 0,
+        }
+    }
+
+    fn url(&self) -> String {
+        self.server.as_ref().unwrap().url()
+    }
+
+    fn table(&self, i: usize) -> Table {
+        self.engine.tables()[i].clone()
+    }
+
+    /// Stages `n` trades, priced by their sequence number.
+    fn publish(&mut self, n: usize) {
+        let rows: Vec<(&str, f64)> = (0..n)
+            .map(|i| {
+                (
+                    ["AAPL", "MSFT", "NVDA"][i % 3],
+                    (self.seq + i as i64) as f64,
+                )
+            })
+            .collect();
+        self.publisher.add(trade_batch(self.seq, &rows)).unwrap();
+        self.seq += n as i64;
+    }
+
+    /// Stops the server (on a blocking thread: it joins the server's thread).
+    async fn stop_server(&mut self) {
+        let server = self.server.take().unwrap();
+        tokio::time::timeout(
+            HANG_GUARD,
+            tokio::task::spawn_blocking(move || drop(server)),
+        )
+        .await
+        .expect("hang guard: the server stops")
+        .unwrap();
+    }
+}
+
+/// The remote source, with every table's stream applied to a mirror as the App would.
+struct Viewer {
+    source: Remote,
+    state: watch::Receiver<State>,
+    streams: Vec<DataStream>,
+    mirrors: Vec<Mirror>,
+    /// Per table: snapshots, lags and failures seen.
+    snapshots: Vec<u64>,
+    lags: Vec<u64>,
+    failed: Vec<Option<String>>,
+}
+
+impl Viewer {
+    /// Starts the source and waits until it is connected and lists `tables` tables.
+    async fn connect(url: &str, options: RemoteOptions, tables: usize) -> Self {
+        let source = Remote::start(url, options).unwrap();
+        let mut viewer = Self {
+            state: source.watch(),
+            source,
+            streams: Vec::new(),
+            mirrors: Vec::new(),
+            snapshots: Vec::new(),
+            lags: Vec::new(),
+            failed: Vec::new(),
+        };
+        viewer
+            .wait_for("connected", |s| {
+                matches!(s.link, LinkState::Connected) && s.tables >= tables
+            })
+            .await;
+        viewer.adopt();
+        viewer
+    }
+
+    /// Subscribes to the tables listed since the last call.
+    fn adopt(&mut self) {
+        for i in self.streams.len()..self.source.tables().len() {
+            self.streams.push(self.source.subscribe(i).unwrap());
+            self.mirrors.push(Mirror::default());
+            self.snapshots.push(0);
+            self.lags.push(0);
+            self.failed.push(None);
+        }
+    }
+
+    /// Waits until the source's state satisfies `what`.
+    async fn wait_for(&mut self, what: &str, f: impl Fn(&State) -> bool) {
+        tokio::time::timeout(HANG_GUARD, self.state.wait_for(f))
+            .await
+            .unwrap_or_else(|_| panic!("hang guard: waiting for {what}"))
+            .unwrap();
+    }
+
+    /// Applies table `i`'s next event.
+    async fn next(&mut self, i: usize) {
+        let event = tokio::time::timeout(HANG_GUARD, self.streams[i].next())
+            .await
+            .expect("hang guard: an event")
+            .expect("the stream stays open");
+        match event {
+            DataEvent::Snapshot(rows) => {
+                self.snapshots[i] += 1;
+                self.failed[i] = None;
+                self.mirrors[i] = Mirror::from_rows(&rows);
+            }
+            DataEvent::Lagged { rows, .. } => {
+                self.lags[i] += 1;
+                self.mirrors[i] = Mirror::from_rows(&rows);
+            }
+            DataEvent::Update(d) => self.mirrors[i].apply(&d),
+            DataEvent::Failed(why) => self.failed[i] = Some(why),
+        }
+    }
+
+    /// Reads table `i`'s events until it had its snapshot and its mirror is the engine's
+    /// table, then checks every price.
+    async fn catch_up(&mut self, i: usize, table: &Table) {
+        let want = table.snapshot();
+        while !(self.snapshots[i] > 0
+            && self.mirrors[i].rows() == want.rows()
+            && self.mirrors[i].step() == want.step().as_u64())
+        {
+            self.next(i).await;
+        }
+        assert_eq!(
+            mirror_prices(&self.mirrors[i]),
+            snapshot_prices(&want),
+            "{}",
+            table.name()
+        );
+    }
+
+    /// Catches up with every table.
+    async fn catch_up_all(&mut self, served: &Served) {
+        for i in 0..self.streams.len() {
+            self.catch_up(i, &served.table(i)).await;
+        }
+    }
+}
+
+fn mirror_prices(m: &Mirror) -> Vec<f64> {
+    let mut out = Vec::new();
+    m.for_each_run(m.rows(), |_, batch, row, n| {
+        let prices = batch.column(2).as_primitive::<Float64Type>();
+        out.extend((row..row + n).map(|r| prices.value(r)));
+    });
+    out
+}
+
+fn snapshot_prices(s: &TableSnapshot) -> Vec<f64> {
+    s.batches()
+        .flat_map(|b| {
+            let prices = b.column(2).as_primitive::<Float64Type>().clone();
+            (0..prices.len()).map(move |r| prices.value(r))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smoke() {
+    let mut served = Served::new(FlightOptions::default());
+    served.publish(3);
+    served.engine.run_cycle();
+    let mut viewer = Viewer::connect(&served.url(), quick(), 3).await;
+    let tables = viewer.source.tables();
+    let listed: Vec<(&str, TableKind, Option<usize>)> = tables
+        .iter()
+        .map(|t| (t.name.as_str(), t.kind, t.capacity))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("trades", TableKind::Blink, None),
+            ("recent", TableKind::Ring { capacity: 5 }, Some(5)),
+            ("history", TableKind::Append, None),
+        ]
+    );
+    assert_eq!(tables[0].schema.fields(), trade_schema().fields());
+    viewer.catch_up_all(&served).await;
+    assert_eq!(viewer.snapshots, [1, 1, 1]);
+    assert_eq!(viewer.mirrors[HISTORY].len(), 3);
+    let status = viewer.source.status();
+    assert_eq!(status.link, Link::Connected);
+    assert_eq!(
+        status.last_cycle, None,
+        "a remote engine's cycle times are unknown"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mirrors_match_the_engine_as_a_ring_wraps_and_a_blink_table_empties() {
+    let mut served = Served::new(FlightOptions::default());
+    let mut viewer = Viewer::connect(&served.url(), quick(), 3).await;
+    viewer.catch_up_all(&served).await;
+    for n in [3, 4, 1, 6] {
+        served.publish(n);
+        served.engine.run_cycle();
+        viewer.catch_up_all(&served).await;
+    }
+    // 14 rows went through a ring of 5: it wrapped around more than twice.
+    assert_eq!(viewer.mirrors[RECENT].rows(), 9..14);
+    assert_eq!(
+        mirror_prices(&viewer.mirrors[RECENT]),
+        [9.0, 10.0, 11.0, 12.0, 13.0]
+    );
+    assert_eq!(
+        viewer.mirrors[TRADES].rows(),
+        8..14,
+        "the blink table shows one cycle"
+    );
+    assert_eq!(viewer.mirrors[HISTORY].len(), 14);
+
+    // A cycle without rows empties the blink table and leaves the others as they are.
+    served.engine.run_cycle();
+    viewer.catch_up_all(&served).await;
+    assert_eq!(viewer.mirrors[TRADES].len(), 0);
+    assert_eq!(viewer.mirrors[RECENT].len(), 5);
+
+    let status = viewer.source.status();
+    assert_eq!(status.step, served.engine.step().as_u64());
+    assert_eq!(
+        status.ends,
+        [14, 14, 14],
+        "every row counted in, none twice"
+    );
+    assert_eq!(viewer.snapshots, [1, 1, 1]);
+    assert_eq!(viewer.lags, [0, 0, 0]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_server_shows_as_disconnected_and_a_new_one_on_the_same_port_is_rejoined() {
+    let mut served = Served::new(FlightOptions::default());
+    let addr = served.server.as_ref().unwrap().local_addr();
+    served.publish(3);
+    served.engine.run_cycle();
+    let mut viewer = Viewer::connect(&served.url(), quick(), 3).await;
+    viewer.catch_up_all(&served).await;
+
+    served.stop_server().await;
+    viewer
+        .wait_for("disconnected", |s| {
+            matches!(s.link, LinkState::Disconnected { .. })
+        })
+        .await;
+    match viewer.source.status().link {
+        Link::Disconnected { reason, .. } => assert!(!reason.is_empty()),
+        other => panic!("{other:?}"),
+    }
+
+    // The engine goes on without the viewer.
+    served.publish(4);
+    served.engine.run_cycle();
+    served.publish(2);
+    served.engine.run_cycle();
+
+    let Ok(again) = served.engine.serve_flight(addr) else {
+        eprintln!(
+            "port {} was taken in the meantime: not testing the reconnect",
+            addr.port()
+        );
+        return;
+    };
+    served.server = Some(again);
+    viewer
+        .wait_for("reconnected", |s| matches!(s.link, LinkState::Connected))
+        .await;
+    // Every table starts again from a fresh snapshot that has what was missed.
+    viewer.catch_up_all(&served).await;
+    assert_eq!(viewer.snapshots, [2, 2, 2]);
+    assert_eq!(viewer.mirrors[HISTORY].len(), 9);
+    assert_eq!(
+        mirror_prices(&viewer.mirrors[RECENT]),
+        [4.0, 5.0, 6.0, 7.0, 8.0]
+    );
+    assert_eq!(
+        viewer.source.tables().len(),
+        3,
+        "the same tables, not new ones"
+    );
+
+    // And it keeps streaming.
+    served.publish(1);
+    served.engine.run_cycle();
+    viewer.catch_up_all(&served).await;
+    assert_eq!(viewer.mirrors[HISTORY].len(), 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_is_sent_and_a_wrong_one_is_the_reason_shown() {
+    let served = Served::new(FlightOptions::default().with_token("s3cret"));
+    let good = RemoteOptions {
+        token: Some("s3cret".into()),
+        ..quick()
+    };
+    let viewer = Viewer::connect(&served.url(), good, 3).await;
+    assert_eq!(viewer.source.tables().len(), 3);
+
+    let bad = RemoteOptions {
+        token: Some("guess".into()),
+        ..quick()
+    };
+    let source = Remote::start(&served.url(), bad).unwrap();
+    let mut state = source.watch();
+    tokio::time::timeout(
+        HANG_GUARD,
+        state.wait_for(|s| matches!(s.link, LinkState::Disconnected { .. })),
+    )
+    .await
+    .expect("hang guard: refused")
+    .unwrap();
+    let mut source = source;
+    match source.status().link {
+        Link::Disconnected { reason, .. } => {
+            assert!(reason.contains("unauthenticated"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(source.tables().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_table_fails_its_stream_and_the_rest_stay_connected() {
+    let served = Served::new(FlightOptions::default());
+    let mut viewer = Viewer::connect(&served.url(), quick(), 3).await;
+    viewer.catch_up_all(&served).await;
+    served
+        .publisher
+        .publish_failure(std::io::Error::other("feed lost"));
+    served.engine.run_cycle();
+    while viewer.failed[TRADES].is_none() {
+        viewer.next(TRADES).await;
+    }
+    let why = viewer.failed[TRADES].clone().unwrap();
+    assert!(why.contains("feed lost"), "{why}");
+    assert_eq!(viewer.source.status().link, Link::Connected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_created_later_is_listed_and_streamed() {
+    let served = Served::new(FlightOptions::default());
+    let mut viewer = Viewer::connect(&served.url(), quick(), 3).await;
+    let (late, publisher) = served
+        .engine
+        .table_publisher(
+            "late",
+            trade_schema(),
+            PublisherOptions::default().with_kind(TableKind::Append),
+        )
+        .unwrap();
+    viewer.wait_for("a fourth table", |s| s.tables == 4).await;
+    viewer.adopt();
+    assert_eq!(viewer.source.tables()[3].name, "late");
+    publisher
+        .add(trade_batch(0, &[("AAPL", 1.0), ("MSFT", 2.0)]))
+        .unwrap();
+    served.engine.run_cycle();
+    viewer.catch_up(3, &late).await;
+    assert_eq!(mirror_prices(&viewer.mirrors[3]), [1.0, 2.0]);
+}
+
+#[test]
+fn urls_need_a_host_and_port() {
+    assert_eq!(
+        authority("grpc://127.0.0.1:8815").unwrap(),
+        "127.0.0.1:8815"
+    );
+    assert_eq!(authority("http://localhost:1/").unwrap(), "localhost:1");
+    for bad in [
+        "127.0.0.1:8815",
+        "grpc://",
+        "grpc+tls://h:1",
+        "grpc://h",
+        "grpc://h:1/x",
+    ] {
+        assert!(authority(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn countdowns_round_up_to_tenths() {
+    assert_eq!(tenths(Duration::from_millis(0)), Duration::ZERO);
+    assert_eq!(tenths(Duration::from_millis(1)), Duration::from_millis(100));
+    assert_eq!(tenths(Duration::from_secs(2)), Duration::from_secs(2));
+    assert_eq!(
+        tenths(Duration::from_millis(2_001)),
+        Duration::from_millis(2_100)
+    );
+}
