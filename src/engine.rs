@@ -70,6 +70,8 @@ pub(crate) struct Core {
     /// Set once at shutdown; every later write is refused. `Release`/`Acquire` pairs the
     /// final cycle's effects with the refusals that follow.
     shut_down: AtomicBool,
+    /// Set once when shutdown starts, so it runs once.
+    shutting_down: AtomicBool,
     stats: Mutex<StatsLog>,
     errors: Mutex<VecDeque<Arc<Error>>>,
 }
@@ -81,6 +83,10 @@ impl Core {
 
     pub(crate) fn shut_down_flag(&self) -> &AtomicBool {
         &self.shut_down
+    }
+
+    pub(crate) fn step(&self) -> Step {
+        Step(self.step.load(Ordering::Acquire))
     }
 
     pub(crate) fn set_step(&self, step: Step) {
@@ -131,19 +137,28 @@ impl Core {
                         break;
                     }
                     let now = Instant::now();
-                    let due = last_start + period;
-                    if now >= due {
+                    // A period too long to add to an `Instant` means no periodic cycle.
+                    let due = last_start.checked_add(period);
+                    if due.is_some_and(|d| now >= d) {
                         break;
                     }
                     let mut deadline = due;
                     if let (Some(gap), true) = (self.config.low_latency, w.staged) {
-                        let early = last_start + gap;
-                        if now >= early {
+                        let early = last_start.checked_add(gap);
+                        if early.is_some_and(|e| now >= e) {
                             break;
                         }
-                        deadline = deadline.min(early);
+                        deadline = match (deadline, early) {
+                            (Some(d), Some(e)) => Some(d.min(e)),
+                            (d, e) => d.or(e),
+                        };
                     }
-                    self.wake_cv.wait_until(&mut w, deadline);
+                    match deadline {
+                        Some(d) => {
+                            self.wake_cv.wait_until(&mut w, d);
+                        }
+                        None => self.wake_cv.wait(&mut w),
+                    }
                 }
                 if w.shutdown {
                     return;
@@ -158,13 +173,16 @@ impl Core {
 
     /// Runs the final cycle, refuses further writes, ends subscriptions, runs `on_shutdown`.
     fn shutdown(&self) {
-        // Refuse writes first, then drain: a write that got in before the flag was set is
-        // staged before the final cycle's drain takes the staging locks, so it is applied;
-        // one that comes after sees the flag (through those same locks) and is refused.
-        if self.shut_down.swap(true, Ordering::AcqRel) {
+        if self.shutting_down.swap(true, Ordering::AcqRel) {
             return;
         }
+        // One last ordinary cycle, so `on_flush` callbacks can still hand over what they hold.
         cycle::run(self);
+        // Then refuse writes, then drain every table: a write that got in before the flag
+        // was set is staged before the final drain takes the staging locks, so it is applied;
+        // one that comes after sees the flag (through those same locks) and is refused.
+        self.shut_down.store(true, Ordering::Release);
+        cycle::run_final(self);
         let (hooks, tables) = {
             let mut graph = self.graph.write();
             // Flushers hold publishers, which hold the core: drop them to break the cycle.
@@ -260,6 +278,7 @@ impl Builder {
             wake_cv: Condvar::new(),
             step: AtomicU64::new(0),
             shut_down: AtomicBool::new(false),
+            shutting_down: AtomicBool::new(false),
             stats: Mutex::new(StatsLog::default()),
             errors: Mutex::new(VecDeque::new()),
         });
@@ -521,12 +540,13 @@ impl EngineHandle {
 
     /// The table with this name.
     pub fn table(&self, name: &str) -> Option<Table> {
-        self.core.graph.read().table(name)
+        // Recursive: callable inside `read` without queueing behind a waiting cycle.
+        self.core.graph.read_recursive().table(name)
     }
 
     /// Every table, in creation order.
     pub fn tables(&self) -> Vec<Table> {
-        self.core.graph.read().tables()
+        self.core.graph.read_recursive().tables()
     }
 
     /// Runs one cycle now, on the calling thread, and returns its step.

@@ -51,7 +51,10 @@ pub(crate) mod server;
 pub(crate) mod ticket;
 pub(crate) mod wire;
 
-pub use client::{Client, RemoteMessage, RemoteSnapshot, RemoteSubscription, RemoteTable};
-pub use server::{FlightOptions, FlightServer};
+pub use client::{
+    Client, RemoteMessage, RemoteSnapshot, RemoteSubscription, RemoteTable, CALL_TIMEOUT,
+    CONNECT_TIMEOUT,
+};
+pub use server::{FlightOptions, FlightServer, STOP_GRACE};
 pub use ticket::{FlightTicket, TicketKind};
 pub use wire::MessageMeta;

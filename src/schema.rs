@@ -294,6 +294,35 @@ pub(crate) fn value_at(array: &dyn arrow_array::Array, i: usize) -> Option<Value
                 array.as_primitive::<t::TimestampNanosecondType>().value(i)
             }
         }),
+        DataType::Time32(arrow_schema::TimeUnit::Second) => {
+            Value::Int(array.as_primitive::<t::Time32SecondType>().value(i).into())
+        }
+        DataType::Time32(arrow_schema::TimeUnit::Millisecond) => Value::Int(
+            array
+                .as_primitive::<t::Time32MillisecondType>()
+                .value(i)
+                .into(),
+        ),
+        DataType::Time64(arrow_schema::TimeUnit::Microsecond) => {
+            Value::Int(array.as_primitive::<t::Time64MicrosecondType>().value(i))
+        }
+        DataType::Time64(arrow_schema::TimeUnit::Nanosecond) => {
+            Value::Int(array.as_primitive::<t::Time64NanosecondType>().value(i))
+        }
+        DataType::Duration(unit) => Value::Int(match unit {
+            arrow_schema::TimeUnit::Second => {
+                array.as_primitive::<t::DurationSecondType>().value(i)
+            }
+            arrow_schema::TimeUnit::Millisecond => {
+                array.as_primitive::<t::DurationMillisecondType>().value(i)
+            }
+            arrow_schema::TimeUnit::Microsecond => {
+                array.as_primitive::<t::DurationMicrosecondType>().value(i)
+            }
+            arrow_schema::TimeUnit::Nanosecond => {
+                array.as_primitive::<t::DurationNanosecondType>().value(i)
+            }
+        }),
         _ => return None,
     })
 }

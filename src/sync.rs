@@ -103,6 +103,10 @@ mod loom_shim {
             self.0.read().expect(NOT_POISONED)
         }
 
+        pub(crate) fn read_recursive(&self) -> RwLockReadGuard<'_, T> {
+            self.read()
+        }
+
         pub(crate) fn write(&self) -> RwLockWriteGuard<'_, T> {
             self.0.write().expect(NOT_POISONED)
         }

@@ -251,7 +251,9 @@ impl Table {
     ///
     /// # Errors
     ///
-    /// [`Error::EngineShutDown`] if the engine is gone.
+    /// [`Error::EngineShutDown`] if the engine is gone; [`Error::TableFailed`] or
+    /// [`Error::TableClosed`] if the table already ended (a subscription would yield
+    /// [`Event::Failed`](crate::Event::Failed) at once instead).
     pub fn listen(&self, listener: impl Listener) -> Result<ListenerHandle> {
         crate::subscribe::listener::register(&self.shared, Box::new(listener))
     }

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::ops::Range;
+use std::time::Duration;
 
 use arrow_array::RecordBatch;
 use std::collections::HashMap;
@@ -74,6 +75,26 @@ pub struct RemoteMessage {
 pub struct Client {
     inner: FlightServiceClient<Channel>,
     auth: Option<MetadataValue<Ascii>>,
+    timeout: Duration,
+}
+
+/// How long connecting may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The default time limit of one `list`, `table` or `publish` call.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs `call` within `limit`; running out of time is a transient remote error.
+async fn timed<T>(
+    limit: Duration,
+    what: &str,
+    call: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
+        Err(Error::Remote {
+            kind: RemoteErrorKind::Unavailable,
+            message: format!("{what} timed out after {limit:?}"),
+        })
+    })
 }
 
 pub(crate) fn remote(status: &tonic::Status) -> Error {
@@ -112,14 +133,27 @@ impl Client {
                 option: "url",
                 reason: e.to_string(),
             })?;
-        let channel = endpoint.connect().await.map_err(|e| Error::Remote {
-            kind: RemoteErrorKind::Unavailable,
-            message: format!("cannot connect to {url}: {e}"),
-        })?;
+        // Keep-alive pings find a server that went away even on an idle live stream.
+        let endpoint = endpoint
+            .connect_timeout(CONNECT_TIMEOUT)
+            .http2_keep_alive_interval(Duration::from_secs(10))
+            .keep_alive_timeout(Duration::from_secs(10))
+            .keep_alive_while_idle(true);
+        let channel = timed(CONNECT_TIMEOUT, "connecting", async {
+            endpoint.connect().await.map_err(|e| Error::Remote {
+                kind: RemoteErrorKind::Unavailable,
+                message: format!("cannot connect to {url}: {e}"),
+            })
+        })
+        .await?;
         let inner = FlightServiceClient::new(channel)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
-        Ok(Self { inner, auth: None })
+        Ok(Self {
+            inner,
+            auth: None,
+            timeout: CALL_TIMEOUT,
+        })
     }
 
     /// Sends `authorization: Bearer <token>` with every call.
@@ -138,6 +172,14 @@ impl Client {
         Ok(self)
     }
 
+    /// The time limit of each `list`, `table` and `publish` call (default [`CALL_TIMEOUT`]);
+    /// live and snapshot streams have none.
+    #[must_use]
+    pub fn with_timeout(mut self, limit: Duration) -> Self {
+        self.timeout = limit;
+        self
+    }
+
     fn request<T>(&self, message: T) -> Request<T> {
         let mut req = Request::new(message);
         if let Some(auth) = &self.auth {
@@ -152,6 +194,11 @@ impl Client {
     ///
     /// [`Error::Remote`] or [`Error::Protocol`].
     pub async fn list(&mut self) -> Result<Vec<RemoteTable>> {
+        let limit = self.timeout;
+        timed(limit, "list", self.list_now()).await
+    }
+
+    async fn list_now(&mut self) -> Result<Vec<RemoteTable>> {
         let req = self.request(Criteria::default());
         let mut infos = self
             .inner
@@ -172,6 +219,11 @@ impl Client {
     ///
     /// [`Error::Remote`] (`NotFound` for a missing table) or [`Error::Protocol`].
     pub async fn table(&mut self, name: &str) -> Result<RemoteTable> {
+        let limit = self.timeout;
+        timed(limit, "get_flight_info", self.table_now(name)).await
+    }
+
+    async fn table_now(&mut self, name: &str) -> Result<RemoteTable> {
         let req = self.request(FlightDescriptor::new_path(vec![name.to_owned()]));
         let info = self
             .inner
@@ -231,6 +283,11 @@ impl Client {
     /// `ResourceExhausted` when the table's staging is full (retry later), `NotFound`,
     /// `FailedPrecondition` for a closed or derived table.
     pub async fn publish(&mut self, table: &str, batches: Vec<RecordBatch>) -> Result<u64> {
+        let limit = self.timeout;
+        timed(limit, "publish", self.publish_now(table, batches)).await
+    }
+
+    async fn publish_now(&mut self, table: &str, batches: Vec<RecordBatch>) -> Result<u64> {
         let schema = match batches.first() {
             Some(b) => b.schema(),
             None => return Ok(0),

@@ -6,6 +6,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use arrow_array::RecordBatch;
 use arrow_flight::decode::FlightRecordBatchStream;
@@ -17,7 +18,7 @@ use arrow_flight::{
 };
 use arrow_ipc::writer::IpcWriteOptions;
 use futures_util::{stream, Stream, StreamExt, TryStreamExt};
-use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::engine::EngineHandle;
@@ -96,11 +97,17 @@ impl fmt::Debug for FlightOptions {
 }
 
 /// A running Flight server. Dropping it stops the server and joins its thread.
+///
+/// Stopping ends every open stream (live clients see their stream end), waits up to
+/// [`STOP_GRACE`] for calls in flight, then drops what is left.
 pub struct FlightServer {
     addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
+    stop: Option<watch::Sender<bool>>,
     thread: Option<JoinHandle<()>>,
 }
+
+/// How long a stopping server waits for calls in flight.
+pub const STOP_GRACE: Duration = Duration::from_secs(2);
 
 impl FlightServer {
     /// The address the server listens on (useful after binding port 0).
@@ -120,7 +127,7 @@ impl FlightServer {
 
     fn stop_now(&mut self) {
         if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+            let _ = stop.send(true);
         }
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -167,6 +174,7 @@ impl EngineHandle {
         let listener = std::net::TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
         let local = listener.local_addr()?;
+        let (stop, stopped) = watch::channel(false);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(options.worker_threads)
             .thread_name("tickertable-flight")
@@ -177,9 +185,9 @@ impl EngineHandle {
             streams: Arc::new(Semaphore::new(options.max_streams)),
             max_streams: options.max_streams,
             subscription: options.subscription,
+            stopped: stopped.clone(),
         };
         let token = options.token.map(|t| format!("Bearer {t}"));
-        let (stop, stopped) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("tickertable-flight".into())
             .spawn(move || {
@@ -196,16 +204,25 @@ impl EngineHandle {
                         .max_decoding_message_size(MAX_MESSAGE_BYTES)
                         .max_encoding_message_size(MAX_MESSAGE_BYTES);
                     let auth = move |req: Request<()>| check_token(token.as_deref(), req);
-                    let result = tonic::transport::Server::builder()
+                    let mut stop_signal = stopped.clone();
+                    let serve = tonic::transport::Server::builder()
                         .add_service(tonic::service::interceptor::InterceptedService::new(
                             server, auth,
                         ))
-                        .serve_with_incoming_shutdown(incoming, async {
-                            let _ = stopped.await;
-                        })
-                        .await;
-                    if let Err(error) = result {
-                        tracing::error!(%error, "flight: server stopped");
+                        .serve_with_incoming_shutdown(incoming, async move {
+                            let _ = stop_signal.wait_for(|s| *s).await;
+                        });
+                    let mut grace = stopped;
+                    tokio::select! {
+                        result = serve => {
+                            if let Err(error) = result {
+                                tracing::error!(%error, "flight: server stopped");
+                            }
+                        }
+                        () = async move {
+                            let _ = grace.wait_for(|s| *s).await;
+                            tokio::time::sleep(STOP_GRACE).await;
+                        } => tracing::warn!("flight: calls open after the grace period were dropped"),
                     }
                 });
             })?;
@@ -246,6 +263,8 @@ struct Service {
     streams: Arc<Semaphore>,
     max_streams: usize,
     subscription: SubscriptionOptions,
+    /// Turns true when the server stops; open streams end on it.
+    stopped: watch::Receiver<bool>,
 }
 
 fn status(e: &Error) -> Status {
@@ -379,6 +398,7 @@ struct GetStream {
     pending: VecDeque<FlightData>,
     work: Option<Work>,
     sub: Option<Subscription>,
+    stopped: watch::Receiver<bool>,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -400,7 +420,11 @@ impl GetStream {
                 }
             }
             let sub = self.sub.as_mut()?;
-            match StreamExt::next(sub).await {
+            let event = tokio::select! {
+                e = StreamExt::next(sub) => e,
+                _ = self.stopped.wait_for(|s| *s) => None,
+            };
+            match event {
                 Some(Event::Snapshot(s) | Event::Lagged { snapshot: s, .. }) => {
                     self.work = Some(Work::snapshot(&s));
                 }
@@ -489,7 +513,7 @@ impl FlightService for Service {
                 self.max_streams
             ))
         })?;
-        let enc = Encoder::new(table.schema().clone());
+        let mut enc = Encoder::new(table.schema().clone());
         let mut pending = VecDeque::new();
         pending.push_back(enc.schema_message());
         let (work, sub) = match ticket.kind {
@@ -501,11 +525,13 @@ impl FlightService for Service {
                 (None, Some(sub))
             }
         };
+        let stopped = self.stopped.clone();
         let state = GetStream {
             enc,
             pending,
             work,
             sub,
+            stopped,
             _permit: permit,
         };
         let out = stream::unfold(state, |mut s| async move { s.next().await.map(|m| (m, s)) });

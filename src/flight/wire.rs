@@ -3,9 +3,9 @@
 use std::ops::Range;
 
 use arrow_array::RecordBatch;
-use arrow_flight::{FlightData, SchemaAsIpc};
+use arrow_flight::FlightData;
 use arrow_ipc::writer::{DictionaryTracker, IpcDataGenerator, IpcWriteContext, IpcWriteOptions};
-use arrow_schema::{DataType, SchemaRef};
+use arrow_schema::SchemaRef;
 
 use crate::error::{Error, Result};
 
@@ -77,13 +77,14 @@ impl MessageMeta {
 }
 
 /// Encodes one table's batches as Flight messages, splitting large batches so no message
-/// goes far past `target_bytes` (gRPC peers often refuse messages over 4 MiB).
+/// goes far past [`TARGET_MESSAGE_BYTES`] (gRPC peers often refuse messages over 4 MiB).
 pub(crate) struct Encoder {
     schema: SchemaRef,
     options: IpcWriteOptions,
     generator: IpcDataGenerator,
     tracker: DictionaryTracker,
     context: IpcWriteContext,
+    /// A cap on rows per message, for tests; sizes decide otherwise.
     max_rows: usize,
 }
 
@@ -92,7 +93,7 @@ pub(crate) const TARGET_MESSAGE_BYTES: usize = 2 << 20;
 
 impl Encoder {
     pub(crate) fn new(schema: SchemaRef) -> Self {
-        let max_rows = (TARGET_MESSAGE_BYTES / estimated_row_bytes(&schema)).clamp(1024, 1 << 20);
+        let max_rows = usize::MAX;
         Self {
             schema,
             options: IpcWriteOptions::default(),
@@ -103,9 +104,12 @@ impl Encoder {
         }
     }
 
-    /// The schema message that starts every stream.
-    pub(crate) fn schema_message(&self) -> FlightData {
-        SchemaAsIpc::new(&self.schema, &self.options).into()
+    /// The schema message that starts every stream. It registers the schema's dictionary
+    /// fields with this encoder's tracker, so dictionary columns encode.
+    pub(crate) fn schema_message(&mut self) -> FlightData {
+        self.generator
+            .schema_to_bytes_with_dictionary_tracker(&self.schema, &mut self.tracker, &self.options)
+            .into()
     }
 
     /// The messages of one reset or update: metadata-only if there are no rows, otherwise
@@ -136,9 +140,13 @@ impl Encoder {
             m.to_json()
         };
         for batch in batches {
+            // Rows per message from the batch's own size, so wide rows split finely too.
+            let bytes_per_row = batch.get_array_memory_size() / batch.num_rows().max(1);
+            let by_size = (TARGET_MESSAGE_BYTES / bytes_per_row.max(1)).max(1);
+            let per_message = by_size.min(self.max_rows);
             let mut offset = 0;
             while offset < batch.num_rows() {
-                let len = (batch.num_rows() - offset).min(self.max_rows);
+                let len = (batch.num_rows() - offset).min(per_message);
                 let slice = batch.slice(offset, len);
                 let (dicts, data) = self.generator.encode(
                     &slice,
@@ -158,20 +166,6 @@ impl Encoder {
         }
         Ok(())
     }
-}
-
-/// A rough size of one row, to split batches into messages of about the target size.
-fn estimated_row_bytes(schema: &SchemaRef) -> usize {
-    schema
-        .fields()
-        .iter()
-        .map(|f| match f.data_type().primitive_width() {
-            Some(w) => w,
-            None if matches!(f.data_type(), DataType::Boolean) => 1,
-            None => 32,
-        })
-        .sum::<usize>()
-        .max(1)
 }
 
 #[cfg(test)]

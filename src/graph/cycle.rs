@@ -5,8 +5,12 @@
 //! A cycle moves the engine from `Step(n)` to `Step(n + 1)` under the exclusive global lock:
 //!
 //! 1. every publisher's `on_flush` runs (a panic fails that publisher's table);
-//! 2. every table with staged input drains it: publisher batches in the order they were added,
-//!    then each row writer's committed rows;
+//! 2. every table with staged input drains it: staged batches (publishers, multithreaded
+//!    writers, Flight `DoPut`) in the order they were added, then each row writer's committed
+//!    rows, writers in creation order. Each writer's rows keep their order; rows that
+//!    different writers staged between the same two cycles were written concurrently, and
+//!    their relative order in the table is this drain order, not wall-clock commit order
+//!    (DESIGN's "in the order they were committed" holds per writer);
 //! 3. each changed table applies its retention, in id order, which is dependency order: a
 //!    derived table reads its source's update of this same cycle;
 //! 4. the new snapshots are published, then each update goes to the table's listeners and
@@ -25,6 +29,7 @@ use std::time::Instant;
 use crate::engine::Core;
 use crate::error::{panic_message, Error};
 use crate::graph::{CycleStats, Graph, Step};
+use crate::publish::publisher::ShutdownFn;
 use crate::publish::staging::Closing;
 use crate::subscribe;
 use crate::table::snapshot::TableSnapshot;
@@ -56,6 +61,31 @@ impl Drop for InCycle {
 
 /// Runs one cycle and returns its step.
 pub(crate) fn run(core: &Core) -> Step {
+    run_inner(core, false)
+}
+
+/// The last cycle of a shutting-down engine: no `on_flush`, and every table with staged
+/// input is drained, not only the tables on the dirty list. A writer that passed the shutdown
+/// check just before the flag was set may not have put its table on the dirty list yet; its
+/// rows are staged all the same, so this applies them. Tables without input keep their rows
+/// (a blink table is not emptied by this extra cycle), and when no table has input the cycle
+/// does not run at all. Costs O(tables), once.
+pub(crate) fn run_final(core: &Core) -> Step {
+    let pending = {
+        let graph = core.graph.read();
+        graph
+            .nodes
+            .iter()
+            .any(|n| n.source.is_none() && n.shared.staging.has_input())
+    };
+    if pending {
+        run_inner(core, true)
+    } else {
+        core.step()
+    }
+}
+
+fn run_inner(core: &Core, last: bool) -> Step {
     let began = Instant::now();
     let mut graph = core.graph.write();
     let locked = Instant::now();
@@ -64,10 +94,22 @@ pub(crate) fn run(core: &Core) -> Step {
     let step = graph.step.next();
     let mut errors = Vec::new();
 
-    run_flushers(&mut graph, &mut errors);
+    if !last {
+        run_flushers(&mut graph, &mut errors);
+    }
 
     let mut dirty: BTreeSet<TableId> = core.take_dirty().into_iter().collect();
-    dirty.extend(graph.nonempty_blinks.drain(..));
+    if last {
+        dirty.extend(
+            graph
+                .nodes
+                .iter()
+                .filter(|n| n.source.is_none() && n.shared.staging.has_input())
+                .map(|n| n.shared.id),
+        );
+    } else {
+        dirty.extend(graph.nonempty_blinks.drain(..));
+    }
     let mut changed = Vec::new();
     let mut closed = Vec::new();
     let mut input = Vec::new();
@@ -122,35 +164,8 @@ pub(crate) fn run(core: &Core) -> Step {
         }
     }
     stats.tables_changed = changed.len();
-    // The step is this cycle's before anything is published or delivered, so a consumer that
-    // sees an update of step n and asks `EngineHandle::step` never gets n - 1.
-    graph.step = step;
-    core.set_step(step);
 
-    for &id in &changed {
-        let node = graph.node(id);
-        let snap = Arc::new(node.state.snapshot(step, &node.shared.schema));
-        node.shared.snapshot.store(snap);
-    }
-    for &id in &changed {
-        let node = graph.node_mut(id);
-        let update = node
-            .update
-            .take()
-            .expect("invariant: changed tables have an update");
-        let snapshot = TableSnapshot::from_inner(node.shared.snapshot.load_full());
-        subscribe::deliver(&node.shared, &update, &snapshot, &mut errors);
-    }
-    let mut hooks = Vec::new();
-    for (id, closing) in closed {
-        let shared = graph.node(id).shared.clone();
-        subscribe::end(&shared, closing.failure(), &mut errors);
-        graph.flushers.get_mut().retain(|f| f.table_id() != id);
-        let all = std::mem::take(graph.shutdown_hooks.get_mut());
-        let (mine, rest): (Vec<_>, Vec<_>) = all.into_iter().partition(|(t, _)| *t == id);
-        *graph.shutdown_hooks.get_mut() = rest;
-        hooks.extend(mine.into_iter().map(|(_, h)| h));
-    }
+    let hooks = publish_and_deliver(core, &mut graph, step, &changed, closed, &mut errors);
 
     stats.duration = locked.elapsed();
     // Recorded under the global lock so cycles run from several threads (`run_cycle` next to
@@ -162,6 +177,49 @@ pub(crate) fn run(core: &Core) -> Step {
         run_hook(core, hook);
     }
     step
+}
+
+/// Publishes the changed tables' snapshots, sets the step, delivers the updates and ends the
+/// tables that closed. Returns the `on_shutdown` hooks of those tables, to run after the lock.
+fn publish_and_deliver(
+    core: &Core,
+    graph: &mut Graph,
+    step: Step,
+    changed: &[TableId],
+    closed: Vec<(TableId, Closing)>,
+    errors: &mut Vec<Error>,
+) -> Vec<ShutdownFn> {
+    for &id in changed {
+        let node = graph.node(id);
+        let snap = Arc::new(node.state.snapshot(step, &node.shared.schema));
+        node.shared.snapshot.store(snap);
+    }
+    // The step is this cycle's once its snapshots are published and before anything is
+    // delivered: a reader that sees step n sees its snapshots, and a consumer that gets an
+    // update of step n and asks `EngineHandle::step` never gets n - 1.
+    graph.step = step;
+    core.set_step(step);
+    for &id in changed {
+        let node = graph.node_mut(id);
+        let update = node
+            .update
+            .take()
+            .expect("invariant: changed tables have an update");
+        let snapshot = TableSnapshot::from_inner(node.shared.snapshot.load_full());
+        subscribe::deliver(&node.shared, &update, &snapshot, errors);
+    }
+    let mut hooks = Vec::new();
+    for (id, closing) in closed {
+        let shared = graph.node(id).shared.clone();
+        subscribe::end(&shared, closing.failure(), errors);
+        graph.flushers.get_mut().retain(|f| f.table_id() != id);
+        let all = std::mem::take(graph.shutdown_hooks.get_mut());
+        let (mine, rest): (Vec<_>, Vec<_>) = all.into_iter().partition(|(t, _)| *t == id);
+        *graph.shutdown_hooks.get_mut() = rest;
+        hooks.extend(mine.into_iter().map(|(_, h)| h));
+    }
+
+    hooks
 }
 
 /// A closed source closes its derived tables: cleanly, or failed with the source's error.

@@ -259,6 +259,8 @@ struct LaneState {
     /// Rows inserted (a sequence number per row) and rows done (sent or failed).
     inserted: u64,
     done: u64,
+    /// Rows up to this sequence number were published.
+    sent_upto: u64,
     flush_to: u64,
     sent: u64,
     failed: Vec<RecordBatch>,
@@ -372,7 +374,10 @@ impl MultithreadedTableWriter {
                     .enable_all()
                     .build()?;
                 let remote = rt.block_on(async {
-                    let mut c = crate::flight::Client::connect(url).await?;
+                    // A short limit: a server that never answers fails `new` quickly.
+                    let mut c = crate::flight::Client::connect(url)
+                        .await?
+                        .with_timeout(crate::flight::CONNECT_TIMEOUT);
                     if let Some(t) = token {
                         c = c.with_token(t)?;
                     }
@@ -406,6 +411,7 @@ impl MultithreadedTableWriter {
                     in_flight: 0,
                     inserted: 0,
                     done: 0,
+                    sent_upto: 0,
                     flush_to: 0,
                     sent: 0,
                     failed: Vec::new(),
@@ -426,9 +432,12 @@ impl MultithreadedTableWriter {
             partition,
             lanes,
         });
+        // Every connection first, so a failure leaves no thread behind.
+        let connections = (0..shared.lanes.len())
+            .map(|_| Connection::open(&shared.sink))
+            .collect::<Result<Vec<_>>>()?;
         let mut threads = Vec::with_capacity(shared.lanes.len());
-        for i in 0..shared.lanes.len() {
-            let connection = Connection::open(&shared.sink)?;
+        for (i, connection) in connections.into_iter().enumerate() {
             let s = shared.clone();
             threads.push(
                 std::thread::Builder::new()
@@ -449,7 +458,10 @@ impl MultithreadedTableWriter {
         if n == 1 {
             return 0;
         }
-        let h = self.shared.partition.map_or_else(thread_seq, |col| hash_value(&row[col]));
+        let h = self
+            .shared
+            .partition
+            .map_or_else(thread_seq, |col| hash_value(&row[col]));
         usize::try_from(h % n as u64).expect("invariant: below the lane count")
     }
 
@@ -499,18 +511,21 @@ impl MultithreadedTableWriter {
             while st.done < seq {
                 lane.progress.wait_for(&mut st, Duration::from_millis(50));
             }
-            if let Some(err) = &st.last_error {
-                if st.exiting {
-                    return Err(Error::WriterClosed {
-                        reason: err.message.clone(),
-                    });
-                }
+            // Batches go out in order, so the row was published iff `sent_upto` reached it.
+            if st.sent_upto < seq {
+                let why = st
+                    .last_error
+                    .as_ref()
+                    .map_or_else(String::new, |e| e.message.clone());
+                return Err(Error::WriterClosed { reason: why });
             }
         }
         Ok(())
     }
 
-    /// Inserts one row if its thread's buffer has room now.
+    /// Inserts one row if its thread's buffer has room now. Never waits: in
+    /// [`FlushMode::Sync`] it asks for the row's batch to be sent now but returns before it is
+    /// published (use [`flush`](Self::flush) to wait).
     ///
     /// # Errors
     ///
@@ -526,7 +541,11 @@ impl MultithreadedTableWriter {
             lane.work.notify_one();
             return Err(TryInsertError::Full);
         }
-        self.append(&mut st, lane, row);
+        let seq = self.append(&mut st, lane, row);
+        if self.shared.options.flush_mode == FlushMode::Sync {
+            st.flush_to = st.flush_to.max(seq);
+            lane.work.notify_one();
+        }
         Ok(())
     }
 
@@ -814,7 +833,10 @@ fn run_lane(shared: &Shared, ix: usize, mut conn: Connection) {
         st.in_flight = 0;
         st.done = upto;
         match result {
-            Ok(()) => st.sent += rows as u64,
+            Ok(()) => {
+                st.sent += rows as u64;
+                st.sent_upto = upto;
+            }
             Err(e) => {
                 tracing::warn!(error = %e, lane = ix, rows, "multithreaded writer thread gave up");
                 st.failed_rows += rows as u64;

@@ -26,7 +26,7 @@ use std::time::Duration;
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 
-use crate::error::Error;
+use crate::error::{Error, TransactionError};
 use crate::publish::columns::ColumnBuilder;
 use crate::sync::{AtomicBool, Condvar, Mutex, Ordering};
 
@@ -171,6 +171,17 @@ impl Staging {
         (!std::mem::replace(&mut st.scheduled, true), true)
     }
 
+    /// Whether a drain would take anything: batches, a close, or a writer's committed rows.
+    pub(crate) fn has_input(&self) -> bool {
+        let st = self.state.lock();
+        !st.batches.is_empty()
+            || st.closing.is_some()
+            || st.writers.iter().any(|c| {
+                let w = c.state.lock();
+                !w.ready.is_empty() || (if w.in_txn { w.committed > 0 } else { w.len > 0 })
+            })
+    }
+
     /// Registers a row writer's cell so the cycle drains it.
     pub(crate) fn add_writer(&self, cell: Arc<WriterCell>) {
         self.state.lock().writers.push(cell);
@@ -193,7 +204,7 @@ impl Staging {
             if w.waiters > 0 {
                 cell.space.notify_all();
             }
-            !(w.dropped && w.len == 0 && w.ready.is_empty())
+            !(w.dropped && w.staged() == 0)
         });
         if st.waiters > 0 {
             self.space.notify_all();
@@ -202,7 +213,7 @@ impl Staging {
     }
 }
 
-/// One row writer's staged rows: Arrow builders plus batches finished at `begin`.
+/// One row writer's staged rows: Arrow builders, plus at most one carried batch.
 #[derive(Debug)]
 pub(crate) struct WriterCell {
     pub(crate) state: Mutex<WriterState>,
@@ -210,15 +221,25 @@ pub(crate) struct WriterCell {
 }
 
 /// Guarded by the cell's mutex.
+///
+/// The writer's rows, oldest first: `ready` (committed, finished), the builders' first
+/// `committed` rows (committed), `pending` (uncommitted rows of the open transaction that a
+/// cycle finished out of the builders mid-transaction), then the rest of the builders' rows
+/// (uncommitted, in the open transaction). `pending` only exists when `committed` is 0.
+/// A transaction costs no extra chunk or allocation: `begin` and `commit` only move the
+/// `committed` mark; `rollback` finishes the builders once.
 #[derive(Debug)]
 pub(crate) struct WriterState {
     pub(crate) columns: Vec<ColumnBuilder>,
     /// Rows in `columns`.
     pub(crate) len: usize,
-    /// Committed rows finished into batches (at `begin`), waiting for the cycle.
+    /// Of those, the committed prefix (equal to `len` outside a transaction).
+    pub(crate) committed: usize,
+    /// Committed rows already finished (kept by a rollback, or a transaction's `pending`).
     pub(crate) ready: Vec<RecordBatch>,
-    pub(crate) ready_rows: usize,
-    /// A transaction is open: the rows in `columns` are not committed.
+    /// Uncommitted rows of the open transaction finished by a mid-transaction drain.
+    pub(crate) pending: Option<RecordBatch>,
+    /// A transaction is open.
     pub(crate) in_txn: bool,
     /// The table is in the engine's dirty list for this writer's rows.
     pub(crate) notified: bool,
@@ -229,7 +250,8 @@ pub(crate) struct WriterState {
     pub(crate) hint: usize,
 }
 
-/// The most rows of capacity a writer's builders keep between cycles.
+/// The least and most rows of capacity a writer's builders start a cycle with.
+const MIN_HINT: usize = 1024;
 const MAX_HINT: usize = 1 << 16;
 
 impl WriterCell {
@@ -237,19 +259,20 @@ impl WriterCell {
         let columns = schema
             .fields()
             .iter()
-            .map(|f| ColumnBuilder::try_new(f, 1024))
+            .map(|f| ColumnBuilder::try_new(f, MIN_HINT))
             .collect::<crate::error::Result<Vec<_>>>()?;
         Ok(Self {
             state: Mutex::new(WriterState {
                 columns,
                 len: 0,
+                committed: 0,
                 ready: Vec::new(),
-                ready_rows: 0,
+                pending: None,
                 in_txn: false,
                 notified: false,
                 dropped: false,
                 waiters: 0,
-                hint: 1024,
+                hint: MIN_HINT,
             }),
             space: Condvar::new(),
         })
@@ -259,42 +282,196 @@ impl WriterCell {
 impl WriterState {
     /// Rows staged and not yet drained.
     pub(crate) fn staged(&self) -> usize {
-        self.len + self.ready_rows
+        self.len
+            + self.ready.iter().map(RecordBatch::num_rows).sum::<usize>()
+            + self.pending.as_ref().map_or(0, RecordBatch::num_rows)
+    }
+
+    /// Records one row appended to the builders. Returns whether the table must be put on the
+    /// dirty list (the first committed row since the last drain).
+    pub(crate) fn row_appended(&mut self) -> bool {
+        self.len += 1;
+        if self.in_txn {
+            return false;
+        }
+        self.committed = self.len;
+        !std::mem::replace(&mut self.notified, true)
+    }
+
+    pub(crate) fn begin(&mut self) -> Result<(), TransactionError> {
+        if self.in_txn {
+            return Err(TransactionError::AlreadyOpen);
+        }
+        self.in_txn = true;
+        Ok(())
+    }
+
+    /// Commits; returns whether the table must be put on the dirty list.
+    pub(crate) fn commit(&mut self) -> Result<bool, TransactionError> {
+        if !self.in_txn {
+            return Err(TransactionError::NotOpen);
+        }
+        self.in_txn = false;
+        self.ready.extend(self.pending.take());
+        self.committed = self.len;
+        Ok(self.staged() > 0 && !std::mem::replace(&mut self.notified, true))
+    }
+
+    /// Throws away the open transaction's rows; the committed rows before it stay.
+    pub(crate) fn rollback(&mut self, schema: &SchemaRef) -> Result<(), TransactionError> {
+        if !self.in_txn {
+            return Err(TransactionError::NotOpen);
+        }
+        self.in_txn = false;
+        self.pending = None;
+        if self.committed < self.len {
+            let committed = self.committed;
+            if let Some(b) = self.finish(schema) {
+                if committed > 0 {
+                    self.ready.push(b.slice(0, committed));
+                }
+            }
+        }
+        self.committed = self.len;
+        Ok(())
     }
 
     /// Finishes the builders into a batch. O(columns) plus Arrow's `finish`.
-    pub(crate) fn finish(&mut self, schema: &SchemaRef) -> Option<RecordBatch> {
+    fn finish(&mut self, schema: &SchemaRef) -> Option<RecordBatch> {
         if self.len == 0 {
             return None;
         }
         let columns: Vec<_> = self.columns.iter_mut().map(ColumnBuilder::finish).collect();
         let batch = RecordBatch::try_new(schema.clone(), columns)
             .expect("invariant: builders were made from the schema and checked every value");
-        self.hint = self.len.min(MAX_HINT);
+        self.hint = self.len.clamp(MIN_HINT, MAX_HINT);
         for (builder, field) in self.columns.iter_mut().zip(schema.fields()) {
             *builder = ColumnBuilder::try_new(field, self.hint)
                 .expect("invariant: the schema was accepted when the writer was made");
         }
         self.len = 0;
+        self.committed = 0;
         Some(batch)
     }
 
-    /// Throws away the uncommitted rows in the builders.
-    pub(crate) fn discard(&mut self, schema: &SchemaRef) {
-        drop(self.finish(schema));
-    }
-
-    /// Moves committed rows into `out`.
+    /// Moves the committed rows into `out`, in order: one chunk per writer per cycle, plus
+    /// one per rollback or transaction that spanned a drain.
     fn drain(&mut self, schema: &SchemaRef, out: &mut Vec<RecordBatch>) {
         out.append(&mut self.ready);
-        self.ready_rows = 0;
         if !self.in_txn {
-            if let Some(b) = self.finish(schema) {
-                out.push(b);
-            }
+            out.extend(self.finish(schema));
+        } else if self.committed > 0 {
+            let committed = self.committed;
+            let batch = self
+                .finish(schema)
+                .expect("invariant: committed rows exist");
+            out.push(batch.slice(0, committed));
+            let rest = batch.num_rows() - committed;
+            self.pending = (rest > 0).then(|| batch.slice(committed, rest));
         }
         // Rows left in an open transaction re-notify at commit.
         self.notified = false;
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::schema::Value;
+    use crate::test_util::{i64_column, int_schema};
+
+    fn write(st: &mut WriterState, v: i64) {
+        st.columns[0].append(&Value::Int(v));
+        st.row_appended();
+    }
+
+    fn drain(st: &mut WriterState) -> Vec<i64> {
+        let mut out = Vec::new();
+        st.drain(&int_schema(), &mut out);
+        i64_column(&out, 0)
+    }
+
+    fn state() -> WriterState {
+        WriterCell::new(&int_schema())
+            .expect("int64 is writable")
+            .state
+            .into_inner()
+    }
+
+    #[test]
+    fn smoke() {
+        let mut st = state();
+        write(&mut st, 1);
+        write(&mut st, 2);
+        assert_eq!(drain(&mut st), vec![1, 2]);
+        assert_eq!(drain(&mut st), Vec::<i64>::new());
+    }
+
+    #[test]
+    fn a_drain_mid_transaction_takes_the_committed_rows_and_keeps_the_rest_pending() {
+        let mut st = state();
+        write(&mut st, 1);
+        st.begin().unwrap();
+        write(&mut st, 2);
+        assert_eq!(drain(&mut st), vec![1]);
+        write(&mut st, 3);
+        assert_eq!(drain(&mut st), Vec::<i64>::new());
+        assert_eq!(st.staged(), 2);
+        assert!(
+            st.commit().unwrap(),
+            "a commit of staged rows asks for a cycle"
+        );
+        write(&mut st, 4);
+        assert_eq!(drain(&mut st), vec![2, 3, 4]);
+    }
+
+    #[test]
+    fn a_rollback_after_a_mid_transaction_drain_drops_the_pending_rows() {
+        let mut st = state();
+        st.begin().unwrap();
+        write(&mut st, 1);
+        assert_eq!(drain(&mut st), Vec::<i64>::new());
+        write(&mut st, 2);
+        st.rollback(&int_schema()).unwrap();
+        assert_eq!(st.staged(), 0);
+        write(&mut st, 3);
+        assert_eq!(drain(&mut st), vec![3]);
+    }
+
+    #[test]
+    fn committed_rows_kept_by_a_rollback_survive_a_second_transaction() {
+        let mut st = state();
+        write(&mut st, 1);
+        st.begin().unwrap();
+        write(&mut st, 2);
+        st.rollback(&int_schema()).unwrap();
+        st.begin().unwrap();
+        write(&mut st, 3);
+        assert_eq!(
+            drain(&mut st),
+            vec![1],
+            "committed before the first transaction"
+        );
+        st.rollback(&int_schema()).unwrap();
+        assert_eq!(drain(&mut st), Vec::<i64>::new());
+        st.begin().unwrap();
+        write(&mut st, 4);
+        st.commit().unwrap();
+        assert_eq!(drain(&mut st), vec![4]);
+    }
+
+    #[test]
+    fn many_small_transactions_in_one_cycle_make_one_chunk() {
+        let mut st = state();
+        for v in 0..1000 {
+            st.begin().unwrap();
+            write(&mut st, v);
+            st.commit().unwrap();
+        }
+        let mut out = Vec::new();
+        st.drain(&int_schema(), &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].num_rows(), 1000);
     }
 }
 
@@ -324,35 +501,23 @@ mod loom {
     fn write_row(cell: &WriterCell, v: i64) {
         let mut st = cell.state.lock();
         st.columns[0].append(&Value::Int(v));
-        st.len += 1;
-        if !st.in_txn {
-            st.notified = true;
-        }
+        st.row_appended();
     }
 
-    /// What `RowWriter::begin` does: committed rows so far are finished into `ready`.
-    fn begin(cell: &WriterCell, schema: &SchemaRef) {
-        let mut st = cell.state.lock();
-        assert!(!st.in_txn);
-        if let Some(b) = st.finish(schema) {
-            st.ready_rows += b.num_rows();
-            st.ready.push(b);
-        }
-        st.in_txn = true;
+    /// What `RowWriter::begin` does.
+    fn begin(cell: &WriterCell, _schema: &SchemaRef) {
+        cell.state.lock().begin().expect("no transaction open");
     }
 
     fn commit(cell: &WriterCell) {
-        let mut st = cell.state.lock();
-        assert!(st.in_txn);
-        st.in_txn = false;
-        st.notified = true;
+        cell.state.lock().commit().expect("a transaction is open");
     }
 
     fn rollback(cell: &WriterCell, schema: &SchemaRef) {
-        let mut st = cell.state.lock();
-        assert!(st.in_txn);
-        st.discard(schema);
-        st.in_txn = false;
+        cell.state
+            .lock()
+            .rollback(schema)
+            .expect("a transaction is open");
     }
 
     /// A staging with one registered writer cell.

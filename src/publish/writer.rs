@@ -291,7 +291,6 @@ impl RowWriter {
         for (builder, v) in st.columns.iter_mut().zip(row) {
             builder.append(v);
         }
-        st.len += 1;
         self.after_append(&mut st);
         Ok(())
     }
@@ -344,7 +343,6 @@ impl RowWriter {
         for (builder, slot) in st.columns.iter_mut().zip(&self.slots) {
             builder.append(&slot.value());
         }
-        st.len += 1;
         self.after_append(&mut st);
         Ok(())
     }
@@ -359,16 +357,7 @@ impl RowWriter {
     ///
     /// [`Error::Transaction`] if one is already open.
     pub fn begin(&mut self) -> Result<()> {
-        let mut st = self.cell.state.lock();
-        if st.in_txn {
-            return Err(Error::Transaction(TransactionError::AlreadyOpen));
-        }
-        if let Some(batch) = st.finish(&self.table.schema) {
-            st.ready_rows += batch.num_rows();
-            st.ready.push(batch);
-        }
-        st.in_txn = true;
-        Ok(())
+        self.cell.state.lock().begin().map_err(Error::Transaction)
     }
 
     /// Commits the open transaction: its rows become visible at the next cycle.
@@ -394,13 +383,11 @@ impl RowWriter {
             None
         };
         if let Some(err) = refused {
-            st.discard(&self.table.schema);
-            st.in_txn = false;
+            st.rollback(&self.table.schema)
+                .map_err(Error::Transaction)?;
             return Err(err);
         }
-        st.in_txn = false;
-        if st.len > 0 && !st.notified {
-            st.notified = true;
+        if st.commit().map_err(Error::Transaction)? {
             self.core.mark_dirty(self.table.id);
         }
         Ok(())
@@ -412,13 +399,11 @@ impl RowWriter {
     ///
     /// [`Error::Transaction`] if none is open.
     pub fn rollback(&mut self) -> Result<()> {
-        let mut st = self.cell.state.lock();
-        if !st.in_txn {
-            return Err(Error::Transaction(TransactionError::NotOpen));
-        }
-        st.discard(&self.table.schema);
-        st.in_txn = false;
-        Ok(())
+        self.cell
+            .state
+            .lock()
+            .rollback(&self.table.schema)
+            .map_err(Error::Transaction)
     }
 
     /// Whether a transaction is open.
@@ -462,8 +447,7 @@ impl RowWriter {
     }
 
     fn after_append(&self, st: &mut WriterState) {
-        if !st.in_txn && !st.notified {
-            st.notified = true;
+        if st.row_appended() {
             self.core.mark_dirty(self.table.id);
         }
     }
@@ -473,8 +457,7 @@ impl Drop for RowWriter {
     fn drop(&mut self) {
         let mut st = self.cell.state.lock();
         if st.in_txn {
-            st.discard(&self.table.schema);
-            st.in_txn = false;
+            let _ = st.rollback(&self.table.schema);
         }
         st.dropped = true;
     }

@@ -132,6 +132,19 @@ pub(crate) fn register(
     }
     let status = Arc::new(ListenerStatus::default());
     let mut reg = table.registry.lock();
+    if reg.ended {
+        // Nothing will ever be delivered: say so now rather than register a silent listener.
+        return Err(match &reg.failure {
+            Some(failure) => Error::TableFailed {
+                table: table.name.to_string(),
+                source: failure.clone(),
+            },
+            None if core.is_shut_down() => Error::EngineShutDown,
+            None => Error::TableClosed {
+                table: table.name.to_string(),
+            },
+        });
+    }
     reg.next_listener += 1;
     let id = ListenerId(reg.next_listener);
     reg.listeners.push(ListenerEntry {

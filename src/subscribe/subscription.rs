@@ -330,7 +330,8 @@ pub(crate) fn register(
     options: SubscriptionOptions,
 ) -> Result<Subscription> {
     let core = table.core()?;
-    let graph = core.graph.read();
+    // Recursive: subscribing inside `EngineHandle::read` must not queue behind a waiting cycle.
+    let graph = core.graph.read_recursive();
     let snapshot = TableSnapshot::from_inner(table.snapshot.load_full());
     let shared = Arc::new(SubShared::new(options, Event::Snapshot(snapshot)));
     {
