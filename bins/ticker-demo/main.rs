@@ -71,12 +71,19 @@ fn main() -> Result<()> {
         .build()
         .context("starting the tokio runtime")?;
     let waited = runtime.block_on(wait(&cli, &demo, &engine));
+    // Stop serving first, so clients see the server go rather than their tables end. The
+    // server's thread is joined beside the engine's shutdown, which ends any live stream
+    // still open (a graceful shutdown waits for those).
+    let stopping = std::thread::Builder::new()
+        .name("flight-stop".into())
+        .spawn(move || drop(server))
+        .context("spawning the server's stopper")?;
     let stopped = demo.stop();
     let handle = engine.handle();
-    // A final cycle delivers what was staged, and ends the live streams of Flight clients:
-    // only then can the server stop, as its shutdown waits for open streams to end.
-    engine.shutdown();
-    drop(server);
+    engine.shutdown(); // a final cycle delivers what was staged
+    if stopping.join().is_err() {
+        eprintln!("ticker-demo: stopping the Flight server panicked");
+    }
     println!("{}", demo.summary(&handle.stats()));
     waited?;
     stopped

@@ -66,6 +66,9 @@ pub(crate) struct Entry {
     pub(crate) shown: u64,
     /// Set when the stream ended or failed.
     pub(crate) ended: Option<String>,
+    /// The step of the last snapshot, until an update of a later step: updates of that step
+    /// are the rest of the snapshot (a remote source sends a large one in parts).
+    reset_step: Option<u64>,
 }
 
 impl Entry {
@@ -77,6 +80,7 @@ impl Entry {
             updates: 0,
             shown: 0,
             ended: None,
+            reset_step: None,
         }
     }
 }
@@ -481,12 +485,14 @@ impl App {
             DataEvent::Snapshot(rows) => {
                 // A fresh snapshot (a remote source resubscribed): the stream is live again.
                 entry.ended = None;
+                entry.reset_step = Some(rows.step);
                 entry.mirror = Mirror::from_rows(&rows);
                 if let Some(v) = open {
                     v.on_reset(&entry.mirror);
                 }
             }
             DataEvent::Lagged { missed, rows } => {
+                entry.reset_step = Some(rows.step);
                 entry.mirror = Mirror::from_rows(&rows);
                 self.lags += 1;
                 self.missed += missed;
@@ -495,7 +501,15 @@ impl App {
                     v.on_reset(&entry.mirror);
                 }
             }
+            DataEvent::Update(d) if entry.reset_step == Some(d.step) => {
+                // The rest of the snapshot: rows that were there, not new ones.
+                entry.mirror.apply(&d);
+                if let Some(v) = open {
+                    v.on_reset(&entry.mirror);
+                }
+            }
             DataEvent::Update(d) => {
+                entry.reset_step = None;
                 let anchor = open.as_ref().map(|v| v.anchor(&entry.mirror));
                 let old_end = entry.mirror.rows().end;
                 // A remote step may come in several parts: count it once.

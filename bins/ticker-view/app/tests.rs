@@ -372,7 +372,7 @@ fn tables_listed_later_join_the_list_once() {
 }
 
 #[test]
-fn a_step_in_several_parts_counts_as_one_update_and_a_snapshot_revives_a_table() {
+fn steps_and_snapshots_in_several_parts_count_once_and_a_snapshot_revives_a_table() {
     let mut rig = Rig::new(80, 12);
     rig.publish(&rows(4, "AAPL", 1.0));
     rig.cycle();
@@ -395,6 +395,34 @@ fn a_step_in_several_parts_counts_as_one_update_and_a_snapshot_revives_a_table()
     let entry = &rig.app.tables[HISTORY];
     assert_eq!(entry.updates, updates + 1);
     assert_eq!(entry.mirror.rows(), 0..8);
+
+    // A snapshot whose rest comes as updates of its step: rows that were there, not new.
+    let (updates, shown) = (
+        rig.app.tables[HISTORY].updates,
+        rig.app.tables[HISTORY].shown,
+    );
+    rig.app.update(Action::Data {
+        table: HISTORY,
+        event: DataEvent::Snapshot(crate::source::Rows {
+            step,
+            rows: 0..2,
+            batches: vec![batch.slice(0, 2)],
+        }),
+        at: rig.now,
+    });
+    rig.app.update(Action::Data {
+        table: HISTORY,
+        event: DataEvent::Update(crate::source::Delta {
+            step,
+            removed: 2..2,
+            added: 2..4,
+            batches: vec![batch.slice(2, 2)],
+        }),
+        at: rig.now,
+    });
+    let entry = &rig.app.tables[HISTORY];
+    assert_eq!(entry.mirror.rows(), 0..4);
+    assert_eq!((entry.updates, entry.shown), (updates, shown));
 
     rig.app.update(Action::Data {
         table: HISTORY,

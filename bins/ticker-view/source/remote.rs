@@ -23,7 +23,10 @@
 //! later one is a resynchronisation of a viewer that fell behind ([`DataEvent::Lagged`]);
 //! every other message is a [`DataEvent::Update`] with its `removed` prefix, its `added`
 //! positions and its batch. The messages of one step that have already arrived are merged into
-//! one event; the rest of a step that arrives later gives more updates with the same step.
+//! one event; the rest of a step that arrives later gives more updates with the same step. The
+//! server sends a snapshot a stored chunk per message, so a large one often comes in parts: the
+//! App takes updates of a snapshot's step as the rest of the snapshot, and they do not count
+//! as rows in.
 //!
 //! # What a remote source cannot know
 //!
@@ -510,6 +513,7 @@ async fn forward(mut client: Client, slot: Arc<Slot>, shared: Arc<Shared>) -> Re
         sub,
         held: None,
         snapshots: 0,
+        first_step: None,
         last_step: None,
         last_end: None,
     };
@@ -570,6 +574,9 @@ struct Forwarder {
     held: Option<Ahead>,
     /// Resets seen in this subscription.
     snapshots: u64,
+    /// The step of the first snapshot while its messages may still come: they move the end
+    /// over rows that were there before the viewer came, which do not count as rows in.
+    first_step: Option<u64>,
     last_step: Option<u64>,
     /// The end position after the last message.
     last_end: Option<u64>,
@@ -607,8 +614,10 @@ impl Forwarder {
         }
         let step = meta.step;
         let added = meta.added.start..end;
+        let mut counted = true;
         let event = if meta.reset {
             self.snapshots += 1;
+            self.first_step = (self.snapshots == 1).then_some(step);
             let rows = Rows {
                 step,
                 rows: added,
@@ -622,7 +631,12 @@ impl Forwarder {
                 DataEvent::Lagged { missed, rows }
             }
         } else {
-            shared.observe_step(step);
+            if self.first_step == Some(step) {
+                counted = false;
+            } else {
+                self.first_step = None;
+                shared.observe_step(step);
+            }
             DataEvent::Update(Delta {
                 step,
                 removed: meta.removed,
@@ -631,7 +645,7 @@ impl Forwarder {
             })
         };
         // The first snapshot only sets where counting starts.
-        if let Some(last) = self.last_end {
+        if let Some(last) = self.last_end.filter(|_| counted) {
             slot.taken
                 .fetch_add(end.saturating_sub(last), Ordering::Relaxed);
         }

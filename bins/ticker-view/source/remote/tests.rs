@@ -289,6 +289,24 @@ async fn mirrors_match_the_engine_as_a_ring_wraps_and_a_blink_table_empties() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_in_many_parts_is_not_counted_as_rows_in() {
+    let mut served = Served::new(FlightOptions::default());
+    // Eight cycles: the history holds eight chunks, and its snapshot is eight messages.
+    for _ in 0..8 {
+        served.publish(2);
+        served.engine.run_cycle();
+    }
+    let mut viewer = Viewer::connect(&served.url(), quick(), 3).await;
+    viewer.catch_up_all(&served).await;
+    assert_eq!(viewer.mirrors[HISTORY].len(), 16);
+    assert_eq!(viewer.source.status().ends, [0, 0, 0]);
+    served.publish(3);
+    served.engine.run_cycle();
+    viewer.catch_up_all(&served).await;
+    assert_eq!(viewer.source.status().ends, [3, 3, 3]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_server_shows_as_disconnected_and_a_new_one_on_the_same_port_is_rejoined() {
     let mut served = Served::new(FlightOptions::default());
     let addr = served.server.as_ref().unwrap().local_addr();
