@@ -9,8 +9,9 @@
 //!   the remote live stream until the mirror has the rows. Throughput in rows.
 //! - `do_put/10k`: one `DoPut` of a 10,000-row batch into an append-style blink table (a cycle
 //!   every 64 puts keeps staging bounded). Throughput in rows.
-//! - `latency/10ms-cycle`: a threaded engine with a 10 ms period; one row published, time until
-//!   the remote subscriber has it (so half a period of waiting on average, plus the transport).
+//! - `latency/10ms-cycle`: a threaded engine with a 10 ms period; one row published at a
+//!   pseudo-random point of the cycle, time until the remote subscriber has it (half a period
+//!   of waiting on average, plus the cycle and the transport).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -23,7 +24,10 @@ use tickertable::{Engine, PublisherOptions};
 const ROWS: usize = 10_000;
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
 }
 
 fn live(c: &mut Criterion) {
@@ -64,7 +68,9 @@ fn do_put(c: &mut Criterion) {
         .expect("table");
     let server = engine.serve_flight("127.0.0.1:0").expect("serve");
     let rt = runtime();
-    let mut client = rt.block_on(Client::connect(&server.url())).expect("connect");
+    let mut client = rt
+        .block_on(Client::connect(&server.url()))
+        .expect("connect");
     let mut next = 0u64;
     let mut puts = 0u64;
     let mut group = c.benchmark_group("flight");
@@ -73,7 +79,9 @@ fn do_put(c: &mut Criterion) {
         b.iter(|| {
             let batch = trade_batch(next, ROWS);
             next += ROWS as u64;
-            let rows = rt.block_on(client.publish("inbox", vec![batch])).expect("put");
+            let rows = rt
+                .block_on(client.publish("inbox", vec![batch]))
+                .expect("put");
             black_box(rows);
             puts += 1;
             if puts % 64 == 0 {
@@ -85,7 +93,10 @@ fn do_put(c: &mut Criterion) {
 }
 
 fn latency(c: &mut Criterion) {
-    let engine = Engine::builder().period(Duration::from_millis(10)).build().expect("engine");
+    let engine = Engine::builder()
+        .period(Duration::from_millis(10))
+        .build()
+        .expect("engine");
     let (_table, publisher) = engine
         .table_publisher("ticks", trade_schema(), PublisherOptions::default())
         .expect("table");
@@ -100,7 +111,11 @@ fn latency(c: &mut Criterion) {
     group.bench_function("latency/10ms-cycle", |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
-            for _ in 0..iters {
+            for i in 0..iters {
+                // Publish at a pseudo-random point of the cycle, as real rows arrive; otherwise
+                // the loop locks onto the cycle and always waits a whole period.
+                let offset = i.wrapping_mul(7_919) % 10_000;
+                std::thread::sleep(Duration::from_micros(offset));
                 let start = Instant::now();
                 publisher.add(trade_batch(next, 1)).expect("add");
                 next += 1;

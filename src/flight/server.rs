@@ -199,7 +199,15 @@ impl EngineHandle {
                             return;
                         }
                     };
-                    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+                    // No Nagle: a small `DoPut` or update must not wait for the peer's delayed ACK.
+                    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener).map(
+                        |conn| {
+                            conn.and_then(|c| {
+                                c.set_nodelay(true)?;
+                                Ok(c)
+                            })
+                        },
+                    );
                     let server = FlightServiceServer::new(service)
                         .max_decoding_message_size(MAX_MESSAGE_BYTES)
                         .max_encoding_message_size(MAX_MESSAGE_BYTES);
