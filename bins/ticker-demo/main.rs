@@ -116,8 +116,13 @@ fn serve(cli: &Cli, engine: &Engine) -> Result<Option<tickertable::flight::Fligh
     Ok(Some(server))
 }
 
+/// Stands in for the Flight server in a build without it.
 #[cfg(not(feature = "flight"))]
-fn serve(cli: &Cli, _engine: &Engine) -> Result<Option<()>> {
+#[derive(Debug)]
+struct NoServer;
+
+#[cfg(not(feature = "flight"))]
+fn serve(cli: &Cli, _engine: &Engine) -> Result<Option<NoServer>> {
     match &cli.listen {
         Some(addr) => anyhow::bail!("--listen {addr} needs the `flight` feature"),
         None => Ok(None),

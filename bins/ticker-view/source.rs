@@ -73,6 +73,7 @@ pub(crate) type DataStream = Pin<Box<dyn Stream<Item = DataEvent> + Send>>;
 
 /// How the viewer reaches the engine.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(not(feature = "flight"), allow(dead_code))] // only a remote source disconnects
 pub(crate) enum Link {
     /// The engine is in this process: always there.
     #[default]
@@ -91,6 +92,7 @@ pub(crate) enum Link {
 
 /// The engine's cycle period as far as the source knows it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(not(feature = "flight"), allow(dead_code))] // only a remote source observes
 pub(crate) enum Period {
     /// Not known (a remote engine that has not ticked twice yet).
     #[default]
@@ -112,9 +114,11 @@ pub(crate) struct SourceStatus {
     pub(crate) period: Period,
     /// How long the last cycle held the lock (only an engine in this process knows).
     pub(crate) last_cycle: Option<Duration>,
-    /// Each table's end position: every row it ever took (the "in" side of the rates).
+    /// Per table, a count of the rows it took, for the "in" side of the rates: its end
+    /// position in this process; for a remote engine, the rows seen while connected.
     pub(crate) ends: Vec<u64>,
-    /// Rows refused by append-table limits so far (counted from the cycles seen).
+    /// Rows refused by append-table limits so far (counted from the cycles seen; a remote
+    /// source cannot know them and says 0).
     pub(crate) dropped: u64,
 }
 
