@@ -39,6 +39,20 @@ pub struct RemoteTable {
     pub num_rows: u64,
     /// The step of its last change when listed.
     pub step: Step,
+    /// A ring's capacity or an append table's limit, if it has one.
+    pub capacity: Option<u64>,
+}
+
+/// An error and its sources, `a: b: c` (transport errors say little without their cause).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
 }
 
 /// A table read at one step from a server.
@@ -142,7 +156,7 @@ impl Client {
         let channel = timed(CONNECT_TIMEOUT, "connecting", async {
             endpoint.connect().await.map_err(|e| Error::Remote {
                 kind: RemoteErrorKind::Unavailable,
-                message: format!("cannot connect to {url}: {e}"),
+                message: format!("cannot connect to {url}: {}", error_chain(&e)),
             })
         })
         .await?;
@@ -387,6 +401,7 @@ fn remote_table(info: FlightInfo) -> Result<RemoteTable> {
         schema,
         num_rows,
         step,
+        capacity,
     })
 }
 
