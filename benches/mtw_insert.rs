@@ -18,7 +18,11 @@ use tickertable::{MtwOptions, MultithreadedTableWriter, PublisherOptions, Sink, 
 
 const ROWS: u64 = 200_000;
 
-#[allow(clippy::cast_possible_wrap, clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+#[allow(
+    clippy::cast_possible_wrap,
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation
+)]
 fn insert(c: &mut Criterion) {
     let engine = manual_engine();
     let (table, _publisher) = engine
@@ -45,36 +49,40 @@ fn insert(c: &mut Criterion) {
     let mut group = c.benchmark_group("mtw_insert");
     group.throughput(Throughput::Elements(ROWS));
     for threads in [1u64, 2, 8] {
-        group.bench_with_input(BenchmarkId::new("mpsc", threads), &threads, |b, &threads| {
-            b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let start = Instant::now();
-                    let handles: Vec<_> = (0..threads)
-                        .map(|t| {
-                            let (mtw, syms) = (mtw.clone(), syms.clone());
-                            std::thread::spawn(move || {
-                                for i in (t..ROWS).step_by(threads as usize) {
-                                    let row = [
-                                        Value::Int(i as i64),
-                                        Value::Str(&syms[(i % 100) as usize]),
-                                        Value::Float(i as f64 / 100.0),
-                                        Value::Int((i % 1000) as i64),
-                                    ];
-                                    mtw.insert(&row).expect("row fits");
-                                }
+        group.bench_with_input(
+            BenchmarkId::new("mpsc", threads),
+            &threads,
+            |b, &threads| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let start = Instant::now();
+                        let handles: Vec<_> = (0..threads)
+                            .map(|t| {
+                                let (mtw, syms) = (mtw.clone(), syms.clone());
+                                std::thread::spawn(move || {
+                                    for i in (t..ROWS).step_by(threads as usize) {
+                                        let row = [
+                                            Value::Int(i as i64),
+                                            Value::Str(&syms[(i % 100) as usize]),
+                                            Value::Float(i as f64 / 100.0),
+                                            Value::Int((i % 1000) as i64),
+                                        ];
+                                        mtw.insert(&row).expect("row fits");
+                                    }
+                                })
                             })
-                        })
-                        .collect();
-                    for h in handles {
-                        h.join().expect("inserter");
+                            .collect();
+                        for h in handles {
+                            h.join().expect("inserter");
+                        }
+                        mtw.flush().expect("flush");
+                        total += start.elapsed();
                     }
-                    mtw.flush().expect("flush");
-                    total += start.elapsed();
-                }
-                total
-            });
-        });
+                    total
+                });
+            },
+        );
     }
     group.finish();
     stop.store(true, Ordering::Relaxed);
