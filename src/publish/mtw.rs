@@ -271,6 +271,15 @@ struct LaneState {
 }
 
 impl LaneState {
+    /// The error for a caller whose rows this lane could not write.
+    fn failed_error(&self) -> Error {
+        let why = self
+            .last_error
+            .as_ref()
+            .map_or_else(String::new, |e| e.message.clone());
+        Error::WriterClosed { reason: why }
+    }
+
     fn buffered(&self) -> usize {
         self.len + self.queued_rows
     }
@@ -513,11 +522,7 @@ impl MultithreadedTableWriter {
             }
             // Batches go out in order, so the row was published iff `sent_upto` reached it.
             if st.sent_upto < seq {
-                let why = st
-                    .last_error
-                    .as_ref()
-                    .map_or_else(String::new, |e| e.message.clone());
-                return Err(Error::WriterClosed { reason: why });
+                return Err(st.failed_error());
             }
         }
         Ok(())
@@ -665,11 +670,7 @@ impl MultithreadedTableWriter {
                 lane.progress.wait_for(&mut st, Duration::from_millis(50));
             }
             if st.exiting {
-                let why = st
-                    .last_error
-                    .as_ref()
-                    .map_or_else(String::new, |e| e.message.clone());
-                return Err(Error::WriterClosed { reason: why });
+                return Err(st.failed_error());
             }
         }
         Ok(())
