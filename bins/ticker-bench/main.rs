@@ -16,6 +16,12 @@
 //! | W5 | 1 row every `--period-us` for `--duration-ms` | write→listener latency |
 //! | W6 | append table grown to `--n` rows with W3 batches | RSS bytes per row, rows/s |
 //!
+//! W6's `bytes_per_row` is `(rss_steady_bytes - rss_baseline_bytes) / n`: RSS is
+//! `/proc/self/statm`'s resident pages times the page size; the baseline is read once the
+//! engine and the empty table exist, before the first batch is built; the steady value is read
+//! after the last row was delivered and two more (idle) cycles ran. The ideal for this schema
+//! is 31 bytes per row (8 + 8 + 8 + a 3-byte symbol + a 4-byte offset).
+//!
 //! `--workload all` runs W6 first (so its RSS baseline is not inflated or deflated by memory
 //! the allocator kept from the other runs), then W1..W5. W5 runs at 10 ms and 100 ms cycles,
 //! each with and without the low-latency option, unless `--cycle-ms` / `--low-latency` pin
