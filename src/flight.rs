@@ -37,6 +37,10 @@
 //! 3. append the message's rows, which are at positions `added` (`added` is empty and the
 //!    message has no batch when an update only removes rows: a metadata-only message).
 //!
+//! The first message of a snapshot (a `reset`) also carries `"rows": [start, end]`, the
+//! positions of the whole snapshot, so a client knows the snapshot is complete once its
+//! mirror ends at `end`.
+//!
 //! A snapshot or an update may span several messages (large batches are split to keep messages
 //! near 2 MiB); only the first carries `reset` and `removed`. All messages of one step share
 //! its `step`. Positions count every row ever appended to the table (see

@@ -322,7 +322,7 @@ impl Client {
         for batch in &batches {
             enc.messages(
                 0,
-                false,
+                None,
                 0..0,
                 0,
                 std::slice::from_ref(batch),

@@ -350,7 +350,8 @@ pub(crate) fn kind_name(table: &Table) -> &'static str {
 /// One reset or update still to encode, a chunk at a time.
 struct Work {
     step: u64,
-    reset: bool,
+    /// The whole snapshot's positions, when this work is a snapshot (a reset).
+    reset: Option<std::ops::Range<u64>>,
     removed: std::ops::Range<u64>,
     pos: u64,
     batches: VecDeque<RecordBatch>,
@@ -361,7 +362,7 @@ impl Work {
     fn snapshot(s: &crate::TableSnapshot) -> Self {
         Self {
             step: s.step().as_u64(),
-            reset: true,
+            reset: Some(s.rows()),
             removed: s.rows().start..s.rows().start,
             pos: s.rows().start,
             batches: s.batches().cloned().collect(),
@@ -372,7 +373,7 @@ impl Work {
     fn update(u: &crate::TableUpdate) -> Self {
         Self {
             step: u.step().as_u64(),
-            reset: false,
+            reset: None,
             removed: u.removed(),
             pos: u.added().start,
             batches: u.batches().iter().cloned().collect(),
@@ -391,7 +392,7 @@ impl Work {
         } else {
             self.removed.end..self.removed.end
         };
-        let reset = self.reset && self.first;
+        let reset = if self.first { self.reset.clone() } else { None };
         let batches: &[RecordBatch] = batch.as_slice();
         enc.messages(self.step, reset, removed, self.pos, batches, out)?;
         self.pos += batches.iter().map(|b| b.num_rows() as u64).sum::<u64>();

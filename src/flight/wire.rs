@@ -20,18 +20,23 @@ pub struct MessageMeta {
     pub removed: Range<u64>,
     /// Positions of the rows this message carries (empty for a metadata-only message).
     pub added: Range<u64>,
+    /// On the first message of a snapshot (a `reset`): the positions of the whole snapshot, so
+    /// a client knows it is complete once its mirror ends at `rows.end`.
+    pub rows: Option<Range<u64>>,
 }
 
 impl MessageMeta {
     pub(crate) fn to_json(&self) -> Vec<u8> {
-        serde_json::json!({
+        let mut v = serde_json::json!({
             "step": self.step,
             "reset": self.reset,
             "removed": [self.removed.start, self.removed.end],
             "added": [self.added.start, self.added.end],
-        })
-        .to_string()
-        .into_bytes()
+        });
+        if let Some(rows) = &self.rows {
+            v["rows"] = serde_json::json!([rows.start, rows.end]);
+        }
+        v.to_string().into_bytes()
     }
 
     /// Parses a message's app metadata.
@@ -72,6 +77,7 @@ impl MessageMeta {
                 .ok_or_else(|| bad("reset"))?,
             removed: range("removed")?,
             added: range("added")?,
+            rows: if v.get("rows").is_some() { Some(range("rows")?) } else { None },
         })
     }
 }
@@ -114,10 +120,11 @@ impl Encoder {
 
     /// The messages of one reset or update: metadata-only if there are no rows, otherwise
     /// one message per slice of at most `max_rows` rows, the first carrying `removed`.
+    /// `reset` holds the whole snapshot's positions when these messages start one.
     pub(crate) fn messages(
         &mut self,
         step: u64,
-        reset: bool,
+        reset: Option<Range<u64>>,
         removed: Range<u64>,
         start: u64,
         batches: &[RecordBatch],
@@ -128,7 +135,8 @@ impl Encoder {
         let meta = |first: &mut bool, added: Range<u64>| {
             let m = MessageMeta {
                 step,
-                reset: reset && *first,
+                reset: reset.is_some() && *first,
+                rows: if *first { reset.clone() } else { None },
                 removed: if *first {
                     removed.clone()
                 } else {
@@ -179,7 +187,10 @@ mod tests {
             reset: true,
             removed: 0..3,
             added: 3..10,
+            rows: Some(0..10),
         };
+        assert_eq!(MessageMeta::parse(&m.to_json()).unwrap(), m);
+        let m = MessageMeta { rows: None, ..m };
         assert_eq!(MessageMeta::parse(&m.to_json()).unwrap(), m);
     }
 
@@ -203,7 +214,7 @@ mod tests {
         let mut enc = Encoder::new(batch.schema());
         enc.max_rows = 2000;
         let mut out = Vec::new();
-        enc.messages(4, true, 0..0, 100, &[batch], &mut out)
+        enc.messages(4, Some(100..5100), 0..0, 100, &[batch], &mut out)
             .unwrap();
         let metas: Vec<_> = out
             .iter()
@@ -221,7 +232,7 @@ mod tests {
     fn an_update_without_rows_is_one_metadata_only_message() {
         let mut enc = Encoder::new(crate::test_util::int_schema());
         let mut out = Vec::new();
-        enc.messages(9, false, 10..20, 50, &[], &mut out).unwrap();
+        enc.messages(9, None, 10..20, 50, &[], &mut out).unwrap();
         assert_eq!(out.len(), 1);
         assert!(out[0].data_header.is_empty());
         let m = MessageMeta::parse(&out[0].app_metadata).unwrap();
