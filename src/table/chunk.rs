@@ -8,6 +8,7 @@
 //! costs O(table size).
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 
@@ -24,10 +25,14 @@ impl Chunk {
     }
 }
 
+/// A table's chunks. Each is behind an `Arc` so the copy-on-write of a tree node shared with
+/// a snapshot copies pointers, not `RecordBatch`es (whose clone allocates a column `Vec`).
+pub(crate) type Chunks = imbl::Vector<Arc<Chunk>>;
+
 /// The rows `[start, end)` of a table, in chunks.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ChunkLog {
-    chunks: imbl::Vector<Chunk>,
+    chunks: Chunks,
     start: u64,
     end: u64,
 }
@@ -37,7 +42,7 @@ impl ChunkLog {
         self.start..self.end
     }
 
-    pub(crate) fn chunks(&self) -> &imbl::Vector<Chunk> {
+    pub(crate) fn chunks(&self) -> &Chunks {
         &self.chunks
     }
 
@@ -45,10 +50,10 @@ impl ChunkLog {
     pub(crate) fn push(&mut self, batch: RecordBatch) {
         let n = batch.num_rows() as u64;
         if n > 0 {
-            self.chunks.push_back(Chunk {
+            self.chunks.push_back(Arc::new(Chunk {
                 start: self.end,
                 batch,
-            });
+            }));
         }
         self.end += n;
     }
@@ -79,7 +84,7 @@ impl ChunkLog {
                         start: new_start,
                         batch: front.batch.slice(skip, len),
                     };
-                    self.chunks.set(0, sliced);
+                    self.chunks.set(0, Arc::new(sliced));
                 }
                 break;
             }
@@ -91,7 +96,7 @@ impl ChunkLog {
 /// The chunks of `chunks` that hold positions in `range`, sliced to it, in order.
 ///
 /// Cost O(log chunks + chunks returned); no row is copied.
-pub(crate) fn slice_chunks(chunks: &imbl::Vector<Chunk>, range: Range<u64>) -> Vec<RecordBatch> {
+pub(crate) fn slice_chunks(chunks: &Chunks, range: Range<u64>) -> Vec<RecordBatch> {
     let mut out = Vec::new();
     if range.is_empty() || chunks.is_empty() {
         return out;
@@ -108,7 +113,8 @@ pub(crate) fn slice_chunks(chunks: &imbl::Vector<Chunk>, range: Range<u64>) -> V
     }) {
         Ok(i) | Err(i) => i,
     };
-    for chunk in chunks.iter().skip(first) {
+    // A focus narrowed to the tail starts there in O(log chunks); `iter().skip` would walk.
+    for chunk in chunks.focus().narrow(first..) {
         if chunk.start >= range.end {
             break;
         }

@@ -9,7 +9,7 @@ use arrow_schema::SchemaRef;
 
 use crate::error::Result;
 use crate::graph::Step;
-use crate::table::chunk::{slice_chunks, Chunk};
+use crate::table::chunk::{slice_chunks, Chunks};
 
 /// The rows of a table at one step: lock-free to take, immutable, cheap to clone.
 ///
@@ -27,7 +27,7 @@ pub struct TableSnapshot {
 pub(crate) struct SnapshotInner {
     pub(crate) step: Step,
     pub(crate) rows: Range<u64>,
-    pub(crate) chunks: imbl::Vector<Chunk>,
+    pub(crate) chunks: Chunks,
     pub(crate) schema: SchemaRef,
 }
 
