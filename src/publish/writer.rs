@@ -231,6 +231,37 @@ pub struct RowWriter {
     core: Arc<Core>,
     cell: Arc<WriterCell>,
     slots: Vec<Slot>,
+    /// Per column, the value kind that always fits it (see [`exact_kind`]): such a value
+    /// skips the full check, the common case on the hot path.
+    exact: Vec<SlotKind>,
+}
+
+/// The one `Value` kind that always fits a column of type `dt` whatever the value (no range,
+/// no null to refuse), or `Unset` if none does.
+fn exact_kind(dt: &arrow_schema::DataType) -> SlotKind {
+    use arrow_schema::DataType as D;
+    match dt {
+        D::Int64 | D::Timestamp(..) | D::Date64 | D::Time64(_) | D::Duration(_) => SlotKind::Int,
+        D::UInt64 => SlotKind::UInt,
+        D::Float64 | D::Float32 => SlotKind::Float,
+        D::Utf8 | D::LargeUtf8 => SlotKind::Str,
+        D::Binary | D::LargeBinary => SlotKind::Bytes,
+        D::Boolean => SlotKind::Bool,
+        _ => SlotKind::Unset,
+    }
+}
+
+/// The kind of a value, in the terms of [`exact_kind`].
+fn kind_of(v: &Value<'_>) -> SlotKind {
+    match v {
+        Value::Null => SlotKind::Null,
+        Value::Bool(_) => SlotKind::Bool,
+        Value::Int(_) => SlotKind::Int,
+        Value::UInt(_) => SlotKind::UInt,
+        Value::Float(_) => SlotKind::Float,
+        Value::Str(_) => SlotKind::Str,
+        Value::Bytes(_) => SlotKind::Bytes,
+    }
 }
 
 impl RowWriter {
@@ -248,11 +279,18 @@ impl RowWriter {
         let slots = (0..table.schema.fields().len())
             .map(|_| Slot::new())
             .collect();
+        let exact = table
+            .schema
+            .fields()
+            .iter()
+            .map(|f| exact_kind(f.data_type()))
+            .collect();
         Ok(Self {
             table,
             core,
             cell,
             slots,
+            exact,
         })
     }
 
@@ -285,7 +323,9 @@ impl RowWriter {
             });
         }
         for (i, v) in row.iter().enumerate() {
-            check_value(&self.table.name, &self.table.schema, i, v)?;
+            if kind_of(v) != self.exact[i] {
+                check_value(&self.table.name, &self.table.schema, i, v)?;
+            }
         }
         let mut st = self.lock_for_row()?;
         for (builder, v) in st.columns.iter_mut().zip(row) {
