@@ -194,6 +194,23 @@ async fn a_slow_subscriber_is_resynchronised_and_a_fast_one_is_not() {
     );
 }
 
+/// Subscribes, retrying while the server's one stream slot is still taken by a client that
+/// just went away (hang guard: 200 tries).
+async fn subscribe_when_free(url: &str, table: &str) -> RemoteSubscription {
+    for _ in 0..200 {
+        let mut c = Client::connect(url).await.expect("connect");
+        match c.subscribe(table).await {
+            Ok(sub) => return sub,
+            Err(tickertable::Error::Remote {
+                kind: RemoteErrorKind::ResourceExhausted,
+                ..
+            }) => tokio::time::sleep(Duration::from_millis(20)).await,
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    panic!("hang guard: the stream slot was never released");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_disconnects_mid_stream_leaves_the_server_healthy() {
     let engine = manual_engine();
@@ -201,13 +218,12 @@ async fn a_client_that_disconnects_mid_stream_leaves_the_server_healthy() {
     let options = FlightOptions::default().with_max_streams(1);
     let server = engine.serve_flight_with("127.0.0.1:0", options).unwrap();
     for round in 0..3i64 {
-        let mut client = Client::connect(&server.url()).await.unwrap();
-        let mut sub = client.subscribe("xs").await.unwrap();
+        // The slot of the previous round's probe is freed once the server notices it left.
+        let mut sub = subscribe_when_free(&server.url(), "xs").await;
         publisher.add(int_batch(round * 5..round * 5 + 5)).unwrap();
         engine.run_cycle();
         catch_up(&mut sub, &table).await;
         drop(sub);
-        drop(client);
         // The stream's slot is released once the server notices the disconnect.
         let mut ok = false;
         for _ in 0..200 {

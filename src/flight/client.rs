@@ -320,14 +320,7 @@ impl Client {
             .schema_message()
             .with_descriptor(FlightDescriptor::new_path(vec![table.to_owned()]))];
         for batch in &batches {
-            enc.messages(
-                0,
-                None,
-                0..0,
-                0,
-                std::slice::from_ref(batch),
-                &mut messages,
-            )?;
+            enc.messages(0, None, 0..0, 0, std::slice::from_ref(batch), &mut messages)?;
         }
         let req = self.request(stream::iter(messages));
         let mut results = self

@@ -392,7 +392,11 @@ impl Work {
         } else {
             self.removed.end..self.removed.end
         };
-        let reset = if self.first { self.reset.clone() } else { None };
+        let reset = if self.first {
+            self.reset.as_ref()
+        } else {
+            None
+        };
         let batches: &[RecordBatch] = batch.as_slice();
         enc.messages(self.step, reset, removed, self.pos, batches, out)?;
         self.pos += batches.iter().map(|b| b.num_rows() as u64).sum::<u64>();

@@ -77,7 +77,11 @@ impl MessageMeta {
                 .ok_or_else(|| bad("reset"))?,
             removed: range("removed")?,
             added: range("added")?,
-            rows: if v.get("rows").is_some() { Some(range("rows")?) } else { None },
+            rows: if v.get("rows").is_some() {
+                Some(range("rows")?)
+            } else {
+                None
+            },
         })
     }
 }
@@ -124,7 +128,7 @@ impl Encoder {
     pub(crate) fn messages(
         &mut self,
         step: u64,
-        reset: Option<Range<u64>>,
+        reset: Option<&Range<u64>>,
         removed: Range<u64>,
         start: u64,
         batches: &[RecordBatch],
@@ -136,7 +140,7 @@ impl Encoder {
             let m = MessageMeta {
                 step,
                 reset: reset.is_some() && *first,
-                rows: if *first { reset.clone() } else { None },
+                rows: if *first { reset.cloned() } else { None },
                 removed: if *first {
                     removed.clone()
                 } else {
@@ -214,7 +218,7 @@ mod tests {
         let mut enc = Encoder::new(batch.schema());
         enc.max_rows = 2000;
         let mut out = Vec::new();
-        enc.messages(4, Some(100..5100), 0..0, 100, &[batch], &mut out)
+        enc.messages(4, Some(&(100..5100)), 0..0, 100, &[batch], &mut out)
             .unwrap();
         let metas: Vec<_> = out
             .iter()
