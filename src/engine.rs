@@ -130,6 +130,8 @@ impl Core {
         let period = self.config.period;
         let mut last_start = Instant::now();
         loop {
+            // The start this cycle was scheduled for, when it starts on schedule.
+            let mut on_time = None;
             {
                 let mut w = self.wake.lock();
                 loop {
@@ -139,7 +141,8 @@ impl Core {
                     let now = Instant::now();
                     // A period too long to add to an `Instant` means no periodic cycle.
                     let due = last_start.checked_add(period);
-                    if due.is_some_and(|d| now >= d) {
+                    if let Some(d) = due.filter(|d| now >= *d) {
+                        on_time = Some(d);
                         break;
                     }
                     let mut deadline = due;
@@ -166,7 +169,14 @@ impl Core {
                 w.refresh = false;
                 w.staged = false;
             }
-            last_start = Instant::now();
+            // Periodic cycles keep their phase (the next is due a period after this one was
+            // due, not after it woke); a cycle that started late by a period or more, or early
+            // on request, restarts the schedule from now, so cycles never bunch up.
+            let now = Instant::now();
+            last_start = match on_time {
+                Some(d) if now.duration_since(d) < period => d,
+                _ => now,
+            };
             cycle::run(self);
         }
     }
