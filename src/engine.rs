@@ -6,8 +6,10 @@
 //!
 //! # Cycle timing
 //!
-//! - Periodic (default): a cycle every `period` (100 ms by default). A cycle that overruns
-//!   starts the next one at once; cycles are never skipped and never bunch up to catch up.
+//! - Periodic (default): a cycle every `period` (100 ms by default), keeping the schedule's
+//!   phase (a late wake does not push later cycles back). A cycle that overruns starts the next
+//!   one at once and restarts the schedule from then; cycles are never skipped and never bunch
+//!   up to catch up.
 //! - [`EngineHandle::request_refresh`] runs the next cycle now; requests made before it starts
 //!   coalesce into that one cycle.
 //! - Low latency ([`Builder::low_latency`]): a cycle also starts as soon as rows are staged,
