@@ -374,7 +374,9 @@ impl WriterState {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+// The loom build runs only the models below.
+#[cfg(test)]
+#[cfg(not(loom))]
 mod tests {
     use super::*;
     use crate::schema::Value;
