@@ -731,3 +731,62 @@ fn zero_column_schema_is_refused_or_works() {
         }
     }
 }
+
+#[test]
+fn write_rows_applies_all_rows_in_one_cycle_or_none() {
+    let engine = manual_engine();
+    let dtw = int_writer(&engine);
+    let mut w = dtw.row_writer().unwrap();
+    let rows: Vec<[Value<'_>; 1]> = (0..5).map(|v| [Value::Int(v)]).collect();
+    let refs: Vec<&[Value<'_>]> = rows.iter().map(|r| &r[..]).collect();
+    w.write_rows(&refs).unwrap();
+    assert_eq!(
+        dtw.table().num_rows(),
+        0,
+        "staged, not visible before the cycle"
+    );
+    engine.run_cycle();
+    assert_eq!(values(dtw.table()), vec![0, 1, 2, 3, 4]);
+
+    let bad = [[Value::Int(5)], [Value::Str("six")], [Value::Int(7)]];
+    let refs: Vec<&[Value<'_>]> = bad.iter().map(|r| &r[..]).collect();
+    let err = w.write_rows(&refs).unwrap_err();
+    assert!(matches!(err, Error::SchemaMismatch { .. }), "{err:?}");
+    assert_eq!(w.staged_rows(), 0, "nothing of the refused call is staged");
+    engine.run_cycle();
+    assert_eq!(values(dtw.table()), vec![0, 1, 2, 3, 4]);
+}
+
+#[test]
+fn write_rows_past_the_staging_limit_is_refused_whole_in_manual_mode() {
+    let engine = tickertable::Engine::builder()
+        .manual()
+        .staging_limit(3)
+        .build()
+        .unwrap();
+    let dtw = int_writer(&engine);
+    let mut w = dtw.row_writer().unwrap();
+    w.write_rows(&[&[Value::Int(0)], &[Value::Int(1)]]).unwrap();
+    let err = w
+        .write_rows(&[&[Value::Int(2)], &[Value::Int(3)]])
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::StagingFull {
+                staged: 2,
+                limit: 3,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    engine.run_cycle();
+    assert_eq!(values(dtw.table()), vec![0, 1]);
+    // An empty buffer takes a group larger than the limit, as staging takes any batch.
+    let big: Vec<[Value<'_>; 1]> = (10..15).map(|v| [Value::Int(v)]).collect();
+    let refs: Vec<&[Value<'_>]> = big.iter().map(|r| &r[..]).collect();
+    w.write_rows(&refs).unwrap();
+    engine.run_cycle();
+    assert_eq!(values(dtw.table()), vec![0, 1, 10, 11, 12, 13, 14]);
+}
