@@ -314,19 +314,7 @@ impl RowWriter {
     /// [`Error::NullInNonNullable`], [`Error::TableClosed`], [`Error::EngineShutDown`], or
     /// [`Error::StagingFull`] (see the staging limit). The row is not applied.
     pub fn write_row(&mut self, row: &[Value<'_>]) -> Result<()> {
-        let ncols = self.slots.len();
-        if row.len() != ncols {
-            return Err(Error::ColumnCount {
-                table: self.table.name.to_string(),
-                expected: ncols,
-                found: row.len(),
-            });
-        }
-        for (i, v) in row.iter().enumerate() {
-            if kind_of(v) != self.exact[i] {
-                check_value(&self.table.name, &self.table.schema, i, v)?;
-            }
-        }
+        self.check_row(row)?;
         let mut st = self.lock_for_rows(1)?;
         for (builder, v) in st.columns.iter_mut().zip(row) {
             builder.append(v);
@@ -344,20 +332,8 @@ impl RowWriter {
     /// As [`write_row`](Self::write_row), for the first row that does not fit; nothing of the
     /// call is applied.
     pub fn write_rows(&mut self, rows: &[&[Value<'_>]]) -> Result<()> {
-        let ncols = self.slots.len();
         for row in rows {
-            if row.len() != ncols {
-                return Err(Error::ColumnCount {
-                    table: self.table.name.to_string(),
-                    expected: ncols,
-                    found: row.len(),
-                });
-            }
-            for (i, v) in row.iter().enumerate() {
-                if kind_of(v) != self.exact[i] {
-                    check_value(&self.table.name, &self.table.schema, i, v)?;
-                }
-            }
+            self.check_row(row)?;
         }
         if rows.is_empty() {
             return Ok(());
@@ -368,6 +344,25 @@ impl RowWriter {
                 builder.append(v);
             }
             self.after_append(&mut st);
+        }
+        Ok(())
+    }
+
+    /// Checks a whole row against the schema; a value of the column's exact kind skips the
+    /// full check (the common case on the hot path).
+    fn check_row(&self, row: &[Value<'_>]) -> Result<()> {
+        let ncols = self.slots.len();
+        if row.len() != ncols {
+            return Err(Error::ColumnCount {
+                table: self.table.name.to_string(),
+                expected: ncols,
+                found: row.len(),
+            });
+        }
+        for (i, v) in row.iter().enumerate() {
+            if kind_of(v) != self.exact[i] {
+                check_value(&self.table.name, &self.table.schema, i, v)?;
+            }
         }
         Ok(())
     }

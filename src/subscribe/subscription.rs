@@ -103,6 +103,17 @@ struct SubState {
     waker: Option<Waker>,
 }
 
+impl SubState {
+    /// The next queued event, keeping the queued-row count in step.
+    fn pop(&mut self) -> Option<Event> {
+        let e = self.queue.pop_front()?;
+        if let Event::Update(u) = &e {
+            self.queued_rows -= u.num_added();
+        }
+        Some(e)
+    }
+}
+
 impl SubShared {
     fn new(options: SubscriptionOptions, first: Event) -> Self {
         let mut queue = VecDeque::with_capacity(16);
@@ -215,10 +226,7 @@ impl Subscription {
     pub fn recv(&self) -> Option<Event> {
         let mut st = self.shared.state.lock();
         loop {
-            if let Some(e) = st.queue.pop_front() {
-                if let Event::Update(u) = &e {
-                    st.queued_rows -= u.num_added();
-                }
+            if let Some(e) = st.pop() {
                 return Some(e);
             }
             if st.ended {
@@ -235,10 +243,7 @@ impl Subscription {
     /// [`TryRecvError::Empty`] or [`TryRecvError::Ended`].
     pub fn try_recv(&self) -> Result<Event, TryRecvError> {
         let mut st = self.shared.state.lock();
-        if let Some(e) = st.queue.pop_front() {
-            if let Event::Update(u) = &e {
-                st.queued_rows -= u.num_added();
-            }
+        if let Some(e) = st.pop() {
             return Ok(e);
         }
         Err(if st.ended {
@@ -257,10 +262,7 @@ impl Subscription {
         let deadline = Instant::now() + timeout;
         let mut st = self.shared.state.lock();
         loop {
-            if let Some(e) = st.queue.pop_front() {
-                if let Event::Update(u) = &e {
-                    st.queued_rows -= u.num_added();
-                }
+            if let Some(e) = st.pop() {
                 return Ok(e);
             }
             if st.ended {
@@ -287,10 +289,7 @@ impl futures_core::Stream for Subscription {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
         let mut st = self.shared.state.lock();
-        if let Some(e) = st.queue.pop_front() {
-            if let Event::Update(u) = &e {
-                st.queued_rows -= u.num_added();
-            }
+        if let Some(e) = st.pop() {
             return Poll::Ready(Some(e));
         }
         if st.ended {
