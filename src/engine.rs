@@ -418,9 +418,10 @@ impl EngineHandle {
         options: PublisherOptions,
     ) -> Result<(Table, TablePublisher)> {
         let retention = Retention::for_kind(options.kind)?;
+        let key = resolve_key(name, &schema, options.kind, &options.key)?;
         let mut graph = self.core.graph.write();
         self.check_alive()?;
-        let table = graph.add_table(&self.core, name, schema, retention, None)?;
+        let table = graph.add_table(&self.core, name, schema, retention, key, None)?;
         let publisher = TablePublisher::new(table.clone(), self.core.clone());
         if let Some(f) = options.on_flush {
             graph
@@ -449,9 +450,10 @@ impl EngineHandle {
         // Refuse unsupported column types before the table exists.
         WriterCell::new(&schema)?;
         let retention = Retention::for_kind(options.kind)?;
+        let key = resolve_key(name, &schema, options.kind, &options.key)?;
         let mut graph = self.core.graph.write();
         self.check_alive()?;
-        let table = graph.add_table(&self.core, name, schema, retention, None)?;
+        let table = graph.add_table(&self.core, name, schema, retention, key, None)?;
         Ok(DynamicTableWriter::new(table, self.core.clone()))
     }
 
@@ -524,8 +526,24 @@ impl EngineHandle {
                 })
             }
         }
+        if !source.key_columns().is_empty() {
+            return Err(Error::InvalidOption {
+                option: "source",
+                reason: format!(
+                    "{:?} is keyed: ring, append and tail tables derive from append, blink and ring tables",
+                    source.name()
+                ),
+            });
+        }
         let schema = source.schema().clone();
-        let table = graph.add_table(&self.core, name, schema, retention, Some(src))?;
+        let table = graph.add_table(
+            &self.core,
+            name,
+            schema,
+            retention,
+            Arc::from(Vec::new()),
+            Some(src),
+        )?;
         if let Some((_, closing)) = graph.node(src).closed.clone() {
             // A derived table of a closed source is closed from the start, failed with the
             // source's failure (wrapped with its own name, as in a cycle).
@@ -649,4 +667,45 @@ impl fmt::Debug for EngineHandle {
             .field("period", &self.core.config.period)
             .finish()
     }
+}
+
+/// A keyed table's key columns by index; empty for other kinds.
+fn resolve_key(
+    name: &str,
+    schema: &SchemaRef,
+    kind: crate::TableKind,
+    key: &[String],
+) -> Result<Arc<[usize]>> {
+    let keyed = matches!(kind, crate::TableKind::Keyed { .. });
+    if !keyed {
+        if key.is_empty() {
+            return Ok(Arc::from(Vec::new()));
+        }
+        return Err(Error::InvalidOption {
+            option: "key columns",
+            reason: format!("table {name:?} is {kind}: only keyed tables have key columns"),
+        });
+    }
+    if key.is_empty() {
+        return Err(Error::InvalidOption {
+            option: "key columns",
+            reason: format!("keyed table {name:?} needs at least one key column"),
+        });
+    }
+    let mut columns = Vec::with_capacity(key.len());
+    for k in key {
+        let c = schema.index_of(k).map_err(|_| Error::NoColumnNamed {
+            table: name.to_owned(),
+            column: k.clone(),
+        })?;
+        if columns.contains(&c) {
+            return Err(Error::InvalidOption {
+                option: "key columns",
+                reason: format!("{k:?} is given twice"),
+            });
+        }
+        columns.push(c);
+    }
+    crate::table::keyed::KeyedState::supports(schema, &columns)?;
+    Ok(Arc::from(columns))
 }

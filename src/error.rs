@@ -80,6 +80,42 @@ pub enum Error {
         /// The table's column count.
         count: usize,
     },
+    /// A batch names a column the table does not have.
+    #[error("table {table:?} has no column named {column:?}")]
+    NoColumnNamed {
+        /// The table.
+        table: String,
+        /// The name that was given.
+        column: String,
+    },
+    /// An upsert or delete into a keyed table without one of its key columns.
+    #[error("table {table:?}: key column {column:?} is missing")]
+    MissingKeyColumn {
+        /// The keyed table.
+        table: String,
+        /// The key column left out.
+        column: String,
+    },
+    /// A partial upsert leaves out a column that is not nullable: a new key would get a null
+    /// there.
+    #[error(
+        "table {table:?}: a partial upsert may leave out only nullable columns; {column:?} is not nullable"
+    )]
+    UnsetColumn {
+        /// The keyed table.
+        table: String,
+        /// The column left out.
+        column: String,
+    },
+    /// An operation the table's kind does not have (a delete on an append table), or a
+    /// malformed operation tag on a batch for a keyed table.
+    #[error("table {table:?}: {reason}")]
+    InvalidOp {
+        /// The table.
+        table: String,
+        /// What was wrong.
+        reason: String,
+    },
     /// The schema has a column type that row writers cannot build.
     #[error("column {column:?}: row writers do not support type {data_type}")]
     UnsupportedType {

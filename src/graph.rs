@@ -101,6 +101,7 @@ impl Graph {
         name: &str,
         schema: SchemaRef,
         retention: Retention,
+        key: Arc<[usize]>,
         source: Option<TableId>,
     ) -> Result<Table> {
         if name.is_empty() {
@@ -125,13 +126,14 @@ impl Graph {
             id,
             name,
             schema,
+            key.clone(),
             retention,
             source.is_some(),
             core.config.staging_limit,
             Arc::downgrade(core),
             self.step,
         ));
-        let mut state = TableState::new(retention);
+        let mut state = TableState::new(retention, &shared.schema, &key);
         if let Some(src) = source {
             let src_node = self.node(src);
             let batches: Vec<_> = src_node

@@ -8,7 +8,8 @@
 //!
 //! Every table is a window over a log of rows. [`TableKind::Append`] keeps every row,
 //! [`TableKind::Blink`] shows only the latest cycle's rows, and [`TableKind::Ring`] keeps the
-//! newest `capacity` rows. Derived tables ([`EngineHandle::ring_table`],
+//! newest `capacity` rows. [`TableKind::Keyed`] holds one row per key: writes upsert or
+//! delete by key, and updates carry modified rows with their modified columns. Derived tables ([`EngineHandle::ring_table`],
 //! [`EngineHandle::blink_to_append_only`], [`EngineHandle::tail`]) update in the same cycle as
 //! their source.
 //!
@@ -103,6 +104,7 @@ pub use subscribe::{
     SubscriptionOptions, TableUpdate, TryRecvError,
 };
 pub use table::snapshot::TableSnapshot;
+pub use table::keyed::{OP_COLUMN, OP_METADATA};
 pub use table::{Table, TableId, TableKind};
 
 #[cfg(doctest)]

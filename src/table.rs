@@ -12,12 +12,16 @@
 //! | [`TableKind::Blink`] | `e0`: only this cycle's rows; a cycle with no rows empties it |
 //! | [`TableKind::Ring`] | `max(start, e1 - capacity)`: the newest `capacity` rows |
 //!
+//! A [`TableKind::Keyed`] table is the one kind that is not a window over a log: its rows are
+//! its live keys at positions `0..n`, upserted and deleted in place (`table/keyed.rs`).
+//!
 //! Storage is a persistent deque of Arrow chunks (`table/chunk.rs`); a cycle costs O(rows
 //! changed) whatever the table's size, and publishing a snapshot is O(1).
 
 pub(crate) mod append;
 pub(crate) mod blink;
 pub(crate) mod chunk;
+pub(crate) mod keyed;
 pub(crate) mod ring;
 pub(crate) mod snapshot;
 
@@ -74,6 +78,21 @@ pub enum TableKind {
         /// How many rows the ring keeps; at least 1.
         capacity: usize,
     },
+    /// One row per key: writes upsert (insert or replace by key; a partial row keeps the
+    /// other columns' values) and delete by key. Give the key columns with
+    /// [`PublisherOptions::with_key`](crate::PublisherOptions::with_key) or
+    /// [`WriterOptions::with_key`](crate::WriterOptions::with_key).
+    ///
+    /// Rows sit at positions `0..n` in slot order, not key order: a new key takes a deleted
+    /// key's slot or the end, and deleting a key moves the last row into its slot, so the
+    /// table shrinks at the end. Updates carry added, removed and modified rows; within one
+    /// cycle the last write to a key wins. A cycle costs O(keys written), whatever the table's
+    /// size, and deleted slots are reused at once, so churn does not grow memory.
+    Keyed {
+        /// Keep only the `capacity` most recently written keys (a ring and a key together);
+        /// `None` keeps every key. At least 1.
+        capacity: Option<usize>,
+    },
 }
 
 impl fmt::Display for TableKind {
@@ -82,6 +101,10 @@ impl fmt::Display for TableKind {
             TableKind::Append => f.write_str("append"),
             TableKind::Blink => f.write_str("blink"),
             TableKind::Ring { capacity } => write!(f, "ring({capacity})"),
+            TableKind::Keyed { capacity: None } => f.write_str("keyed"),
+            TableKind::Keyed {
+                capacity: Some(capacity),
+            } => write!(f, "keyed({capacity})"),
         }
     }
 }
@@ -92,6 +115,7 @@ pub(crate) enum Retention {
     Append { limit: Option<u64> },
     Blink { cap: Option<u64> },
     Ring { capacity: u64 },
+    Keyed { capacity: Option<u64> },
 }
 
 impl Retention {
@@ -110,6 +134,17 @@ impl Retention {
                     capacity: capacity as u64,
                 }
             }
+            TableKind::Keyed { capacity } => {
+                if capacity == Some(0) {
+                    return Err(Error::InvalidOption {
+                        option: "keyed table capacity",
+                        reason: "must be at least 1".to_owned(),
+                    });
+                }
+                Retention::Keyed {
+                    capacity: capacity.map(|c| c as u64),
+                }
+            }
         })
     }
 
@@ -119,6 +154,10 @@ impl Retention {
             Retention::Blink { .. } => TableKind::Blink,
             Retention::Ring { capacity } => TableKind::Ring {
                 capacity: usize::try_from(capacity).expect("invariant: capacity came from usize"),
+            },
+            Retention::Keyed { capacity } => TableKind::Keyed {
+                capacity: capacity
+                    .map(|c| usize::try_from(c).expect("invariant: capacity came from usize")),
             },
         }
     }
@@ -133,6 +172,11 @@ pub(crate) struct TableShared {
     pub(crate) id: TableId,
     pub(crate) name: Arc<str>,
     pub(crate) schema: SchemaRef,
+    /// The schema row writers stage: `schema`, or for a keyed table
+    /// [`keyed::staged_schema`].
+    pub(crate) staged_schema: SchemaRef,
+    /// A keyed table's key columns (empty for other kinds).
+    pub(crate) key: Arc<[usize]>,
     pub(crate) retention: Retention,
     /// Fed by another table (not by staging): takes no rows from writers.
     pub(crate) derived: bool,
@@ -151,6 +195,7 @@ impl TableShared {
         id: TableId,
         name: &str,
         schema: SchemaRef,
+        key: Arc<[usize]>,
         retention: Retention,
         derived: bool,
         staging_limit: usize,
@@ -163,16 +208,37 @@ impl TableShared {
             chunks: imbl::Vector::new(),
             schema: schema.clone(),
         };
+        let staged_schema = if key.is_empty() {
+            schema.clone()
+        } else {
+            keyed::staged_schema(&schema)
+        };
         Self {
             id,
             name: Arc::from(name),
             schema,
+            staged_schema,
+            key,
             retention,
             derived,
             snapshot: ArcSwap::from_pointee(snapshot),
             staging: Staging::new(staging_limit),
             registry: Mutex::new(Registry::default()),
             core,
+        }
+    }
+
+    /// Checks a batch written into this table and returns what to stage (see
+    /// [`crate::schema::check_batch`], and for a keyed table [`keyed::check_batch`]).
+    ///
+    /// # Errors
+    ///
+    /// A schema error naming the column; nothing is staged.
+    pub(crate) fn check_input(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+        if self.key.is_empty() {
+            crate::schema::check_batch(&self.name, &self.schema, batch)
+        } else {
+            keyed::check_batch(&self.name, &self.schema, &self.key, batch)
         }
     }
 
@@ -218,7 +284,15 @@ impl Table {
             Retention::Append { limit } => limit.map(|l| usize::try_from(l).unwrap_or(usize::MAX)),
             Retention::Ring { capacity } => usize::try_from(capacity).ok(),
             Retention::Blink { cap } => cap.map(|c| usize::try_from(c).unwrap_or(usize::MAX)),
+            Retention::Keyed { capacity } => {
+                capacity.map(|c| usize::try_from(c).unwrap_or(usize::MAX))
+            }
         }
+    }
+
+    /// A keyed table's key columns, by index (empty for other kinds).
+    pub fn key_columns(&self) -> &[usize] {
+        &self.shared.key
     }
 
     /// The table's rows at the last cycle that changed it. Lock-free, O(1).
@@ -299,6 +373,8 @@ pub(crate) fn range_len(r: &std::ops::Range<u64>) -> usize {
 pub(crate) struct TableState {
     pub(crate) log: ChunkLog,
     pub(crate) retention: Retention,
+    /// A keyed table's key index.
+    pub(crate) keyed: Option<Box<keyed::KeyedState>>,
 }
 
 /// The result of applying one cycle's input to a table.
@@ -308,10 +384,19 @@ pub(crate) struct Applied {
 }
 
 impl TableState {
-    pub(crate) fn new(retention: Retention) -> Self {
+    pub(crate) fn new(retention: Retention, schema: &SchemaRef, key: &Arc<[usize]>) -> Self {
+        let keyed = match retention {
+            Retention::Keyed { capacity } => Some(Box::new(keyed::KeyedState::new(
+                schema,
+                key.clone(),
+                capacity.map(|c| usize::try_from(c).expect("invariant: capacity came from usize")),
+            ))),
+            _ => None,
+        };
         Self {
             log: ChunkLog::default(),
             retention,
+            keyed,
         }
     }
 
@@ -320,6 +405,12 @@ impl TableState {
     /// Cost O(input chunks + evicted chunks); rows are never copied (batches are sliced).
     /// Returns no update when the window did not change.
     pub(crate) fn apply(&mut self, step: Step, input: &[RecordBatch]) -> Applied {
+        if let Some(keyed) = &mut self.keyed {
+            return Applied {
+                update: keyed.apply(step, &mut self.log, input),
+                dropped: 0,
+            };
+        }
         let old = self.log.rows();
         let incoming: u64 = input.iter().map(|b| b.num_rows() as u64).sum();
         let accepted = match self.retention {
@@ -332,6 +423,7 @@ impl TableState {
             Retention::Append { .. } => old.start,
             Retention::Blink { cap } => blink::new_start(e0, e1, cap),
             Retention::Ring { capacity } => ring::new_start(old.start, e1, capacity),
+            Retention::Keyed { .. } => unreachable!("keyed tables apply in keyed.rs"),
         };
         self.log.evict_to(new_start.min(e0));
         let mut batches = Vec::new();
@@ -374,6 +466,7 @@ impl TableState {
                 removed,
                 added,
                 batches,
+                modified: crate::subscribe::update::Modified::default(),
             })
         };
         Applied {
@@ -399,8 +492,16 @@ mod tests {
 
     use super::*;
 
+    fn schema1() -> SchemaRef {
+        Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]))
+    }
+
+    fn no_key() -> Arc<[usize]> {
+        Arc::from(Vec::new())
+    }
+
     fn batch(values: std::ops::Range<i64>) -> RecordBatch {
-        let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
+        let schema = schema1();
         RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from_iter_values(values))]).unwrap()
     }
 
@@ -423,7 +524,7 @@ mod tests {
 
     #[test]
     fn smoke() {
-        let mut t = TableState::new(Retention::Append { limit: None });
+        let mut t = TableState::new(Retention::Append { limit: None }, &schema1(), &no_key());
         let a = t.apply(Step(1), &[batch(0..3)]);
         let u = a.update.unwrap();
         assert_eq!((u.removed, u.added), (0..0, 0..3));
@@ -432,7 +533,7 @@ mod tests {
 
     #[test]
     fn ring_batch_larger_than_capacity_keeps_its_tail_and_reports_clamped_ranges() {
-        let mut t = TableState::new(Retention::Ring { capacity: 4 });
+        let mut t = TableState::new(Retention::Ring { capacity: 4 }, &schema1(), &no_key());
         t.apply(Step(1), &[batch(0..2)]);
         let u = t
             .apply(Step(2), &[batch(2..5), batch(5..12)])
@@ -449,7 +550,7 @@ mod tests {
 
     #[test]
     fn blink_with_no_rows_empties_and_then_reports_nothing() {
-        let mut t = TableState::new(Retention::Blink { cap: None });
+        let mut t = TableState::new(Retention::Blink { cap: None }, &schema1(), &no_key());
         t.apply(Step(1), &[batch(0..3)]);
         let u = t.apply(Step(2), &[]).update.unwrap();
         assert_eq!((u.removed, u.added), (0..3, 3..3));
@@ -458,7 +559,7 @@ mod tests {
 
     #[test]
     fn append_limit_drops_rows_past_it() {
-        let mut t = TableState::new(Retention::Append { limit: Some(5) });
+        let mut t = TableState::new(Retention::Append { limit: Some(5) }, &schema1(), &no_key());
         let a = t.apply(Step(1), &[batch(0..3), batch(3..7)]);
         assert_eq!(a.dropped, 2);
         assert_eq!(rows(&t), vec![0, 1, 2, 3, 4]);

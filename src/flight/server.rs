@@ -26,7 +26,6 @@ use crate::error::{Error, Result};
 use crate::flight::ticket::{FlightTicket, TicketKind};
 use crate::flight::wire::Encoder;
 use crate::publish::staging::PushRefused;
-use crate::schema::check_batch;
 use crate::subscribe::{Event, Subscription, SubscriptionOptions};
 use crate::table::Table;
 
@@ -344,6 +343,7 @@ pub(crate) fn kind_name(table: &Table) -> &'static str {
         crate::TableKind::Append => "append",
         crate::TableKind::Blink => "blink",
         crate::TableKind::Ring { .. } => "ring",
+        crate::TableKind::Keyed { .. } => "keyed",
     }
 }
 
@@ -579,7 +579,7 @@ impl FlightService for Service {
             let batch =
                 batch.map_err(|e| Status::invalid_argument(format!("bad DoPut data: {e}")))?;
             let batch =
-                check_batch(table.name(), table.schema(), &batch).map_err(|e| status(&e))?;
+                table.shared.check_input(&batch).map_err(|e| status(&e))?;
             rows += batch.num_rows() as u64;
             checked.push(batch);
         }

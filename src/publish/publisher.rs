@@ -9,12 +9,12 @@ use crate::engine::Core;
 use crate::error::{Error, Result, TryPublishError};
 use crate::graph::cycle::on_cycle_thread;
 use crate::publish::staging::{Closing, PushRefused};
-use crate::schema::check_batch;
 use crate::table::{Table, TableId, TableKind};
 
 /// Options of [`EngineHandle::table_publisher`](crate::EngineHandle::table_publisher).
 pub struct PublisherOptions {
     pub(crate) kind: TableKind,
+    pub(crate) key: Vec<String>,
     pub(crate) on_flush: Option<FlushFn>,
     pub(crate) on_shutdown: Option<ShutdownFn>,
 }
@@ -28,6 +28,7 @@ impl Default for PublisherOptions {
     fn default() -> Self {
         Self {
             kind: TableKind::Blink,
+            key: Vec::new(),
             on_flush: None,
             on_shutdown: None,
         }
@@ -39,6 +40,19 @@ impl PublisherOptions {
     #[must_use]
     pub fn with_kind(mut self, kind: TableKind) -> Self {
         self.kind = kind;
+        self
+    }
+
+    /// Makes the table keyed by these columns ([`TableKind::Keyed`], keeping a capacity given
+    /// with [`with_kind`](Self::with_kind)): [`add`](TablePublisher::add) and
+    /// [`upsert`](TablePublisher::upsert) then insert or replace rows by key, and
+    /// [`delete`](TablePublisher::delete) removes keys.
+    #[must_use]
+    pub fn with_key<S: Into<String>>(mut self, columns: impl IntoIterator<Item = S>) -> Self {
+        self.key = columns.into_iter().map(Into::into).collect();
+        if !matches!(self.kind, TableKind::Keyed { .. }) {
+            self.kind = TableKind::Keyed { capacity: None };
+        }
         self
     }
 
@@ -65,6 +79,7 @@ impl fmt::Debug for PublisherOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PublisherOptions")
             .field("kind", &self.kind)
+            .field("key", &self.key)
             .field("on_flush", &self.on_flush.is_some())
             .field("on_shutdown", &self.on_shutdown.is_some())
             .finish()
@@ -135,6 +150,44 @@ impl TablePublisher {
         })
     }
 
+    /// Upserts a batch into a keyed table: each row inserts its key or replaces the key's row.
+    /// A batch with only some of the columns (by name, the key among them) is a partial
+    /// upsert: the columns left out keep their values, or are null for a new key, so they
+    /// must be nullable. Within a cycle the last write to a key wins. Stages like
+    /// [`add`](Self::add), which does the same on a keyed table.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOp`] if the table is not keyed, [`Error::MissingKeyColumn`],
+    /// [`Error::NoColumnNamed`], [`Error::UnsetColumn`], and the errors of
+    /// [`add`](Self::add). Nothing of the batch is applied.
+    pub fn upsert(&self, batch: RecordBatch) -> Result<()> {
+        self.require_keyed("upsert")?;
+        self.add(batch)
+    }
+
+    /// Deletes the keys of a batch's rows from a keyed table; a key that is not there is
+    /// ignored. The batch needs the key columns (by name); other columns are ignored.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOp`] if the table is not keyed, [`Error::MissingKeyColumn`], and the
+    /// errors of [`add`](Self::add). Nothing of the batch is applied.
+    pub fn delete(&self, keys: RecordBatch) -> Result<()> {
+        self.require_keyed("delete")?;
+        self.add(delete_batch(&keys)?)
+    }
+
+    fn require_keyed(&self, operation: &str) -> Result<()> {
+        if self.table.key_columns().is_empty() {
+            return Err(Error::InvalidOp {
+                table: self.table.name().to_owned(),
+                reason: format!("{operation} needs a keyed table; this one is {}", self.table.kind()),
+            });
+        }
+        Ok(())
+    }
+
     /// Stages a batch if there is room now; the batch comes back otherwise.
     ///
     /// # Errors
@@ -153,7 +206,7 @@ impl TablePublisher {
     #[allow(clippy::result_large_err)]
     fn stage(&self, batch: RecordBatch, block: bool) -> Result<(), Refused> {
         let shared = &self.table.shared;
-        let checked = match check_batch(&shared.name, &shared.schema, &batch) {
+        let checked = match shared.check_input(&batch) {
             Ok(b) => b,
             Err(e) => return Err(Refused::Invalid(batch, e)),
         };
@@ -263,4 +316,24 @@ impl Flusher {
     pub(crate) fn is_closed(&self) -> bool {
         self.publisher.table.shared.staging.is_closed()
     }
+}
+
+/// `keys` tagged as a batch of deletes (schema metadata `tickertable.op = delete`). O(columns).
+///
+/// # Errors
+///
+/// [`Error::Arrow`] only if Arrow refuses the same columns under the tagged schema.
+pub(crate) fn delete_batch(keys: &RecordBatch) -> Result<RecordBatch> {
+    let schema = keys.schema();
+    let mut metadata = schema.metadata().clone();
+    metadata.insert(
+        crate::table::keyed::OP_METADATA.to_owned(),
+        "delete".to_owned(),
+    );
+    let tagged = arrow_schema::Schema::new_with_metadata(schema.fields().clone(), metadata);
+    Ok(RecordBatch::try_new_with_options(
+        Arc::new(tagged),
+        keys.columns().to_vec(),
+        &arrow_array::RecordBatchOptions::new().with_row_count(Some(keys.num_rows())),
+    )?)
 }

@@ -11,18 +11,21 @@ use crate::graph::cycle::on_cycle_thread;
 use crate::publish::staging::{Closing, WriterCell, WriterState, WAIT_SLICE};
 use crate::schema::{check_value, Value};
 use crate::sync::{Mutex, MutexGuard, Ordering};
+use crate::table::keyed::mask_width;
 use crate::table::{Table, TableKind, TableShared};
 
 /// Options of [`EngineHandle::dynamic_table_writer`](crate::EngineHandle::dynamic_table_writer).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WriterOptions {
     pub(crate) kind: TableKind,
+    pub(crate) key: Vec<String>,
 }
 
 impl Default for WriterOptions {
     fn default() -> Self {
         Self {
             kind: TableKind::Append,
+            key: Vec::new(),
         }
     }
 }
@@ -32,6 +35,19 @@ impl WriterOptions {
     #[must_use]
     pub fn with_kind(mut self, kind: TableKind) -> Self {
         self.kind = kind;
+        self
+    }
+
+    /// Makes the table keyed by these columns ([`TableKind::Keyed`], keeping a capacity given
+    /// with [`with_kind`](Self::with_kind)): [`RowWriter::write_row`] then upserts by key,
+    /// [`RowWriter::delete_row`] deletes a key, and a row built with [`RowWriter::set`] that
+    /// leaves columns out is a partial upsert.
+    #[must_use]
+    pub fn with_key<S: Into<String>>(mut self, columns: impl IntoIterator<Item = S>) -> Self {
+        self.key = columns.into_iter().map(Into::into).collect();
+        if !matches!(self.kind, TableKind::Keyed { .. }) {
+            self.kind = TableKind::Keyed { capacity: None };
+        }
         self
     }
 }
@@ -234,6 +250,10 @@ pub struct RowWriter {
     /// Per column, the value kind that always fits it (see [`exact_kind`]): such a value
     /// skips the full check, the common case on the hot path.
     exact: Vec<SlotKind>,
+    /// For a keyed table, the operation mask of a whole-row upsert (every column given).
+    full_mask: Option<Vec<u8>>,
+    /// Scratch for the mask of a partial row or a delete.
+    mask: Vec<u8>,
 }
 
 /// The one `Value` kind that always fits a column of type `dt` whatever the value (no range,
@@ -274,7 +294,7 @@ impl RowWriter {
                 table: table.name.to_string(),
             });
         }
-        let cell = Arc::new(WriterCell::new(&table.schema)?);
+        let cell = Arc::new(WriterCell::new(&table.staged_schema)?);
         table.staging.add_writer(cell.clone());
         let slots = (0..table.schema.fields().len())
             .map(|_| Slot::new())
@@ -285,12 +305,22 @@ impl RowWriter {
             .iter()
             .map(|f| exact_kind(f.data_type()))
             .collect();
+        let ncols = table.schema.fields().len();
+        let full_mask = (!table.key.is_empty()).then(|| {
+            let mut mask = vec![0u8; mask_width(ncols)];
+            for c in 0..ncols {
+                mask[c / 8] |= 1 << (c % 8);
+            }
+            mask
+        });
         Ok(Self {
             table,
             core,
             cell,
             slots,
             exact,
+            full_mask,
+            mask: Vec::new(),
         })
     }
 
@@ -304,7 +334,8 @@ impl RowWriter {
         self.table.schema.index_of(name).ok()
     }
 
-    /// Writes one row: one value per column, in schema order.
+    /// Writes one row: one value per column, in schema order. In a keyed table, upserts it:
+    /// inserts its key or replaces the key's row.
     ///
     /// No allocation: the values are borrowed and appended straight to the builders.
     ///
@@ -319,6 +350,55 @@ impl RowWriter {
         for (builder, v) in st.columns.iter_mut().zip(row) {
             builder.append(v);
         }
+        if let Some(mask) = &self.full_mask {
+            st.columns[row.len()].append(&Value::Bytes(mask));
+        }
+        self.after_append(&mut st);
+        Ok(())
+    }
+
+    /// Deletes a key from a keyed table: `key` holds the key columns' values, in the order
+    /// the table's key was given. A key that is not there is ignored. Like a written row, the
+    /// delete applies at the next cycle (in a transaction, at its commit), in order with this
+    /// writer's other rows: the last write to a key in a cycle wins.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOp`] if the table is not keyed, [`Error::ColumnCount`] if `key` does
+    /// not have one value per key column, a value error naming the column, and the errors of
+    /// [`write_row`](Self::write_row). Nothing is applied.
+    pub fn delete_row(&mut self, key: &[Value<'_>]) -> Result<()> {
+        let columns = self.table.key.clone();
+        if columns.is_empty() {
+            return Err(Error::InvalidOp {
+                table: self.table.name.to_string(),
+                reason: format!(
+                    "delete needs a keyed table; this one is {}",
+                    self.table.retention.kind()
+                ),
+            });
+        }
+        if key.len() != columns.len() {
+            return Err(Error::ColumnCount {
+                table: self.table.name.to_string(),
+                expected: columns.len(),
+                found: key.len(),
+            });
+        }
+        for (&c, v) in columns.iter().zip(key) {
+            check_value(&self.table.name, &self.table.schema, c, v)?;
+        }
+        let ncols = self.slots.len();
+        self.mask.clear();
+        self.mask.resize(mask_width(ncols), 0);
+        let mut st = self.lock_for_rows(1)?;
+        for (c, builder) in st.columns.iter_mut().take(ncols).enumerate() {
+            match columns.iter().position(|&k| k == c) {
+                Some(i) => builder.append(&key[i]),
+                None => builder.append(&Value::Null),
+            }
+        }
+        st.columns[ncols].append(&Value::Bytes(&self.mask));
         self.after_append(&mut st);
         Ok(())
     }
@@ -342,6 +422,9 @@ impl RowWriter {
         for row in rows {
             for (builder, v) in st.columns.iter_mut().zip(*row) {
                 builder.append(v);
+            }
+            if let Some(mask) = &self.full_mask {
+                st.columns[row.len()].append(&Value::Bytes(mask));
             }
             self.after_append(&mut st);
         }
@@ -392,9 +475,15 @@ impl RowWriter {
 
     /// Writes the pending row built with [`set`](Self::set); unset columns are null.
     ///
+    /// In a keyed table the row is an upsert, and a partial one if columns are unset: those
+    /// keep their values (or are null for a new key, so they must be nullable). Every key
+    /// column must be set.
+    ///
     /// # Errors
     ///
-    /// [`Error::NullInNonNullable`] for an unset non-nullable column, or the errors of
+    /// [`Error::NullInNonNullable`] for an unset non-nullable column (in a keyed table
+    /// [`Error::UnsetColumn`], or [`Error::MissingKeyColumn`] for an unset key column), or the
+    /// errors of
     /// [`write_row`](Self::write_row). Either way the pending row is cleared and nothing of it
     /// is applied.
     pub fn end_row(&mut self) -> Result<()> {
@@ -406,14 +495,38 @@ impl RowWriter {
     }
 
     fn write_pending(&mut self) -> Result<()> {
+        let keyed = self.full_mask.is_some();
+        if keyed {
+            self.mask.clear();
+            self.mask.resize(mask_width(self.slots.len()), 0);
+        }
         for (i, slot) in self.slots.iter().enumerate() {
-            if slot.kind == SlotKind::Unset {
+            let field = self.table.schema.field(i);
+            if slot.kind != SlotKind::Unset {
+                if keyed {
+                    self.mask[i / 8] |= 1 << (i % 8);
+                }
+            } else if keyed && self.table.key.contains(&i) {
+                return Err(Error::MissingKeyColumn {
+                    table: self.table.name.to_string(),
+                    column: field.name().clone(),
+                });
+            } else if keyed && !field.is_nullable() {
+                return Err(Error::UnsetColumn {
+                    table: self.table.name.to_string(),
+                    column: field.name().clone(),
+                });
+            } else {
                 check_value(&self.table.name, &self.table.schema, i, &Value::Null)?;
             }
         }
         let mut st = self.lock_for_rows(1)?;
         for (builder, slot) in st.columns.iter_mut().zip(&self.slots) {
             builder.append(&slot.value());
+        }
+        if keyed {
+            let ncols = self.slots.len();
+            st.columns[ncols].append(&Value::Bytes(&self.mask));
         }
         self.after_append(&mut st);
         Ok(())
@@ -455,7 +568,7 @@ impl RowWriter {
             None
         };
         if let Some(err) = refused {
-            st.rollback(&self.table.schema)
+            st.rollback(&self.table.staged_schema)
                 .map_err(Error::Transaction)?;
             return Err(err);
         }
@@ -474,7 +587,7 @@ impl RowWriter {
         self.cell
             .state
             .lock()
-            .rollback(&self.table.schema)
+            .rollback(&self.table.staged_schema)
             .map_err(Error::Transaction)
     }
 
@@ -530,7 +643,7 @@ impl Drop for RowWriter {
     fn drop(&mut self) {
         let mut st = self.cell.state.lock();
         if st.in_txn {
-            let _ = st.rollback(&self.table.schema);
+            let _ = st.rollback(&self.table.staged_schema);
         }
         st.dropped = true;
     }

@@ -7,11 +7,13 @@ use arrow_array::RecordBatch;
 use crate::graph::Step;
 
 /// What one cycle changed in one table: the positions removed, the positions added and the
-/// added rows.
+/// added rows, and for a keyed table the rows modified in place.
 ///
-/// A table's window is `[start, end)` before and after. Removing `removed` (always a prefix of
-/// the old window) and appending `added` (always the end of the new window) turns the old
-/// window into the new one: `new = (old - removed) + added`. Rows that were appended and evicted
+/// A table's window is `[start, end)` before and after. Removing `removed` (a prefix of the
+/// old window for append, blink and ring tables; a suffix for a keyed table), replacing the
+/// rows at [`modified`](Self::modified) (keyed tables only) and appending `added` (always the
+/// end of the new window) turns the old window into the new one. A keyed table never has both
+/// `removed` and `added` in one update: it shrinks or grows at the end. Rows that were appended and evicted
 /// in the same cycle (a ring fed more than its capacity at once) are in neither range and in no
 /// batch. [`batches`](Self::batches) hold exactly the `added` rows, in order, shared with the
 /// table's storage (never copied).
@@ -21,6 +23,31 @@ pub struct TableUpdate {
     pub(crate) removed: Range<u64>,
     pub(crate) added: Range<u64>,
     pub(crate) batches: Vec<RecordBatch>,
+    pub(crate) modified: Modified,
+}
+
+/// The rows a keyed table's cycle modified in place.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Modified {
+    /// Ascending positions, all held before and after the cycle.
+    pub(crate) positions: Vec<u64>,
+    /// The new rows at `positions`, in order.
+    pub(crate) batch: Option<RecordBatch>,
+    /// Per modified row, `width` bytes: bit `c` says column `c` was written. Empty when every
+    /// column of every modified row was.
+    pub(crate) masks: Vec<u8>,
+    pub(crate) width: usize,
+}
+
+impl Modified {
+    pub(crate) fn is_modified(&self, i: usize, column: usize) -> bool {
+        if self.masks.is_empty() {
+            return i < self.positions.len();
+        }
+        self.masks
+            .get(i * self.width + column / 8)
+            .is_some_and(|b| b & (1 << (column % 8)) != 0)
+    }
 }
 
 impl TableUpdate {
@@ -47,6 +74,35 @@ impl TableUpdate {
     /// How many rows were added.
     pub fn num_added(&self) -> usize {
         crate::table::range_len(&self.added)
+    }
+
+    /// The positions a keyed table's cycle modified in place, ascending (empty for other
+    /// kinds). A modified row may hold a different key than before: deleting a key moves the
+    /// table's last row into its place (see [`TableKind::Keyed`](crate::TableKind::Keyed)).
+    pub fn modified(&self) -> &[u64] {
+        &self.modified.positions
+    }
+
+    /// The new rows at [`modified`](Self::modified), in the same order; `None` when no row
+    /// was modified.
+    pub fn modified_batch(&self) -> Option<&RecordBatch> {
+        self.modified.batch.as_ref()
+    }
+
+    /// How many rows were modified in place.
+    pub fn num_modified(&self) -> usize {
+        self.modified.positions.len()
+    }
+
+    /// Whether column `column` of the `i`th modified row was written this cycle: every column
+    /// of a row upserted whole or moved, only the given ones of a partial upsert.
+    pub fn is_modified(&self, i: usize, column: usize) -> bool {
+        self.modified.is_modified(i, column)
+    }
+
+    /// Whether any modified row had column `column` written: Deephaven's modified column set.
+    pub fn column_modified(&self, column: usize) -> bool {
+        (0..self.num_modified()).any(|i| self.modified.is_modified(i, column))
     }
 
     /// How many rows were removed.

@@ -93,6 +93,160 @@ impl ChunkLog {
     }
 }
 
+impl ChunkLog {
+    /// Drops the rows at and after `end` (a keyed table shrinking). O(chunks dropped + 1).
+    pub(crate) fn truncate_to(&mut self, end: u64) {
+        if end >= self.end {
+            return;
+        }
+        let end = end.max(self.start);
+        while let Some(back) = self.chunks.back() {
+            if back.start >= end {
+                self.chunks.pop_back();
+            } else {
+                if back.end() > end {
+                    let len = usize::try_from(end - back.start)
+                        .expect("invariant: a chunk's length fits in usize");
+                    let sliced = Chunk {
+                        start: back.start,
+                        batch: back.batch.slice(0, len),
+                    };
+                    let last = self.chunks.len() - 1;
+                    self.chunks.set(last, Arc::new(sliced));
+                }
+                break;
+            }
+        }
+        self.end = end;
+    }
+
+    /// Replaces chunk `index` with `batch`, which holds the rows from the same start; a
+    /// longer last chunk moves `end`. O(log chunks).
+    pub(crate) fn replace(&mut self, index: usize, batch: RecordBatch) {
+        let start = self.chunks[index].start;
+        debug_assert!(
+            index + 1 == self.chunks.len()
+                || start + batch.num_rows() as u64 == self.chunks[index + 1].start,
+            "a chunk in the middle keeps its length"
+        );
+        self.end = self.end.max(start + batch.num_rows() as u64);
+        self.chunks.set(index, Arc::new(Chunk { start, batch }));
+    }
+
+    /// Applies an update made by a keyed table (or any table): removes `removed` (a prefix or
+    /// a suffix of the rows), replaces the rows at `modified` with `modified_batch`'s, and
+    /// appends `added`'s rows. Cost O(chunks touched × chunk length).
+    ///
+    /// # Errors
+    ///
+    /// A message saying what does not fit the rows held.
+    pub(crate) fn apply_update(
+        &mut self,
+        removed: Range<u64>,
+        modified: &[u64],
+        modified_batch: Option<&RecordBatch>,
+        added: Range<u64>,
+        batches: &[RecordBatch],
+    ) -> Result<(), String> {
+        if !removed.is_empty() {
+            if removed.start == self.start && removed.end <= self.end {
+                self.evict_to(removed.end);
+            } else if removed.end == self.end && removed.start >= self.start {
+                self.truncate_to(removed.start);
+            } else {
+                return Err(format!(
+                    "removed rows {removed:?} are neither a prefix nor a suffix of {:?}",
+                    self.rows()
+                ));
+            }
+        }
+        if !modified.is_empty() {
+            let batch = modified_batch.ok_or("modified positions without their rows")?;
+            if batch.num_rows() != modified.len() {
+                return Err("modified positions and rows differ in number".to_owned());
+            }
+            self.patch(modified, batch)?;
+        }
+        if added.start > self.end {
+            if !self.chunks.is_empty() {
+                return Err("a gap in positions".to_owned());
+            }
+            self.skip_to(added.start);
+        } else if added.start < self.end {
+            return Err("rows added before the end of the rows held".to_owned());
+        }
+        let n: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+        if n != added.end - added.start {
+            return Err("the added rows do not match their range".to_owned());
+        }
+        for b in batches {
+            self.push(b.clone());
+        }
+        Ok(())
+    }
+
+    /// Replaces the rows at `positions` (ascending, held) with `batch`'s rows, in order,
+    /// rebuilding only the chunks they fall in.
+    fn patch(&mut self, positions: &[u64], batch: &RecordBatch) -> Result<(), String> {
+        if positions.windows(2).any(|w| w[0] >= w[1]) {
+            return Err("modified positions are not ascending".to_owned());
+        }
+        if positions.first().is_some_and(|&p| p < self.start)
+            || positions.last().is_some_and(|&p| p >= self.end)
+        {
+            return Err("modified positions outside the rows held".to_owned());
+        }
+        let mut i = 0;
+        while i < positions.len() {
+            let index = chunk_index(&self.chunks, positions[i]);
+            let chunk = self.chunks[index].clone();
+            let mut j = i;
+            while j < positions.len() && positions[j] < chunk.end() {
+                j += 1;
+            }
+            let mut indices: Vec<(usize, usize)> = (0..chunk.batch.num_rows()).map(|r| (0, r)).collect();
+            for (k, &p) in positions[i..j].iter().enumerate() {
+                let row = usize::try_from(p - chunk.start).expect("invariant: fits usize");
+                indices[row] = (1, i + k);
+            }
+            let columns = (0..chunk.batch.num_columns())
+                .map(|c| {
+                    arrow_select::interleave::interleave(
+                        &[chunk.batch.column(c).as_ref(), batch.column(c).as_ref()],
+                        &indices,
+                    )
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| e.to_string())?;
+            let rebuilt = RecordBatch::try_new(chunk.batch.schema(), columns).map_err(|e| e.to_string())?;
+            self.chunks.set(
+                index,
+                Arc::new(Chunk {
+                    start: chunk.start,
+                    batch: rebuilt,
+                }),
+            );
+            i = j;
+        }
+        Ok(())
+    }
+}
+
+/// The index of the chunk holding `pos` (which must be held). O(log chunks).
+fn chunk_index(chunks: &Chunks, pos: u64) -> usize {
+    match chunks.binary_search_by(|c| {
+        if c.end() <= pos {
+            std::cmp::Ordering::Less
+        } else if c.start > pos {
+            std::cmp::Ordering::Greater
+        } else {
+            std::cmp::Ordering::Equal
+        }
+    }) {
+        Ok(i) | Err(i) => i,
+    }
+}
+
 /// The chunks of `chunks` that hold positions in `range`, sliced to it, in order.
 ///
 /// Cost O(log chunks + chunks returned); no row is copied.
@@ -102,17 +256,7 @@ pub(crate) fn slice_chunks(chunks: &Chunks, range: Range<u64>) -> Vec<RecordBatc
         return out;
     }
     // First chunk whose end is past range.start.
-    let first = match chunks.binary_search_by(|c| {
-        if c.end() <= range.start {
-            std::cmp::Ordering::Less
-        } else if c.start > range.start {
-            std::cmp::Ordering::Greater
-        } else {
-            std::cmp::Ordering::Equal
-        }
-    }) {
-        Ok(i) | Err(i) => i,
-    };
+    let first = chunk_index(chunks, range.start);
     // A focus narrowed to the tail starts there in O(log chunks); `iter().skip` would walk.
     for chunk in chunks.focus().narrow(first..) {
         if chunk.start >= range.end {

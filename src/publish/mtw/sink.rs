@@ -112,7 +112,7 @@ impl Connection {
                 let shared = &table.shared;
                 let mut checked = Vec::with_capacity(batches.len());
                 for b in batches {
-                    checked.push(crate::schema::check_batch(&shared.name, &shared.schema, b)?);
+                    checked.push(shared.check_input(b)?);
                 }
                 match shared.staging.push_all(checked, core.shut_down_flag()) {
                     Ok(notify) => {
