@@ -103,8 +103,8 @@ pub use subscribe::{
     Event, Listener, ListenerHandle, ListenerId, RecvTimeoutError, Subscription,
     SubscriptionOptions, TableUpdate, TryRecvError,
 };
-pub use table::snapshot::TableSnapshot;
 pub use table::keyed::{OP_COLUMN, OP_METADATA};
+pub use table::snapshot::TableSnapshot;
 pub use table::{Table, TableId, TableKind};
 
 #[cfg(doctest)]

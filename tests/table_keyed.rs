@@ -147,7 +147,8 @@ impl Mirror {
             if !u.removed().is_empty() {
                 assert_eq!(u.removed().end, len, "removed is a suffix");
                 assert!(modified.iter().all(|&p| p < u.removed().start));
-                self.rows.truncate(usize::try_from(u.removed().start).unwrap());
+                self.rows
+                    .truncate(usize::try_from(u.removed().start).unwrap());
             }
             assert_eq!(u.added().start, self.rows.len() as u64, "added at the end");
             let added = rows_of(u.batches());
@@ -181,7 +182,10 @@ fn upsert_inserts_then_replaces_by_key() {
     assert_eq!(u.modified(), &[1], "key 2 was rewritten in its slot");
     assert_eq!(u.added(), 2..3, "key 3 is new");
     assert!(u.removed().is_empty());
-    assert!((0..3).all(|c| u.is_modified(0, c)), "a whole-row upsert writes every column");
+    assert!(
+        (0..3).all(|c| u.is_modified(0, c)),
+        "a whole-row upsert writes every column"
+    );
     assert_eq!(mirror.rows, table_rows(&t));
     assert_eq!(
         table_rows(&t),
@@ -268,8 +272,11 @@ fn within_a_cycle_the_last_write_to_a_key_wins() {
     p.upsert(full(&[(3, Some(3), None)])).unwrap();
     p.delete(keys(&[3])).unwrap();
     // Key 4: two upserts in one batch.
-    p.upsert(full(&[(4, Some(4), Some("old")), (4, Some(44), Some("new"))]))
-        .unwrap();
+    p.upsert(full(&[
+        (4, Some(4), Some("old")),
+        (4, Some(44), Some("new")),
+    ]))
+    .unwrap();
     engine.run_cycle();
     assert_eq!(
         sorted(table_rows(&t)),
@@ -302,7 +309,11 @@ fn churn_reuses_slots_so_the_table_does_not_grow() {
         engine.run_cycle();
         let u = &mirror.sync()[0];
         assert!(u.added().is_empty() && u.removed().is_empty());
-        assert_eq!(u.num_modified(), 100, "new keys take the deleted keys' slots");
+        assert_eq!(
+            u.num_modified(),
+            100,
+            "new keys take the deleted keys' slots"
+        );
         assert_eq!(t.num_rows(), 1000);
         assert_eq!(t.snapshot().num_chunks(), chunks);
     }
@@ -319,8 +330,12 @@ fn ring_plus_key_keeps_the_most_recently_written_keys() {
     let engine = manual_engine();
     let (t, p) = keyed(&engine, Some(3));
     assert_eq!(t.capacity(), Some(3));
-    p.upsert(full(&[(1, Some(1), None), (2, Some(2), None), (3, Some(3), None)]))
-        .unwrap();
+    p.upsert(full(&[
+        (1, Some(1), None),
+        (2, Some(2), None),
+        (3, Some(3), None),
+    ]))
+    .unwrap();
     engine.run_cycle();
     // Writing key 1 again makes it the newest; key 4 then evicts key 2.
     p.upsert(only_a(&[(1, Some(10))])).unwrap();
@@ -339,7 +354,11 @@ fn ring_plus_key_keeps_the_most_recently_written_keys() {
     engine.run_cycle();
     assert_eq!(
         sorted(table_rows(&t)),
-        vec![(17, Some(17), None), (18, Some(18), None), (19, Some(19), None)]
+        vec![
+            (17, Some(17), None),
+            (18, Some(18), None),
+            (19, Some(19), None)
+        ]
     );
 }
 
@@ -391,7 +410,11 @@ fn bad_keyed_input_is_refused_whole() {
         Field::new("a", DataType::Int64, false),
     ]));
     let (t, p) = engine
-        .table_publisher("strict", strict.clone(), PublisherOptions::default().with_key(["k"]))
+        .table_publisher(
+            "strict",
+            strict.clone(),
+            PublisherOptions::default().with_key(["k"]),
+        )
         .unwrap();
     // A partial upsert may not leave out a non-nullable column.
     let only_k = keys(&[1]);
@@ -478,7 +501,11 @@ fn bad_keyed_input_is_refused_whole() {
     ));
     assert!(matches!(
         w.delete_row(&[Value::Int(1), Value::Int(2)]),
-        Err(Error::ColumnCount { expected: 1, found: 2, .. })
+        Err(Error::ColumnCount {
+            expected: 1,
+            found: 2,
+            ..
+        })
     ));
     engine.run_cycle();
     assert_eq!(dtw.table().num_rows(), 0);
@@ -489,7 +516,10 @@ fn keyed_options_are_checked() {
     let engine = manual_engine();
     let make = |name: &str, opts: PublisherOptions| engine.table_publisher(name, schema(), opts);
     assert!(matches!(
-        make("a", PublisherOptions::default().with_kind(TableKind::Keyed { capacity: None })),
+        make(
+            "a",
+            PublisherOptions::default().with_kind(TableKind::Keyed { capacity: None })
+        ),
         Err(Error::InvalidOption { .. })
     ));
     assert!(matches!(
@@ -497,7 +527,12 @@ fn keyed_options_are_checked() {
         Err(Error::NoColumnNamed { .. })
     ));
     assert!(matches!(
-        make("c", PublisherOptions::default().with_key(["k"]).with_kind(TableKind::Append)),
+        make(
+            "c",
+            PublisherOptions::default()
+                .with_key(["k"])
+                .with_kind(TableKind::Append)
+        ),
         Err(Error::InvalidOption { .. })
     ));
     assert!(matches!(
@@ -529,8 +564,8 @@ enum Op {
     Delete(i64),
 }
 
-fn op() -> impl Strategy<Value = Op> {
-    let key = 0i64..24;
+fn op(keys: i64) -> impl Strategy<Value = Op> {
+    let key = 0i64..keys;
     prop_oneof![
         4 => (key.clone(), proptest::option::of(-5i64..5), proptest::option::of("[a-c]{0,3}"))
             .prop_map(|(k, a, b)| Op::Upsert(k, a, b)),
@@ -646,45 +681,66 @@ fn write(w: &mut RowWriter, ops: &[Op]) {
     }
 }
 
+/// Runs `cycles` of operations on a publisher-fed and a row-writer-fed keyed table and
+/// checks both, and a mirror of each fed by its updates, against the model after every cycle.
+fn check_against_model(capacity: Option<usize>, cycles: &[Vec<Op>]) -> Result<(), TestCaseError> {
+    let engine = manual_engine();
+    let (pt, p) = keyed(&engine, capacity);
+    let dtw = engine
+        .dynamic_table_writer(
+            "rows",
+            schema(),
+            WriterOptions::default()
+                .with_kind(TableKind::Keyed { capacity })
+                .with_key(["k"]),
+        )
+        .unwrap();
+    let wt = dtw.table().clone();
+    let mut w = dtw.row_writer().unwrap();
+    let (mut pm, _ph) = Mirror::new(&pt);
+    let (mut wm, _wh) = Mirror::new(&wt);
+    let mut model = Model::default();
+    for ops in cycles {
+        publish(&p, ops);
+        write(&mut w, ops);
+        for op in ops {
+            model.apply(op);
+        }
+        model.evict(capacity);
+        engine.run_cycle();
+        let want = model.rows();
+        for (t, m) in [(&pt, &mut pm), (&wt, &mut wm)] {
+            let got = table_rows(t);
+            prop_assert_eq!(sorted(got.clone()), want.clone(), "table {}", t.name());
+            m.sync();
+            prop_assert_eq!(&m.rows, &got, "mirror of {}", t.name());
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
+    /// Few keys, many collisions: last-write-wins, partial merges, delete and re-insert.
     #[test]
     fn keyed_tables_match_a_hashmap_model(
         capacity in proptest::option::of(1usize..12),
-        cycles in proptest::collection::vec(proptest::collection::vec(op(), 0..40), 1..12),
+        cycles in proptest::collection::vec(proptest::collection::vec(op(24), 0..40), 1..12),
     ) {
-        let engine = manual_engine();
-        let (pt, p) = keyed(&engine, capacity);
-        let dtw = engine
-            .dynamic_table_writer(
-                "rows",
-                schema(),
-                WriterOptions::default()
-                    .with_kind(TableKind::Keyed { capacity })
-                    .with_key(["k"]),
-            )
-            .unwrap();
-        let wt = dtw.table().clone();
-        let mut w = dtw.row_writer().unwrap();
-        let (mut pm, _ph) = Mirror::new(&pt);
-        let (mut wm, _wh) = Mirror::new(&wt);
-        let mut model = Model::default();
-        for ops in &cycles {
-            publish(&p, ops);
-            write(&mut w, ops);
-            for op in ops {
-                model.apply(op);
-            }
-            model.evict(capacity);
-            engine.run_cycle();
-            let want = model.rows();
-            for (t, m) in [(&pt, &mut pm), (&wt, &mut wm)] {
-                let got = table_rows(t);
-                prop_assert_eq!(sorted(got.clone()), want.clone(), "table {}", t.name());
-                m.sync();
-                prop_assert_eq!(&m.rows, &got, "mirror of {}", t.name());
-            }
-        }
+        check_against_model(capacity, &cycles)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    /// Thousands of keys: tables of several chunks, rows moving between chunks.
+    #[test]
+    fn large_keyed_tables_match_a_hashmap_model(
+        capacity in proptest::option::of(500usize..1500),
+        cycles in proptest::collection::vec(proptest::collection::vec(op(2500), 0..1500), 1..6),
+    ) {
+        check_against_model(capacity, &cycles)?;
     }
 }

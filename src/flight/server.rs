@@ -578,8 +578,7 @@ impl FlightService for Service {
         while let Some(batch) = batches.next().await {
             let batch =
                 batch.map_err(|e| Status::invalid_argument(format!("bad DoPut data: {e}")))?;
-            let batch =
-                table.shared.check_input(&batch).map_err(|e| status(&e))?;
+            let batch = table.shared.check_input(&batch).map_err(|e| status(&e))?;
             rows += batch.num_rows() as u64;
             checked.push(batch);
         }

@@ -130,7 +130,10 @@ fn run_inner(core: &Core, last: bool) -> Step {
             continue;
         }
         let closing = match node.source {
-            None => node.shared.staging.drain(&node.shared.staged_schema, &mut input),
+            None => node
+                .shared
+                .staging
+                .drain(&node.shared.staged_schema, &mut input),
             Some(src) => {
                 let src = graph.node(src);
                 if let Some(u) = &src.update {

@@ -182,7 +182,10 @@ impl TablePublisher {
         if self.table.key_columns().is_empty() {
             return Err(Error::InvalidOp {
                 table: self.table.name().to_owned(),
-                reason: format!("{operation} needs a keyed table; this one is {}", self.table.kind()),
+                reason: format!(
+                    "{operation} needs a keyed table; this one is {}",
+                    self.table.kind()
+                ),
             });
         }
         Ok(())

@@ -204,7 +204,8 @@ impl ChunkLog {
             while j < positions.len() && positions[j] < chunk.end() {
                 j += 1;
             }
-            let mut indices: Vec<(usize, usize)> = (0..chunk.batch.num_rows()).map(|r| (0, r)).collect();
+            let mut indices: Vec<(usize, usize)> =
+                (0..chunk.batch.num_rows()).map(|r| (0, r)).collect();
             for (k, &p) in positions[i..j].iter().enumerate() {
                 let row = usize::try_from(p - chunk.start).expect("invariant: fits usize");
                 indices[row] = (1, i + k);
@@ -218,7 +219,8 @@ impl ChunkLog {
                 })
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| e.to_string())?;
-            let rebuilt = RecordBatch::try_new(chunk.batch.schema(), columns).map_err(|e| e.to_string())?;
+            let rebuilt =
+                RecordBatch::try_new(chunk.batch.schema(), columns).map_err(|e| e.to_string())?;
             self.chunks.set(
                 index,
                 Arc::new(Chunk {

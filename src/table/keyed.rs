@@ -452,7 +452,10 @@ impl KeyedState {
                 let cols: Vec<ArrayRef> = self
                     .key
                     .iter()
-                    .map(|&k| b.column(map[k].expect("invariant: checked at staging")).clone())
+                    .map(|&k| {
+                        b.column(map[k].expect("invariant: checked at staging"))
+                            .clone()
+                    })
                     .collect();
                 self.converter
                     .convert_columns(&cols)
@@ -634,7 +637,11 @@ impl KeyedState {
             .collect();
         touched.dedup();
         // Sources per column: [null row, the old chunks read from..., input batches...].
-        let mut refs: Vec<usize> = touched.iter().copied().filter(|&ci| ci < old_chunks.len()).collect();
+        let mut refs: Vec<usize> = touched
+            .iter()
+            .copied()
+            .filter(|&ci| ci < old_chunks.len())
+            .collect();
         for w in &writes {
             match w.from {
                 From::Moved(s) => refs.push(s / CHUNK_ROWS),
@@ -682,7 +689,10 @@ impl KeyedState {
             .map(|c| {
                 let mut arrays: Vec<&dyn Array> = Vec::with_capacity(1 + old_count + input.len());
                 arrays.push(nulls[c].as_ref());
-                arrays.extend(refs.iter().map(|&ci| old_chunks[ci].batch.column(c).as_ref()));
+                arrays.extend(
+                    refs.iter()
+                        .map(|&ci| old_chunks[ci].batch.column(c).as_ref()),
+                );
                 arrays.extend(input.iter().zip(&maps).map(|(b, map)| match map[c] {
                     Some(i) => b.column(i).as_ref(),
                     None => nulls[c].as_ref(),
@@ -776,9 +786,7 @@ impl KeyedState {
                     let mut mask = vec![0u8; modified.width];
                     for c in 0..ncols {
                         let written = match write.from {
-                            From::Entry(e) if partial[w] => {
-                                srcs[e * ncols + c] != Src::Keep
-                            }
+                            From::Entry(e) if partial[w] => srcs[e * ncols + c] != Src::Keep,
                             _ => true,
                         };
                         if written {
