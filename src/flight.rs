@@ -6,7 +6,8 @@
 //!
 //! - `ListFlights`: one `FlightInfo` per table: its schema, a path descriptor with its name, the
 //!   row count as `total_records`, and app metadata
-//!   `{"kind": "append"|"blink"|"ring", "capacity": n|null, "step": s, "rows": [start, end]}`.
+//!   `{"kind": "append"|"blink"|"ring"|"keyed", "capacity": n|null, "key": [names], "step": s,
+//!   "rows": [start, end]}`.
 //!   Its two endpoints are, in order, the table's **snapshot** ticket and its **live** ticket,
 //!   so a generic client can pick either without knowing the ticket format.
 //! - `GetFlightInfo` / `GetSchema` by a path descriptor holding the table's name.
@@ -15,7 +16,9 @@
 //! - `DoPut` with a path descriptor: the batches are checked against the table's schema and
 //!   staged together, as a [`TablePublisher`](crate::TablePublisher) would, so they land in one
 //!   cycle; if any batch does not fit, the call fails with `INVALID_ARGUMENT` and nothing is
-//!   applied. The one `PutResult`'s app metadata is `{"rows": n}`.
+//!   applied. The one `PutResult`'s app metadata is `{"rows": n}`. Into a keyed table, a
+//!   batch upserts (a partial one if it has only some columns, by name), and a batch whose
+//!   schema metadata has `tickertable.op: delete` deletes its rows' keys.
 //!
 //! With [`FlightOptions::with_token`] every call needs the header
 //! `authorization: Bearer <token>`; [`FlightOptions::with_max_streams`] bounds open `DoGet`s.
@@ -33,9 +36,17 @@
 //!
 //! 1. if `reset` is true, clear the mirror (a snapshot starts, or a slow client is
 //!    resynchronised: what follows is the whole table);
-//! 2. drop the rows at positions `removed` (always a prefix of the mirror);
-//! 3. append the message's rows, which are at positions `added` (`added` is empty and the
-//!    message has no batch when an update only removes rows: a metadata-only message).
+//! 2. drop the rows at positions `removed` (a prefix of the mirror; for a keyed table a
+//!    suffix);
+//! 3. if the message has `"modified": [p0, p1, ...]` (keyed tables only), its rows replace the
+//!    mirror's rows at those positions, in order; an optional `"masks": ["0a", ...]` gives, per
+//!    row, the columns written as a hex bit mask (bit `c % 8` of byte `c / 8`), for a client
+//!    that highlights changed cells;
+//! 4. otherwise append the message's rows, which are at positions `added` (`added` is empty
+//!    and the message has no batch when an update only removes rows: a metadata-only message).
+//!
+//! A keyed table's update sends its modified rows first, then its added rows. Its
+//! `FlightInfo` metadata has `"kind": "keyed"` and `"key": [column names]`.
 //!
 //! The first message of a snapshot (a `reset`) also carries `"rows": [start, end]`, the
 //! positions of the whole snapshot, so a client knows the snapshot is complete once its

@@ -236,6 +236,18 @@ impl TableShared {
     /// A schema error naming the column; nothing is staged.
     pub(crate) fn check_input(&self, batch: &RecordBatch) -> Result<RecordBatch> {
         if self.key.is_empty() {
+            let given = batch.schema_ref();
+            if given.metadata().contains_key(keyed::OP_METADATA)
+                || given.fields().iter().any(|f| f.name() == keyed::OP_COLUMN)
+            {
+                return Err(Error::InvalidOp {
+                    table: self.name.to_string(),
+                    reason: format!(
+                        "upsert and delete need a keyed table; this one is {}",
+                        self.retention.kind()
+                    ),
+                });
+            }
             crate::schema::check_batch(&self.name, &self.schema, batch)
         } else {
             keyed::check_batch(&self.name, &self.schema, &self.key, batch)

@@ -41,6 +41,8 @@ pub struct RemoteTable {
     pub step: Step,
     /// A ring's capacity or an append table's limit, if it has one.
     pub capacity: Option<u64>,
+    /// A keyed table's key columns, by name (empty for other kinds).
+    pub key: Vec<String>,
 }
 
 /// An error and its sources, `a: b: c` (transport errors say little without their cause).
@@ -301,6 +303,18 @@ impl Client {
         timed(limit, "publish", self.publish_now(table, batches)).await
     }
 
+    /// Deletes the keys of `keys`' rows from a keyed table on the server (a missing key is
+    /// ignored): a `DoPut` of the batch tagged `tickertable.op: delete`. Returns the rows sent.
+    ///
+    /// # Errors
+    ///
+    /// As [`publish`](Self::publish); `InvalidArgument` if the table is not keyed or a key
+    /// column is missing.
+    pub async fn delete(&mut self, table: &str, keys: RecordBatch) -> Result<u64> {
+        let tagged = crate::publish::publisher::delete_batch(&keys)?;
+        self.publish(table, vec![tagged]).await
+    }
+
     async fn publish_now(&mut self, table: &str, batches: Vec<RecordBatch>) -> Result<u64> {
         let schema = match batches.first() {
             Some(b) => b.schema(),
@@ -373,6 +387,15 @@ fn remote_table(info: FlightInfo) -> Result<RemoteTable> {
                 message: "capacity".into(),
             })?,
         },
+        (Some("keyed"), c) => TableKind::Keyed {
+            capacity: c
+                .map(|c| {
+                    usize::try_from(c).map_err(|_| Error::Protocol {
+                        message: "capacity".into(),
+                    })
+                })
+                .transpose()?,
+        },
         _ => {
             return Err(Error::Protocol {
                 message: format!("table {name:?}: unknown kind"),
@@ -388,6 +411,15 @@ fn remote_table(info: FlightInfo) -> Result<RemoteTable> {
     let schema = std::sync::Arc::new(info.try_decode_schema().map_err(|e| Error::Protocol {
         message: e.to_string(),
     })?);
+    let key = meta
+        .get("key")
+        .and_then(serde_json::Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|k| k.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
     Ok(RemoteTable {
         name,
         kind,
@@ -395,6 +427,7 @@ fn remote_table(info: FlightInfo) -> Result<RemoteTable> {
         num_rows,
         step,
         capacity,
+        key,
     })
 }
 
@@ -522,29 +555,23 @@ impl RemoteSubscription {
             self.mirror.skip_to(meta.added.start);
             self.resets += 1;
         }
-        let rows = self.mirror.rows();
-        if meta.removed.start != meta.removed.end {
-            if meta.removed.start != rows.start || meta.removed.end > rows.end {
-                return Err(bad("removed rows the mirror does not start with"));
+        let result = if meta.modified.is_empty() {
+            let rows: Vec<RecordBatch> = batch.into_iter().cloned().collect();
+            self.mirror
+                .apply_update(meta.removed.clone(), &[], None, meta.added.clone(), &rows)
+        } else {
+            if !meta.added.is_empty() {
+                return Err(bad("a message both modifies and adds rows"));
             }
-            self.mirror.evict_to(meta.removed.end);
-        }
-        let end = self.mirror.rows().end;
-        if meta.added.start > end {
-            if !self.mirror.rows().is_empty() {
-                return Err(bad("a gap in positions"));
-            }
-            self.mirror.skip_to(meta.added.start);
-        } else if meta.added.start < end {
-            return Err(bad("rows added before the end of the mirror"));
-        }
-        let n = batch.map_or(0, |b| b.num_rows() as u64);
-        if n != meta.added.end - meta.added.start {
-            return Err(bad("the batch's row count does not match its added range"));
-        }
-        if let Some(b) = batch {
-            self.mirror.push(b.clone());
-        }
+            self.mirror.apply_update(
+                meta.removed.clone(),
+                &meta.modified,
+                batch,
+                meta.added.clone(),
+                &[],
+            )
+        };
+        result.map_err(|e| bad(&e))?;
         self.step = Step(meta.step);
         Ok(())
     }

@@ -284,7 +284,11 @@ fn status(e: &Error) -> Status {
         Error::SchemaMismatch { .. }
         | Error::ColumnCount { .. }
         | Error::ColumnName { .. }
-        | Error::NullInNonNullable { .. } => Status::invalid_argument(e.to_string()),
+        | Error::NullInNonNullable { .. }
+        | Error::NoColumnNamed { .. }
+        | Error::MissingKeyColumn { .. }
+        | Error::UnsetColumn { .. }
+        | Error::InvalidOp { .. } => Status::invalid_argument(e.to_string()),
         _ => Status::internal(e.to_string()),
     }
 }
@@ -316,6 +320,11 @@ fn flight_info(table: &Table) -> std::result::Result<FlightInfo, Status> {
     let meta = serde_json::json!({
         "kind": kind_name(table),
         "capacity": table.capacity(),
+        "key": table
+            .key_columns()
+            .iter()
+            .map(|&c| table.schema().field(c).name().clone())
+            .collect::<Vec<_>>(),
         "step": snap.step().as_u64(),
         "rows": [rows.start, rows.end],
     });
@@ -355,6 +364,8 @@ struct Work {
     removed: std::ops::Range<u64>,
     pos: u64,
     batches: VecDeque<RecordBatch>,
+    /// A keyed table's modified rows, sent before the added ones.
+    modified: Option<(Vec<u64>, Vec<Vec<u8>>, RecordBatch)>,
     first: bool,
 }
 
@@ -366,6 +377,7 @@ impl Work {
             removed: s.rows().start..s.rows().start,
             pos: s.rows().start,
             batches: s.batches().cloned().collect(),
+            modified: None,
             first: true,
         }
     }
@@ -377,12 +389,29 @@ impl Work {
             removed: u.removed(),
             pos: u.added().start,
             batches: u.batches().iter().cloned().collect(),
+            modified: u.modified_batch().map(|b| {
+                let m = &u.modified;
+                let masks = if m.masks.is_empty() {
+                    Vec::new()
+                } else {
+                    m.masks.chunks(m.width).map(<[u8]>::to_vec).collect()
+                };
+                (m.positions.clone(), masks, b.clone())
+            }),
             first: true,
         }
     }
 
     /// Encodes the next chunk; `false` once done.
     fn encode_next(&mut self, enc: &mut Encoder, out: &mut Vec<FlightData>) -> Result<bool> {
+        if let Some((positions, masks, batch)) = self.modified.take() {
+            let removed = self.removed.clone();
+            enc.modified_messages(
+                self.step, removed, self.pos, &positions, &masks, &batch, out,
+            )?;
+            self.first = false;
+            return Ok(true);
+        }
         if !self.first && self.batches.is_empty() {
             return Ok(false);
         }

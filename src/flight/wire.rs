@@ -16,13 +16,19 @@ pub struct MessageMeta {
     pub step: u64,
     /// Clear the mirror before applying this message (a snapshot or a resynchronisation).
     pub reset: bool,
-    /// Positions to drop from the front of the mirror.
+    /// Positions to drop from the mirror: a prefix, or for a keyed table a suffix.
     pub removed: Range<u64>,
     /// Positions of the rows this message carries (empty for a metadata-only message).
     pub added: Range<u64>,
     /// On the first message of a snapshot (a `reset`): the positions of the whole snapshot, so
     /// a client knows it is complete once its mirror ends at `rows.end`.
     pub rows: Option<Range<u64>>,
+    /// A keyed table's rows modified in place: the message's rows replace the mirror's rows at
+    /// these positions, in order (and `added` is empty).
+    pub modified: Vec<u64>,
+    /// Per modified row, a bit mask of the columns written (bit `c % 8` of byte `c / 8`);
+    /// empty when every column of every row was.
+    pub masks: Vec<Vec<u8>>,
 }
 
 impl MessageMeta {
@@ -35,6 +41,17 @@ impl MessageMeta {
         });
         if let Some(rows) = &self.rows {
             v["rows"] = serde_json::json!([rows.start, rows.end]);
+        }
+        if !self.modified.is_empty() {
+            v["modified"] = serde_json::json!(self.modified);
+        }
+        if !self.masks.is_empty() {
+            let hex: Vec<String> = self
+                .masks
+                .iter()
+                .map(|m| m.iter().map(|b| format!("{b:02x}")).collect())
+                .collect();
+            v["masks"] = serde_json::json!(hex);
         }
         v.to_string().into_bytes()
     }
@@ -82,8 +99,32 @@ impl MessageMeta {
             } else {
                 None
             },
+            modified: match v.get("modified") {
+                None => Vec::new(),
+                Some(m) => m
+                    .as_array()
+                    .and_then(|a| a.iter().map(serde_json::Value::as_u64).collect())
+                    .ok_or_else(|| bad("modified"))?,
+            },
+            masks: match v.get("masks") {
+                None => Vec::new(),
+                Some(m) => m
+                    .as_array()
+                    .and_then(|a| a.iter().map(|h| h.as_str().and_then(unhex)).collect())
+                    .ok_or_else(|| bad("masks"))?,
+            },
         })
     }
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 /// Encodes one table's batches as Flight messages, splitting large batches so no message
@@ -147,6 +188,8 @@ impl Encoder {
                     removed.end..removed.end
                 },
                 added,
+                modified: Vec::new(),
+                masks: Vec::new(),
             };
             *first = false;
             m.to_json()
@@ -180,6 +223,61 @@ impl Encoder {
     }
 }
 
+impl Encoder {
+    /// The messages of a keyed table's modified rows: slices of `batch` (the new rows at
+    /// `positions`) sized as [`messages`](Self::messages) sizes them, each naming its rows'
+    /// positions; the first carries `removed`. `end` is the mirror's end once `removed` is
+    /// applied (the messages' empty `added`).
+    #[allow(clippy::too_many_arguments)] // the parts of one modified-rows work item
+    pub(crate) fn modified_messages(
+        &mut self,
+        step: u64,
+        removed: Range<u64>,
+        end: u64,
+        positions: &[u64],
+        masks: &[Vec<u8>],
+        batch: &RecordBatch,
+        out: &mut Vec<FlightData>,
+    ) -> Result<()> {
+        let bytes_per_row = batch.get_array_memory_size() / batch.num_rows().max(1);
+        let per_message = (TARGET_MESSAGE_BYTES / bytes_per_row.max(1))
+            .max(1)
+            .min(self.max_rows);
+        let mut offset = 0;
+        while offset < batch.num_rows() {
+            let len = (batch.num_rows() - offset).min(per_message);
+            let slice = batch.slice(offset, len);
+            let (dicts, data) = self.generator.encode(
+                &slice,
+                &mut self.tracker,
+                &self.options,
+                &mut self.context,
+            )?;
+            out.extend(dicts.into_iter().map(FlightData::from));
+            let meta = MessageMeta {
+                step,
+                reset: false,
+                removed: if offset == 0 {
+                    removed.clone()
+                } else {
+                    removed.end..removed.end
+                },
+                added: end..end,
+                rows: None,
+                modified: positions[offset..offset + len].to_vec(),
+                masks: if masks.is_empty() {
+                    Vec::new()
+                } else {
+                    masks[offset..offset + len].to_vec()
+                },
+            };
+            out.push(FlightData::from(data).with_app_metadata(meta.to_json()));
+            offset += len;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,8 +290,16 @@ mod tests {
             removed: 0..3,
             added: 3..10,
             rows: Some(0..10),
+            modified: Vec::new(),
+            masks: Vec::new(),
         };
         assert_eq!(MessageMeta::parse(&m.to_json()).unwrap(), m);
+        let keyed = MessageMeta {
+            modified: vec![1, 5, 9],
+            masks: vec![vec![0x0a], vec![0xff], vec![0x01]],
+            ..m.clone()
+        };
+        assert_eq!(MessageMeta::parse(&keyed.to_json()).unwrap(), keyed);
         let m = MessageMeta { rows: None, ..m };
         assert_eq!(MessageMeta::parse(&m.to_json()).unwrap(), m);
     }
