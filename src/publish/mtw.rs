@@ -20,6 +20,16 @@
 //! written back as batches, and
 //! [`insert_unwritten`](MultithreadedTableWriter::insert_unwritten) on a new writer re-sends
 //! them. Nothing is ever dropped silently.
+//!
+//! # Keyed tables
+//!
+//! Into a [keyed table](crate::TableKind::Keyed), [`insert`](MultithreadedTableWriter::insert)
+//! upserts a whole row and [`delete`](MultithreadedTableWriter::delete) deletes a key. Rows
+//! are routed by the hash of the key (or by `partition_column`, which must then be a key
+//! column), so every write to one key goes through one thread and the last one wins, as the
+//! caller wrote them. Lanes stage the keyed shape with an operation column (see
+//! [`OP_COLUMN`](crate::OP_COLUMN)), which is also what
+//! [`unwritten_data`](MultithreadedTableWriter::unwritten_data) hands back.
 
 pub(crate) mod sink;
 
@@ -285,12 +295,12 @@ impl LaneState {
     }
 
     /// Moves the builders' rows into the queue.
-    fn seal(&mut self, schema: &SchemaRef) {
+    fn seal(&mut self, staged: &SchemaRef) {
         if self.len == 0 {
             return;
         }
         let columns = self.columns.iter_mut().map(ColumnBuilder::finish).collect();
-        let batch = RecordBatch::try_new(schema.clone(), columns)
+        let batch = RecordBatch::try_new(staged.clone(), columns)
             .expect("invariant: builders were made from the schema and checked every value");
         self.queued_rows += self.len;
         self.len = 0;
@@ -309,6 +319,12 @@ struct Lane {
 struct Shared {
     sink: Sink,
     schema: SchemaRef,
+    /// What the lanes build: `schema`, or a keyed table's staged shape.
+    staged: SchemaRef,
+    /// A keyed table's key columns (empty otherwise).
+    key: Vec<usize>,
+    /// A keyed table's mask for a whole-row upsert.
+    full_mask: Option<Vec<u8>>,
     name: String,
     options: MtwOptions,
     partition: Option<usize>,
@@ -367,7 +383,7 @@ impl MultithreadedTableWriter {
                 reason: "must be at least 1".into(),
             });
         }
-        let (schema, name) = match &sink {
+        let (schema, name, key) = match &sink {
             Sink::Local(t) => {
                 if t.shared.derived {
                     return Err(Error::InvalidOption {
@@ -375,7 +391,11 @@ impl MultithreadedTableWriter {
                         reason: format!("table {:?} is derived and takes no rows", t.name()),
                     });
                 }
-                (t.schema().clone(), t.name().to_owned())
+                (
+                    t.schema().clone(),
+                    t.name().to_owned(),
+                    t.key_columns().to_vec(),
+                )
             }
             #[cfg(feature = "flight")]
             Sink::Remote { url, table, token } => {
@@ -392,7 +412,16 @@ impl MultithreadedTableWriter {
                     }
                     c.table(table).await
                 })?;
-                (remote.schema, table.clone())
+                let key = remote
+                    .key
+                    .iter()
+                    .map(|k| {
+                        remote.schema.index_of(k).map_err(|_| Error::Protocol {
+                            message: format!("table {table:?}: key column {k:?} not in its schema"),
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                (remote.schema, table.clone(), key)
             }
         };
         let partition = match &options.partition_column {
@@ -402,9 +431,28 @@ impl MultithreadedTableWriter {
             })?),
             None => None,
         };
+        if let Some(p) = partition.filter(|p| !key.is_empty() && !key.contains(p)) {
+            return Err(Error::InvalidOption {
+                option: "partition_column",
+                reason: format!(
+                    "table {name:?} is keyed: the partition column must be a key column, not {:?}",
+                    schema.field(p).name()
+                ),
+            });
+        }
+        let (staged, full_mask) = if key.is_empty() {
+            (schema.clone(), None)
+        } else {
+            let n = schema.fields().len();
+            let mut mask = vec![0u8; crate::table::keyed::mask_width(n)];
+            for c in 0..n {
+                mask[c / 8] |= 1 << (c % 8);
+            }
+            (crate::table::keyed::staged_schema(&schema), Some(mask))
+        };
         let mut lanes = Vec::with_capacity(options.thread_count);
         for _ in 0..options.thread_count {
-            let columns = schema
+            let columns = staged
                 .fields()
                 .iter()
                 .map(|f| ColumnBuilder::try_new(f, options.batch_size.min(1 << 16)))
@@ -436,6 +484,9 @@ impl MultithreadedTableWriter {
         let shared = Arc::new(Shared {
             sink,
             schema,
+            staged,
+            key,
+            full_mask,
             name,
             options,
             partition,
@@ -462,16 +513,25 @@ impl MultithreadedTableWriter {
         &self.shared.schema
     }
 
-    fn lane_for(&self, row: &[Value<'_>]) -> usize {
+    /// The lane of a row: `value(c)` gives the row's value of column `c` (only the partition
+    /// or key columns are asked for).
+    fn lane_of<'v>(&self, value: impl Fn(usize) -> Value<'v>) -> usize {
         let n = self.shared.lanes.len();
         if n == 1 {
             return 0;
         }
-        let h = self
-            .shared
-            .partition
-            .map_or_else(thread_seq, |col| hash_value(&row[col]));
+        let h = match (self.shared.partition, self.shared.key.as_slice()) {
+            (Some(col), _) => hash_value(&value(col)),
+            (None, []) => thread_seq(),
+            (None, key) => key.iter().fold(0u64, |h, &c| {
+                h.rotate_left(5) ^ hash_value(&value(c)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            }),
+        };
         usize::try_from(h % n as u64).expect("invariant: below the lane count")
+    }
+
+    fn lane_for(&self, row: &[Value<'_>]) -> usize {
+        self.lane_of(|c| row.get(c).copied().unwrap_or(Value::Null))
     }
 
     fn check(&self, row: &[Value<'_>]) -> Result<()> {
@@ -502,7 +562,61 @@ impl MultithreadedTableWriter {
     /// that made the row's batch fail. A refused row is not buffered.
     pub fn insert(&self, row: &[Value<'_>]) -> Result<()> {
         self.check(row)?;
-        let lane_ix = self.lane_for(row);
+        self.insert_checked(self.lane_for(row), row_bytes(row), |columns| {
+            self.write_row(columns, row);
+        })
+    }
+
+    /// Deletes a key from a keyed table: `key` holds the key columns' values, in the order
+    /// of the table's key. A key that is not there is ignored. Routed, buffered, sent and
+    /// waited for like [`insert`](Self::insert), in order with the inserts of the same key.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOp`] if the table is not keyed, [`Error::ColumnCount`] if `key` does
+    /// not have one value per key column, a value error naming the column, and the errors of
+    /// [`insert`](Self::insert).
+    pub fn delete(&self, key: &[Value<'_>]) -> Result<()> {
+        let columns = &self.shared.key;
+        if columns.is_empty() {
+            return Err(Error::InvalidOp {
+                table: self.shared.name.clone(),
+                reason: "delete needs a keyed table".into(),
+            });
+        }
+        if key.len() != columns.len() {
+            return Err(Error::ColumnCount {
+                table: self.shared.name.clone(),
+                expected: columns.len(),
+                found: key.len(),
+            });
+        }
+        for (&c, v) in columns.iter().zip(key) {
+            check_value(&self.shared.name, &self.shared.schema, c, v)?;
+        }
+        let value = |c: usize| {
+            columns
+                .iter()
+                .position(|&k| k == c)
+                .map_or(Value::Null, |i| key[i])
+        };
+        let ncols = self.shared.schema.fields().len();
+        let zero = vec![0u8; crate::table::keyed::mask_width(ncols)];
+        self.insert_checked(self.lane_of(value), row_bytes(key), |builders| {
+            for (c, builder) in builders.iter_mut().take(ncols).enumerate() {
+                builder.append(&value(c));
+            }
+            builders[ncols].append(&Value::Bytes(&zero));
+        })
+    }
+
+    /// Buffers one checked row, written into the lane's builders by `write`.
+    fn insert_checked(
+        &self,
+        lane_ix: usize,
+        bytes: usize,
+        write: impl FnOnce(&mut [ColumnBuilder]),
+    ) -> Result<()> {
         let lane = &self.shared.lanes[lane_ix];
         let mut st = lane.state.lock();
         loop {
@@ -513,7 +627,8 @@ impl MultithreadedTableWriter {
             lane.work.notify_one();
             lane.progress.wait_for(&mut st, Duration::from_millis(50));
         }
-        let seq = self.append(&mut st, lane, row);
+        write(&mut st.columns);
+        let seq = self.appended(&mut st, lane, bytes);
         if self.shared.options.flush_mode == FlushMode::Sync {
             st.flush_to = st.flush_to.max(seq);
             lane.work.notify_one();
@@ -546,7 +661,8 @@ impl MultithreadedTableWriter {
             lane.work.notify_one();
             return Err(TryInsertError::Full);
         }
-        let seq = self.append(&mut st, lane, row);
+        self.write_row(&mut st.columns, row);
+        let seq = self.appended(&mut st, lane, row_bytes(row));
         if self.shared.options.flush_mode == FlushMode::Sync {
             st.flush_to = st.flush_to.max(seq);
             lane.work.notify_one();
@@ -578,12 +694,20 @@ impl MultithreadedTableWriter {
             || (st.buffered() < o.max_buffered_rows && st.bytes < o.max_buffered_bytes)
     }
 
-    fn append(&self, st: &mut MutexGuard<'_, LaneState>, lane: &Lane, row: &[Value<'_>]) -> u64 {
-        for (builder, v) in st.columns.iter_mut().zip(row) {
+    /// Writes a checked row into a lane's builders: a whole-row upsert in a keyed table.
+    fn write_row(&self, columns: &mut [ColumnBuilder], row: &[Value<'_>]) {
+        for (builder, v) in columns.iter_mut().zip(row) {
             builder.append(v);
         }
+        if let Some(mask) = &self.shared.full_mask {
+            columns[row.len()].append(&Value::Bytes(mask));
+        }
+    }
+
+    /// Records one row written into the lane's builders; returns its sequence number.
+    fn appended(&self, st: &mut MutexGuard<'_, LaneState>, lane: &Lane, bytes: usize) -> u64 {
         st.len += 1;
-        st.bytes += row_bytes(row);
+        st.bytes += bytes;
         st.inserted += 1;
         if st.oldest.is_none() {
             st.oldest = Some(Instant::now());
@@ -608,7 +732,7 @@ impl MultithreadedTableWriter {
     pub fn insert_unwritten(&self, batches: Vec<RecordBatch>) -> Result<()> {
         let n = self.shared.lanes.len();
         for batch in batches {
-            let batch = crate::schema::check_batch(&self.shared.name, &self.shared.schema, &batch)?;
+            let batch = self.check_batch(&batch)?;
             let parts: Vec<(usize, RecordBatch)> = match (self.shared.partition, n) {
                 (Some(col), n) if n > 1 => {
                     let mut idx: Vec<Vec<u32>> = vec![Vec::new(); n];
@@ -640,7 +764,7 @@ impl MultithreadedTableWriter {
                 let lane = &self.shared.lanes[lane_ix];
                 let mut st = lane.state.lock();
                 Self::refuse_if_closed(&st, lane_ix)?;
-                st.seal(&self.shared.schema);
+                st.seal(&self.shared.staged);
                 let rows = part.num_rows();
                 st.bytes += part.get_array_memory_size();
                 st.queued_rows += rows;
@@ -651,6 +775,35 @@ impl MultithreadedTableWriter {
             }
         }
         Ok(())
+    }
+
+    /// Checks a batch handed to [`insert_unwritten`](Self::insert_unwritten): the table's
+    /// columns in order, or for a keyed table also its staged shape (with the operation
+    /// column).
+    fn check_batch(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+        let sh = &self.shared;
+        if sh.key.is_empty() {
+            return crate::schema::check_batch(&sh.name, &sh.schema, batch);
+        }
+        let batch = crate::table::keyed::check_batch(&sh.name, &sh.schema, &sh.key, batch)?;
+        let in_order = batch
+            .schema_ref()
+            .fields()
+            .iter()
+            .zip(sh.schema.fields())
+            .all(|(a, b)| a.name() == b.name())
+            && batch.num_columns() >= sh.schema.fields().len()
+            && !batch
+                .schema_ref()
+                .metadata()
+                .contains_key(crate::table::keyed::OP_METADATA);
+        if !in_order {
+            return Err(Error::InvalidOption {
+                option: "batch",
+                reason: "unwritten rows have every column, in order".into(),
+            });
+        }
+        Ok(batch)
     }
 
     /// Sends everything buffered now and waits until it is published or failed.
@@ -709,7 +862,7 @@ impl MultithreadedTableWriter {
             out.append(&mut st.failed);
             st.failed_rows = 0;
             if st.exiting || st.closing {
-                st.seal(&self.shared.schema);
+                st.seal(&self.shared.staged);
                 out.extend(st.queue.drain(..));
                 st.queued_rows = 0;
                 st.bytes = 0;
@@ -801,7 +954,7 @@ fn run_lane(shared: &Shared, ix: usize, mut conn: Connection) {
                 };
                 lane.work.wait_for(&mut st, wait);
             }
-            st.seal(&shared.schema);
+            st.seal(&shared.staged);
             let batches: Vec<RecordBatch> = st.queue.drain(..).collect();
             let rows = st.queued_rows;
             st.queued_rows = 0;
