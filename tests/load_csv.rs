@@ -106,6 +106,43 @@ fn bad_lines_are_reported_with_line_numbers_and_the_good_ones_load() {
 }
 
 #[test]
+fn keyed_load_keeps_the_last_line_of_each_key_and_skips_bad_lines() {
+    let dir = temp_dir("keyed");
+    // Sym = S{ts % 7}: 7 keys; the last good line of each is among the last 7.
+    let path = write_csv(&dir, "k.csv", 2_000, &[4, 50]);
+    let out = Command::new(env!("CARGO_BIN_EXE_ticker-load"))
+        .args([path.to_str().unwrap(), "--table", "book", "--quiet"])
+        .args(["--kind", "keyed:Sym", "--threads", "3", "--batch", "64"])
+        .args(["--schema", "Ts:int64,Sym:utf8,Price:float64,Size:int64"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("written   2000"), "{stdout}");
+    assert!(
+        stdout.contains("failed    2 (2 bad lines, 0 not written)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("visible   7 rows"), "{stdout}");
+    let bad = Command::new(env!("CARGO_BIN_EXE_ticker-load"))
+        .args([path.to_str().unwrap(), "--table", "book", "--quiet"])
+        .args(["--kind", "keyed:Nope"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("Nope"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}
+
+#[test]
 fn loads_into_a_served_engine() {
     let engine = manual_engine();
     let dtw = engine
@@ -137,5 +174,46 @@ fn loads_into_a_served_engine() {
     assert_eq!(
         i64_column(dtw.table().snapshot().batches(), 0),
         (0..1_000).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn keyed_load_into_a_served_engine_ends_with_the_last_line_of_each_key() {
+    let engine = manual_engine();
+    let dtw = engine
+        .dynamic_table_writer(
+            "book",
+            trade_schema(),
+            WriterOptions::default().with_key(["Sym"]),
+        )
+        .unwrap();
+    let server = engine.serve_flight("127.0.0.1:0").unwrap();
+    let dir = temp_dir("served-keyed");
+    let path = write_csv(&dir, "k.csv", 5_000, &[]);
+    let out = Command::new(env!("CARGO_BIN_EXE_ticker-load"))
+        .args([path.to_str().unwrap(), "--table", "book", "--quiet"])
+        .args([
+            "--server",
+            &server.url(),
+            "--threads",
+            "4",
+            "--batch",
+            "100",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    engine.run_cycle();
+    let mut ts = i64_column(dtw.table().snapshot().batches(), 0);
+    ts.sort_unstable();
+    assert_eq!(
+        ts,
+        (4_993..5_000).collect::<Vec<_>>(),
+        "the last line of each of the 7 keys"
     );
 }

@@ -18,7 +18,8 @@ pub(crate) struct Args {
     /// uint8..uint64, float32, float64, utf8, `timestamp_s|ms|us|ns`, date32.
     #[arg(long, default_value = "infer")]
     pub(crate) schema: String,
-    /// The table kind for an embedded engine: `append` or `ring:N`.
+    /// The table kind for an embedded engine: `append`, `ring:N`, or `keyed:COLUMN[,COLUMN...]`
+    /// (each line upserts its key; `keyed:Sym:N` keeps the N most recently written keys).
     #[arg(long, default_value = "append")]
     pub(crate) kind: String,
     /// Writer threads of the multithreaded writer.

@@ -4,7 +4,12 @@
 //! ```text
 //! ticker-load trades.csv --table trades --kind ring:1000000 --threads 2
 //! ticker-load a.csv b.csv --table trades --server grpc://127.0.0.1:8815
+//! ticker-load quotes.csv --table book --kind keyed:Sym
 //! ```
+//!
+//! Into a keyed table each line upserts its key, so the table ends with the last line of
+//! every key (of each file: files load in parallel, so when two files hold the same key,
+//! which one wins is not defined).
 //!
 //! Bad lines (wrong field count, a value that does not parse or does not fit its column) are
 //! reported with their file and line number and not loaded; the good lines load. The exit
@@ -41,14 +46,37 @@ fn main() -> ExitCode {
     }
 }
 
-fn kind(spec: &str) -> Result<TableKind> {
+/// The table kind and key columns of `--kind`: `append`, `ring:N`, `keyed:COL[,COL...][:N]`.
+fn kind(spec: &str) -> Result<(TableKind, Vec<String>)> {
+    const USE: &str = "use append, ring:N or keyed:COLUMN[,COLUMN...][:N]";
     match spec.split_once(':') {
-        None if spec == "append" => Ok(TableKind::Append),
-        Some(("ring", n)) => Ok(TableKind::Ring {
-            capacity: n.parse().with_context(|| format!("ring capacity {n:?}"))?,
-        }),
-        Some(("keyed", _)) => bail!("keyed tables are not available yet: use append or ring:N"),
-        _ => bail!("unknown kind {spec:?}: use append or ring:N"),
+        None if spec == "append" => Ok((TableKind::Append, Vec::new())),
+        Some(("ring", n)) => Ok((
+            TableKind::Ring {
+                capacity: n.parse().with_context(|| format!("ring capacity {n:?}"))?,
+            },
+            Vec::new(),
+        )),
+        Some(("keyed", rest)) => {
+            let (columns, capacity) = match rest.split_once(':') {
+                Some((c, n)) => (
+                    c,
+                    Some(n.parse().with_context(|| format!("keyed capacity {n:?}"))?),
+                ),
+                None => (rest, None),
+            };
+            let key: Vec<String> = columns
+                .split(',')
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(str::to_owned)
+                .collect();
+            if key.is_empty() {
+                bail!("keyed needs its key columns: {USE}");
+            }
+            Ok((TableKind::Keyed { capacity }, key))
+        }
+        _ => bail!("unknown kind {spec:?}: {USE}"),
     }
 }
 
@@ -93,7 +121,11 @@ fn open_sink(args: &Args, delimiter: u8) -> Result<(Sink, Option<(Engine, Table)
     }
     let engine = Engine::builder().build().context("starting the engine")?;
     let schema = schema_of(args, delimiter)?;
-    let options = WriterOptions::default().with_kind(kind(&args.kind)?);
+    let (kind, key) = kind(&args.kind)?;
+    let mut options = WriterOptions::default().with_kind(kind);
+    if !key.is_empty() {
+        options = options.with_key(key);
+    }
     let table = engine
         .dynamic_table_writer(&args.table, schema, options)
         .context("creating the table")?
