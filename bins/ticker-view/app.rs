@@ -11,7 +11,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use crate::action::Action;
 use crate::filter::Filter;
-use crate::mirror::Mirror;
+use crate::mirror::{Mirror, Replaced};
 use crate::source::{DataEvent, Link, SourceStatus, TableInfo};
 use crate::stats::Activity;
 use crate::table_state::{TableView, SORT_ROWS};
@@ -61,9 +61,12 @@ pub(crate) struct Entry {
     pub(crate) activity: Activity,
     /// Updates received.
     pub(crate) updates: u64,
-    /// Rows the shown end position moved over (not while the table is paused, not those
-    /// missed in a lag).
+    /// Rows the shown end position moved over, or a keyed table's rows modified and added
+    /// (not while the table is paused, not those missed in a lag).
     pub(crate) shown: u64,
+    /// A keyed table's rows modified and added by the updates received: its rows in when the
+    /// source does not count them.
+    pub(crate) written: u64,
     /// Set when the stream ended or failed.
     pub(crate) ended: Option<String>,
     /// The step of the last snapshot, until an update of a later step: updates of that step
@@ -79,6 +82,7 @@ impl Entry {
             activity: Activity::default(),
             updates: 0,
             shown: 0,
+            written: 0,
             ended: None,
             reset_step: None,
         }
@@ -503,7 +507,9 @@ impl App {
             }
             DataEvent::Update(d) if entry.reset_step == Some(d.step) => {
                 // The rest of the snapshot: rows that were there, not new ones.
-                entry.mirror.apply(&d);
+                if let Err(e) = entry.mirror.apply(&d) {
+                    entry.ended = Some(format!("failed: {e}"));
+                }
                 if let Some(v) = open {
                     v.on_reset(&entry.mirror);
                 }
@@ -516,14 +522,29 @@ impl App {
                 if d.step != entry.mirror.step() {
                     entry.updates += 1;
                 }
-                entry.mirror.apply(&d);
+                let keyed = entry.info.is_keyed();
+                if keyed {
+                    entry.written += d.rows_written();
+                }
+                let replaced = match entry.mirror.apply(&d) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        // Not what the table sent: say so; the next snapshot starts over.
+                        entry.ended = Some(format!("failed: {e}"));
+                        Replaced::default()
+                    }
+                };
                 if !open.as_ref().is_some_and(|v| v.is_paused()) {
-                    // The end moved past every row the cycle took, those a ring evicted at
-                    // once included: the view is up to date with all of them.
-                    entry.shown += entry.mirror.rows().end.saturating_sub(old_end);
+                    entry.shown += if keyed {
+                        d.rows_written()
+                    } else {
+                        // The end moved past every row the cycle took, those a ring evicted
+                        // at once included: the view is up to date with all of them.
+                        entry.mirror.rows().end.saturating_sub(old_end)
+                    };
                 }
                 if let (Some(v), Some(a)) = (open, anchor) {
-                    v.on_update(&entry.mirror, &d, a, at);
+                    v.on_update(&entry.mirror, &d, &replaced, a, at);
                 }
             }
             DataEvent::Failed(e) => entry.ended = Some(format!("failed: {e}")),
@@ -537,11 +558,11 @@ impl App {
         self.now = at;
         let (mut ins, mut shown, mut updates) = (0, 0, 0);
         for (i, e) in self.tables.iter_mut().enumerate() {
-            let end = status
-                .ends
-                .get(i)
-                .copied()
-                .unwrap_or_else(|| e.mirror.rows().end);
+            let end = match status.ends.get(i).copied().flatten() {
+                Some(n) => n,
+                None if e.info.is_keyed() => e.written,
+                None => e.mirror.rows().end,
+            };
             e.activity.sample(at, end, e.shown, e.updates);
             ins += end;
             shown += e.shown;

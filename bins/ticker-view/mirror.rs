@@ -5,6 +5,14 @@
 //! update costs O(batches changed); finding a position costs O(log chunks), so showing rows
 //! 9,000,000 to 9,000,050 of a 10M-row table costs what showing the first 50 does.
 //!
+//! # Keyed tables
+//!
+//! A keyed table's update also drops a suffix and rewrites rows in place. Only the chunks
+//! holding a modified row are rebuilt (arrow's `interleave` of the old chunk and the new rows),
+//! so an update costs O(chunks touched × chunk length), never O(table); the other chunks stay
+//! shared. [`Mirror::apply`] hands back the chunks it replaced ([`Replaced`]) so the view can
+//! compare a cell's new value with its old one.
+//!
 //! Also here: reading one cell as a number or a string ([`Col`]) and formatting cells with
 //! arrow's `ArrayFormatter`.
 
@@ -19,6 +27,25 @@ use arrow_cast::display::{ArrayFormatter, FormatOptions};
 use arrow_schema::DataType;
 
 use crate::source::{Delta, Rows};
+
+/// The chunks an update's modified rows replaced, as they were: the rows before the update.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Replaced {
+    /// `(position of the first row, batch)`, in position order.
+    chunks: Vec<(u64, RecordBatch)>,
+}
+
+impl Replaced {
+    /// The old batch holding `pos` and the row's index in it, if `pos` was in a replaced
+    /// chunk. O(log chunks replaced).
+    pub(crate) fn locate(&self, pos: u64) -> Option<(&RecordBatch, usize)> {
+        let i = self
+            .chunks
+            .partition_point(|(s, b)| s + b.num_rows() as u64 <= pos);
+        let (s, b) = self.chunks.get(i)?;
+        (*s <= pos).then(|| (b, to_usize(pos - s)))
+    }
+}
 
 /// How cells are formatted: times of day to the microsecond, nulls as `·`.
 pub(crate) const FORMAT: FormatOptions<'static> = FormatOptions::new()
@@ -54,12 +81,49 @@ impl Mirror {
         m
     }
 
-    /// Applies one update: drops the removed prefix, appends the added rows.
-    pub(crate) fn apply(&mut self, d: &Delta) {
+    /// Applies one update: drops the removed prefix (or a keyed table's suffix), replaces the
+    /// modified rows, appends the added rows. Returns the chunks the modified rows replaced.
+    ///
+    /// Cost: O(chunks removed + chunks added), plus O(chunk length × columns) per chunk
+    /// holding a modified row.
+    ///
+    /// # Errors
+    ///
+    /// If the update does not fit the rows held: a removed range that is neither a prefix nor
+    /// a suffix, modified positions not held or not ascending, modified rows that do not match
+    /// their positions or the chunks' columns. The rows held are then as far as the update
+    /// got.
+    pub(crate) fn apply(&mut self, d: &Delta) -> Result<Replaced, String> {
         self.step = d.step;
-        if !d.removed.is_empty() {
-            self.evict_to(d.removed.end);
+        let r = &d.removed;
+        if !r.is_empty() {
+            if r.start <= self.start && r.end >= self.end {
+                // Everything goes: a blink cycle, a ring overrun, a keyed table emptied. The
+                // rows held next start where the added ones do.
+                self.chunks.clear();
+                self.start = d.added.start;
+                self.end = d.added.start;
+            } else if r.start <= self.start {
+                self.evict_to(r.end);
+            } else if r.end >= self.end {
+                self.truncate_to(r.start);
+            } else {
+                return Err(format!(
+                    "removed rows {r:?} are neither a prefix nor a suffix of {:?}",
+                    self.rows()
+                ));
+            }
         }
+        let replaced = if d.modified.is_empty() {
+            Replaced::default()
+        } else {
+            let batch = d
+                .modified
+                .batch
+                .as_ref()
+                .ok_or("modified positions without their rows")?;
+            self.patch(&d.modified.positions, batch)?
+        };
         if d.added.start > self.end {
             // Rows appended and evicted in the same cycle were never stored anywhere.
             self.chunks.clear();
@@ -71,6 +135,88 @@ impl Mirror {
         }
         self.end = self.end.max(d.added.end);
         self.start = self.start.min(self.end);
+        Ok(replaced)
+    }
+
+    /// Replaces the rows at `positions` (ascending, held) with `batch`'s rows, in order,
+    /// rebuilding only the chunks they fall in; returns those chunks as they were.
+    fn patch(&mut self, positions: &[u64], batch: &RecordBatch) -> Result<Replaced, String> {
+        if batch.num_rows() != positions.len() {
+            return Err(format!(
+                "{} modified positions for {} rows",
+                positions.len(),
+                batch.num_rows()
+            ));
+        }
+        if positions.windows(2).any(|w| w[0] >= w[1]) {
+            return Err("modified positions are not ascending".to_owned());
+        }
+        if positions.first().is_some_and(|&p| p < self.start)
+            || positions.last().is_some_and(|&p| p >= self.end)
+        {
+            return Err(format!(
+                "modified positions {}..={} outside the rows held {:?}",
+                positions[0],
+                positions[positions.len() - 1],
+                self.rows()
+            ));
+        }
+        let mut replaced = Replaced::default();
+        let mut indices: Vec<(usize, usize)> = Vec::new();
+        let mut i = 0;
+        while i < positions.len() {
+            let index = self
+                .chunks
+                .partition_point(|(s, b)| s + b.num_rows() as u64 <= positions[i]);
+            let (start, chunk) = &self.chunks[index];
+            let (start, len) = (*start, chunk.num_rows());
+            let j = i + positions[i..].partition_point(|&p| p < start + len as u64);
+            let rows = batch.slice(i, j - i);
+            let columns = if j - i == len {
+                // Every row of the chunk: the new rows are the chunk.
+                rows.columns().to_vec()
+            } else {
+                indices.clear();
+                indices.extend((0..len).map(|r| (0, r)));
+                for (k, &p) in positions[i..j].iter().enumerate() {
+                    indices[to_usize(p - start)] = (1, k);
+                }
+                (0..chunk.num_columns())
+                    .map(|c| {
+                        arrow_select::interleave::interleave(
+                            &[chunk.column(c).as_ref(), rows.column(c).as_ref()],
+                            &indices,
+                        )
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| format!("modified rows: {e}"))?
+            };
+            let rebuilt = RecordBatch::try_new(chunk.schema(), columns)
+                .map_err(|e| format!("modified rows: {e}"))?;
+            let old = std::mem::replace(&mut self.chunks[index].1, rebuilt);
+            replaced.chunks.push((start, old));
+            i = j;
+        }
+        Ok(replaced)
+    }
+
+    /// Drops the rows at and after `new_end` (a keyed table shrinking).
+    fn truncate_to(&mut self, new_end: u64) {
+        let new_end = new_end.max(self.start);
+        while let Some((first, batch)) = self.chunks.back() {
+            if *first >= new_end {
+                self.chunks.pop_back();
+            } else {
+                let keep = to_usize(new_end - first);
+                if keep < batch.num_rows() {
+                    let sliced = batch.slice(0, keep);
+                    let last = self.chunks.len() - 1;
+                    self.chunks[last].1 = sliced;
+                }
+                break;
+            }
+        }
+        self.end = self.end.min(new_end);
     }
 
     fn push(&mut self, batch: RecordBatch) {
@@ -174,6 +320,18 @@ pub(crate) fn is_numeric(dt: &DataType) -> bool {
                 | DataType::Time64(_)
                 | DataType::Duration(_)
         )
+}
+
+/// Whether a column holds times of day or dates (numbers, but not ones that rise or fall).
+pub(crate) fn is_time(dt: &DataType) -> bool {
+    matches!(
+        dt,
+        DataType::Timestamp(..)
+            | DataType::Date32
+            | DataType::Date64
+            | DataType::Time32(_)
+            | DataType::Time64(_)
+    )
 }
 
 /// Whether a column holds strings.
@@ -350,6 +508,7 @@ mod tests {
             removed,
             added,
             batches,
+            ..Delta::default()
         }
     }
 
@@ -369,25 +528,209 @@ mod tests {
     #[test]
     fn updates_evict_a_prefix_and_append() {
         let mut m = Mirror::default();
-        m.apply(&delta(0..0, 0..4));
-        m.apply(&delta(0..2, 4..6)); // a ring of 4
+        m.apply(&delta(0..0, 0..4)).unwrap();
+        m.apply(&delta(0..2, 4..6)).unwrap(); // a ring of 4
         assert_eq!(m.rows(), 2..6);
         assert_eq!(
             (2..6).map(|p| value(&m, p)).collect::<Vec<_>>(),
             [2, 3, 4, 5].map(Some)
         );
-        m.apply(&delta(2..6, 6..7)); // blink
+        m.apply(&delta(2..6, 6..7)).unwrap(); // blink
         assert_eq!(m.rows(), 6..7);
         assert_eq!(value(&m, 6), Some(6));
-        m.apply(&delta(6..7, 7..7)); // an empty blink cycle
+        m.apply(&delta(6..7, 7..7)).unwrap(); // an empty blink cycle
         assert_eq!(m.len(), 0);
+    }
+
+    /// A keyed delta: `removed`, then `modified` positions with values, then `added`.
+    fn keyed_delta(removed: Range<u64>, modified: &[(u64, i64)], added: Range<u64>) -> Delta {
+        let positions: Vec<u64> = modified.iter().map(|m| m.0).collect();
+        let values = modified.iter().map(|m| m.1);
+        let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
+        let rows =
+            RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from_iter_values(values))])
+                .unwrap();
+        Delta {
+            modified: crate::source::Modified {
+                positions,
+                batch: Some(rows),
+                ..Default::default()
+            },
+            ..delta(removed, added)
+        }
+    }
+
+    fn values(m: &Mirror) -> Vec<i64> {
+        m.rows().map(|p| value(m, p).unwrap()).collect()
+    }
+
+    #[test]
+    fn keyed_deltas_drop_a_suffix_replace_rows_in_place_and_append() {
+        let mut m = Mirror::from_rows(&Rows {
+            step: 1,
+            rows: 0..10,
+            batches: vec![batch(0..4), batch(4..8), batch(8..10)],
+        });
+        // Keys at 1 and 8 deleted: the last two rows move into their slots.
+        let replaced = m
+            .apply(&keyed_delta(8..10, &[(1, 9), (5, 105)], 8..8))
+            .unwrap();
+        assert_eq!(m.rows(), 0..8);
+        assert_eq!(values(&m), [0, 9, 2, 3, 4, 105, 6, 7]);
+        let old = |p| {
+            let (b, r) = replaced.locate(p).unwrap();
+            b.column(0)
+                .as_primitive::<arrow_array::types::Int64Type>()
+                .value(r)
+        };
+        assert_eq!((old(1), old(5)), (1, 5), "the rows as they were");
+        assert!(replaced.locate(8).is_none(), "not a replaced chunk's row");
+        // Rows modified and added in one update.
+        m.apply(&keyed_delta(8..8, &[(0, 100), (7, 107)], 8..10))
+            .unwrap();
+        assert_eq!(values(&m), [100, 9, 2, 3, 4, 105, 6, 107, 8, 9]);
+        // Every row deleted, then new keys from position 0.
+        m.apply(&keyed_delta(0..10, &[], 0..0)).unwrap();
+        assert_eq!(m.rows(), 0..0);
+        m.apply(&delta(0..0, 0..3)).unwrap();
+        assert_eq!(values(&m), [0, 1, 2]);
+        assert!(
+            m.apply(&keyed_delta(0..0, &[(3, 1)], 3..3)).is_err(),
+            "not held"
+        );
+        assert!(
+            m.apply(&delta(1..2, 3..3)).is_err(),
+            "neither a prefix nor a suffix"
+        );
+    }
+
+    #[test]
+    fn patching_rebuilds_only_the_chunks_touched() {
+        let mut m = Mirror::from_rows(&Rows {
+            step: 1,
+            rows: 0..40,
+            batches: (0..4).map(|i| batch(i * 10..i * 10 + 10)).collect(),
+        });
+        let before: Vec<RecordBatch> = m.chunks.iter().map(|c| c.1.clone()).collect();
+        let replaced = m
+            .apply(&keyed_delta(40..40, &[(12, -1), (17, -2)], 40..40))
+            .unwrap();
+        assert_eq!(replaced.chunks.len(), 1, "one chunk held both rows");
+        for (i, (old, (_, now))) in before.iter().zip(&m.chunks).enumerate() {
+            let shared = Arc::ptr_eq(old.column(0), now.column(0));
+            assert_eq!(shared, i != 1, "chunk {i}");
+        }
+        assert_eq!(value(&m, 12), Some(-1));
+        assert_eq!(value(&m, 13), Some(13));
+        // A chunk whose every row is modified becomes the new rows, with no copy.
+        let all: Vec<(u64, i64)> = (30..40).map(|p| (p, -(p as i64))).collect();
+        m.apply(&keyed_delta(40..40, &all, 40..40)).unwrap();
+        assert_eq!(value(&m, 35), Some(-35));
+        assert_eq!(m.chunks[3].1.num_rows(), 10);
+    }
+
+    /// Every cell of `m`'s rows as one batch, and the same for `s`.
+    fn mirror_batch(m: &Mirror, schema: &arrow_schema::SchemaRef) -> RecordBatch {
+        let mut parts = Vec::new();
+        m.for_each_run(m.rows(), |_, b, r, n| parts.push(b.slice(r, n)));
+        arrow_select::concat::concat_batches(schema, &parts).unwrap()
+    }
+
+    #[test]
+    fn a_mirror_applies_keyed_updates_exactly_over_random_upserts_and_deletes() {
+        use tickertable::PublisherOptions;
+
+        use crate::source::{convert, DataEvent};
+        use crate::testing::{bid_batch, key_batch, quote_batch, quote_schema, Quote};
+
+        let engine = tickertable::test_util::manual_engine();
+        let options = PublisherOptions::default().with_key(["Sym"]);
+        let (table, publisher) = engine
+            .table_publisher("quotes", quote_schema(), options)
+            .unwrap();
+        let sub = table.subscribe().unwrap();
+        let mut mirror = Mirror::default();
+        let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let names: Vec<String> = (0..2_000).map(|k| format!("K{k:04}")).collect();
+        let (mut modified, mut shrank, mut most) = (0, 0, 0);
+        for cycle in 0..300 {
+            // Some cycles grow the table past several chunks, some shrink it a lot.
+            let (upserts, deletes) = match cycle % 10 {
+                0..=3 => (next(400), next(20)),
+                4..=8 => (next(60), next(60)),
+                _ => (next(10), next(600)),
+            };
+            let keys: Vec<&str> = (0..upserts)
+                .map(|_| names[next(2_000) as usize].as_str())
+                .collect();
+            let rows: Vec<Quote<'_>> = keys
+                .iter()
+                .map(|k| {
+                    (
+                        *k,
+                        next(1000) as f64,
+                        next(1000) as f64,
+                        ["X", "Y", "Z"][next(3) as usize],
+                    )
+                })
+                .collect();
+            let (whole, part) = rows.split_at(rows.len() / 2);
+            publisher.upsert(quote_batch(whole)).unwrap();
+            let bids: Vec<(&str, f64)> = part.iter().map(|r| (r.0, r.1)).collect();
+            publisher.upsert(bid_batch(&bids)).unwrap();
+            let gone: Vec<&str> = (0..deletes)
+                .map(|_| names[next(2_000) as usize].as_str())
+                .collect();
+            publisher.delete(key_batch(&gone)).unwrap();
+            let before = mirror.clone();
+            engine.run_cycle();
+            while let Ok(e) = sub.try_recv() {
+                match convert(e) {
+                    Some(DataEvent::Snapshot(rows)) => mirror = Mirror::from_rows(&rows),
+                    Some(DataEvent::Update(d)) => {
+                        let replaced = mirror.apply(&d).unwrap();
+                        // What the modified rows replaced is what the mirror held there.
+                        for &p in &d.modified.positions {
+                            let (old, r) = replaced.locate(p).unwrap();
+                            let (held, hr) = before.locate(p).unwrap();
+                            assert_eq!(old.slice(r, 1), held.slice(hr, 1), "row {p}");
+                        }
+                        modified += d.modified.len();
+                        shrank += usize::from(!d.removed.is_empty());
+                    }
+                    other => panic!("{other:?}"),
+                }
+            }
+            let want = table.snapshot();
+            most = most.max(mirror.len());
+            assert_eq!(mirror.rows(), want.rows(), "cycle {cycle}");
+            assert_eq!(
+                mirror_batch(&mirror, &quote_schema()),
+                want.to_batch().unwrap(),
+                "cycle {cycle}"
+            );
+        }
+        assert!(
+            modified > 1_000 && shrank > 20,
+            "{modified} modified, {shrank} shrank"
+        );
+        assert!(
+            most > 1_024,
+            "{most} rows at most: the rows span several chunks"
+        );
     }
 
     #[test]
     fn runs_cover_exactly_the_range() {
         let mut m = Mirror::default();
         for i in 0..5 {
-            m.apply(&delta(0..0, i * 10..i * 10 + 10));
+            m.apply(&delta(0..0, i * 10..i * 10 + 10)).unwrap();
         }
         let mut got = Vec::new();
         m.for_each_run(15..37, |pos, _, row, n| got.push((pos, row, n)));

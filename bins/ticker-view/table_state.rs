@@ -5,30 +5,39 @@
 //!
 //! The view shows a *row set*: every row of the table, or the rows a filter kept, or those
 //! sorted. `selected` and `top` index into it. After each update the cursor stays on the same
-//! row (append and ring tables: by position, until the row is evicted), on the same line
-//! (blink tables, whose rows are all new every cycle, and sorted views), or on the last row
-//! (follow-tail, the default for append and ring tables). Both are clamped whenever rows
-//! vanish, which blink tables do every cycle.
+//! row (append, ring and keyed tables: by position, until the row is evicted or the keyed
+//! table shrinks past it), on the same line (blink tables, whose rows are all new every
+//! cycle, and sorted views), or on the last row (follow-tail, the default for append and ring
+//! tables). Both are clamped whenever rows vanish, which blink tables do every cycle and keyed
+//! tables do when keys are deleted.
 //!
 //! # Bounded work
 //!
 //! Nothing is O(table) per frame or per update. A filter scans at most the newest
-//! [`FILTER_SCAN`] rows when it is set and then only the rows each update adds, and keeps the
-//! newest [`MAX_MATCHES`] matches. A sort orders the newest [`SORT_ROWS`] rows of the row set.
-//! A search looks at most [`SEARCH_ROWS`] rows ahead. Highlights are computed for the rows on
-//! screen only. A frame formats only the visible rows.
+//! [`FILTER_SCAN`] rows when it is set and then only the rows each update adds or modifies,
+//! and keeps the newest [`MAX_MATCHES`] matches. A sort orders the newest [`SORT_ROWS`] rows
+//! of the row set. A search looks at most [`SEARCH_ROWS`] rows ahead. Highlights are computed
+//! for the rows on screen only. A frame formats only the visible rows.
 //!
 //! # Highlights
 //!
 //! A new row's numeric cells flash green when the value rose and red when it fell, compared
 //! with the previous row of the same key (the first string column, such as `Sym`; the previous
-//! row when there is none). Flashes are keyed by row position with the time they started, and
-//! fade over `theme::FADE`.
+//! row when there is none).
+//!
+//! A keyed table's rows change in place: a modified row's cells that were written and whose
+//! value changed flash, compared with the row as it was before the update: green or red for
+//! numbers, a neutral highlight for anything else (strings, times, a null that came or went).
+//! A row that holds another key than before (the table's last row moved into a deleted key's
+//! slot) did not tick: the whole row gets the neutral highlight, as does a new key's row.
+//!
+//! Flashes are kept only for rows on screen, per cell with the time they started, keyed by row
+//! position, and fade over `theme::FADE`.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
-use arrow_array::RecordBatch;
+use arrow_array::{Array, RecordBatch};
 use arrow_cast::display::ArrayFormatter;
 use arrow_schema::SchemaRef;
 use std::fmt::Write as _;
@@ -36,7 +45,8 @@ use tickertable::TableKind;
 
 use crate::filter::{contains_ignore_case, Filter};
 use crate::mirror::{
-    format_cell, is_numeric, is_text, num_at, text_at, to_usize, Col, Mirror, FORMAT,
+    format_cell, is_numeric, is_text, is_time, num_at, text_at, to_usize, Col, Mirror, Replaced,
+    FORMAT,
 };
 use crate::source::{Delta, TableInfo};
 use crate::theme::FADE;
@@ -85,12 +95,99 @@ pub(crate) struct Sort {
     pub(crate) descending: bool,
 }
 
-/// One cell's flash: which numeric columns rose or fell, and when.
-#[derive(Debug, Clone, Copy)]
+/// How a cell changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tick {
+    /// A number rose.
+    Up,
+    /// A number fell.
+    Down,
+    /// Anything else changed, or the row is another key's (neutral).
+    Changed,
+}
+
+/// One row's flashes: per column, how the cell changed and when.
+#[derive(Debug, Clone)]
 pub(crate) struct Flash {
+    /// The newest start among the cells (the row's flash is over `FADE` after it).
     pub(crate) at: Instant,
-    pub(crate) up: u64,
-    pub(crate) down: u64,
+    cells: Vec<Option<(Tick, Instant)>>,
+}
+
+impl Flash {
+    fn new(columns: usize, at: Instant) -> Self {
+        Self {
+            at,
+            cells: vec![None; columns],
+        }
+    }
+
+    /// How column `c` changed and when, if it flashes.
+    pub(crate) fn tick(&self, c: usize) -> Option<(Tick, Instant)> {
+        self.cells.get(c).copied().flatten()
+    }
+
+    fn set(&mut self, c: usize, tick: Tick, at: Instant) {
+        if let Some(cell) = self.cells.get_mut(c) {
+            *cell = Some((tick, at));
+            self.at = self.at.max(at);
+        }
+    }
+
+    /// Every cell of a row, neutral: a row that is another key's than before, or new.
+    fn whole_row(columns: usize, at: Instant) -> Self {
+        Self {
+            at,
+            cells: vec![Some((Tick::Changed, at)); columns],
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.cells.iter().all(Option::is_none)
+    }
+}
+
+/// Whether a table kind follows its tail by default: append and ring tables, whose new rows
+/// come at the end. A blink table shows its latest cycle; a keyed table's rows change in place.
+fn follows_tail(kind: TableKind) -> bool {
+    matches!(kind, TableKind::Append | TableKind::Ring { .. })
+}
+
+/// How cell `j` of `after` differs from cell `i` of `before`, if it does: a number rose or
+/// fell, or (times, strings, anything else, a null that came or went) it changed.
+fn cell_tick(
+    before: &dyn Array,
+    i: usize,
+    after: &dyn Array,
+    j: usize,
+    time: bool,
+) -> Option<Tick> {
+    match (before.is_null(i), after.is_null(j)) {
+        (true, true) => return None,
+        (true, false) | (false, true) => return Some(Tick::Changed),
+        (false, false) => {}
+    }
+    if !time {
+        if let (Some(a), Some(b)) = (num_at(before, i), num_at(after, j)) {
+            return match b.partial_cmp(&a) {
+                Some(std::cmp::Ordering::Greater) => Some(Tick::Up),
+                Some(std::cmp::Ordering::Less) => Some(Tick::Down),
+                Some(std::cmp::Ordering::Equal) => None,
+                // NaN on one side or both.
+                None => (a.is_nan() != b.is_nan()).then_some(Tick::Changed),
+            };
+        }
+    }
+    (!same_cell(before, i, after, j)).then_some(Tick::Changed)
+}
+
+/// Whether cell `i` of `a` and cell `j` of `b` hold the same value (nulls equal).
+fn same_cell(a: &dyn Array, i: usize, b: &dyn Array, j: usize) -> bool {
+    if let (Some(x), Some(y)) = (text_at(a, i), text_at(b, j)) {
+        return x == y;
+    }
+    // Any other type: compare the one-row slices (an allocation each; rows on screen only).
+    a.slice(i, 1).to_data() == b.slice(j, 1).to_data()
 }
 
 /// A visible row, formatted.
@@ -121,7 +218,9 @@ pub(crate) struct TableView {
     pub(crate) schema: SchemaRef,
     /// The first string column: the key highlights compare within.
     pub(crate) key_col: Option<usize>,
-    /// Numeric columns (at most 64 flash).
+    /// A keyed table's key columns (the first string column if the source did not say).
+    key_cols: Vec<usize>,
+    /// Numeric columns.
     num_cols: Vec<usize>,
     pub(crate) follow: bool,
     pub(crate) selected: usize,
@@ -170,14 +269,18 @@ impl TableView {
             .enumerate()
             .filter(|(_, f)| is_numeric(f.data_type()))
             .map(|(i, _)| i)
-            .take(64)
             .collect();
+        let key_cols = if info.key.is_empty() {
+            key_col.into_iter().collect()
+        } else {
+            info.key.clone()
+        };
         let widths = schema
             .fields()
             .iter()
             .map(|f| u16::try_from(f.name().chars().count()).unwrap_or(MAX_WIDTH))
             .collect();
-        let follow = !matches!(info.kind, TableKind::Blink);
+        let follow = follows_tail(info.kind);
         let decimals = vec![0; schema.fields().len()];
         let mut v = Self {
             table,
@@ -185,6 +288,7 @@ impl TableView {
             kind: info.kind,
             schema,
             key_col,
+            key_cols,
             num_cols,
             follow,
             selected: 0,
@@ -347,29 +451,73 @@ impl TableView {
     }
 
     /// After `delta` was applied to `live`: follow the tail or keep the cursor on its row,
-    /// update the filter and sort, and flash the new rows on screen.
-    pub(crate) fn on_update(&mut self, live: &Mirror, delta: &Delta, anchor: Anchor, at: Instant) {
+    /// update the filter and sort, and flash the new and modified rows on screen. `replaced`
+    /// holds the modified rows as they were before the update.
+    pub(crate) fn on_update(
+        &mut self,
+        live: &Mirror,
+        delta: &Delta,
+        replaced: &Replaced,
+        anchor: Anchor,
+        at: Instant,
+    ) {
         if self.is_paused() {
             self.pending += 1;
             return;
         }
+        let rows = live.rows();
         if let Some(f) = &mut self.filter {
-            let start = live.rows().start;
-            while f.matches.front().is_some_and(|&p| p < start) {
+            while f.matches.front().is_some_and(|&p| p < rows.start) {
                 f.matches.pop_front();
             }
+            // A keyed table shrinks at the end: its rows past the new end are gone.
+            while f.matches.back().is_some_and(|&p| p >= rows.end) {
+                f.matches.pop_back();
+            }
+            f.scanned_from = f.scanned_from.min(rows.end);
+            refilter_modified(f, delta);
             let from = delta
                 .added
                 .start
                 .max(delta.added.end.saturating_sub(FILTER_SCAN));
+            if from < f.scanned_from && f.scanned_from <= delta.added.end {
+                f.scanned_from = from;
+            }
             scan_filter(f, live, from..delta.added.end);
         }
         self.resort(live);
         self.extend_chart(live, delta);
         self.place_cursor(live, anchor);
-        self.flash_new(live, delta.added.start, at);
-        self.remember_keys(live, delta);
+        if rows.end < delta.removed.end {
+            // Positions past the end may be taken by other rows later: forget their flashes.
+            self.flashes.retain(|&p, _| p < rows.end);
+        }
+        self.flash_modified(live, delta, replaced, at);
+        if !delta.added.is_empty() {
+            self.flash_new(live, delta.added.start, at);
+        }
+        if !self.is_keyed() {
+            self.remember_keys(live, delta);
+        }
         self.stale = true;
+    }
+
+    /// A keyed table's key columns' names, `A, B`; `None` for other kinds.
+    pub(crate) fn key_names(&self) -> Option<String> {
+        if !self.is_keyed() || self.key_cols.is_empty() {
+            return None;
+        }
+        let names: Vec<&str> = self
+            .key_cols
+            .iter()
+            .filter_map(|&c| self.schema.fields().get(c).map(|f| f.name().as_str()))
+            .collect();
+        Some(names.join(", "))
+    }
+
+    /// Whether the table is keyed: its rows change in place, one row per key.
+    pub(crate) fn is_keyed(&self) -> bool {
+        matches!(self.kind, TableKind::Keyed { .. })
     }
 
     /// The table was reset (a lag, or a new snapshot): rebuild the filter and sort.
@@ -401,7 +549,7 @@ impl TableView {
     pub(crate) fn toggle_pause(&mut self, live: &Mirror) {
         if self.frozen.take().is_some() {
             self.pending = 0;
-            self.follow = !matches!(self.kind, TableKind::Blink) && self.sort.is_none();
+            self.follow = follows_tail(self.kind) && self.sort.is_none();
             self.flashes.clear();
             self.refilter(live);
             self.resort(live);
@@ -423,7 +571,7 @@ impl TableView {
         self.resort(live);
         self.selected = 0;
         self.top = 0;
-        self.follow = !matches!(self.kind, TableKind::Blink) && self.sort.is_none();
+        self.follow = follows_tail(self.kind) && self.sort.is_none();
         self.clamp(live);
     }
 
@@ -454,7 +602,7 @@ impl TableView {
         self.resort(live);
         self.selected = 0;
         self.top = 0;
-        self.follow = self.sort.is_none() && !matches!(self.kind, TableKind::Blink);
+        self.follow = self.sort.is_none() && follows_tail(self.kind);
         self.clamp(live);
     }
 
@@ -668,11 +816,6 @@ impl TableView {
         self.chart = Some(chart);
     }
 
-    /// The flash bit of column `c`, if it is a numeric column that flashes.
-    pub(crate) fn flash_bit(&self, c: usize) -> Option<usize> {
-        self.num_cols.iter().position(|&n| n == c)
-    }
-
     /// Drops faded flashes.
     pub(crate) fn purge_flashes(&mut self, now: Instant) {
         self.flashes.retain(|_, f| now.duration_since(f.at) < FADE);
@@ -683,16 +826,22 @@ impl TableView {
         !self.flashes.is_empty()
     }
 
-    /// Flashes the rows on screen at or after `first_new`.
+    /// Flashes the rows on screen at or after `first_new`: against the previous row of their
+    /// key, or (a keyed table's new keys) the whole row, neutral.
     fn flash_new(&mut self, live: &Mirror, first_new: u64, at: Instant) {
         let len = self.len(live);
         let end = (self.top + self.height).min(len);
+        let ncols = self.schema.fields().len();
         let mut prev_vals = Vec::with_capacity(self.num_cols.len());
         for i in self.top..end {
             let Some(p) = self.pos_at(live, i) else {
                 continue;
             };
             if p < first_new {
+                continue;
+            }
+            if self.is_keyed() {
+                self.flashes.insert(p, Flash::whole_row(ncols, at));
                 continue;
             }
             let Some((b, r)) = live.locate(p) else {
@@ -711,8 +860,8 @@ impl TableView {
             } else {
                 continue;
             }
-            let (mut up, mut down) = (0u64, 0u64);
-            for (bit, (&c, &before)) in self.num_cols.iter().zip(&prev_vals).enumerate() {
+            let mut flash = Flash::new(ncols, at);
+            for (&c, &before) in self.num_cols.iter().zip(&prev_vals) {
                 // The symbol column and the time always change; flash only the values.
                 if matches!(
                     self.schema.field(c).data_type(),
@@ -722,14 +871,63 @@ impl TableView {
                 }
                 if let Some(now) = num_at(b.column(c).as_ref(), r) {
                     if now > before {
-                        up |= 1 << bit;
+                        flash.set(c, Tick::Up, at);
                     } else if now < before {
-                        down |= 1 << bit;
+                        flash.set(c, Tick::Down, at);
                     }
                 }
             }
-            if up | down != 0 {
-                self.flashes.insert(p, Flash { at, up, down });
+            if !flash.is_empty() {
+                self.flashes.insert(p, flash);
+            }
+        }
+    }
+
+    /// Flashes the cells of the modified rows on screen that were written and changed,
+    /// compared with the rows as they were (`replaced`); a row that now holds another key
+    /// flashes whole, neutral. O(rows on screen × (log modified + columns)).
+    fn flash_modified(&mut self, live: &Mirror, delta: &Delta, replaced: &Replaced, at: Instant) {
+        let m = &delta.modified;
+        let Some(batch) = m.batch.as_ref() else {
+            return;
+        };
+        let ncols = self.schema.fields().len();
+        let written = ncols.min(batch.num_columns());
+        let end = (self.top + self.height).min(self.len(live));
+        for i in self.top..end {
+            let Some(p) = self.pos_at(live, i) else {
+                continue;
+            };
+            let Ok(k) = m.positions.binary_search(&p) else {
+                continue;
+            };
+            let Some((old, r)) = replaced.locate(p) else {
+                continue;
+            };
+            let moved = self.key_cols.iter().any(|&c| {
+                c < written && !same_cell(old.column(c).as_ref(), r, batch.column(c).as_ref(), k)
+            });
+            if moved {
+                // Not a tick of this row's values: another key's row took the slot.
+                self.flashes.insert(p, Flash::whole_row(ncols, at));
+                continue;
+            }
+            let mut flash = self
+                .flashes
+                .remove(&p)
+                .unwrap_or_else(|| Flash::new(ncols, at));
+            for c in 0..written {
+                if !m.is_written(k, c) {
+                    continue;
+                }
+                let time = is_time(self.schema.field(c).data_type());
+                let (before, after) = (old.column(c).as_ref(), batch.column(c).as_ref());
+                if let Some(tick) = cell_tick(before, r, after, k, time) {
+                    flash.set(c, tick, at);
+                }
+            }
+            if !flash.is_empty() {
+                self.flashes.insert(p, flash);
             }
         }
     }
@@ -999,5 +1197,142 @@ fn scan_filter(f: &mut FilterState, m: &Mirror, range: std::ops::Range<u64>) {
     });
     while matches.len() > MAX_MATCHES {
         matches.pop_front();
+    }
+}
+
+/// Updates a filter's matches for the rows `delta` modified in place (a keyed table): a row
+/// whose filter column was written may now pass or fail. O(modified × log matches), plus one
+/// O(matches) merge when many rows changed sides.
+fn refilter_modified(f: &mut FilterState, delta: &Delta) {
+    /// Changes applied one by one (each an O(matches) shift at worst) up to this many.
+    const ONE_BY_ONE: usize = 32;
+    let m = &delta.modified;
+    let Some(batch) = m.batch.as_ref() else {
+        return;
+    };
+    let column = f.filter.column;
+    if column >= batch.num_columns() {
+        return;
+    }
+    let col = Col::new(batch.column(column));
+    // (position, passes now), ascending.
+    let mut changes: Vec<(u64, bool)> = Vec::new();
+    for (k, &p) in m.positions.iter().enumerate() {
+        if p < f.scanned_from || !m.is_written(k, column) {
+            continue;
+        }
+        let passes = f.filter.test(&col, k);
+        if passes != f.matches.binary_search(&p).is_ok() {
+            changes.push((p, passes));
+        }
+    }
+    if changes.len() <= ONE_BY_ONE {
+        for (p, passes) in changes {
+            match (f.matches.binary_search(&p), passes) {
+                (Err(at), true) => f.matches.insert(at, p),
+                (Ok(at), false) => {
+                    f.matches.remove(at);
+                }
+                _ => {}
+            }
+        }
+    } else {
+        let old = std::mem::take(&mut f.matches);
+        let mut changes = changes.into_iter().peekable();
+        for p in old {
+            while let Some(&(q, passes)) = changes.peek() {
+                if q >= p {
+                    break;
+                }
+                if passes {
+                    f.matches.push_back(q);
+                }
+                changes.next();
+            }
+            // A position that changes here stops matching; else it stays.
+            if changes.peek().is_some_and(|&(q, _)| q == p) {
+                changes.next();
+            } else {
+                f.matches.push_back(p);
+            }
+        }
+        f.matches
+            .extend(changes.filter(|&(_, passes)| passes).map(|(q, _)| q));
+    }
+    while f.matches.len() > MAX_MATCHES {
+        f.matches.pop_front();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::Float64Array;
+    use arrow_schema::{DataType, Field, Schema};
+
+    use super::*;
+    use crate::source::Modified;
+
+    fn schema() -> Schema {
+        Schema::new(vec![Field::new("Bid", DataType::Float64, true)])
+    }
+
+    /// A filter `Bid > 50` holding `matches`, scanned from 0.
+    fn filter(matches: impl IntoIterator<Item = u64>) -> FilterState {
+        FilterState {
+            filter: Filter::parse("Bid > 50", &schema()).unwrap(),
+            matches: matches.into_iter().collect(),
+            scanned_from: 0,
+        }
+    }
+
+    fn modified(rows: &[(u64, f64)], masks: Vec<u8>) -> Delta {
+        let batch = RecordBatch::try_new(
+            Arc::new(schema()),
+            vec![Arc::new(Float64Array::from_iter_values(
+                rows.iter().map(|r| r.1),
+            ))],
+        )
+        .unwrap();
+        Delta {
+            modified: Modified {
+                positions: rows.iter().map(|r| r.0).collect(),
+                batch: Some(batch),
+                masks,
+                width: 1,
+            },
+            ..Delta::default()
+        }
+    }
+
+    #[test]
+    fn smoke() {
+        let mut f = filter([1, 3]);
+        refilter_modified(&mut f, &modified(&[(1, 10.0), (2, 60.0)], vec![]));
+        assert_eq!(f.matches, [2, 3]);
+    }
+
+    #[test]
+    fn many_rows_changing_sides_merge_like_one_by_one() {
+        // Even positions matched; every third position is rewritten to pass iff it is odd.
+        let rows: Vec<(u64, f64)> = (0..300)
+            .step_by(3)
+            .map(|p| (p, if p % 2 == 1 { 99.0 } else { 1.0 }))
+            .collect();
+        let mut f = filter((0..300).step_by(2));
+        refilter_modified(&mut f, &modified(&rows, vec![]));
+        let want: Vec<u64> = (0..300)
+            .filter(|p| if p % 3 == 0 { p % 2 == 1 } else { p % 2 == 0 })
+            .collect();
+        assert_eq!(f.matches, want);
+    }
+
+    #[test]
+    fn rows_whose_filter_column_was_not_written_keep_their_place() {
+        let mut f = filter([1]);
+        // Bit 0 clear: the bid was not written (a partial upsert of other columns).
+        refilter_modified(&mut f, &modified(&[(1, 10.0), (2, 60.0)], vec![0, 1]));
+        assert_eq!(f.matches, [1, 2]);
     }
 }

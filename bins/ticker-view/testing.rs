@@ -1,17 +1,21 @@
 //! Test rig: a manual engine with a blink `trades` table, a ring of its last 5 rows and an
-//! append-only history; subscriptions pumped into an [`App`] on a fake clock; screens drawn
-//! with `TestBackend` and read back as text with times of day masked.
+//! append-only history (or, [`Rig::keyed`], one keyed `quotes` table); subscriptions pumped
+//! into an [`App`] on a fake clock; screens drawn with `TestBackend` and read back as text
+//! with times of day masked.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow_array::{Float64Array, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::Style;
 use ratatui::Terminal;
-use tickertable::{Engine, PublisherOptions, Subscription, SubscriptionOptions, TablePublisher};
+use tickertable::{
+    Engine, PublisherOptions, Subscription, SubscriptionOptions, TableKind, TablePublisher,
+};
 
 use crate::action::Action;
 use crate::app::App;
@@ -22,6 +26,8 @@ use crate::source::{convert, DataSource, Embedded, Link, Period, SourceStatus};
 pub(crate) const TRADES: usize = 0;
 pub(crate) const RECENT: usize = 1;
 pub(crate) const HISTORY: usize = 2;
+/// The one table of a keyed rig.
+pub(crate) const QUOTES: usize = 0;
 
 /// 09:30:00 on some day, in ns.
 const T0_NS: i64 =
@@ -50,6 +56,35 @@ impl Rig {
         engine
             .blink_to_append_only("history", &trades, None)
             .unwrap();
+        Self::start(engine, publisher, width, height, options)
+    }
+
+    /// A rig with one keyed table, `quotes` (see [`quote_schema`]), keyed by `Sym`, holding
+    /// the `capacity` most recently written keys if given.
+    pub(crate) fn keyed(width: u16, height: u16, capacity: Option<usize>) -> Self {
+        let engine = tickertable::test_util::manual_engine();
+        let options = PublisherOptions::default()
+            .with_kind(TableKind::Keyed { capacity })
+            .with_key(["Sym"]);
+        let (_, publisher) = engine
+            .table_publisher("quotes", quote_schema(), options)
+            .unwrap();
+        Self::start(
+            engine,
+            publisher,
+            width,
+            height,
+            SubscriptionOptions::default(),
+        )
+    }
+
+    fn start(
+        engine: Engine,
+        publisher: TablePublisher,
+        width: u16,
+        height: u16,
+        options: SubscriptionOptions,
+    ) -> Self {
         let source = Embedded::new(engine.handle(), "test engine");
         let subs = engine
             .tables()
@@ -76,6 +111,21 @@ impl Rig {
         let batch = trade_batch(self.seq, rows);
         self.seq += rows.len() as i64;
         self.publisher.add(batch).unwrap();
+    }
+
+    /// Stages whole-row upserts into a keyed rig: `(Sym, Bid, Ask, Venue)` rows.
+    pub(crate) fn upsert(&mut self, rows: &[Quote<'_>]) {
+        self.publisher.upsert(quote_batch(rows)).unwrap();
+    }
+
+    /// Stages partial upserts into a keyed rig: `Sym` and `Bid` only.
+    pub(crate) fn upsert_bids(&mut self, rows: &[(&str, f64)]) {
+        self.publisher.upsert(bid_batch(rows)).unwrap();
+    }
+
+    /// Stages deletes of `syms` from a keyed rig.
+    pub(crate) fn delete(&mut self, syms: &[&str]) {
+        self.publisher.delete(key_batch(syms)).unwrap();
     }
 
     /// Runs a cycle, delivers its updates to the App, and ticks the clock 100 ms.
@@ -131,7 +181,10 @@ impl Rig {
                 .engine
                 .tables()
                 .iter()
-                .map(|t| t.snapshot().rows().end)
+                .map(|t| match t.kind() {
+                    TableKind::Keyed { .. } => None,
+                    _ => Some(t.snapshot().rows().end),
+                })
                 .collect(),
             dropped: 0,
         }
@@ -196,6 +249,62 @@ pub(crate) fn trade_batch(seq: i64, rows: &[(&str, f64)]) -> RecordBatch {
             Arc::new(Int64Array::from(vec![100; n])),
             Arc::new(StringArray::from(vec!["Buy"; n])),
         ],
+    )
+    .unwrap()
+}
+
+/// A keyed rig's row: `(Sym, Bid, Ask, Venue)`.
+pub(crate) type Quote<'a> = (&'a str, f64, f64, &'a str);
+
+/// `Sym` utf8 (the key), `Bid` and `Ask` float64, `Venue` utf8; all but the key nullable (a
+/// partial upsert leaves them out).
+pub(crate) fn quote_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("Sym", DataType::Utf8, false),
+        Field::new("Bid", DataType::Float64, true),
+        Field::new("Ask", DataType::Float64, true),
+        Field::new("Venue", DataType::Utf8, true),
+    ]))
+}
+
+/// Whole quote rows.
+pub(crate) fn quote_batch(rows: &[Quote<'_>]) -> RecordBatch {
+    RecordBatch::try_new(
+        quote_schema(),
+        vec![
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
+            Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.1))),
+            Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.2))),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.3))),
+        ],
+    )
+    .unwrap()
+}
+
+/// A partial upsert of quotes: `Sym` and `Bid` only.
+pub(crate) fn bid_batch(rows: &[(&str, f64)]) -> RecordBatch {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("Sym", DataType::Utf8, false),
+        Field::new("Bid", DataType::Float64, true),
+    ]));
+    RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
+            Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.1))),
+        ],
+    )
+    .unwrap()
+}
+
+/// The keys of quotes to delete.
+pub(crate) fn key_batch(syms: &[&str]) -> RecordBatch {
+    let schema = Arc::new(Schema::new(vec![Field::new("Sym", DataType::Utf8, false)]));
+    RecordBatch::try_new(
+        schema,
+        vec![Arc::new(StringArray::from_iter_values(
+            syms.iter().copied(),
+        ))],
     )
     .unwrap()
 }

@@ -33,6 +33,9 @@ pub(crate) struct Theme {
     pub(crate) up: [Style; 3],
     /// Falling values, strongest first.
     pub(crate) down: [Style; 3],
+    /// Other changes (a keyed table's string or time cell, a row now holding another key or
+    /// a new key), strongest first.
+    pub(crate) changed: [Style; 3],
 }
 
 /// The theme.
@@ -84,6 +87,16 @@ pub(crate) const THEME: Theme = Theme {
             .fg(Color::LightRed)
             .add_modifier(Modifier::BOLD),
         Style::new().fg(Color::Red),
+    ],
+    changed: [
+        Style::new()
+            .fg(Color::Black)
+            .bg(Color::Yellow)
+            .add_modifier(Modifier::BOLD),
+        Style::new()
+            .fg(Color::LightYellow)
+            .add_modifier(Modifier::BOLD),
+        Style::new().fg(Color::Yellow),
     ],
 };
 

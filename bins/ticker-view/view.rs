@@ -104,6 +104,10 @@ fn title_bar(app: &App, area: Rect, buf: &mut Buffer) {
         text.push_str(&v.name);
         text.push_str(" │ ");
         text.push_str(&v.kind.to_string());
+        if let Some(key) = v.key_names() {
+            text.push_str(", key ");
+            text.push_str(&key);
+        }
         text.push_str(" │ ");
         text.push_str(&fmt_count(m.len() as u64));
         text.push_str(" rows │ step ");
@@ -132,7 +136,8 @@ fn title_bar(app: &App, area: Rect, buf: &mut Buffer) {
     } else {
         text.push_str(" ticker-view │ ");
         text.push_str(&app.source);
-        let _ = write!(text, " │ {} tables", app.tables.len());
+        let n = app.tables.len();
+        let _ = write!(text, " │ {n} table{}", if n == 1 { "" } else { "s" });
     }
     let (x, _) = buf.set_stringn(area.x, area.y, &text, usize::from(area.width), Style::new());
     if let Some(w) = warn {

@@ -1,11 +1,14 @@
 //! App state tests: key handling, cursor clamping, follow-tail, pause, filter, sort, search,
-//! highlights and lag, on a manual engine and a fake clock.
+//! highlights and lag, on a manual engine and a fake clock; and the same for a keyed table,
+//! whose rows change in place and which shrinks at the end.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use tickertable::SubscriptionOptions;
 
 use super::*;
-use crate::testing::{Rig, HISTORY, RECENT, TRADES};
+use crate::source::Delta;
+use crate::table_state::Tick;
+use crate::testing::{Quote, Rig, HISTORY, QUOTES, RECENT, TRADES};
 
 fn key(code: KeyCode) -> KeyEvent {
     KeyEvent::new(code, KeyModifiers::NONE)
@@ -294,11 +297,11 @@ fn new_values_flash_up_or_down_per_symbol_and_fade() {
     rig.publish(&[("AAPL", 101.0), ("MSFT", 49.0), ("AAPL", 101.0)]);
     rig.cycle();
     let v = rig.app.view.as_ref().unwrap();
-    let price = v.flash_bit(2).unwrap();
-    let f = |pos| v.flashes.get(&pos).copied();
-    assert_eq!(f(2).map(|f| (f.up >> price) & 1), Some(1), "AAPL rose");
-    assert_eq!(f(3).map(|f| (f.down >> price) & 1), Some(1), "MSFT fell");
-    assert!(f(4).is_none(), "AAPL unchanged: no flash");
+    let price = |pos| v.flashes.get(&pos).and_then(|f| f.tick(2)).map(|t| t.0);
+    assert_eq!(price(2), Some(Tick::Up), "AAPL rose");
+    assert_eq!(price(3), Some(Tick::Down), "MSFT fell");
+    assert!(v.flashes[&2].tick(1).is_none(), "Sym: no flash");
+    assert!(!v.flashes.contains_key(&4), "AAPL unchanged: no flash");
     assert!(v.is_animating());
     for _ in 0..5 {
         rig.tick();
@@ -383,11 +386,12 @@ fn steps_and_snapshots_in_several_parts_count_once_and_a_snapshot_revives_a_tabl
     for (added, slice) in [(4..6, batch.slice(0, 2)), (6..8, batch.slice(2, 2))] {
         rig.app.update(Action::Data {
             table: HISTORY,
-            event: DataEvent::Update(crate::source::Delta {
+            event: DataEvent::Update(Delta {
                 step,
                 removed: 0..0,
                 added,
                 batches: vec![slice],
+                ..Delta::default()
             }),
             at: rig.now,
         });
@@ -412,11 +416,12 @@ fn steps_and_snapshots_in_several_parts_count_once_and_a_snapshot_revives_a_tabl
     });
     rig.app.update(Action::Data {
         table: HISTORY,
-        event: DataEvent::Update(crate::source::Delta {
+        event: DataEvent::Update(Delta {
             step,
             removed: 2..2,
             added: 2..4,
             batches: vec![batch.slice(2, 2)],
+            ..Delta::default()
         }),
         at: rig.now,
     });
@@ -441,4 +446,256 @@ fn steps_and_snapshots_in_several_parts_count_once_and_a_snapshot_revives_a_tabl
     });
     assert_eq!(rig.app.tables[HISTORY].ended, None);
     assert_eq!(rig.app.tables[HISTORY].mirror.len(), 2);
+}
+
+/// The `Sym` of each row of the open table's mirror.
+fn syms(rig: &Rig, table: usize) -> Vec<String> {
+    let m = &rig.app.tables[table].mirror;
+    m.rows()
+        .map(|p| {
+            let (b, r) = m.locate(p).unwrap();
+            crate::mirror::text_at(b.column(0).as_ref(), r)
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+/// The `Bid` of the row at `pos` of the keyed rig's mirror.
+fn bid(rig: &Rig, pos: u64) -> Option<f64> {
+    let (b, r) = rig.app.tables[QUOTES].mirror.locate(pos)?;
+    crate::mirror::num_at(b.column(1).as_ref(), r)
+}
+
+fn quotes(syms: &[&'static str], bid: f64) -> Vec<Quote<'static>> {
+    syms.iter().map(|&s| (s, bid, bid + 1.0, "X")).collect()
+}
+
+#[test]
+fn keyed_rows_change_in_place_and_count_as_rows_in() {
+    let mut rig = Rig::keyed(80, 12, None);
+    rig.upsert(&quotes(&["AAPL", "MSFT", "NVDA"], 100.0));
+    rig.cycle();
+    assert_eq!(syms(&rig, QUOTES), ["AAPL", "MSFT", "NVDA"]);
+    rig.upsert_bids(&[("AAPL", 100.5)]);
+    rig.upsert(&quotes(&["TSLA"], 300.0));
+    rig.cycle();
+    assert_eq!(bid(&rig, 0), Some(100.5), "rewritten in its slot");
+    assert_eq!(syms(&rig, QUOTES), ["AAPL", "MSFT", "NVDA", "TSLA"]);
+    rig.delete(&["AAPL"]);
+    rig.cycle();
+    assert_eq!(
+        syms(&rig, QUOTES),
+        ["TSLA", "MSFT", "NVDA"],
+        "the last row moved into the deleted key's slot"
+    );
+    let e = &rig.app.tables[QUOTES];
+    assert_eq!(e.updates, 3);
+    // 3 added, then 1 modified and 1 added, then 1 modified (the moved row).
+    assert_eq!((e.written, e.shown), (6, 6));
+    // Over the 300 ms since the first tick: 6 rows, 20 rows/s (not the table's size moving).
+    assert!(
+        (e.activity.rows_in - 20.0).abs() < 1e-9,
+        "{}",
+        e.activity.rows_in
+    );
+}
+
+#[test]
+fn keyed_cursor_stays_on_its_row_and_clamps_as_the_table_shrinks() {
+    let mut rig = Rig::keyed(80, 12, None);
+    rig.upsert(&quotes(&["A", "B", "C", "D", "E", "F"], 1.0));
+    rig.cycle();
+    rig.app.open(QUOTES);
+    assert!(
+        !rig.app.view.as_ref().unwrap().follow,
+        "keyed tables do not follow"
+    );
+    assert_eq!(rig.selected_pos(), Some(0));
+    for _ in 0..3 {
+        rig.key(KeyCode::Down);
+    }
+    rig.upsert(&quotes(&["D", "G"], 2.0));
+    rig.cycle();
+    assert_eq!(rig.selected_pos(), Some(3), "the cursor stays on its row");
+    assert_eq!(bid(&rig, 3), Some(2.0));
+    rig.delete(&["E", "F", "G"]);
+    rig.cycle();
+    assert_eq!((rig.view_len(), rig.selected_pos()), (4, Some(3)));
+    rig.delete(&["C", "D"]);
+    rig.cycle();
+    assert_eq!(
+        (rig.view_len(), rig.selected_pos()),
+        (2, Some(1)),
+        "clamped to the last row"
+    );
+    rig.key(KeyCode::Char('G'));
+    rig.upsert(&quotes(&["H", "I", "J"], 3.0));
+    rig.cycle();
+    assert_eq!(rig.selected_pos(), Some(4), "following the tail");
+    rig.delete(&["J", "A"]);
+    rig.cycle();
+    assert_eq!(syms(&rig, QUOTES), ["I", "B", "H"]);
+    assert_eq!(rig.selected_pos(), Some(2), "still on the last row");
+    rig.delete(&["I", "B", "H"]);
+    rig.cycle();
+    assert_eq!((rig.view_len(), rig.selected_pos()), (0, None));
+    let screen = rig.screen();
+    assert_eq!(screen[2].trim(), "no rows", "{screen:?}");
+}
+
+#[test]
+fn keyed_filter_and_sort_track_rows_changed_in_place() {
+    let mut rig = Rig::keyed(80, 40, None);
+    let names: Vec<String> = (0..60).map(|k| format!("K{k:02}")).collect();
+    let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    rig.upsert(
+        &names
+            .iter()
+            .map(|k| (k.as_str(), next(1000) as f64, 0.0, "X"))
+            .collect::<Vec<_>>(),
+    );
+    rig.cycle();
+    rig.app.open(QUOTES);
+    rig.key(KeyCode::Char('f'));
+    rig.type_line("Bid > 500");
+    rig.key(KeyCode::Right);
+    rig.key(KeyCode::Char('s'));
+    let want = |rig: &Rig| -> Vec<u64> {
+        let m = &rig.app.tables[QUOTES].mirror;
+        let mut kept: Vec<(f64, u64)> = m
+            .rows()
+            .filter_map(|p| bid(rig, p).filter(|&b| b > 500.0).map(|b| (b, p)))
+            .collect();
+        kept.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        kept.into_iter().map(|(_, p)| p).collect()
+    };
+    let got = |rig: &Rig| -> Vec<u64> {
+        let v = rig.app.view.as_ref().unwrap();
+        let m = &rig.app.tables[QUOTES].mirror;
+        (0..rig.view_len()).filter_map(|i| v.pos_at(m, i)).collect()
+    };
+    let matches = |rig: &Rig| -> Vec<u64> {
+        let f = rig.app.view.as_ref().unwrap().filter.as_ref().unwrap();
+        f.matches.iter().copied().collect()
+    };
+    assert_eq!(got(&rig), want(&rig));
+    for cycle in 0..200 {
+        let bids: Vec<(&str, f64)> = (0..next(20))
+            .map(|_| (names[next(60) as usize].as_str(), next(1000) as f64))
+            .collect();
+        rig.upsert_bids(&bids);
+        // Whole rows that keep the bid: the filter column written, its value unchanged.
+        let rows: Vec<Quote<'_>> = (0..next(5))
+            .map(|_| {
+                let k = names[next(60) as usize].as_str();
+                (k, next(1000) as f64, 1.0, "Y")
+            })
+            .collect();
+        rig.upsert(&rows);
+        let gone: Vec<&str> = (0..next(if cycle % 7 == 0 { 30 } else { 4 }))
+            .map(|_| names[next(60) as usize].as_str())
+            .collect();
+        rig.delete(&gone);
+        rig.cycle();
+        assert_eq!(got(&rig), want(&rig), "cycle {cycle}");
+        let mut filtered = want(&rig);
+        filtered.sort_unstable();
+        assert_eq!(matches(&rig), filtered, "cycle {cycle}");
+        let len = rig.app.tables[QUOTES].mirror.len() as u64;
+        let v = rig.app.view.as_ref().unwrap();
+        assert!(v.flashes.keys().all(|&p| p < len), "cycle {cycle}");
+    }
+    // Sort off: the filtered rows by position.
+    rig.key(KeyCode::Char('s'));
+    rig.key(KeyCode::Char('s'));
+    let mut filtered = want(&rig);
+    filtered.sort_unstable();
+    assert_eq!(got(&rig), filtered);
+}
+
+#[test]
+fn modified_cells_flash_by_direction_only_where_written_and_changed() {
+    let mut rig = Rig::keyed(80, 12, None);
+    rig.app.open(QUOTES);
+    rig.upsert(&[
+        ("AAPL", 100.0, 101.0, "X"),
+        ("MSFT", 50.0, 51.0, "Y"),
+        ("NVDA", 200.0, 201.0, "X"),
+        ("TSLA", 300.0, 301.0, "Z"),
+    ]);
+    rig.cycle();
+    let tick = |rig: &Rig, pos: u64, c: usize| {
+        let v = rig.app.view.as_ref().unwrap();
+        v.flashes.get(&pos).and_then(|f| f.tick(c)).map(|t| t.0)
+    };
+    let row = |rig: &Rig, pos: u64| (0..4).map(|c| tick(rig, pos, c)).collect::<Vec<_>>();
+    let fade = |rig: &mut Rig| {
+        for _ in 0..5 {
+            rig.tick();
+        }
+        assert!(rig.app.view.as_ref().unwrap().flashes.is_empty(), "faded");
+    };
+    assert_eq!(
+        row(&rig, 3),
+        [Some(Tick::Changed); 4],
+        "a new key: the whole row"
+    );
+    fade(&mut rig);
+
+    rig.upsert(&[
+        ("AAPL", 100.5, 101.0, "X"), // the bid rose; the rest written but the same
+        ("MSFT", 49.0, 51.0, "W"),   // the bid fell, the venue changed
+    ]);
+    rig.upsert_bids(&[("NVDA", 200.0)]); // written, the same
+    rig.cycle();
+    assert_eq!(row(&rig, 0), [None, Some(Tick::Up), None, None]);
+    assert_eq!(
+        row(&rig, 1),
+        [None, Some(Tick::Down), None, Some(Tick::Changed)]
+    );
+    assert!(!rig.app.view.as_ref().unwrap().flashes.contains_key(&2));
+    fade(&mut rig);
+
+    // A partial upsert flashes only the columns it wrote.
+    rig.upsert_bids(&[("TSLA", 299.0)]);
+    rig.cycle();
+    assert_eq!(row(&rig, 3), [None, Some(Tick::Down), None, None]);
+    // Another cell of the same row, later: both flash, each from its own time.
+    rig.upsert(&[("TSLA", 299.0, 302.0, "Z")]);
+    rig.cycle();
+    assert_eq!(row(&rig, 3), [None, Some(Tick::Down), Some(Tick::Up), None]);
+    fade(&mut rig);
+
+    // AAPL deleted: TSLA moves into slot 0. Not a tick of AAPL's values: the whole row,
+    // neutral, though its bid is higher than AAPL's was.
+    rig.delete(&["AAPL"]);
+    rig.cycle();
+    assert_eq!(syms(&rig, QUOTES), ["TSLA", "MSFT", "NVDA"]);
+    assert_eq!(row(&rig, 0), [Some(Tick::Changed); 4]);
+    assert!(
+        rig.app
+            .view
+            .as_ref()
+            .unwrap()
+            .flashes
+            .keys()
+            .all(|&p| p < 3),
+        "no flash past the end"
+    );
+    fade(&mut rig);
+
+    // Paused: nothing flashes, updates are pending.
+    rig.key(KeyCode::Char('p'));
+    rig.upsert(&[("MSFT", 60.0, 61.0, "Y")]);
+    rig.cycle();
+    let v = rig.app.view.as_ref().unwrap();
+    assert!(v.flashes.is_empty());
+    assert_eq!(v.pending, 1);
 }

@@ -21,19 +21,23 @@
 //! A live stream's messages (see `tickertable::flight`, "Wire format") map onto the viewer's
 //! events. The first `reset` of a subscription starts a snapshot ([`DataEvent::Snapshot`]), a
 //! later one is a resynchronisation of a viewer that fell behind ([`DataEvent::Lagged`]);
-//! every other message is a [`DataEvent::Update`] with its `removed` prefix, its `added`
-//! positions and its batch. The messages of one step that have already arrived are merged into
-//! one event; the rest of a step that arrives later gives more updates with the same step. The
-//! server sends a snapshot a stored chunk per message, so a large one often comes in parts: the
-//! App takes updates of a snapshot's step as the rest of the snapshot, and they do not count
-//! as rows in.
+//! every other message is a [`DataEvent::Update`] with its `removed` prefix (a keyed table's:
+//! suffix), its `added` positions and its batch, or (a keyed table's message with `modified`
+//! positions) its rows modified in place and their column masks. The messages of one step that
+//! have already arrived are merged into one event, in order: a keyed table's update is its
+//! modified-row messages, the first with the `removed` range, then its added-row messages. The
+//! rest of a step that arrives later gives more updates with the same step, which apply in turn
+//! just as well (removed first, then modified, then added). The server sends a snapshot a
+//! stored chunk per message, so a large one often comes in parts: the App takes updates of a
+//! snapshot's step as the rest of the snapshot, and they do not count as rows in.
 //!
 //! # What a remote source cannot know
 //!
 //! Cycle times and the configured period are not on the wire: the period is measured from the
 //! steps seen go by ([`Period::Observed`]) and the last cycle time is unknown. Rows dropped by
 //! append limits are not counted. The rows "in" are the rows the table's end position moved
-//! over while connected, counted when they arrive.
+//! over while connected (a keyed table's: the rows modified and added), counted when they
+//! arrive.
 //!
 //! # Blocking
 //!
@@ -52,14 +56,14 @@ use anyhow::{bail, Context, Result};
 use arrow_array::RecordBatch;
 use futures_util::{stream, FutureExt, StreamExt};
 use parking_lot::Mutex;
-use tickertable::flight::{Client, RemoteMessage, RemoteSubscription, RemoteTable};
+use tickertable::flight::{Client, MessageMeta, RemoteMessage, RemoteSubscription, RemoteTable};
 use tickertable::{Error, RemoteErrorKind, TableKind};
 use tokio::sync::{mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::{timeout, MissedTickBehavior};
 
 use crate::source::{
-    DataEvent, DataSource, DataStream, Delta, Link, Period, Rows, SourceStatus, TableInfo,
+    DataEvent, DataSource, DataStream, Delta, Link, Modified, Period, Rows, SourceStatus, TableInfo,
 };
 
 /// How far back the observed period looks.
@@ -214,7 +218,7 @@ impl DataSource for Remote {
                 .slots
                 .lock()
                 .iter()
-                .map(|s| s.taken.load(Ordering::Relaxed))
+                .map(|s| Some(s.taken.load(Ordering::Relaxed)))
                 .collect(),
             dropped: 0,
         }
@@ -270,7 +274,8 @@ struct Slot {
     tx: mpsc::Sender<DataEvent>,
     /// Taken by [`DataSource::subscribe`].
     rx: Mutex<Option<mpsc::Receiver<DataEvent>>>,
-    /// Rows the table's end position moved over while connected (`Relaxed`: a counter).
+    /// Rows the table's end position moved over while connected, or a keyed table's rows
+    /// modified and added (`Relaxed`: a counter).
     taken: AtomicU64,
 }
 
@@ -315,11 +320,15 @@ impl Shared {
                 kind: table.kind,
                 capacity: match table.kind {
                     TableKind::Ring { capacity } => Some(capacity),
-                    // An append table's limit is in the listing's metadata, but `RemoteTable`
-                    // does not carry it.
-                    _ => None,
+                    _ => table.capacity.and_then(|c| usize::try_from(c).ok()),
                 },
                 schema: table.schema.clone(),
+                // By name on the wire; a name not in the schema is left out.
+                key: table
+                    .key
+                    .iter()
+                    .filter_map(|k| table.schema.index_of(k).ok())
+                    .collect(),
             },
             tx,
             rx: Mutex::new(Some(rx)),
@@ -532,8 +541,10 @@ async fn forward(mut client: Client, slot: Arc<Slot>, shared: Arc<Shared>) -> Re
             }
         };
         let event = f.event(message, &slot, &shared);
-        if slot.tx.send(event).await.is_err() {
-            return Ok(()); // the viewer is gone
+        // Messages that do not fit together fail the table: nothing follows.
+        let failed = matches!(event, DataEvent::Failed(_));
+        if slot.tx.send(event).await.is_err() || failed {
+            return Ok(()); // the viewer is gone, or was told
         }
     }
 }
@@ -588,19 +599,20 @@ impl Forwarder {
     fn event(&mut self, first: RemoteMessage, slot: &Slot, shared: &Shared) -> DataEvent {
         let meta = first.meta;
         let mut end = meta.added.end;
-        let mut batches: Vec<RecordBatch> = first.batch.into_iter().collect();
+        let mut batches: Vec<RecordBatch> = Vec::new();
+        let mut modified = Modified::default();
+        if let Err(why) = take_rows(&meta, first.batch, &mut modified, &mut batches) {
+            return DataEvent::Failed(format!("step {}: {why}", meta.step));
+        }
         // Merge the rest of the step if it is already here (`next` is cancel-safe: it only
         // awaits the next message, then applies it without awaiting).
         while let Some(next) = self.sub.next().now_or_never() {
             match next {
-                Some(Ok(m))
-                    if m.meta.step == meta.step
-                        && !m.meta.reset
-                        && m.meta.removed.is_empty()
-                        && m.meta.added.start == end =>
-                {
+                Some(Ok(m)) if continues(&meta, &m.meta, end, &modified, &batches) => {
                     end = m.meta.added.end;
-                    batches.extend(m.batch);
+                    if let Err(why) = take_rows(&m.meta, m.batch, &mut modified, &mut batches) {
+                        return DataEvent::Failed(format!("step {}: {why}", meta.step));
+                    }
                 }
                 Some(item) => {
                     self.held = Some(Ahead::Item(item));
@@ -614,13 +626,14 @@ impl Forwarder {
         }
         let step = meta.step;
         let added = meta.added.start..end;
+        let keyed = slot.info.is_keyed();
         let mut counted = true;
         let event = if meta.reset {
             self.snapshots += 1;
             self.first_step = (self.snapshots == 1).then_some(step);
             let rows = Rows {
                 step,
-                rows: added,
+                rows: added.clone(),
                 batches,
             };
             if self.snapshots == 1 {
@@ -640,12 +653,18 @@ impl Forwarder {
             DataEvent::Update(Delta {
                 step,
                 removed: meta.removed,
-                added,
+                modified,
+                added: added.clone(),
                 batches,
             })
         };
-        // The first snapshot only sets where counting starts.
-        if let Some(last) = self.last_end.filter(|_| counted) {
+        if keyed {
+            // Its end is its size: count the rows each update wrote instead.
+            if let (true, DataEvent::Update(d)) = (counted, &event) {
+                slot.taken.fetch_add(d.rows_written(), Ordering::Relaxed);
+            }
+        } else if let Some(last) = self.last_end.filter(|_| counted) {
+            // The first snapshot only sets where counting starts.
             slot.taken
                 .fetch_add(end.saturating_sub(last), Ordering::Relaxed);
         }
@@ -654,6 +673,51 @@ impl Forwarder {
         shared.step.fetch_max(step, Ordering::Relaxed);
         event
     }
+}
+
+/// Whether message `next` continues the step that `first` started and that so far ends at
+/// `end`, with the `modified` rows and added `batches` taken: the same step, no reset, no
+/// removed rows, added rows where the step's end is, and modified rows only before any added
+/// ones and after the modified ones so far.
+fn continues(
+    first: &MessageMeta,
+    next: &MessageMeta,
+    end: u64,
+    modified: &Modified,
+    batches: &[RecordBatch],
+) -> bool {
+    let same_step = next.step == first.step
+        && !next.reset
+        && next.removed.is_empty()
+        && next.added.start == end;
+    let in_order = next.modified.is_empty()
+        || (!first.reset
+            && batches.is_empty()
+            && first.added.start == end
+            && match (modified.positions.last(), next.modified.first()) {
+                (Some(last), Some(p)) => last < p,
+                _ => true,
+            });
+    same_step && in_order
+}
+
+/// Takes a message's rows: modified rows into `modified`, added rows into `batches`.
+///
+/// # Errors
+///
+/// If its modified rows do not fit (the library's client checked them already).
+fn take_rows(
+    meta: &MessageMeta,
+    batch: Option<RecordBatch>,
+    modified: &mut Modified,
+    batches: &mut Vec<RecordBatch>,
+) -> Result<(), String> {
+    if meta.modified.is_empty() {
+        batches.extend(batch);
+        return Ok(());
+    }
+    let batch = batch.ok_or("modified positions without their rows")?;
+    modified.extend(&meta.modified, &meta.masks, &batch)
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ const KEYS: [(&str, &str); 19] = [
     ("", ""),
     ("follow", "append and ring tables follow the tail"),
     ("blink", "tables show the latest cycle's rows"),
-    ("flash", "green: value rose, red: fell (per symbol)"),
+    ("flash", "green: rose, red: fell; yellow: other change"),
     ("lag", "a slow viewer resyncs from a snapshot"),
 ];
 

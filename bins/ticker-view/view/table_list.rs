@@ -1,5 +1,6 @@
-//! Draws the start screen: every table with its kind, rows (of capacity, for rings), rows and
-//! updates per second, and a sparkline of rows added per data tick.
+//! Draws the start screen: every table with its kind, rows (of capacity, for rings and keyed
+//! tables with one), rows and updates per second (a keyed table's rows: those modified and
+//! added), and a sparkline of rows added (or written) per data tick.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -38,7 +39,10 @@ pub(crate) fn draw(app: &App, area: Rect, buf: &mut Buffer) {
         .map(|e| {
             let n = fmt_count(e.mirror.len() as u64);
             match (e.info.kind, e.info.capacity) {
-                (tickertable::TableKind::Ring { .. }, Some(c)) => {
+                (
+                    tickertable::TableKind::Ring { .. } | tickertable::TableKind::Keyed { .. },
+                    Some(c),
+                ) => {
                     format!("{n} / {}", fmt_count(c as u64))
                 }
                 _ => n,

@@ -2,7 +2,9 @@
 //!
 //! Columns are as wide as their content (grown, never shrunk, while the table is open); the
 //! leftmost columns scroll off when the current one would not fit. Numbers are right-aligned.
-//! A new value flashes green (rose) or red (fell), looked up by row position.
+//! A new value flashes green (rose) or red (fell), and a keyed table's cell that changed in
+//! any other way (or a row that is another key's) in the neutral highlight, looked up by row
+//! position.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -10,8 +12,8 @@ use ratatui::style::Style;
 use ratatui::widgets::Widget;
 use tickertable::TableKind;
 
-use crate::mirror::is_numeric;
-use crate::table_state::TableView;
+use crate::mirror::{is_numeric, is_time};
+use crate::table_state::{TableView, Tick};
 use crate::theme::{fade_step, THEME};
 
 impl Widget for &TableView {
@@ -55,6 +57,7 @@ impl Widget for &TableView {
             let msg = match self.kind {
                 TableKind::Blink if self.filter.is_none() => "no rows this cycle",
                 _ if self.filter.is_some() => "no rows match the filter",
+                TableKind::Keyed { .. } => "no rows",
                 _ => "no rows yet",
             };
             if body.height > 0 {
@@ -89,10 +92,7 @@ impl Widget for &TableView {
                 fmt_u64(row.pos, &mut num),
                 THEME.gutter,
             );
-            let flash = self
-                .flashes
-                .get(&row.pos)
-                .and_then(|f| fade_step(self.now.saturating_duration_since(f.at)).map(|s| (f, s)));
+            let flash = self.flashes.get(&row.pos);
             let mut x = body.x + gutter + 1;
             for c in first..fields.len() {
                 if x >= body.right() {
@@ -103,12 +103,15 @@ impl Widget for &TableView {
                 if selected && c == self.col {
                     style = THEME.cell_selected;
                 }
-                if let (Some((f, step)), Some(bit)) = (flash, self.flash_bit(c)) {
-                    if f.up & (1 << bit) != 0 {
-                        style = style.patch(THEME.up[step]);
-                    } else if f.down & (1 << bit) != 0 {
-                        style = style.patch(THEME.down[step]);
-                    }
+                let tick = flash.and_then(|f| f.tick(c)).and_then(|(tick, at)| {
+                    fade_step(self.now.saturating_duration_since(at)).map(|s| (tick, s))
+                });
+                if let Some((tick, step)) = tick {
+                    style = style.patch(match tick {
+                        Tick::Up => THEME.up[step],
+                        Tick::Down => THEME.down[step],
+                        Tick::Changed => THEME.changed[step],
+                    });
                 }
                 let text = row.cells.get(c).map_or("", String::as_str);
                 let dt = fields[c].data_type();
@@ -121,18 +124,6 @@ impl Widget for &TableView {
             }
         }
     }
-}
-
-fn is_time(dt: &arrow_schema::DataType) -> bool {
-    use arrow_schema::DataType;
-    matches!(
-        dt,
-        DataType::Timestamp(..)
-            | DataType::Date32
-            | DataType::Date64
-            | DataType::Time32(_)
-            | DataType::Time64(_)
-    )
 }
 
 /// The first column to draw so that column `col` fits in `width` cells.

@@ -7,7 +7,7 @@ use ratatui::layout::Rect;
 use ratatui::style::Color;
 use ratatui::widgets::Widget;
 
-use crate::testing::{lines, unstyled, Rig, HISTORY, TRADES};
+use crate::testing::{lines, unstyled, Rig, HISTORY, QUOTES, TRADES};
 use crate::theme::THEME;
 
 /// A rig with six trades over two cycles.
@@ -412,4 +412,129 @@ fn the_status_line_shows_a_lost_connection_and_when_it_retries() {
         " step 2 │ cycle -, last - │ in 36 rows/s │ shown 36 rows/s"
     );
     assert_eq!(screen[7].trim_end(), " reconnected to test engine");
+}
+
+#[test]
+fn a_keyed_table_is_listed_with_its_capacity_and_rows_written_per_second() {
+    let mut rig = Rig::keyed(72, 8, Some(3));
+    rig.upsert(&[("AAPL", 100.0, 101.0, "X"), ("MSFT", 50.0, 51.0, "Y")]);
+    rig.cycle();
+    // A third and a fourth key: the least recently written (AAPL) is evicted, NVDA takes
+    // its slot (a modified row), TSLA is added.
+    rig.upsert(&[("NVDA", 200.0, 201.0, "X"), ("TSLA", 300.0, 301.0, "Z")]);
+    rig.cycle();
+    assert_screen(
+        &mut rig,
+        &[
+            " ticker-view │ test engine │ 1 table                                    ",
+            " Table   Kind       Rows    Rows/s   Upd/s  Activity                    ",
+            " quotes  keyed(3)  3 / 3        20      10                              ",
+            "                                                                        ",
+            "                                                                        ",
+            "                                                                        ",
+            " step 2 │ cycle 100 ms, last 250 µs │ in 20 rows/s │ shown 20 rows/s    ",
+            " ↑↓ select  Enter open  ? help  q quit                                  ",
+        ],
+    );
+    rig.app.open(QUOTES);
+    assert_screen(
+        &mut rig,
+        &[
+            " quotes │ keyed(3), key Sym │ 3 rows │ step 2                           ",
+            " # Sym    Bid   Ask Venue                                               ",
+            " 0 NVDA 200.0 201.0 X                                                   ",
+            " 1 MSFT  50.0  51.0 Y                                                   ",
+            " 2 TSLA 300.0 301.0 Z                                                   ",
+            "                                                                        ",
+            " step 2 │ cycle 100 ms, last 250 µs │ in 20 rows/s │ shown 20 rows/s    ",
+            " ↑↓←→ move  g/G top/tail  / n N search  f filter  s sort  p pause  Enter",
+        ],
+    );
+    rig.key(KeyCode::Enter);
+    let screen = rig.screen();
+    assert!(screen.join("\n").contains("quotes row #0"), "{screen:?}");
+}
+
+#[test]
+fn keyed_cells_flash_green_red_or_neutral_where_they_changed() {
+    let mut rig = Rig::keyed(60, 8, None);
+    rig.upsert(&[
+        ("AAPL", 100.0, 101.0, "X"),
+        ("MSFT", 50.0, 51.0, "Y"),
+        ("NVDA", 200.0, 201.0, "X"),
+    ]);
+    rig.cycle();
+    rig.app.open(QUOTES);
+    rig.key(KeyCode::Down); // the cursor off the rows checked
+    rig.key(KeyCode::Down);
+    for _ in 0..5 {
+        rig.tick();
+    }
+    rig.upsert(&[("AAPL", 100.5, 101.0, "X"), ("MSFT", 49.0, 51.0, "W")]);
+    rig.cycle();
+    rig.app.prepare(rig.now);
+    let area = Rect::new(0, 0, 40, 4);
+    let draw = |rig: &Rig| {
+        let mut buf = Buffer::empty(area);
+        rig.app.view.as_ref().unwrap().render(area, &mut buf);
+        buf
+    };
+    let buf = draw(&rig);
+    let text = lines(&unstyled(&buf));
+    assert_eq!(
+        text,
+        [
+            " # Sym    Bid   Ask Venue               ",
+            " 0 AAPL 100.5 101.0 X                   ",
+            " 1 MSFT  49.0  51.0 W                   ",
+            " 2 NVDA 200.0 201.0 X                   ",
+        ]
+    );
+    // Numbers are right-aligned: their last digit; strings: their first letter.
+    let x = |name: &str, right: bool| {
+        let at = text[0].find(name).unwrap();
+        u16::try_from(if right { at + name.len() - 1 } else { at }).unwrap()
+    };
+    let (bid, ask, venue) = (x("Bid", true), x("Ask", true), x("Venue", false));
+    let bg = |x: u16, y: u16| buf[(x, y)].bg;
+    assert_eq!(bg(bid, 1), THEME.up[0].bg.unwrap(), "AAPL's bid rose");
+    assert_eq!(bg(bid, 2), THEME.down[0].bg.unwrap(), "MSFT's bid fell");
+    assert_eq!(
+        bg(venue, 2),
+        THEME.changed[0].bg.unwrap(),
+        "MSFT's venue changed"
+    );
+    for (x, y) in [(ask, 1), (venue, 1), (ask, 2)] {
+        assert_eq!(bg(x, y), Color::Reset, "written, but the same: ({x}, {y})");
+    }
+    assert_eq!(
+        bg(bid, 3),
+        THEME.row_selected.bg.unwrap(),
+        "NVDA: not written"
+    );
+    // AAPL deleted: NVDA moves into slot 0, its whole row neutral (not green: its bid is not
+    // AAPL's bid rising).
+    for _ in 0..5 {
+        rig.tick();
+    }
+    rig.delete(&["AAPL"]);
+    rig.cycle();
+    rig.app.prepare(rig.now);
+    let buf = draw(&rig);
+    assert_eq!(
+        lines(&unstyled(&buf))[1],
+        " 0 NVDA 200.0 201.0 X                   "
+    );
+    for x in [x("Sym", false), bid, ask, venue] {
+        assert_eq!(
+            buf[(x, 1)].bg,
+            THEME.changed[0].bg.unwrap(),
+            "column at {x}"
+        );
+    }
+    assert_eq!(
+        buf[(bid, 2)].bg,
+        THEME.row_selected.bg.unwrap(),
+        "MSFT: no flash"
+    );
 }

@@ -1,11 +1,13 @@
 //! Remote source tests: a manual engine served on a loopback port, the remote source reading
 //! it, and its mirrors checked against the engine's snapshots after each cycle (a ring
-//! wrapping around, a blink table emptying); a server that goes away, then comes back on the
-//! same port; a token; a failed table; a table created after the viewer connected.
+//! wrapping around, a blink table emptying, a keyed table upserted and deleted from, its large
+//! updates in several messages); a server that goes away, then comes back on the same port; a
+//! token; a failed table; a table created after the viewer connected.
 //!
 //! Nothing waits on the clock: the tests await the source's streams and its link state, with
 //! timeouts only as hang guards.
 
+use std::ops::Range;
 use std::time::Duration;
 
 use arrow_array::cast::AsArray;
@@ -105,7 +107,8 @@ struct Viewer {
     state: watch::Receiver<State>,
     streams: Vec<DataStream>,
     mirrors: Vec<Mirror>,
-    /// Per table: snapshots, lags and failures seen.
+    /// Per table: the updates applied, snapshots, lags and failures seen.
+    updates: Vec<Vec<Delta>>,
     snapshots: Vec<u64>,
     lags: Vec<u64>,
     failed: Vec<Option<String>>,
@@ -120,6 +123,7 @@ impl Viewer {
             source,
             streams: Vec::new(),
             mirrors: Vec::new(),
+            updates: Vec::new(),
             snapshots: Vec::new(),
             lags: Vec::new(),
             failed: Vec::new(),
@@ -138,6 +142,7 @@ impl Viewer {
         for i in self.streams.len()..self.source.tables().len() {
             self.streams.push(self.source.subscribe(i).unwrap());
             self.mirrors.push(Mirror::default());
+            self.updates.push(Vec::new());
             self.snapshots.push(0);
             self.lags.push(0);
             self.failed.push(None);
@@ -168,7 +173,10 @@ impl Viewer {
                 self.lags[i] += 1;
                 self.mirrors[i] = Mirror::from_rows(&rows);
             }
-            DataEvent::Update(d) => self.mirrors[i].apply(&d),
+            DataEvent::Update(d) => {
+                self.mirrors[i].apply(&d).unwrap();
+                self.updates[i].push(d);
+            }
             DataEvent::Failed(why) => self.failed[i] = Some(why),
         }
     }
@@ -191,6 +199,20 @@ impl Viewer {
         );
     }
 
+    /// Reads table `i`'s events until its mirror holds exactly the engine's table: the same
+    /// positions, step and cells (a step sent in several messages may be applied in parts).
+    async fn catch_up_exactly(&mut self, i: usize, table: &Table) {
+        let want = table.snapshot();
+        let cells = want.to_batch().unwrap();
+        while !(self.snapshots[i] > 0
+            && self.mirrors[i].rows() == want.rows()
+            && self.mirrors[i].step() == want.step().as_u64()
+            && same_cells(&mirror_batch(&self.mirrors[i], want.schema()), &cells))
+        {
+            self.next(i).await;
+        }
+    }
+
     /// Catches up with every table.
     async fn catch_up_all(&mut self, served: &Served) {
         for i in 0..self.streams.len() {
@@ -206,6 +228,18 @@ fn mirror_prices(m: &Mirror) -> Vec<f64> {
         out.extend((row..row + n).map(|r| prices.value(r)));
     });
     out
+}
+
+/// Every cell of a mirror, as one batch.
+fn mirror_batch(m: &Mirror, schema: &arrow_schema::SchemaRef) -> RecordBatch {
+    let mut parts = Vec::new();
+    m.for_each_run(m.rows(), |_, b, r, n| parts.push(b.slice(r, n)));
+    arrow_select::concat::concat_batches(schema, &parts).unwrap()
+}
+
+/// Whether two batches hold the same cells (whatever their schemas' metadata).
+fn same_cells(a: &RecordBatch, b: &RecordBatch) -> bool {
+    a.num_rows() == b.num_rows() && a.columns() == b.columns()
 }
 
 fn snapshot_prices(s: &TableSnapshot) -> Vec<f64> {
@@ -281,7 +315,7 @@ async fn mirrors_match_the_engine_as_a_ring_wraps_and_a_blink_table_empties() {
     assert_eq!(status.step, served.engine.step().as_u64());
     assert_eq!(
         status.ends,
-        [14, 14, 14],
+        [Some(14), Some(14), Some(14)],
         "every row counted in, none twice"
     );
     assert_eq!(viewer.snapshots, [1, 1, 1]);
@@ -299,11 +333,11 @@ async fn a_snapshot_in_many_parts_is_not_counted_as_rows_in() {
     let mut viewer = Viewer::connect(&served.url(), quick(), 3).await;
     viewer.catch_up_all(&served).await;
     assert_eq!(viewer.mirrors[HISTORY].len(), 16);
-    assert_eq!(viewer.source.status().ends, [0, 0, 0]);
+    assert_eq!(viewer.source.status().ends, [Some(0), Some(0), Some(0)]);
     served.publish(3);
     served.engine.run_cycle();
     viewer.catch_up_all(&served).await;
-    assert_eq!(viewer.source.status().ends, [3, 3, 3]);
+    assert_eq!(viewer.source.status().ends, [Some(3), Some(3), Some(3)]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -464,4 +498,202 @@ fn countdowns_round_up_to_tenths() {
         tenths(Duration::from_millis(2_001)),
         Duration::from_millis(2_100)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyed_table_mirrors_exactly_over_flight() {
+    use crate::testing::{bid_batch, key_batch, quote_batch, quote_schema, Quote};
+
+    let engine = tickertable::test_util::manual_engine();
+    let options = PublisherOptions::default().with_key(["Sym"]);
+    let (table, publisher) = engine
+        .table_publisher("quotes", quote_schema(), options)
+        .unwrap();
+    // Long venues: 20,000 rows are several messages of about 2 MiB.
+    let venue = |v: u64| format!("{v}{}", "v".repeat(200));
+    let names: Vec<String> = (0..20_000).map(|k| format!("K{k:05}")).collect();
+    let venues: Vec<String> = (0..3).map(venue).collect();
+    let whole = |keys: &[usize], price: f64| -> RecordBatch {
+        let rows: Vec<Quote<'_>> = keys
+            .iter()
+            .map(|&k| {
+                let v = venues[k % 3].as_str();
+                (names[k].as_str(), price + k as f64, price + 1.0, v)
+            })
+            .collect();
+        quote_batch(&rows)
+    };
+    publisher
+        .upsert(whole(&(0..1_000).collect::<Vec<_>>(), 1.0))
+        .unwrap();
+    engine.run_cycle();
+    // Two chunks of 512 rows: the snapshot's second message is an update of its step.
+    let snapshot_step = table.snapshot().step().as_u64();
+    let server = engine
+        .serve_flight_with("127.0.0.1:0", FlightOptions::default())
+        .unwrap();
+    let mut viewer = Viewer::connect(&server.url(), quick(), 1).await;
+    let info = &viewer.source.tables()[0];
+    assert_eq!(
+        (info.kind, info.capacity, info.key.as_slice()),
+        (TableKind::Keyed { capacity: None }, None, &[0][..])
+    );
+    viewer.catch_up_exactly(0, &table).await;
+
+    // Many keys at once, then all of them rewritten: both in several messages.
+    publisher
+        .upsert(whole(&(0..20_000).collect::<Vec<_>>(), 2.0))
+        .unwrap();
+    engine.run_cycle();
+    viewer.catch_up_exactly(0, &table).await;
+    publisher
+        .upsert(whole(&(0..20_000).rev().collect::<Vec<_>>(), 3.0))
+        .unwrap();
+    engine.run_cycle();
+    viewer.catch_up_exactly(0, &table).await;
+
+    // A partial upsert: its column masks cross the wire.
+    let before = viewer.updates[0].len();
+    publisher
+        .upsert(bid_batch(&[("K00002", -1.0), ("K00007", -2.0)]))
+        .unwrap();
+    engine.run_cycle();
+    viewer.catch_up_exactly(0, &table).await;
+    let partial = &viewer.updates[0][before..];
+    assert_eq!(partial.len(), 1);
+    let m = &partial[0].modified;
+    assert_eq!(m.positions, [2, 7]);
+    assert!((0..2).all(|i| m.is_written(i, 0) && m.is_written(i, 1)));
+    assert!((0..2).all(|i| !m.is_written(i, 2) && !m.is_written(i, 3)));
+
+    // Random upserts, partial upserts and deletes: the table shrinks and grows at the end.
+    let mut rng = 0x0123_4567_89ab_cdef_u64;
+    let mut next = |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        (rng % n) as usize
+    };
+    for cycle in 0..40 {
+        let keys: Vec<usize> = (0..next(300)).map(|_| next(20_000)).collect();
+        publisher.upsert(whole(&keys, f64::from(cycle))).unwrap();
+        let bids: Vec<(&str, f64)> = (0..next(300))
+            .map(|_| next(20_000))
+            .map(|k| (names[k].as_str(), k as f64 / 2.0))
+            .collect();
+        publisher.upsert(bid_batch(&bids)).unwrap();
+        let gone: Vec<&str> = (0..next(if cycle % 5 == 0 { 3_000 } else { 300 }))
+            .map(|_| names[next(20_000)].as_str())
+            .collect();
+        publisher.delete(key_batch(&gone)).unwrap();
+        engine.run_cycle();
+        viewer.catch_up_exactly(0, &table).await;
+    }
+    assert_eq!((viewer.snapshots[0], viewer.lags[0]), (1, 0));
+    let shrank = viewer.updates[0].iter().filter(|d| !d.removed.is_empty());
+    assert!(shrank.count() >= 8, "deletes shrank the table");
+    // The rest of the snapshot is not rows in.
+    let written: u64 = viewer.updates[0]
+        .iter()
+        .filter(|d| d.step != snapshot_step)
+        .map(Delta::rows_written)
+        .sum();
+    assert_eq!(
+        viewer.source.status().ends,
+        [Some(written)],
+        "a keyed table's rows in: those modified and added"
+    );
+    drop(viewer);
+    tokio::task::spawn_blocking(move || drop(server))
+        .await
+        .unwrap();
+}
+
+#[test]
+fn a_keyed_update_in_several_messages_merges_in_order() {
+    use crate::testing::{quote_batch, Quote};
+
+    let meta = |removed: Range<u64>, modified: Vec<u64>, added: Range<u64>| MessageMeta {
+        step: 9,
+        reset: false,
+        removed,
+        added,
+        rows: None,
+        modified,
+        masks: Vec::new(),
+    };
+    let q = |s: &'static str, bid: f64| -> Quote<'static> { (s, bid, bid, "X") };
+    // The table held A B C D E. One update with all three parts (the wire allows it): D and E
+    // removed from the end; A and B rewritten and D into C's slot, in two messages, the first
+    // with the removed suffix; then F added.
+    let first = meta(3..5, vec![0, 1], 3..3);
+    let mut modified = Modified::default();
+    let mut batches = Vec::new();
+    take_rows(
+        &first,
+        Some(quote_batch(&[q("A", 1.0), q("B", 2.0)])),
+        &mut modified,
+        &mut batches,
+    )
+    .unwrap();
+    let second = meta(5..5, vec![2], 3..3);
+    assert!(continues(&first, &second, 3, &modified, &batches));
+    take_rows(
+        &second,
+        Some(quote_batch(&[q("D", 4.0)])),
+        &mut modified,
+        &mut batches,
+    )
+    .unwrap();
+    let added = meta(5..5, vec![], 3..4);
+    assert!(continues(&first, &added, 3, &modified, &batches));
+    take_rows(
+        &added,
+        Some(quote_batch(&[q("F", 6.0)])),
+        &mut modified,
+        &mut batches,
+    )
+    .unwrap();
+    // Modified rows after added ones, out of order, or of another step do not continue.
+    let late = meta(4..4, vec![3], 4..4);
+    assert!(!continues(&first, &late, 4, &modified, &batches));
+    let back = meta(5..5, vec![1], 3..3);
+    assert!(!continues(&first, &back, 3, &modified, &[]));
+    let other = MessageMeta {
+        step: 10,
+        ..meta(5..5, vec![], 3..4)
+    };
+    assert!(!continues(&first, &other, 3, &modified, &[]));
+
+    let mut mirror = Mirror::from_rows(&Rows {
+        step: 8,
+        rows: 0..5,
+        batches: vec![quote_batch(&[
+            q("A", 0.0),
+            q("B", 0.0),
+            q("C", 0.0),
+            q("D", 0.0),
+            q("E", 0.0),
+        ])],
+    });
+    let delta = Delta {
+        step: 9,
+        removed: first.removed.clone(),
+        modified,
+        added: 3..4,
+        batches,
+    };
+    mirror.apply(&delta).unwrap();
+    let syms: Vec<String> = mirror
+        .rows()
+        .map(|p| {
+            let (b, r) = mirror.locate(p).unwrap();
+            format!(
+                "{}={}",
+                crate::mirror::text_at(b.column(0).as_ref(), r).unwrap(),
+                crate::mirror::num_at(b.column(1).as_ref(), r).unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(syms, ["A=1", "B=2", "D=4", "F=6"]);
 }
