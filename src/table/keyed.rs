@@ -41,7 +41,9 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
-use arrow_array::{new_null_array, Array, ArrayRef, RecordBatch};
+use arrow_array::{make_array, new_null_array, Array, ArrayRef, RecordBatch};
+use arrow_data::transform::MutableArrayData;
+use arrow_data::ArrayData;
 use arrow_row::{RowConverter, Rows, SortField};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use hashbrown::HashTable;
@@ -57,7 +59,7 @@ pub const OP_COLUMN: &str = "__tickertable_op";
 /// The schema metadata key that marks a batch of deletes (value `delete`).
 pub const OP_METADATA: &str = "tickertable.op";
 /// Rows per chunk of a keyed table.
-pub(crate) const CHUNK_ROWS: usize = 512;
+pub(crate) const CHUNK_ROWS: usize = 256;
 
 /// The bytes of a column mask for `columns` columns.
 pub(crate) fn mask_width(columns: usize) -> usize {
@@ -339,6 +341,18 @@ struct Entry {
 struct Write {
     target: usize,
     from: From,
+}
+
+/// A source array of a rebuilt chunk's column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// The chunk's own old column.
+    Own,
+    Null,
+    /// Another old chunk.
+    Old(usize),
+    /// An input batch.
+    Input(usize),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -636,98 +650,124 @@ impl KeyedState {
             .map(|&w| writes[w].target / CHUNK_ROWS)
             .collect();
         touched.dedup();
-        // Sources per column: [null row, the old chunks read from..., input batches...].
-        let mut refs: Vec<usize> = touched
-            .iter()
-            .copied()
-            .filter(|&ci| ci < old_chunks.len())
-            .collect();
-        for w in &writes {
-            match w.from {
-                From::Moved(s) => refs.push(s / CHUNK_ROWS),
-                From::Entry(e) => refs.extend(self.entries[e].old.map(|s| s / CHUNK_ROWS)),
-            }
-        }
-        refs.sort_unstable();
-        refs.dedup();
-        let old_count = refs.len();
-        let chunk_of = |s: usize| {
-            let ci = refs
-                .binary_search(&(s / CHUNK_ROWS))
-                .expect("invariant: every chunk read from is in refs");
-            (ci, s % CHUNK_ROWS)
-        };
         let nulls: Vec<ArrayRef> = schema
             .fields()
             .iter()
             .map(|f| new_null_array(f.data_type(), 1))
             .collect();
         let mut rebuilt: Vec<(usize, RecordBatch)> = Vec::with_capacity(touched.len());
-        let mut cursor = 0;
-        let mut indices: Vec<Vec<(usize, usize)>> = vec![Vec::new(); ncols];
         let srcs = &self.srcs;
         let entries = &self.entries;
-        let cell = |from: From, c: usize| -> (usize, usize) {
-            match from {
-                From::Moved(s) => {
-                    let (ci, r) = chunk_of(s);
-                    (1 + ci, r)
-                }
-                From::Entry(e) => match srcs[e * ncols + c] {
-                    Src::Input { batch, row } => (1 + old_count + batch as usize, row as usize),
-                    Src::Keep => match (entries[e].fresh, entries[e].old) {
-                        (false, Some(old)) => {
-                            let (ci, r) = chunk_of(old);
-                            (1 + ci, r)
+        let key = &self.key;
+        // Where cell `c` of a written row comes from; `None`: the slot's own old value.
+        let cell = |w: Write, c: usize| -> Option<(Source, usize)> {
+            match w.from {
+                From::Moved(s) => Some((Source::Old(s / CHUNK_ROWS), s % CHUNK_ROWS)),
+                From::Entry(e) => {
+                    let entry = entries[e];
+                    let in_place = entry.old == Some(w.target);
+                    match srcs[e * ncols + c] {
+                        // A key rewritten in its own slot has the same key bytes.
+                        _ if in_place && key.contains(&c) => None,
+                        Src::Input { batch, row } => {
+                            Some((Source::Input(batch as usize), row as usize))
                         }
-                        _ => (0, 0),
-                    },
-                },
+                        Src::Keep => match (entry.fresh, entry.old) {
+                            (false, Some(_)) if in_place => None,
+                            (false, Some(old)) => {
+                                Some((Source::Old(old / CHUNK_ROWS), old % CHUNK_ROWS))
+                            }
+                            _ => Some((Source::Null, 0)),
+                        },
+                    }
+                }
             }
         };
-        let arrays: Vec<Vec<&dyn Array>> = (0..ncols)
-            .map(|c| {
-                let mut arrays: Vec<&dyn Array> = Vec::with_capacity(1 + old_count + input.len());
-                arrays.push(nulls[c].as_ref());
-                arrays.extend(
-                    refs.iter()
-                        .map(|&ci| old_chunks[ci].batch.column(c).as_ref()),
-                );
-                arrays.extend(input.iter().zip(&maps).map(|(b, map)| match map[c] {
-                    Some(i) => b.column(i).as_ref(),
-                    None => nulls[c].as_ref(),
-                }));
-                arrays
+        let input_data: Vec<Vec<Option<ArrayData>>> = input
+            .iter()
+            .zip(&maps)
+            .map(|(b, map)| {
+                map.iter()
+                    .map(|m| m.map(|i| b.column(i).to_data()))
+                    .collect()
             })
             .collect();
+        let null_data: Vec<ArrayData> = nulls.iter().map(|a| a.to_data()).collect();
+        let mut cursor = 0;
+        let mut cells: Vec<(usize, Option<(Source, usize)>)> = Vec::new();
+        let mut sources: Vec<(Source, ArrayData)> = Vec::new();
         for &ci in &touched {
             let start = ci * CHUNK_ROWS;
             let end = (start + CHUNK_ROWS).min(n2);
-            for v in &mut indices {
-                v.clear();
+            let first = cursor;
+            while cursor < order.len() && writes[order[cursor]].target < end {
+                cursor += 1;
             }
-            for t in start..end {
-                let write = order
-                    .get(cursor)
-                    .map(|&w| writes[w])
-                    .filter(|w| w.target == t);
-                if write.is_some() {
-                    cursor += 1;
-                }
-                for (c, v) in indices.iter_mut().enumerate() {
-                    v.push(match write {
-                        Some(w) => cell(w.from, c),
-                        None => {
-                            let (ci, r) = chunk_of(t);
-                            (1 + ci, r)
-                        }
-                    });
-                }
-            }
+            let chunk_writes = &order[first..cursor];
+            let old = old_chunks.get(ci).map(|c| &c.batch);
             let columns: Vec<ArrayRef> = (0..ncols)
                 .map(|c| {
-                    arrow_select::interleave::interleave(&arrays[c], &indices[c])
-                        .expect("invariant: every source has the column's type")
+                    cells.clear();
+                    cells.extend(chunk_writes.iter().map(|&w| {
+                        let w = writes[w];
+                        (w.target - start, cell(w, c))
+                    }));
+                    let untouched = cells.iter().all(|(_, src)| src.is_none());
+                    match old {
+                        Some(b) if untouched && b.num_rows() == end - start => {
+                            return b.column(c).clone();
+                        }
+                        Some(b) if untouched => return b.column(c).slice(0, end - start),
+                        _ => {}
+                    }
+                    // Runs of unchanged rows are copied in bulk, written rows one by one.
+                    sources.clear();
+                    sources.push((
+                        Source::Own,
+                        old.map_or_else(|| null_data[c].clone(), |b| b.column(c).to_data()),
+                    ));
+                    for (_, src) in &cells {
+                        let Some((id, _)) = *src else { continue };
+                        if sources.iter().any(|(s, _)| *s == id) {
+                            continue;
+                        }
+                        let data = match id {
+                            Source::Null | Source::Own => null_data[c].clone(),
+                            Source::Old(o) => old_chunks[o].batch.column(c).to_data(),
+                            Source::Input(b) => input_data[b][c]
+                                .clone()
+                                .expect("invariant: a given cell's column is in its batch"),
+                        };
+                        sources.push((id, data));
+                    }
+                    let refs: Vec<&ArrayData> = sources.iter().map(|(_, d)| d).collect();
+                    let mut out = MutableArrayData::new(refs, true, end - start);
+                    let mut at = 0;
+                    for &(row, src) in &cells {
+                        if at < row {
+                            out.try_extend(0, at, row)
+                                .expect("invariant: a chunk's offsets fit their type");
+                        }
+                        match src {
+                            Some((id, r)) => {
+                                let i = sources
+                                    .iter()
+                                    .position(|(s, _)| *s == id)
+                                    .expect("invariant: sources were collected above");
+                                out.try_extend(i, r, r + 1)
+                                    .expect("invariant: a chunk's offsets fit their type");
+                            }
+                            None => out
+                                .try_extend(0, row, row + 1)
+                                .expect("invariant: a chunk's offsets fit their type"),
+                        }
+                        at = row + 1;
+                    }
+                    if at < end - start {
+                        out.try_extend(0, at, end - start)
+                            .expect("invariant: a chunk's offsets fit their type");
+                    }
+                    make_array(out.freeze())
                 })
                 .collect();
             let batch = RecordBatch::try_new(schema.clone(), columns)
