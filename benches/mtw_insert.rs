@@ -21,6 +21,8 @@ use tickertable::{MtwOptions, MultithreadedTableWriter, PublisherOptions, Sink, 
 
 const ROWS: u64 = 200_000;
 const KEYS: usize = 100_000;
+/// Keys upserted per cycle by `keyed_cycle`.
+const CHANGED: usize = 10_000;
 
 #[allow(
     clippy::cast_possible_wrap,
@@ -116,7 +118,6 @@ fn run(c: &mut Criterion, name: &str, options: PublisherOptions, syms: &Arc<Vec<
 fn keyed_cycle(c: &mut Criterion) {
     use arrow_array::{Float64Array, Int64Array, RecordBatch, StringArray};
     let mut group = c.benchmark_group("keyed_cycle");
-    const CHANGED: usize = 10_000;
     group.throughput(Throughput::Elements(CHANGED as u64));
     for size in [100_000usize, 1_000_000] {
         let engine = manual_engine();

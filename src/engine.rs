@@ -447,10 +447,11 @@ impl EngineHandle {
         schema: SchemaRef,
         options: WriterOptions,
     ) -> Result<DynamicTableWriter> {
+        let WriterOptions { kind, key } = options;
         // Refuse unsupported column types before the table exists.
         WriterCell::new(&schema)?;
-        let retention = Retention::for_kind(options.kind)?;
-        let key = resolve_key(name, &schema, options.kind, &options.key)?;
+        let retention = Retention::for_kind(kind)?;
+        let key = resolve_key(name, &schema, kind, &key)?;
         let mut graph = self.core.graph.write();
         self.check_alive()?;
         let table = graph.add_table(&self.core, name, schema, retention, key, None)?;

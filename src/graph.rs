@@ -126,14 +126,14 @@ impl Graph {
             id,
             name,
             schema,
-            key.clone(),
+            key,
             retention,
             source.is_some(),
             core.config.staging_limit,
             Arc::downgrade(core),
             self.step,
         ));
-        let mut state = TableState::new(retention, &shared.schema, &key);
+        let mut state = TableState::new(retention, &shared.schema, &shared.key);
         if let Some(src) = source {
             let src_node = self.node(src);
             let batches: Vec<_> = src_node

@@ -221,7 +221,29 @@ pub(crate) fn check_batch(
     if std::sync::Arc::ptr_eq(schema, &batch.schema()) {
         return Ok(batch.clone());
     }
-    let given = batch.schema();
+    check_fields(table, schema, batch)?;
+    for (index, want) in schema.fields().iter().enumerate() {
+        if !want.is_nullable() && batch.column(index).null_count() > 0 {
+            return Err(Error::NullInNonNullable {
+                table: table.to_owned(),
+                column: want.name().clone(),
+            });
+        }
+    }
+    Ok(RecordBatch::try_new_with_options(
+        schema.clone(),
+        batch.columns().to_vec(),
+        &arrow_array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+    )?)
+}
+
+/// Checks that `batch`'s first columns have the names and types of `schema`'s, in order.
+///
+/// # Errors
+///
+/// [`Error::ColumnName`] or [`Error::SchemaMismatch`] for the first column that differs.
+pub(crate) fn check_fields(table: &str, schema: &SchemaRef, batch: &RecordBatch) -> Result<()> {
+    let given = batch.schema_ref();
     for (index, (want, got)) in schema.fields().iter().zip(given.fields()).enumerate() {
         if want.name() != got.name() {
             return Err(Error::ColumnName {
@@ -239,18 +261,8 @@ pub(crate) fn check_batch(
                 found: got.data_type().clone(),
             });
         }
-        if !want.is_nullable() && batch.column(index).null_count() > 0 {
-            return Err(Error::NullInNonNullable {
-                table: table.to_owned(),
-                column: want.name().clone(),
-            });
-        }
     }
-    Ok(RecordBatch::try_new_with_options(
-        schema.clone(),
-        batch.columns().to_vec(),
-        &arrow_array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
-    )?)
+    Ok(())
 }
 
 /// The value at row `i` of `array`, for the types row writers support; `None` for others.

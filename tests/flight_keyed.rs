@@ -116,6 +116,7 @@ impl Rng {
     }
 }
 
+#[allow(clippy::cast_precision_loss)] // small keys and steps
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_remote_mirror_follows_upserts_partial_upserts_and_deletes() {
     for capacity in [None, Some(700)] {

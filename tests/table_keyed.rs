@@ -622,15 +622,17 @@ impl Model {
 }
 
 /// Stages ops through a publisher, grouping runs of the same kind into one batch.
-fn publish(p: &TablePublisher, ops: &[Op]) {
-    let mut i = 0;
-    while i < ops.len() {
-        let mut j = i;
-        while j < ops.len() && std::mem::discriminant(&ops[j]) == std::mem::discriminant(&ops[i]) {
-            j += 1;
+fn publish(publisher: &TablePublisher, ops: &[Op]) {
+    let mut first = 0;
+    while first < ops.len() {
+        let mut end = first;
+        while end < ops.len()
+            && std::mem::discriminant(&ops[end]) == std::mem::discriminant(&ops[first])
+        {
+            end += 1;
         }
-        let run = &ops[i..j];
-        match &ops[i] {
+        let run = &ops[first..end];
+        match &ops[first] {
             Op::Upsert(..) => {
                 let rows: Vec<(i64, Option<i64>, Option<&str>)> = run
                     .iter()
@@ -639,7 +641,7 @@ fn publish(p: &TablePublisher, ops: &[Op]) {
                         _ => unreachable!(),
                     })
                     .collect();
-                p.upsert(full(&rows)).unwrap();
+                publisher.upsert(full(&rows)).unwrap();
             }
             Op::UpsertA(..) => {
                 let rows: Vec<(i64, Option<i64>)> = run
@@ -649,7 +651,7 @@ fn publish(p: &TablePublisher, ops: &[Op]) {
                         _ => unreachable!(),
                     })
                     .collect();
-                p.upsert(only_a(&rows)).unwrap();
+                publisher.upsert(only_a(&rows)).unwrap();
             }
             Op::Delete(_) => {
                 let ks: Vec<i64> = run
@@ -659,10 +661,10 @@ fn publish(p: &TablePublisher, ops: &[Op]) {
                         _ => unreachable!(),
                     })
                     .collect();
-                p.delete(keys(&ks)).unwrap();
+                publisher.delete(keys(&ks)).unwrap();
             }
         }
-        i = j;
+        first = end;
     }
 }
 

@@ -1,8 +1,9 @@
 //! `ticker-demo`: the demo producers, headless.
 //!
 //! Runs an engine with the demo tables (a `trades` blink table fed by threads publishing Arrow
-//! batches, a `quotes` append table written row by row, a ring of recent trades and an
-//! append-only trade history; see `producers.rs`), prints a one-line summary every
+//! batches, a `quotes` append table written row by row, a ring of recent trades, an
+//! append-only trade history and a `book` keyed by symbol holding each symbol's latest
+//! quote; see `producers.rs`), prints a one-line summary every
 //! `--stats-every` seconds, and on Ctrl-C (or after `--duration`) stops the producers and
 //! prints the rows published per table and the cycle times.
 //!

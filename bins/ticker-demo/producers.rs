@@ -1,6 +1,6 @@
 //! Demo producers shared by `ticker-demo` and `ticker-view --demo`.
 //!
-//! [`Demo::start`] creates four tables on an engine and starts the producer threads:
+//! [`Demo::start`] creates five tables on an engine and starts the producer threads:
 //!
 //! | table | kind | fed by |
 //! |---|---|---|
@@ -8,6 +8,7 @@
 //! | `quotes` | append | `--quote-threads` threads, each with its own [`RowWriter`] |
 //! | `trades_recent` | ring (`--ring`) | `ring_table(trades)` |
 //! | `trades_history` | append (`--history-limit`) | `blink_to_append_only(trades)` |
+//! | `book` | keyed by `Sym` | the quote threads upsert each quote: the latest quote per symbol |
 //!
 //! Trades: `Time` (ns), `Sym` from a fixed universe, `Price` as a random walk per symbol
 //! (rounded to cents), `Size` (mostly round lots), `Side`. Quotes: `Time`, `Sym`, `Bid`, `Ask`,
@@ -102,7 +103,7 @@ struct Counters {
     trades_published: AtomicU64,
     quotes_written: AtomicU64,
     /// Rows delivered to a listener on each table, in [`Demo::tables`] order.
-    delivered: [AtomicU64; 4],
+    delivered: [AtomicU64; 5],
 }
 
 /// The running demo: its tables, threads and counters. [`stop`](Self::stop) ends it.
@@ -172,7 +173,20 @@ impl Demo {
         let history = engine
             .blink_to_append_only("trades_history", &trades, limit)
             .context("creating the trades_history table")?;
-        let tables = vec![trades, quotes.table().clone(), recent, history];
+        let book = engine
+            .dynamic_table_writer(
+                "book",
+                quote_schema(),
+                WriterOptions::default().with_key(["Sym"]),
+            )
+            .context("creating the book table")?;
+        let tables = vec![
+            trades,
+            quotes.table().clone(),
+            recent,
+            history,
+            book.table().clone(),
+        ];
 
         let counters = Arc::new(Counters::default());
         let mut listeners = Vec::new();
@@ -180,7 +194,8 @@ impl Demo {
             let c = counters.clone();
             let handle = t
                 .listen(move |u: &TableUpdate| {
-                    c.delivered[i].fetch_add(u.num_added() as u64, Ordering::Relaxed);
+                    let rows = u.num_added() + u.num_modified();
+                    c.delivered[i].fetch_add(rows as u64, Ordering::Relaxed);
                 })
                 .with_context(|| format!("listening to {}", t.name()))?;
             listeners.push(handle);
@@ -225,8 +240,9 @@ impl Demo {
                 batch,
             };
             let writer = quotes.row_writer().context("creating a quote row writer")?;
+            let book = book.row_writer().context("creating a book row writer")?;
             threads.push(spawn(&format!("demo-quotes-{t}"), move || {
-                quote_loop(&ctx, writer)
+                quote_loop(&ctx, writer, book)
             })?);
         }
         Ok(Self {
@@ -239,7 +255,7 @@ impl Demo {
         })
     }
 
-    /// The demo's tables: trades, quotes, the ring and the history.
+    /// The demo's tables: trades, quotes, the ring, the history and the book.
     pub(crate) fn tables(&self) -> &[Table] {
         &self.tables
     }
@@ -566,7 +582,7 @@ fn trade_loop(ctx: &Ctx, publisher: &TablePublisher) -> Result<()> {
     Ok(())
 }
 
-fn quote_loop(ctx: &Ctx, mut writer: RowWriter) -> Result<()> {
+fn quote_loop(ctx: &Ctx, mut writer: RowWriter, mut book: RowWriter) -> Result<()> {
     let mut rng = Rng::new(0x9007_0000 + ctx.thread as u64);
     let mine = ctx.symbols();
     let started = Instant::now();
@@ -589,7 +605,7 @@ fn quote_loop(ctx: &Ctx, mut writer: RowWriter) -> Result<()> {
                 Value::Int(100 * (1 + rng.below(20) as i64)),
                 Value::Int(100 * (1 + rng.below(20) as i64)),
             ];
-            if let Err(e) = writer.write_row(&row) {
+            if let Err(e) = writer.write_row(&row).and_then(|()| book.write_row(&row)) {
                 if ctx.stop.load(Ordering::Relaxed)
                     || matches!(e, tickertable::Error::EngineShutDown)
                 {
@@ -676,7 +692,13 @@ mod tests {
         let names: Vec<&str> = demo.tables().iter().map(Table::name).collect();
         assert_eq!(
             names,
-            ["trades", "quotes", "trades_recent", "trades_history"]
+            [
+                "trades",
+                "quotes",
+                "trades_recent",
+                "trades_history",
+                "book"
+            ]
         );
         demo.stop().unwrap();
     }

@@ -9,6 +9,33 @@
 //! An update of these kinds is two ranges and the added rows: `removed` (a prefix of the old
 //! window) and `added` (the end of the new one). There are no shifts and no modifications.
 //!
+//! ## Keyed tables
+//!
+//! `Keyed { capacity }` (DolphinDB keyed tables and `upsert!`, Perspective `index`, ClickZetta
+//! CDC) is not a window over a log: it holds one row per live key at positions `0..n`. A
+//! cycle's update has `removed` (a suffix: the table shrank), `modified` (positions rewritten
+//! in place, with their new rows and the columns written) and `added` (the new end).
+//!
+//! - Rows are in slot order, not key or arrival order: a new key takes a slot freed in the
+//!   same cycle or goes at the end, and deleting a key moves the last row into its slot (that
+//!   row is reported modified, every column written). Sort by key to show key order.
+//! - A partial upsert (a batch with some columns, or a row writer's row with unset columns)
+//!   keeps the other columns of an existing key and puts nulls in them for a new key, so it
+//!   may only leave out nullable columns; DolphinDB fills nulls, Perspective leaves cells
+//!   empty, tickertable refuses the write at the call if a column could not hold the null.
+//! - Within a cycle the last write to a key wins; a key inserted and deleted in the same cycle
+//!   never shows. Across writers, "last" is the cycle's drain order (see
+//!   [`graph::cycle`](crate::graph)); the multithreaded writer routes each key to one thread so
+//!   its writes stay in the order they were made.
+//! - With a capacity (a ring and a key together, which Perspective refuses) the table keeps the
+//!   `capacity` most recently written keys; the least recently written are deleted at the end
+//!   of the cycle that goes past it.
+//! - Derived tables (`ring_table`, `tail`, `blink_to_append_only`) of a keyed table are
+//!   refused for now.
+//! - A cycle rebuilds only the 256-row chunks holding a written key, copying their unchanged
+//!   rows in bulk; random writes across a very large table touch most chunks, so the cost per
+//!   cycle is O(keys written × 256 rows) at worst, bounded by the table's size.
+//!
 //! ## Differences from the systems users know
 //!
 //! - Rows appended and evicted in the same cycle (a ring fed more than its capacity at once)

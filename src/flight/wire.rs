@@ -1,5 +1,6 @@
 //! The wire format of `DoGet` streams: IPC messages plus JSON app metadata.
 
+use std::fmt::Write as _;
 use std::ops::Range;
 
 use arrow_array::RecordBatch;
@@ -49,7 +50,12 @@ impl MessageMeta {
             let hex: Vec<String> = self
                 .masks
                 .iter()
-                .map(|m| m.iter().map(|b| format!("{b:02x}")).collect())
+                .map(|m| {
+                    m.iter().fold(String::new(), |mut hex, b| {
+                        let _ = write!(hex, "{b:02x}");
+                        hex
+                    })
+                })
                 .collect();
             v["masks"] = serde_json::json!(hex);
         }
@@ -195,26 +201,11 @@ impl Encoder {
             m.to_json()
         };
         for batch in batches {
-            // Rows per message from the batch's own size, so wide rows split finely too.
-            let bytes_per_row = batch.get_array_memory_size() / batch.num_rows().max(1);
-            let by_size = (TARGET_MESSAGE_BYTES / bytes_per_row.max(1)).max(1);
-            let per_message = by_size.min(self.max_rows);
-            let mut offset = 0;
-            while offset < batch.num_rows() {
-                let len = (batch.num_rows() - offset).min(per_message);
-                let slice = batch.slice(offset, len);
-                let (dicts, data) = self.generator.encode(
-                    &slice,
-                    &mut self.tracker,
-                    &self.options,
-                    &mut self.context,
-                )?;
-                out.extend(dicts.into_iter().map(FlightData::from));
-                let added = pos..pos + len as u64;
-                out.push(FlightData::from(data).with_app_metadata(meta(&mut first, added)));
-                pos += len as u64;
-                offset += len;
-            }
+            self.encode_slices(batch, out, |offset, len| {
+                let added = pos + offset as u64..pos + (offset + len) as u64;
+                meta(&mut first, added)
+            })?;
+            pos += batch.num_rows() as u64;
         }
         if first {
             out.push(FlightData::new().with_app_metadata(meta(&mut first, start..start)));
@@ -239,22 +230,8 @@ impl Encoder {
         batch: &RecordBatch,
         out: &mut Vec<FlightData>,
     ) -> Result<()> {
-        let bytes_per_row = batch.get_array_memory_size() / batch.num_rows().max(1);
-        let per_message = (TARGET_MESSAGE_BYTES / bytes_per_row.max(1))
-            .max(1)
-            .min(self.max_rows);
-        let mut offset = 0;
-        while offset < batch.num_rows() {
-            let len = (batch.num_rows() - offset).min(per_message);
-            let slice = batch.slice(offset, len);
-            let (dicts, data) = self.generator.encode(
-                &slice,
-                &mut self.tracker,
-                &self.options,
-                &mut self.context,
-            )?;
-            out.extend(dicts.into_iter().map(FlightData::from));
-            let meta = MessageMeta {
+        self.encode_slices(batch, out, |offset, len| {
+            MessageMeta {
                 step,
                 reset: false,
                 removed: if offset == 0 {
@@ -270,8 +247,36 @@ impl Encoder {
                 } else {
                     masks[offset..offset + len].to_vec()
                 },
-            };
-            out.push(FlightData::from(data).with_app_metadata(meta.to_json()));
+            }
+            .to_json()
+        })
+    }
+
+    /// Encodes `batch` in slices of about [`TARGET_MESSAGE_BYTES`] (rows per message from the
+    /// batch's own size, so wide rows split finely too), each message with the app metadata
+    /// `meta(offset, len)` of its slice.
+    fn encode_slices(
+        &mut self,
+        batch: &RecordBatch,
+        out: &mut Vec<FlightData>,
+        mut meta: impl FnMut(usize, usize) -> Vec<u8>,
+    ) -> Result<()> {
+        let bytes_per_row = batch.get_array_memory_size() / batch.num_rows().max(1);
+        let per_message = (TARGET_MESSAGE_BYTES / bytes_per_row.max(1))
+            .max(1)
+            .min(self.max_rows);
+        let mut offset = 0;
+        while offset < batch.num_rows() {
+            let len = (batch.num_rows() - offset).min(per_message);
+            let slice = batch.slice(offset, len);
+            let (dicts, data) = self.generator.encode(
+                &slice,
+                &mut self.tracker,
+                &self.options,
+                &mut self.context,
+            )?;
+            out.extend(dicts.into_iter().map(FlightData::from));
+            out.push(FlightData::from(data).with_app_metadata(meta(offset, len)));
             offset += len;
         }
         Ok(())

@@ -316,6 +316,39 @@ struct Lane {
     work: Condvar,
 }
 
+impl Lane {
+    fn new(staged: &SchemaRef, batch_size: usize) -> Result<Self> {
+        let columns = staged
+            .fields()
+            .iter()
+            .map(|f| ColumnBuilder::try_new(f, batch_size.min(1 << 16)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Lane {
+            state: Mutex::new(LaneState {
+                columns,
+                len: 0,
+                queue: VecDeque::new(),
+                queued_rows: 0,
+                bytes: 0,
+                oldest: None,
+                in_flight: 0,
+                inserted: 0,
+                done: 0,
+                sent_upto: 0,
+                flush_to: 0,
+                sent: 0,
+                failed: Vec::new(),
+                failed_rows: 0,
+                exiting: false,
+                closing: false,
+                last_error: None,
+            }),
+            progress: Condvar::new(),
+            work: Condvar::new(),
+        })
+    }
+}
+
 struct Shared {
     sink: Sink,
     schema: SchemaRef,
@@ -431,56 +464,10 @@ impl MultithreadedTableWriter {
             })?),
             None => None,
         };
-        if let Some(p) = partition.filter(|p| !key.is_empty() && !key.contains(p)) {
-            return Err(Error::InvalidOption {
-                option: "partition_column",
-                reason: format!(
-                    "table {name:?} is keyed: the partition column must be a key column, not {:?}",
-                    schema.field(p).name()
-                ),
-            });
-        }
-        let (staged, full_mask) = if key.is_empty() {
-            (schema.clone(), None)
-        } else {
-            let n = schema.fields().len();
-            let mut mask = vec![0u8; crate::table::keyed::mask_width(n)];
-            for c in 0..n {
-                mask[c / 8] |= 1 << (c % 8);
-            }
-            (crate::table::keyed::staged_schema(&schema), Some(mask))
-        };
-        let mut lanes = Vec::with_capacity(options.thread_count);
-        for _ in 0..options.thread_count {
-            let columns = staged
-                .fields()
-                .iter()
-                .map(|f| ColumnBuilder::try_new(f, options.batch_size.min(1 << 16)))
-                .collect::<Result<Vec<_>>>()?;
-            lanes.push(Lane {
-                state: Mutex::new(LaneState {
-                    columns,
-                    len: 0,
-                    queue: VecDeque::new(),
-                    queued_rows: 0,
-                    bytes: 0,
-                    oldest: None,
-                    in_flight: 0,
-                    inserted: 0,
-                    done: 0,
-                    sent_upto: 0,
-                    flush_to: 0,
-                    sent: 0,
-                    failed: Vec::new(),
-                    failed_rows: 0,
-                    exiting: false,
-                    closing: false,
-                    last_error: None,
-                }),
-                progress: Condvar::new(),
-                work: Condvar::new(),
-            });
-        }
+        let (staged, full_mask) = keyed_shape(&name, &schema, &key, partition)?;
+        let lanes = (0..options.thread_count)
+            .map(|_| Lane::new(&staged, options.batch_size))
+            .collect::<Result<Vec<_>>>()?;
         let shared = Arc::new(Shared {
             sink,
             schema,
@@ -910,6 +897,36 @@ impl fmt::Debug for MultithreadedTableWriter {
 
 /// A number per inserting thread, given out in order on first use, so inserting threads
 /// spread over lanes evenly (a hash of thread ids can put two busy threads on one lane).
+/// What the lanes of a writer into a keyed table build (the staged shape and the mask of a
+/// whole-row upsert); the schema itself and no mask for other tables. A keyed table's
+/// partition column must be a key column, so every write to one key takes one lane.
+fn keyed_shape(
+    name: &str,
+    schema: &SchemaRef,
+    key: &[usize],
+    partition: Option<usize>,
+) -> Result<(SchemaRef, Option<Vec<u8>>)> {
+    if let Some(p) = partition.filter(|p| !key.is_empty() && !key.contains(p)) {
+        return Err(Error::InvalidOption {
+            option: "partition_column",
+            reason: format!(
+                "table {name:?} is keyed: the partition column must be a key column, not {:?}",
+                schema.field(p).name()
+            ),
+        });
+    }
+    Ok(if key.is_empty() {
+        (schema.clone(), None)
+    } else {
+        let n = schema.fields().len();
+        let mut mask = vec![0u8; crate::table::keyed::mask_width(n)];
+        for c in 0..n {
+            mask[c / 8] |= 1 << (c % 8);
+        }
+        (crate::table::keyed::staged_schema(schema), Some(mask))
+    })
+}
+
 fn thread_seq() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     thread_local! {

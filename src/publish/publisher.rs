@@ -173,6 +173,7 @@ impl TablePublisher {
     ///
     /// [`Error::InvalidOp`] if the table is not keyed, [`Error::MissingKeyColumn`], and the
     /// errors of [`add`](Self::add). Nothing of the batch is applied.
+    #[allow(clippy::needless_pass_by_value)] // by value, as `add` and `upsert` take batches
     pub fn delete(&self, keys: RecordBatch) -> Result<()> {
         self.require_keyed("delete")?;
         self.add(delete_batch(&keys)?)

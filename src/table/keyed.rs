@@ -245,25 +245,7 @@ fn check_mixed(
             found: batch.num_columns(),
         });
     }
-    let given = batch.schema_ref();
-    for (index, (want, got)) in schema.fields().iter().zip(given.fields()).enumerate() {
-        if want.name() != got.name() {
-            return Err(Error::ColumnName {
-                table: table.to_owned(),
-                index,
-                expected: want.name().clone(),
-                found: got.name().clone(),
-            });
-        }
-        if want.data_type() != got.data_type() {
-            return Err(Error::SchemaMismatch {
-                table: table.to_owned(),
-                column: want.name().clone(),
-                expected: want.data_type().clone(),
-                found: got.data_type().clone(),
-            });
-        }
-    }
+    crate::schema::check_fields(table, schema, batch)?;
     let Some(masks) = batch.column(op).as_binary_opt::<i32>() else {
         return Err(invalid(format!(
             "{OP_COLUMN} must be Binary, found {}",
@@ -692,7 +674,7 @@ impl KeyedState {
                     .collect()
             })
             .collect();
-        let null_data: Vec<ArrayData> = nulls.iter().map(|a| a.to_data()).collect();
+        let null_data: Vec<ArrayData> = nulls.iter().map(Array::to_data).collect();
         let mut cursor = 0;
         let mut cells: Vec<(usize, Option<(Source, usize)>)> = Vec::new();
         let mut sources: Vec<(Source, ArrayData)> = Vec::new();
