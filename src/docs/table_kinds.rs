@@ -11,7 +11,7 @@
 //!
 //! ## Keyed tables
 //!
-//! `Keyed { capacity }` (DolphinDB keyed tables and `upsert!`, Perspective `index`, ClickZetta
+//! `Keyed { capacity }` (`DolphinDB` keyed tables and `upsert!`, Perspective `index`, `ClickZetta`
 //! CDC) is not a window over a log: it holds one row per live key at positions `0..n`. A
 //! cycle's update has `removed` (a suffix: the table shrank), `modified` (positions rewritten
 //! in place, with their new rows and the columns written) and `added` (the new end).
@@ -21,7 +21,7 @@
 //!   row is reported modified, every column written). Sort by key to show key order.
 //! - A partial upsert (a batch with some columns, or a row writer's row with unset columns)
 //!   keeps the other columns of an existing key and puts nulls in them for a new key, so it
-//!   may only leave out nullable columns; DolphinDB fills nulls, Perspective leaves cells
+//!   may only leave out nullable columns; `DolphinDB` fills nulls, Perspective leaves cells
 //!   empty, tickertable refuses the write at the call if a column could not hold the null.
 //! - Within a cycle the last write to a key wins; a key inserted and deleted in the same cycle
 //!   never shows. Across writers, "last" is the cycle's drain order (see
