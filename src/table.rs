@@ -95,6 +95,17 @@ pub enum TableKind {
     },
 }
 
+impl TableKind {
+    /// This kind if it is keyed (keeping its capacity), otherwise a keyed kind without one:
+    /// what giving key columns makes of a table.
+    pub(crate) fn keyed(self) -> Self {
+        match self {
+            TableKind::Keyed { .. } => self,
+            _ => TableKind::Keyed { capacity: None },
+        }
+    }
+}
+
 impl fmt::Display for TableKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

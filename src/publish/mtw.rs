@@ -48,6 +48,7 @@ use crate::error::{Error, Result};
 use crate::publish::columns::ColumnBuilder;
 use crate::schema::{check_value, hash_value, row_bytes, value_at, Value};
 use crate::sync::{AtomicU64, Condvar, Mutex, MutexGuard, Ordering};
+use crate::table::keyed::Masks;
 use sink::{backoff, is_transient, Connection};
 
 /// When a [`MultithreadedTableWriter`] sends buffered rows.
@@ -356,8 +357,8 @@ struct Shared {
     staged: SchemaRef,
     /// A keyed table's key columns (empty otherwise).
     key: Vec<usize>,
-    /// A keyed table's mask for a whole-row upsert.
-    full_mask: Option<Vec<u8>>,
+    /// A keyed table's operation masks (whole-row upsert, delete).
+    masks: Option<Masks>,
     name: String,
     options: MtwOptions,
     partition: Option<usize>,
@@ -464,7 +465,7 @@ impl MultithreadedTableWriter {
             })?),
             None => None,
         };
-        let (staged, full_mask) = keyed_shape(&name, &schema, &key, partition)?;
+        let (staged, masks) = keyed_shape(&name, &schema, &key, partition)?;
         let lanes = (0..options.thread_count)
             .map(|_| Lane::new(&staged, options.batch_size))
             .collect::<Result<Vec<_>>>()?;
@@ -473,7 +474,7 @@ impl MultithreadedTableWriter {
             schema,
             staged,
             key,
-            full_mask,
+            masks,
             name,
             options,
             partition,
@@ -564,13 +565,12 @@ impl MultithreadedTableWriter {
     /// not have one value per key column, a value error naming the column, and the errors of
     /// [`insert`](Self::insert).
     pub fn delete(&self, key: &[Value<'_>]) -> Result<()> {
-        let columns = &self.shared.key;
-        if columns.is_empty() {
+        let (columns, Some(masks)) = (&self.shared.key, &self.shared.masks) else {
             return Err(Error::InvalidOp {
                 table: self.shared.name.clone(),
                 reason: "delete needs a keyed table".into(),
             });
-        }
+        };
         if key.len() != columns.len() {
             return Err(Error::ColumnCount {
                 table: self.shared.name.clone(),
@@ -588,12 +588,11 @@ impl MultithreadedTableWriter {
                 .map_or(Value::Null, |i| key[i])
         };
         let ncols = self.shared.schema.fields().len();
-        let zero = vec![0u8; crate::table::keyed::mask_width(ncols)];
         self.insert_checked(self.lane_of(value), row_bytes(key), |builders| {
             for (c, builder) in builders.iter_mut().take(ncols).enumerate() {
                 builder.append(&value(c));
             }
-            builders[ncols].append(&Value::Bytes(&zero));
+            builders[ncols].append(&Value::Bytes(&masks.delete));
         })
     }
 
@@ -686,8 +685,8 @@ impl MultithreadedTableWriter {
         for (builder, v) in columns.iter_mut().zip(row) {
             builder.append(v);
         }
-        if let Some(mask) = &self.shared.full_mask {
-            columns[row.len()].append(&Value::Bytes(mask));
+        if let Some(masks) = &self.shared.masks {
+            columns[row.len()].append(&Value::Bytes(&masks.upsert));
         }
     }
 
@@ -905,7 +904,7 @@ fn keyed_shape(
     schema: &SchemaRef,
     key: &[usize],
     partition: Option<usize>,
-) -> Result<(SchemaRef, Option<Vec<u8>>)> {
+) -> Result<(SchemaRef, Option<Masks>)> {
     if let Some(p) = partition.filter(|p| !key.is_empty() && !key.contains(p)) {
         return Err(Error::InvalidOption {
             option: "partition_column",
@@ -918,12 +917,10 @@ fn keyed_shape(
     Ok(if key.is_empty() {
         (schema.clone(), None)
     } else {
-        let n = schema.fields().len();
-        let mut mask = vec![0u8; crate::table::keyed::mask_width(n)];
-        for c in 0..n {
-            mask[c / 8] |= 1 << (c % 8);
-        }
-        (crate::table::keyed::staged_schema(schema), Some(mask))
+        (
+            crate::table::keyed::staged_schema(schema),
+            Some(Masks::new(schema.fields().len())),
+        )
     })
 }
 

@@ -50,9 +50,7 @@ impl PublisherOptions {
     #[must_use]
     pub fn with_key<S: Into<String>>(mut self, columns: impl IntoIterator<Item = S>) -> Self {
         self.key = columns.into_iter().map(Into::into).collect();
-        if !matches!(self.kind, TableKind::Keyed { .. }) {
-            self.kind = TableKind::Keyed { capacity: None };
-        }
+        self.kind = self.kind.keyed();
         self
     }
 

@@ -11,7 +11,7 @@ use crate::graph::cycle::on_cycle_thread;
 use crate::publish::staging::{Closing, WriterCell, WriterState, WAIT_SLICE};
 use crate::schema::{check_value, Value};
 use crate::sync::{Mutex, MutexGuard, Ordering};
-use crate::table::keyed::mask_width;
+use crate::table::keyed::{mask_width, Masks};
 use crate::table::{Table, TableKind, TableShared};
 
 /// Options of [`EngineHandle::dynamic_table_writer`](crate::EngineHandle::dynamic_table_writer).
@@ -45,9 +45,7 @@ impl WriterOptions {
     #[must_use]
     pub fn with_key<S: Into<String>>(mut self, columns: impl IntoIterator<Item = S>) -> Self {
         self.key = columns.into_iter().map(Into::into).collect();
-        if !matches!(self.kind, TableKind::Keyed { .. }) {
-            self.kind = TableKind::Keyed { capacity: None };
-        }
+        self.kind = self.kind.keyed();
         self
     }
 }
@@ -250,8 +248,8 @@ pub struct RowWriter {
     /// Per column, the value kind that always fits it (see [`exact_kind`]): such a value
     /// skips the full check, the common case on the hot path.
     exact: Vec<SlotKind>,
-    /// For a keyed table, the operation mask of a whole-row upsert (every column given).
-    full_mask: Option<Vec<u8>>,
+    /// For a keyed table, the operation masks of a whole-row upsert and of a delete.
+    masks: Option<Masks>,
     /// Scratch for the mask of a partial row or a delete.
     mask: Vec<u8>,
 }
@@ -306,20 +304,14 @@ impl RowWriter {
             .map(|f| exact_kind(f.data_type()))
             .collect();
         let ncols = table.schema.fields().len();
-        let full_mask = (!table.key.is_empty()).then(|| {
-            let mut mask = vec![0u8; mask_width(ncols)];
-            for c in 0..ncols {
-                mask[c / 8] |= 1 << (c % 8);
-            }
-            mask
-        });
+        let masks = (!table.key.is_empty()).then(|| Masks::new(ncols));
         Ok(Self {
             table,
             core,
             cell,
             slots,
             exact,
-            full_mask,
+            masks,
             mask: Vec::new(),
         })
     }
@@ -350,8 +342,8 @@ impl RowWriter {
         for (builder, v) in st.columns.iter_mut().zip(row) {
             builder.append(v);
         }
-        if let Some(mask) = &self.full_mask {
-            st.columns[row.len()].append(&Value::Bytes(mask));
+        if let Some(masks) = &self.masks {
+            st.columns[row.len()].append(&Value::Bytes(&masks.upsert));
         }
         self.after_append(&mut st);
         Ok(())
@@ -368,8 +360,7 @@ impl RowWriter {
     /// not have one value per key column, a value error naming the column, and the errors of
     /// [`write_row`](Self::write_row). Nothing is applied.
     pub fn delete_row(&mut self, key: &[Value<'_>]) -> Result<()> {
-        let columns = self.table.key.clone();
-        if columns.is_empty() {
+        let (columns, Some(masks)) = (&self.table.key, &self.masks) else {
             return Err(Error::InvalidOp {
                 table: self.table.name.to_string(),
                 reason: format!(
@@ -377,7 +368,7 @@ impl RowWriter {
                     self.table.retention.kind()
                 ),
             });
-        }
+        };
         if key.len() != columns.len() {
             return Err(Error::ColumnCount {
                 table: self.table.name.to_string(),
@@ -389,8 +380,6 @@ impl RowWriter {
             check_value(&self.table.name, &self.table.schema, c, v)?;
         }
         let ncols = self.slots.len();
-        self.mask.clear();
-        self.mask.resize(mask_width(ncols), 0);
         let mut st = self.lock_for_rows(1)?;
         for (c, builder) in st.columns.iter_mut().take(ncols).enumerate() {
             match columns.iter().position(|&k| k == c) {
@@ -398,7 +387,7 @@ impl RowWriter {
                 None => builder.append(&Value::Null),
             }
         }
-        st.columns[ncols].append(&Value::Bytes(&self.mask));
+        st.columns[ncols].append(&Value::Bytes(&masks.delete));
         self.after_append(&mut st);
         Ok(())
     }
@@ -423,8 +412,8 @@ impl RowWriter {
             for (builder, v) in st.columns.iter_mut().zip(*row) {
                 builder.append(v);
             }
-            if let Some(mask) = &self.full_mask {
-                st.columns[row.len()].append(&Value::Bytes(mask));
+            if let Some(masks) = &self.masks {
+                st.columns[row.len()].append(&Value::Bytes(&masks.upsert));
             }
             self.after_append(&mut st);
         }
@@ -495,7 +484,7 @@ impl RowWriter {
     }
 
     fn write_pending(&mut self) -> Result<()> {
-        let keyed = self.full_mask.is_some();
+        let keyed = self.masks.is_some();
         if keyed {
             self.mask.clear();
             self.mask.resize(mask_width(self.slots.len()), 0);

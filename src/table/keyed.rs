@@ -66,6 +66,27 @@ pub(crate) fn mask_width(columns: usize) -> usize {
     columns.div_ceil(8)
 }
 
+/// The operation masks writers stage for whole rows: every column given (an upsert), and
+/// none (a delete).
+#[derive(Debug, Clone)]
+pub(crate) struct Masks {
+    pub(crate) upsert: Vec<u8>,
+    pub(crate) delete: Vec<u8>,
+}
+
+impl Masks {
+    pub(crate) fn new(columns: usize) -> Self {
+        let mut upsert = vec![0u8; mask_width(columns)];
+        for c in 0..columns {
+            upsert[c / 8] |= 1 << (c % 8);
+        }
+        Self {
+            delete: vec![0u8; upsert.len()],
+            upsert,
+        }
+    }
+}
+
 fn bit(mask: &[u8], c: usize) -> bool {
     mask.get(c / 8).is_some_and(|b| b & (1 << (c % 8)) != 0)
 }
