@@ -18,15 +18,13 @@
 //! from any Flight client. To watch the same producers in one process, run
 //! `ticker-view --demo`.
 
-mod producers;
-
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Parser;
 use tickertable::Engine;
 
-use producers::{Demo, DemoArgs};
+use tickertable_tools::demo::{Demo, DemoArgs};
 
 /// Runs the demo producers headless and prints their statistics.
 #[derive(Debug, Parser)]
@@ -62,8 +60,8 @@ fn main() -> Result<()> {
         .collect();
     println!(
         "ticker-demo: {} trades/s, {} quotes/s into {}; Ctrl-C stops",
-        producers::fmt_count(cli.demo.rate),
-        producers::fmt_count(cli.demo.quote_rate),
+        tickertable_tools::demo::fmt_count(cli.demo.rate),
+        tickertable_tools::demo::fmt_count(cli.demo.quote_rate),
         tables.join(", ")
     );
     let server = serve(&cli, &engine)?;
@@ -91,7 +89,6 @@ fn main() -> Result<()> {
 }
 
 /// Serves the engine over Flight if `--listen` asks for it, and says where.
-#[cfg(feature = "flight")]
 fn serve(cli: &Cli, engine: &Engine) -> Result<Option<tickertable::flight::FlightServer>> {
     let Some(addr) = &cli.listen else {
         return Ok(None);
@@ -115,19 +112,6 @@ fn serve(cli: &Cli, engine: &Engine) -> Result<Option<tickertable::flight::Fligh
         server.url()
     );
     Ok(Some(server))
-}
-
-/// Stands in for the Flight server in a build without it.
-#[cfg(not(feature = "flight"))]
-#[derive(Debug)]
-struct NoServer;
-
-#[cfg(not(feature = "flight"))]
-fn serve(cli: &Cli, _engine: &Engine) -> Result<Option<NoServer>> {
-    match &cli.listen {
-        Some(addr) => anyhow::bail!("--listen {addr} needs the `flight` feature"),
-        None => Ok(None),
-    }
 }
 
 /// Prints a stats line every `--stats-every` until Ctrl-C or `--duration`.

@@ -384,7 +384,7 @@ impl App {
                 } else {
                     "ascending"
                 },
-                crate::producers::fmt_count(SORT_ROWS as u64)
+                tickertable_tools::demo::fmt_count(SORT_ROWS as u64)
             ),
             None => "sort off".to_owned(),
         });
@@ -439,7 +439,7 @@ impl App {
                                 let n = v.len(m);
                                 outcome = Ok(format!(
                                     "filter {shown}: {} rows match",
-                                    crate::producers::fmt_count(n as u64)
+                                    tickertable_tools::demo::fmt_count(n as u64)
                                 ));
                             }
                             Err(e) => outcome = Err(e),

@@ -34,10 +34,6 @@ mod app;
 mod event;
 mod filter;
 mod mirror;
-// Shared with ticker-demo, which also uses its periodic one-line stats.
-#[allow(dead_code)]
-#[path = "../ticker-demo/producers.rs"]
-mod producers;
 mod source;
 mod stats;
 mod table_state;
@@ -56,8 +52,8 @@ use tickertable::Engine;
 use action::Action;
 use app::App;
 use event::{Event, Events};
-use producers::{Demo, DemoArgs};
 use source::{DataSource, Embedded};
+use tickertable_tools::demo::{Demo, DemoArgs};
 
 /// A terminal UI over live tickertable tables.
 #[derive(Debug, Parser)]
@@ -97,7 +93,6 @@ fn main() -> Result<()> {
 }
 
 /// Views a served engine.
-#[cfg(feature = "flight")]
 fn remote(url: &str, token: Option<String>, tick: Duration, frame: Duration) -> Result<()> {
     // The network on two worker threads; the UI loop on this one (`block_on`).
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -117,11 +112,6 @@ fn remote(url: &str, token: Option<String>, tick: Duration, frame: Duration) -> 
     let ran = runtime.block_on(run(source, tick, frame));
     runtime.shutdown_background();
     ran
-}
-
-#[cfg(not(feature = "flight"))]
-fn remote(url: &str, _token: Option<String>, _tick: Duration, _frame: Duration) -> Result<()> {
-    bail!("connecting to {url} needs the `flight` feature; this ticker-view was built without it")
 }
 
 /// Runs the demo producers into an engine in this process and views it.

@@ -9,7 +9,7 @@
 //! [`Embedded`] reads an engine in this process: subscriptions for the data, lock-free
 //! snapshots and statistics for the status. Nothing here takes the engine's global lock after
 //! the subscriptions are set up.
-//! `remote::Remote` (with the `flight` feature) reads a served engine over Arrow Flight: its
+//! `remote::Remote` reads a served engine over Arrow Flight: its
 //! network runs on the tokio runtime and the viewer only reads what it left behind.
 //!
 //! # Tables that appear later
@@ -30,7 +30,6 @@ use tickertable::{
     EngineHandle, Event, SubscriptionOptions, Table, TableKind, TableSnapshot, TableUpdate,
 };
 
-#[cfg(feature = "flight")]
 pub(crate) mod remote;
 
 /// A table as the viewer lists it.
@@ -153,7 +152,6 @@ impl Modified {
     ///
     /// If the positions do not continue the ascending order, or the masks or rows do not
     /// match the positions.
-    #[cfg_attr(not(feature = "flight"), allow(dead_code))]
     pub(crate) fn extend(
         &mut self,
         positions: &[u64],
@@ -229,7 +227,6 @@ pub(crate) type DataStream = Pin<Box<dyn Stream<Item = DataEvent> + Send>>;
 
 /// How the viewer reaches the engine.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[cfg_attr(not(feature = "flight"), allow(dead_code))] // only a remote source disconnects
 pub(crate) enum Link {
     /// The engine is in this process: always there.
     #[default]
@@ -248,7 +245,6 @@ pub(crate) enum Link {
 
 /// The engine's cycle period as far as the source knows it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[cfg_attr(not(feature = "flight"), allow(dead_code))] // only a remote source observes
 pub(crate) enum Period {
     /// Not known (a remote engine that has not ticked twice yet).
     #[default]

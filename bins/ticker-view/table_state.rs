@@ -690,7 +690,7 @@ impl TableView {
         let dir = if forward { "below" } else { "above" };
         Err(format!(
             "{query:?}: no match in the {} rows {dir}",
-            crate::producers::fmt_count(SEARCH_ROWS.min(len) as u64)
+            tickertable_tools::demo::fmt_count(SEARCH_ROWS.min(len) as u64)
         ))
     }
 

@@ -19,8 +19,8 @@ use tickertable::{
 
 use crate::action::Action;
 use crate::app::App;
-use crate::producers::trade_schema;
 use crate::source::{convert, DataSource, Embedded, Link, Period, SourceStatus};
+use tickertable_tools::demo::trade_schema;
 
 /// Table indices in the rig.
 pub(crate) const TRADES: usize = 0;

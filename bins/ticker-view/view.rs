@@ -26,8 +26,8 @@ use ratatui::Frame;
 use tickertable::TableKind;
 
 use crate::app::{App, Overlay};
-use crate::producers::fmt_count;
 use crate::theme::THEME;
+use tickertable_tools::demo::fmt_count;
 
 /// The smallest terminal the viewer draws in.
 pub(crate) const MIN_WIDTH: u16 = 40;

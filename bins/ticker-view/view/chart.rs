@@ -7,9 +7,9 @@ use ratatui::symbols::Marker;
 use ratatui::text::Span;
 use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, Widget};
 
-use crate::producers::fmt_count;
 use crate::table_state::TableView;
 use crate::theme::THEME;
+use tickertable_tools::demo::fmt_count;
 
 /// Draws `v`'s chart into `area`.
 pub(crate) fn draw(v: &TableView, area: Rect, buf: &mut Buffer) {

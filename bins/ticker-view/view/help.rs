@@ -5,9 +5,9 @@ use ratatui::layout::Rect;
 use ratatui::widgets::{Block, Clear, Widget};
 
 use crate::app::App;
-use crate::producers::fmt_count;
 use crate::table_state::{FILTER_SCAN, MAX_MATCHES, SEARCH_ROWS, SORT_ROWS};
 use crate::theme::THEME;
+use tickertable_tools::demo::fmt_count;
 
 const KEYS: [(&str, &str); 19] = [
     ("↑↓ j k", "move the cursor"),

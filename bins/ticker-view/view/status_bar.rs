@@ -11,10 +11,10 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 
 use crate::app::{App, Overlay, PromptKind};
-use crate::producers::fmt_count;
 use crate::source::{Link, Period};
 use crate::stats::fmt_rate;
 use crate::theme::THEME;
+use tickertable_tools::demo::fmt_count;
 
 /// Draws the status line.
 pub(crate) fn draw(app: &App, area: Rect, buf: &mut Buffer) {

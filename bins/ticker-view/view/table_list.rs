@@ -7,9 +7,9 @@ use ratatui::layout::Rect;
 use ratatui::style::Style;
 
 use crate::app::App;
-use crate::producers::fmt_count;
 use crate::stats::{fmt_rate, spark_text};
 use crate::theme::THEME;
+use tickertable_tools::demo::fmt_count;
 
 const HEADERS: [&str; 6] = ["Table", "Kind", "Rows", "Rows/s", "Upd/s", "Activity"];
 

@@ -18,8 +18,8 @@ use tickertable::{Engine, PublisherOptions, Table, TableKind, TablePublisher, Ta
 
 use super::*;
 use crate::mirror::Mirror;
-use crate::producers::trade_schema;
 use crate::testing::trade_batch;
+use tickertable_tools::demo::trade_schema;
 
 const HANG_GUARD: Duration = Duration::from_secs(20);
 

@@ -60,39 +60,39 @@ const UNIVERSE: [&str; 60] = [
 
 /// Options of the demo producers (shared by both binaries through `#[command(flatten)]`).
 #[derive(Debug, Clone, clap::Args)]
-pub(crate) struct DemoArgs {
+pub struct DemoArgs {
     /// Trades per second, over all trade threads (0: none). Goes to millions.
     #[arg(long, default_value_t = 2_000)]
-    pub(crate) rate: u64,
+    pub rate: u64,
     /// Quotes per second, over all quote threads (0: none).
     #[arg(long, default_value_t = 1_000)]
-    pub(crate) quote_rate: u64,
+    pub quote_rate: u64,
     /// How many symbols trade.
     #[arg(long, default_value_t = 40, value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    pub(crate) symbols: u32,
+    pub symbols: u32,
     /// Threads publishing trade batches.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
-    pub(crate) trade_threads: u32,
+    pub trade_threads: u32,
     /// Threads writing quotes row by row, each through its own row writer.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
-    pub(crate) quote_threads: u32,
+    pub quote_threads: u32,
     /// Rows kept by the `trades_recent` ring.
     #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..))]
-    pub(crate) ring: u64,
+    pub ring: u64,
     /// Most rows kept by `trades_history` (0: unlimited); later trades are dropped.
     #[arg(long, default_value_t = 10_000_000)]
-    pub(crate) history_limit: u64,
+    pub history_limit: u64,
     /// The engine's cycle period, in milliseconds.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
-    pub(crate) period_ms: u64,
+    pub period_ms: u64,
     /// How often each producer thread publishes, in milliseconds.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
-    pub(crate) batch_ms: u64,
+    pub batch_ms: u64,
 }
 
 impl DemoArgs {
     /// The engine's cycle period.
-    pub(crate) fn period(&self) -> Duration {
+    pub fn period(&self) -> Duration {
         Duration::from_millis(self.period_ms)
     }
 }
@@ -108,7 +108,7 @@ struct Counters {
 
 /// The running demo: its tables, threads and counters. [`stop`](Self::stop) ends it.
 #[derive(Debug)]
-pub(crate) struct Demo {
+pub struct Demo {
     tables: Vec<Table>,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<Result<()>>>,
@@ -150,7 +150,7 @@ impl Demo {
     /// # Errors
     ///
     /// If a table cannot be created (say, one of that name exists) or a thread cannot start.
-    pub(crate) fn start(engine: &EngineHandle, args: &DemoArgs) -> Result<Self> {
+    pub fn start(engine: &EngineHandle, args: &DemoArgs) -> Result<Self> {
         let market = Arc::new(Market::new(args.symbols as usize));
         let (trades, publisher) = engine
             .table_publisher("trades", trade_schema(), PublisherOptions::default())
@@ -256,7 +256,7 @@ impl Demo {
     }
 
     /// The demo's tables: trades, quotes, the ring, the history and the book.
-    pub(crate) fn tables(&self) -> &[Table] {
+    pub fn tables(&self) -> &[Table] {
         &self.tables
     }
 
@@ -265,7 +265,7 @@ impl Demo {
     /// # Errors
     ///
     /// The first error a producer thread stopped with (a thread that panicked included).
-    pub(crate) fn stop(&mut self) -> Result<()> {
+    pub fn stop(&mut self) -> Result<()> {
         self.stop.store(true, Ordering::Relaxed);
         let mut first = Ok(());
         for t in self.threads.drain(..) {
@@ -281,7 +281,7 @@ impl Demo {
     }
 
     /// What the demo did so far, with the engine's cycle statistics.
-    pub(crate) fn summary(&self, stats: &EngineStats) -> Summary {
+    pub fn summary(&self, stats: &EngineStats) -> Summary {
         let c = &self.counters;
         let rows = self
             .tables
@@ -321,7 +321,7 @@ impl Drop for Demo {
 
 /// What one table saw, for the summary.
 #[derive(Debug, Clone)]
-pub(crate) struct TableSummary {
+pub struct TableSummary {
     name: String,
     kind: TableKind,
     published: Option<u64>,
@@ -331,7 +331,7 @@ pub(crate) struct TableSummary {
 
 /// The demo's summary: rows per table, cycles, mean and worst cycle time.
 #[derive(Debug, Clone)]
-pub(crate) struct Summary {
+pub struct Summary {
     elapsed: Duration,
     tables: Vec<TableSummary>,
     cycles: u64,
@@ -341,7 +341,7 @@ pub(crate) struct Summary {
 
 impl Summary {
     /// One line: rows per second delivered per table and the cycle times.
-    pub(crate) fn one_line(&self, since: &Summary) -> String {
+    pub fn one_line(&self, since: &Summary) -> String {
         let dt = self
             .elapsed
             .saturating_sub(since.elapsed)
@@ -406,7 +406,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// `1234567` as `1,234,567`.
-pub(crate) fn fmt_count(n: u64) -> String {
+pub fn fmt_count(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, ch) in digits.chars().enumerate() {
@@ -436,7 +436,7 @@ fn spawn(
 }
 
 /// The trades schema.
-pub(crate) fn trade_schema() -> SchemaRef {
+pub fn trade_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new(
             "Time",
@@ -451,7 +451,7 @@ pub(crate) fn trade_schema() -> SchemaRef {
 }
 
 /// The quotes schema.
-pub(crate) fn quote_schema() -> SchemaRef {
+pub fn quote_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new(
             "Time",

@@ -1,0 +1,7 @@
+//! Code the tickertable binaries share.
+//!
+//! - [`demo`]: the demo producers behind `ticker-demo` and `ticker-view --demo` (trades,
+//!   quotes, a ring of recent trades, a trade history and a keyed book), and the count
+//!   formatting both print with.
+
+pub mod demo;
