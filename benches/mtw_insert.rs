@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use tickertable::test_util::{manual_engine, sym, trade_schema};
-use tickertable::{MtwOptions, MultithreadedTableWriter, PublisherOptions, Sink, Value};
+use tickertable::{
+    MultithreadedTableWriter, MultithreadedWriterOptions, PublisherOptions, Value, WriteTarget,
+};
 
 const ROWS: u64 = 200_000;
 const KEYS: usize = 100_000;
@@ -64,8 +66,10 @@ fn run(c: &mut Criterion, name: &str, options: PublisherOptions, syms: &Arc<Vec<
     };
     let mtw = Arc::new(
         MultithreadedTableWriter::new(
-            Sink::Local(table),
-            MtwOptions::default().thread_count(2).max_retries(u32::MAX),
+            WriteTarget::Local(table),
+            MultithreadedWriterOptions::default()
+                .with_thread_count(2)
+                .with_max_retries(u32::MAX),
         )
         .expect("writer"),
     );

@@ -20,7 +20,9 @@ use arrow_array::{Float64Array, Int64Array, RecordBatch};
 use arrow_schema::SchemaRef;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use tickertable::test_util::{manual_engine, sym, trade_batch, trade_schema};
-use tickertable::{EngineHandle, PublisherOptions, RowWriter, TableKind, Value, WriterOptions};
+use tickertable::{
+    DynamicWriterOptions, EngineHandle, PublisherOptions, RowWriter, TableKind, Value,
+};
 
 /// Rows a writer stages between two drains.
 const DRAIN_EVERY: u64 = 1 << 16;
@@ -59,7 +61,7 @@ fn row_writer(c: &mut Criterion) {
         .dynamic_table_writer(
             "spsc",
             trade_schema(),
-            WriterOptions::default().with_kind(TableKind::Blink),
+            DynamicWriterOptions::default().with_kind(TableKind::Blink),
         )
         .expect("table");
     let mut writer = dtw.row_writer().expect("writer");
@@ -76,7 +78,7 @@ fn row_writer(c: &mut Criterion) {
         .dynamic_table_writer(
             "mpsc-2",
             trade_schema(),
-            WriterOptions::default().with_kind(TableKind::Blink),
+            DynamicWriterOptions::default().with_kind(TableKind::Blink),
         )
         .expect("table");
     let mut writers: Vec<RowWriter> = (0..2).map(|_| dtw.row_writer().expect("writer")).collect();

@@ -45,8 +45,8 @@ use arrow_array::builder::{
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use tickertable::{
-    EngineHandle, EngineStats, ListenerHandle, PublisherOptions, RowWriter, Table, TableKind,
-    TablePublisher, TableUpdate, Value, WriterOptions,
+    DynamicWriterOptions, EngineHandle, EngineStats, ListenerHandle, PublisherOptions, RowWriter,
+    Table, TableKind, TablePublisher, TableUpdate, Value,
 };
 
 /// The symbol universe; `--symbols` past its size adds synthetic names.
@@ -159,7 +159,7 @@ impl Demo {
             .dynamic_table_writer(
                 "quotes",
                 quote_schema(),
-                WriterOptions::default().with_kind(TableKind::Append),
+                DynamicWriterOptions::default().with_kind(TableKind::Append),
             )
             .context("creating the quotes table")?;
         let ring = usize::try_from(args.ring).context("--ring is too large")?;
@@ -177,7 +177,7 @@ impl Demo {
             .dynamic_table_writer(
                 "book",
                 quote_schema(),
-                WriterOptions::default().with_key(["Sym"]),
+                DynamicWriterOptions::default().with_key(["Sym"]),
             )
             .context("creating the book table")?;
         let tables = vec![

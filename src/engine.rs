@@ -31,7 +31,7 @@ use crate::graph::stats::StatsLog;
 use crate::graph::{cycle, CycleStats, EngineStats, Graph, Step, View};
 use crate::publish::publisher::Flusher;
 use crate::publish::staging::WriterCell;
-use crate::publish::{DynamicTableWriter, PublisherOptions, TablePublisher, WriterOptions};
+use crate::publish::{DynamicTableWriter, DynamicWriterOptions, PublisherOptions, TablePublisher};
 use crate::sync::{AtomicBool, AtomicU64, Condvar, Mutex, Ordering, RwLock};
 use crate::table::{Retention, Table, TableId};
 
@@ -445,9 +445,9 @@ impl EngineHandle {
         &self,
         name: &str,
         schema: SchemaRef,
-        options: WriterOptions,
+        options: DynamicWriterOptions,
     ) -> Result<DynamicTableWriter> {
-        let WriterOptions { kind, key } = options;
+        let DynamicWriterOptions { kind, key } = options;
         // Refuse unsupported column types before the table exists.
         WriterCell::new(&schema)?;
         let retention = Retention::for_kind(kind)?;

@@ -208,7 +208,7 @@ pub enum Error {
     /// A multithreaded writer takes no more rows: it was completed, or the row's writer
     /// thread gave up after a failure (see its status and unwritten data).
     #[error("the writer takes no more rows: {reason}")]
-    WriterClosed {
+    MultithreadedWriterClosed {
         /// Why.
         reason: String,
     },

@@ -95,8 +95,9 @@ pub use engine::{Builder, Engine, EngineHandle};
 pub use error::{Error, RemoteErrorKind, Result, TransactionError, TryPublishError};
 pub use graph::{CycleStats, EngineStats, Step, View};
 pub use publish::{
-    DynamicTableWriter, FlushMode, MtwOptions, MultithreadedTableWriter, PublisherOptions,
-    RowWriter, Sink, TablePublisher, WriterOptions, WriterStatus,
+    DynamicTableWriter, DynamicWriterOptions, ErrorRecord, FlushMode, MultithreadedTableWriter,
+    MultithreadedWriterOptions, MultithreadedWriterStatus, PublisherOptions, RowWriter,
+    TablePublisher, ThreadStatus, TryInsertError, WriteTarget,
 };
 pub use schema::Value;
 pub use subscribe::{

@@ -16,8 +16,8 @@ pub(crate) mod staging;
 pub(crate) mod writer;
 
 pub use mtw::{
-    FlushMode, MtwOptions, MultithreadedTableWriter, Sink, ThreadStatus, TryInsertError,
-    WriterError, WriterStatus,
+    ErrorRecord, FlushMode, MultithreadedTableWriter, MultithreadedWriterOptions,
+    MultithreadedWriterStatus, ThreadStatus, TryInsertError, WriteTarget,
 };
 pub use publisher::{PublisherOptions, TablePublisher};
-pub use writer::{DynamicTableWriter, RowWriter, WriterOptions};
+pub use writer::{DynamicTableWriter, DynamicWriterOptions, RowWriter};

@@ -81,7 +81,7 @@ pub enum TableKind {
     /// One row per key: writes upsert (insert or replace by key; a partial row keeps the
     /// other columns' values) and delete by key. Give the key columns with
     /// [`PublisherOptions::with_key`](crate::PublisherOptions::with_key) or
-    /// [`WriterOptions::with_key`](crate::WriterOptions::with_key).
+    /// [`DynamicWriterOptions::with_key`](crate::DynamicWriterOptions::with_key).
     ///
     /// Rows sit at positions `0..n` in slot order, not key order: a new key takes a deleted
     /// key's slot or the end, and deleting a key moves the last row into its slot, so the

@@ -14,8 +14,8 @@ use tickertable::test_util::{
     i64_column, int_batch, int_schema, manual_engine, trade_batch, trade_schema,
 };
 use tickertable::{
-    DynamicTableWriter, EngineHandle, Error, PublisherOptions, TableKind, TablePublisher,
-    TryPublishError, Value, WriterOptions,
+    DynamicTableWriter, DynamicWriterOptions, EngineHandle, Error, PublisherOptions, TableKind,
+    TablePublisher, TryPublishError, Value,
 };
 
 use support::{add, int_table, values};
@@ -40,13 +40,17 @@ fn trade_table(engine: &EngineHandle) -> (tickertable::Table, TablePublisher) {
 
 fn int_dtw(engine: &EngineHandle) -> DynamicTableWriter {
     engine
-        .dynamic_table_writer("rows", int_schema(), WriterOptions::default())
+        .dynamic_table_writer("rows", int_schema(), DynamicWriterOptions::default())
         .expect("create table")
 }
 
 fn trade_dtw(engine: &EngineHandle) -> DynamicTableWriter {
     engine
-        .dynamic_table_writer("trade_rows", trade_schema(), WriterOptions::default())
+        .dynamic_table_writer(
+            "trade_rows",
+            trade_schema(),
+            DynamicWriterOptions::default(),
+        )
         .expect("create table")
 }
 
@@ -460,7 +464,7 @@ fn row_value_out_of_range_is_refused_with_value_out_of_range() {
         false,
     )]));
     let dtw = engine
-        .dynamic_table_writer("small", schema, WriterOptions::default())
+        .dynamic_table_writer("small", schema, DynamicWriterOptions::default())
         .unwrap();
     let mut w = dtw.row_writer().unwrap();
     w.write_row(&[Value::Int(1)]).unwrap();

@@ -7,8 +7,8 @@ use std::time::Duration;
 use tickertable::flight::{Client, FlightOptions, RemoteSubscription};
 use tickertable::test_util::{i64_column, int_batch, manual_engine, trade_batch, trade_schema};
 use tickertable::{
-    Engine, PublisherOptions, RemoteErrorKind, SubscriptionOptions, Table, TableKind,
-    TablePublisher, WriterOptions,
+    DynamicWriterOptions, Engine, PublisherOptions, RemoteErrorKind, SubscriptionOptions, Table,
+    TableKind, TablePublisher,
 };
 
 const HANG_GUARD: Duration = Duration::from_secs(20);
@@ -70,7 +70,7 @@ async fn list_shows_every_table_with_kind_rows_and_schema() {
         .unwrap();
     engine.ring_table("last5", &trades, 5).unwrap();
     engine
-        .dynamic_table_writer("quotes", trade_schema(), WriterOptions::default())
+        .dynamic_table_writer("quotes", trade_schema(), DynamicWriterOptions::default())
         .unwrap();
     p.add(trade_batch(0, 8)).unwrap();
     engine.run_cycle();

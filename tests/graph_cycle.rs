@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use tickertable::test_util::{int_batch, int_schema, manual_engine};
 use tickertable::{
-    Engine, Error, Event, PublisherOptions, RecvTimeoutError, Step, TableKind, TryRecvError, Value,
-    WriterOptions,
+    DynamicWriterOptions, Engine, Error, Event, PublisherOptions, RecvTimeoutError, Step,
+    TableKind, TryRecvError, Value,
 };
 
 use support::{add, drain, int_table, snapshot_values, values, HANG_GUARD};
@@ -174,7 +174,7 @@ fn table_and_tables_list_tables_in_creation_order() {
     let engine = manual_engine();
     let (a, _pa) = int_table(&engine, "a", TableKind::Blink);
     let dtw = engine
-        .dynamic_table_writer("w", int_schema(), WriterOptions::default())
+        .dynamic_table_writer("w", int_schema(), DynamicWriterOptions::default())
         .unwrap();
     let r = engine.ring_table("r", &a, 2).unwrap();
     let names: Vec<_> = engine
@@ -204,7 +204,7 @@ fn duplicate_table_name_is_refused_with_table_exists() {
         "{err:?}"
     );
     assert!(matches!(
-        engine.dynamic_table_writer("a", int_schema(), WriterOptions::default()),
+        engine.dynamic_table_writer("a", int_schema(), DynamicWriterOptions::default()),
         Err(Error::TableExists { .. })
     ));
     assert!(matches!(
@@ -319,7 +319,7 @@ fn low_latency_engine_delivers_row_writer_rows_without_waiting_for_the_period() 
         .build()
         .unwrap();
     let dtw = engine
-        .dynamic_table_writer("t", int_schema(), WriterOptions::default())
+        .dynamic_table_writer("t", int_schema(), DynamicWriterOptions::default())
         .unwrap();
     let sub = dtw.table().subscribe().unwrap();
     let mut w = dtw.row_writer().unwrap();
@@ -402,7 +402,7 @@ fn writes_and_new_tables_after_shutdown_are_refused_with_engine_shut_down() {
     let engine = manual_engine();
     let (table, publisher) = int_table(&engine, "t", TableKind::Append);
     let dtw = engine
-        .dynamic_table_writer("w", int_schema(), WriterOptions::default())
+        .dynamic_table_writer("w", int_schema(), DynamicWriterOptions::default())
         .unwrap();
     let handle = engine.handle();
     drop(engine);
@@ -425,7 +425,7 @@ fn writes_and_new_tables_after_shutdown_are_refused_with_engine_shut_down() {
         Err(Error::EngineShutDown)
     ));
     assert!(matches!(
-        handle.dynamic_table_writer("y", int_schema(), WriterOptions::default()),
+        handle.dynamic_table_writer("y", int_schema(), DynamicWriterOptions::default()),
         Err(Error::EngineShutDown)
     ));
     assert!(matches!(
@@ -467,7 +467,7 @@ fn every_add_that_returned_ok_is_applied_when_the_engine_shuts_down() {
             .unwrap();
         let (table, publisher) = int_table(&engine, "t", TableKind::Append);
         let dtw = engine
-            .dynamic_table_writer("w", int_schema(), WriterOptions::default())
+            .dynamic_table_writer("w", int_schema(), DynamicWriterOptions::default())
             .unwrap();
         let started = Arc::new(AtomicUsize::new(0));
         let batch_writer = {

@@ -26,8 +26,9 @@ use std::sync::mpsc;
 use proptest::prelude::*;
 use tickertable::test_util::{i64_column, int_batch, int_schema, manual_engine};
 use tickertable::{
-    Engine, Event, ListenerHandle, PublisherOptions, RowWriter, Step, Subscription, Table,
-    TableKind, TablePublisher, TableSnapshot, TableUpdate, TryRecvError, Value, WriterOptions,
+    DynamicWriterOptions, Engine, Event, ListenerHandle, PublisherOptions, RowWriter, Step,
+    Subscription, Table, TableKind, TablePublisher, TableSnapshot, TableUpdate, TryRecvError,
+    Value,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -420,7 +421,7 @@ impl Harness {
             .dynamic_table_writer(
                 "written",
                 int_schema(),
-                WriterOptions::default().with_kind(write_kind),
+                DynamicWriterOptions::default().with_kind(write_kind),
             )
             .unwrap();
         let writer = dtw.row_writer().unwrap();

@@ -9,13 +9,13 @@ use std::time::Duration;
 use tickertable::flight::FlightOptions;
 use tickertable::test_util::{i64_column, manual_engine, trade_schema};
 use tickertable::{
-    Engine, Error, FlushMode, MtwOptions, MultithreadedTableWriter, PublisherOptions, Sink, Table,
-    TableKind, Value, WriterOptions,
+    DynamicWriterOptions, Engine, Error, FlushMode, MultithreadedTableWriter,
+    MultithreadedWriterOptions, PublisherOptions, Table, TableKind, Value, WriteTarget,
 };
 
 fn append_table(engine: &Engine, name: &str) -> Table {
     engine
-        .dynamic_table_writer(name, trade_schema(), WriterOptions::default())
+        .dynamic_table_writer(name, trade_schema(), DynamicWriterOptions::default())
         .expect("create table")
         .table()
         .clone()
@@ -61,8 +61,11 @@ impl Drop for Cycler {
 fn smoke() {
     let engine = manual_engine();
     let table = append_table(&engine, "t");
-    let mut mtw =
-        MultithreadedTableWriter::new(Sink::Local(table.clone()), MtwOptions::default()).unwrap();
+    let mut mtw = MultithreadedTableWriter::new(
+        WriteTarget::Local(table.clone()),
+        MultithreadedWriterOptions::default(),
+    )
+    .unwrap();
     for i in 0..10 {
         mtw.insert(&row(i, "A")).unwrap();
     }
@@ -84,12 +87,14 @@ fn many_threads_lose_no_row_and_keep_order_per_partition_value() {
     const ROWS: i64 = 5_000;
     let engine = manual_engine();
     let table = append_table(&engine, "t");
-    let options = MtwOptions::default()
-        .thread_count(3)
-        .batch_size(512)
-        .throttle(Duration::from_millis(1))
-        .partition_column("Sym");
-    let mtw = Arc::new(MultithreadedTableWriter::new(Sink::Local(table.clone()), options).unwrap());
+    let options = MultithreadedWriterOptions::default()
+        .with_thread_count(3)
+        .with_batch_size(512)
+        .with_throttle(Duration::from_millis(1))
+        .with_partition_column("Sym");
+    let mtw = Arc::new(
+        MultithreadedTableWriter::new(WriteTarget::Local(table.clone()), options).unwrap(),
+    );
     let cycles = Cycler::start(engine.handle());
     let threads: Vec<_> = (0..INSERTERS)
         .map(|t| {
@@ -144,8 +149,11 @@ fn many_threads_lose_no_row_and_keep_order_per_partition_value() {
 fn a_bad_row_is_refused_at_insert_and_never_blocks_good_rows() {
     let engine = manual_engine();
     let table = append_table(&engine, "t");
-    let mut mtw =
-        MultithreadedTableWriter::new(Sink::Local(table.clone()), MtwOptions::default()).unwrap();
+    let mut mtw = MultithreadedTableWriter::new(
+        WriteTarget::Local(table.clone()),
+        MultithreadedWriterOptions::default(),
+    )
+    .unwrap();
     mtw.insert(&row(1, "A")).unwrap();
     let err = mtw
         .insert(&[2i64.into(), "A".into(), "cheap".into(), 1i64.into()])
@@ -181,10 +189,10 @@ fn a_bad_row_is_refused_at_insert_and_never_blocks_good_rows() {
 fn sync_mode_returns_once_the_row_is_staged() {
     let engine = manual_engine();
     let table = append_table(&engine, "t");
-    let options = MtwOptions::default()
-        .flush_mode(FlushMode::Sync)
-        .throttle(Duration::from_secs(3600));
-    let mtw = MultithreadedTableWriter::new(Sink::Local(table.clone()), options).unwrap();
+    let options = MultithreadedWriterOptions::default()
+        .with_flush_mode(FlushMode::Sync)
+        .with_throttle(Duration::from_secs(3600));
+    let mtw = MultithreadedTableWriter::new(WriteTarget::Local(table.clone()), options).unwrap();
     mtw.insert(&row(7, "A")).unwrap();
     engine.run_cycle();
     assert_eq!(
@@ -198,11 +206,11 @@ fn sync_mode_returns_once_the_row_is_staged() {
 fn manual_mode_sends_only_on_flush_and_a_full_buffer_refuses_try_insert() {
     let engine = manual_engine();
     let table = append_table(&engine, "t");
-    let options = MtwOptions::default()
-        .flush_mode(FlushMode::Manual)
-        .max_buffered_rows(5)
-        .batch_size(2);
-    let mtw = MultithreadedTableWriter::new(Sink::Local(table.clone()), options).unwrap();
+    let options = MultithreadedWriterOptions::default()
+        .with_flush_mode(FlushMode::Manual)
+        .with_max_buffered_rows(5)
+        .with_batch_size(2);
+    let mtw = MultithreadedTableWriter::new(WriteTarget::Local(table.clone()), options).unwrap();
     for i in 0..5 {
         mtw.try_insert(&row(i, "A")).unwrap();
     }
@@ -228,11 +236,12 @@ fn a_local_sink_with_full_staging_is_retried_until_every_row_lands() {
         .build()
         .unwrap();
     let table = append_table(&engine, "t");
-    let options = MtwOptions::default()
-        .batch_size(40)
-        .base_delay(Duration::from_millis(1))
-        .max_retries(1000);
-    let mut mtw = MultithreadedTableWriter::new(Sink::Local(table.clone()), options).unwrap();
+    let options = MultithreadedWriterOptions::default()
+        .with_batch_size(40)
+        .with_base_delay(Duration::from_millis(1))
+        .with_max_retries(1000);
+    let mut mtw =
+        MultithreadedTableWriter::new(WriteTarget::Local(table.clone()), options).unwrap();
     let cycles = Cycler::start(engine.handle());
     for i in 0..2_000 {
         mtw.insert(&row(i, "A")).unwrap();
@@ -258,18 +267,18 @@ fn a_remote_sink_that_refuses_at_first_ends_with_every_row_written() {
         .unwrap();
     let table = append_table(&engine, "t");
     let server = engine.serve_flight("127.0.0.1:0").unwrap();
-    let sink = Sink::Remote {
+    let sink = WriteTarget::Remote {
         url: server.url(),
         table: "t".into(),
         token: None,
     };
-    let options = MtwOptions::default()
-        .thread_count(2)
-        .partition_column("Sym")
-        .batch_size(25)
-        .base_delay(Duration::from_millis(2))
-        .max_delay(Duration::from_millis(20))
-        .max_retries(500);
+    let options = MultithreadedWriterOptions::default()
+        .with_thread_count(2)
+        .with_partition_column("Sym")
+        .with_batch_size(25)
+        .with_base_delay(Duration::from_millis(2))
+        .with_max_delay(Duration::from_millis(20))
+        .with_max_retries(500);
     let mut mtw = MultithreadedTableWriter::new(sink, options).unwrap();
     for i in 0..300 {
         mtw.insert(&row(i, if i % 2 == 0 { "A" } else { "B" }))
@@ -302,14 +311,14 @@ fn a_remote_sink_that_fails_for_good_hands_back_every_row_for_a_new_writer() {
     let server = engine
         .serve_flight_with("127.0.0.1:0", FlightOptions::default().with_token("tok"))
         .unwrap();
-    let sink = Sink::Remote {
+    let sink = WriteTarget::Remote {
         url: server.url(),
         table: "doomed".into(),
         token: Some("tok".into()),
     };
-    let options = MtwOptions::default()
-        .flush_mode(FlushMode::Manual)
-        .batch_size(10);
+    let options = MultithreadedWriterOptions::default()
+        .with_flush_mode(FlushMode::Manual)
+        .with_batch_size(10);
     let mut mtw = MultithreadedTableWriter::new(sink, options).unwrap();
     publisher.publish_failure(std::io::Error::other("feed closed"));
     engine.run_cycle();
@@ -317,7 +326,10 @@ fn a_remote_sink_that_fails_for_good_hands_back_every_row_for_a_new_writer() {
         mtw.insert(&row(i, "A")).unwrap();
     }
     let err = mtw.flush().unwrap_err();
-    assert!(matches!(err, Error::WriterClosed { .. }), "{err}");
+    assert!(
+        matches!(err, Error::MultithreadedWriterClosed { .. }),
+        "{err}"
+    );
     let status = mtw.wait_for_completion();
     assert!(status.is_exiting);
     let last = status.last_error.clone().unwrap();
@@ -336,8 +348,11 @@ fn a_remote_sink_that_fails_for_good_hands_back_every_row_for_a_new_writer() {
             .sum::<usize>(),
         25
     );
-    let mut again =
-        MultithreadedTableWriter::new(Sink::Local(rescue.clone()), MtwOptions::default()).unwrap();
+    let mut again = MultithreadedTableWriter::new(
+        WriteTarget::Local(rescue.clone()),
+        MultithreadedWriterOptions::default(),
+    )
+    .unwrap();
     again.insert_unwritten(unwritten).unwrap();
     assert_eq!(again.wait_for_completion().sent_rows, 25);
     engine.run_cycle();
@@ -352,12 +367,13 @@ fn a_remote_sink_needs_a_reachable_server_and_an_existing_table() {
     let engine = manual_engine();
     append_table(&engine, "t");
     let server = engine.serve_flight("127.0.0.1:0").unwrap();
-    let missing = Sink::Remote {
+    let missing = WriteTarget::Remote {
         url: server.url(),
         table: "nope".into(),
         token: None,
     };
-    let err = MultithreadedTableWriter::new(missing, MtwOptions::default()).unwrap_err();
+    let err =
+        MultithreadedTableWriter::new(missing, MultithreadedWriterOptions::default()).unwrap_err();
     assert!(
         matches!(
             err,
@@ -370,12 +386,13 @@ fn a_remote_sink_needs_a_reachable_server_and_an_existing_table() {
     );
     let url = server.url();
     drop(server);
-    let gone = Sink::Remote {
+    let gone = WriteTarget::Remote {
         url,
         table: "t".into(),
         token: None,
     };
-    let err = MultithreadedTableWriter::new(gone, MtwOptions::default()).unwrap_err();
+    let err =
+        MultithreadedTableWriter::new(gone, MultithreadedWriterOptions::default()).unwrap_err();
     assert!(
         matches!(
             err,

@@ -15,8 +15,8 @@ use std::time::Duration;
 use arrow_array::{Array, Float64Array, Int64Array, StringArray};
 use tickertable::test_util::{manual_engine, trade_schema};
 use tickertable::{
-    Engine, Error, MtwOptions, MultithreadedTableWriter, PublisherOptions, Sink, Table,
-    WriterOptions,
+    DynamicWriterOptions, Engine, Error, MultithreadedTableWriter, MultithreadedWriterOptions,
+    PublisherOptions, Table, WriteTarget,
 };
 use tickertable::{TableKind, Value};
 
@@ -26,7 +26,7 @@ fn keyed(engine: &Engine, name: &str) -> Table {
         .dynamic_table_writer(
             name,
             trade_schema(),
-            WriterOptions::default().with_key(["Sym"]),
+            DynamicWriterOptions::default().with_key(["Sym"]),
         )
         .unwrap()
         .table()
@@ -96,8 +96,10 @@ fn many_threads_upsert_and_delete_and_the_last_write_per_key_wins() {
     let table = keyed(&engine, "q");
     let mtw = Arc::new(
         MultithreadedTableWriter::new(
-            Sink::Local(table.clone()),
-            MtwOptions::default().thread_count(3).batch_size(97),
+            WriteTarget::Local(table.clone()),
+            MultithreadedWriterOptions::default()
+                .with_thread_count(3)
+                .with_batch_size(97),
         )
         .unwrap(),
     );
@@ -120,14 +122,19 @@ fn keyed_rows_go_through_a_remote_server_too() {
         .unwrap();
     let table = keyed(&engine, "q");
     let server = engine.serve_flight("127.0.0.1:0").unwrap();
-    let sink = Sink::Remote {
+    let sink = WriteTarget::Remote {
         url: server.url(),
         table: "q".into(),
         token: None,
     };
     let mtw = Arc::new(
-        MultithreadedTableWriter::new(sink, MtwOptions::default().thread_count(2).batch_size(500))
-            .unwrap(),
+        MultithreadedTableWriter::new(
+            sink,
+            MultithreadedWriterOptions::default()
+                .with_thread_count(2)
+                .with_batch_size(500),
+        )
+        .unwrap(),
     );
     let want = write_from_threads(&mtw, 4, 1000, 3);
     let status = Arc::into_inner(mtw).unwrap().wait_for_completion();
@@ -148,7 +155,11 @@ fn keyed_operations_and_options_are_checked() {
         .table_publisher("plain", trade_schema(), PublisherOptions::default())
         .unwrap()
         .0;
-    let mtw = MultithreadedTableWriter::new(Sink::Local(plain), MtwOptions::default()).unwrap();
+    let mtw = MultithreadedTableWriter::new(
+        WriteTarget::Local(plain),
+        MultithreadedWriterOptions::default(),
+    )
+    .unwrap();
     assert!(matches!(
         mtw.delete(&[Value::Str("A")]),
         Err(Error::InvalidOp { .. })
@@ -156,13 +167,13 @@ fn keyed_operations_and_options_are_checked() {
     let table = keyed(&engine, "q");
     assert_eq!(table.kind(), TableKind::Keyed { capacity: None });
     let not_a_key = MultithreadedTableWriter::new(
-        Sink::Local(table.clone()),
-        MtwOptions::default().partition_column("Price"),
+        WriteTarget::Local(table.clone()),
+        MultithreadedWriterOptions::default().with_partition_column("Price"),
     );
     assert!(matches!(not_a_key, Err(Error::InvalidOption { .. })));
     let mut mtw = MultithreadedTableWriter::new(
-        Sink::Local(table.clone()),
-        MtwOptions::default().partition_column("Sym"),
+        WriteTarget::Local(table.clone()),
+        MultithreadedWriterOptions::default().with_partition_column("Sym"),
     )
     .unwrap();
     assert!(matches!(

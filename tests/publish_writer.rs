@@ -10,15 +10,15 @@ use arrow_array::{Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use tickertable::test_util::{i64_column, int_schema, manual_engine, trade_schema};
 use tickertable::{
-    DynamicTableWriter, Engine, EngineHandle, Error, Event, TableKind, TransactionError,
-    TryRecvError, Value, WriterOptions,
+    DynamicTableWriter, DynamicWriterOptions, Engine, EngineHandle, Error, Event, TableKind,
+    TransactionError, TryRecvError, Value,
 };
 
 use support::{drain, record, values};
 
 fn int_writer(engine: &EngineHandle) -> DynamicTableWriter {
     engine
-        .dynamic_table_writer("t", int_schema(), WriterOptions::default())
+        .dynamic_table_writer("t", int_schema(), DynamicWriterOptions::default())
         .expect("create writer table")
 }
 
@@ -62,7 +62,7 @@ fn one_batch(dtw: &DynamicTableWriter) -> RecordBatch {
 fn smoke() {
     let engine = manual_engine();
     let dtw = engine
-        .dynamic_table_writer("trades", trade_schema(), WriterOptions::default())
+        .dynamic_table_writer("trades", trade_schema(), DynamicWriterOptions::default())
         .unwrap();
     assert_eq!(dtw.table().kind(), TableKind::Append);
     let mut w = dtw.row_writer().unwrap();
@@ -93,7 +93,7 @@ fn written_rows_are_invisible_until_the_next_cycle() {
 fn set_and_end_row_write_a_row_by_column_index() {
     let engine = manual_engine();
     let dtw = engine
-        .dynamic_table_writer("trades", trade_schema(), WriterOptions::default())
+        .dynamic_table_writer("trades", trade_schema(), DynamicWriterOptions::default())
         .unwrap();
     let mut w = dtw.row_writer().unwrap();
     let ts = w.column_index("Ts").unwrap();
@@ -145,7 +145,7 @@ fn set_past_the_last_column_is_refused_with_no_such_column() {
 fn refused_set_keeps_the_pending_rows_other_values() {
     let engine = manual_engine();
     let dtw = engine
-        .dynamic_table_writer("trades", trade_schema(), WriterOptions::default())
+        .dynamic_table_writer("trades", trade_schema(), DynamicWriterOptions::default())
         .unwrap();
     let mut w = dtw.row_writer().unwrap();
     w.set(0, 5).unwrap().set(1, "A").unwrap();
@@ -165,7 +165,7 @@ fn refused_set_keeps_the_pending_rows_other_values() {
 fn end_row_with_an_unset_non_nullable_column_is_refused_and_clears_the_row() {
     let engine = manual_engine();
     let dtw = engine
-        .dynamic_table_writer("trades", trade_schema(), WriterOptions::default())
+        .dynamic_table_writer("trades", trade_schema(), DynamicWriterOptions::default())
         .unwrap();
     let mut w = dtw.row_writer().unwrap();
     w.set(0, 1)
@@ -193,7 +193,7 @@ fn end_row_with_an_unset_non_nullable_column_is_refused_and_clears_the_row() {
 fn end_row_writes_nulls_for_unset_nullable_columns() {
     let engine = manual_engine();
     let dtw = engine
-        .dynamic_table_writer("m", mixed_schema(), WriterOptions::default())
+        .dynamic_table_writer("m", mixed_schema(), DynamicWriterOptions::default())
         .unwrap();
     let mut w = dtw.row_writer().unwrap();
     w.set(0, 1)
@@ -224,7 +224,7 @@ fn end_row_writes_nulls_for_unset_nullable_columns() {
 fn write_row_stores_every_supported_value_kind() {
     let engine = manual_engine();
     let dtw = engine
-        .dynamic_table_writer("m", mixed_schema(), WriterOptions::default())
+        .dynamic_table_writer("m", mixed_schema(), DynamicWriterOptions::default())
         .unwrap();
     let mut w = dtw.row_writer().unwrap();
     w.write_row(&mixed_row(-5, Some("hello"))).unwrap();
@@ -249,7 +249,7 @@ fn null_values_go_into_nullable_columns() {
     let engine = manual_engine();
     let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, true)]));
     let dtw = engine
-        .dynamic_table_writer("t", schema, WriterOptions::default())
+        .dynamic_table_writer("t", schema, DynamicWriterOptions::default())
         .unwrap();
     let mut w = dtw.row_writer().unwrap();
     w.write_row(&[Value::Int(1)]).unwrap();
@@ -297,7 +297,7 @@ fn out_of_range(err: &Error) -> (&str, &DataType, &str) {
 fn integers_that_do_not_fit_the_column_are_refused_with_value_out_of_range() {
     let engine = manual_engine();
     let dtw = engine
-        .dynamic_table_writer("m", mixed_schema(), WriterOptions::default())
+        .dynamic_table_writer("m", mixed_schema(), DynamicWriterOptions::default())
         .unwrap();
     let mut w = dtw.row_writer().unwrap();
     let cases: [(usize, Value<'_>, &str, DataType, &str); 7] = [
@@ -325,7 +325,7 @@ fn integers_that_do_not_fit_the_column_are_refused_with_value_out_of_range() {
     }
     let schema = Arc::new(Schema::new(vec![Field::new("big", DataType::Int64, false)]));
     let big = engine
-        .dynamic_table_writer("big", schema, WriterOptions::default())
+        .dynamic_table_writer("big", schema, DynamicWriterOptions::default())
         .unwrap();
     let mut bw = big.row_writer().unwrap();
     let err = bw.write_row(&[Value::UInt(u64::MAX)]).unwrap_err();
@@ -339,7 +339,7 @@ fn integers_that_do_not_fit_the_column_are_refused_with_value_out_of_range() {
 fn integers_at_the_edges_of_the_column_type_are_accepted() {
     let engine = manual_engine();
     let dtw = engine
-        .dynamic_table_writer("m", mixed_schema(), WriterOptions::default())
+        .dynamic_table_writer("m", mixed_schema(), DynamicWriterOptions::default())
         .unwrap();
     let mut w = dtw.row_writer().unwrap();
     for (a, b, c) in [(-128_i64, 0_i64, 0_u64), (127, 255, 65_535)] {
@@ -615,7 +615,7 @@ fn unsupported_column_type_is_refused_at_creation() {
         Field::new("xs", list.clone(), true),
     ]));
     let err = engine
-        .dynamic_table_writer("t", schema, WriterOptions::default())
+        .dynamic_table_writer("t", schema, DynamicWriterOptions::default())
         .unwrap_err();
     match err {
         Error::UnsupportedType { column, data_type } => {
@@ -659,7 +659,7 @@ fn ring_writer_table_keeps_the_newest_rows() {
         .dynamic_table_writer(
             "t",
             int_schema(),
-            WriterOptions::default().with_kind(TableKind::Ring { capacity: 2 }),
+            DynamicWriterOptions::default().with_kind(TableKind::Ring { capacity: 2 }),
         )
         .unwrap();
     let mut w = dtw.row_writer().unwrap();
@@ -716,7 +716,7 @@ fn commit_after_engine_shutdown_is_refused_rather_than_silently_dropping_the_row
 fn zero_column_schema_is_refused_or_works() {
     let engine = manual_engine();
     let schema = Arc::new(Schema::empty());
-    match engine.dynamic_table_writer("empty", schema, WriterOptions::default()) {
+    match engine.dynamic_table_writer("empty", schema, DynamicWriterOptions::default()) {
         Err(e) => assert!(matches!(e, Error::InvalidOption { .. }), "{e:?}"),
         Ok(dtw) => {
             dtw.write_row(&[]).unwrap();

@@ -15,8 +15,8 @@ use parking_lot::Mutex;
 use tickertable::flight::Client;
 use tickertable::test_util::{int_batch, int_schema, manual_engine, trade_schema};
 use tickertable::{
-    Error, FlushMode, MtwOptions, MultithreadedTableWriter, PublisherOptions, Sink, TableKind,
-    TableUpdate, Value, WriterOptions,
+    DynamicWriterOptions, Error, FlushMode, MultithreadedTableWriter, MultithreadedWriterOptions,
+    PublisherOptions, TableKind, TableUpdate, Value, WriteTarget,
 };
 
 const HANG_GUARD: Duration = Duration::from_secs(10);
@@ -147,14 +147,14 @@ fn a_listener_registered_after_the_table_failed_gets_on_failure() {
 fn try_insert_in_sync_mode_stages_the_row_before_returning() {
     let engine = manual_engine();
     let table = engine
-        .dynamic_table_writer("t", trade_schema(), WriterOptions::default())
+        .dynamic_table_writer("t", trade_schema(), DynamicWriterOptions::default())
         .unwrap()
         .table()
         .clone();
-    let options = MtwOptions::default()
-        .flush_mode(FlushMode::Sync)
-        .throttle(Duration::from_secs(3600));
-    let mtw = MultithreadedTableWriter::new(Sink::Local(table.clone()), options).unwrap();
+    let options = MultithreadedWriterOptions::default()
+        .with_flush_mode(FlushMode::Sync)
+        .with_throttle(Duration::from_secs(3600));
+    let mtw = MultithreadedTableWriter::new(WriteTarget::Local(table.clone()), options).unwrap();
     mtw.try_insert(&[1i64.into(), "A".into(), 1.5.into(), 100i64.into()])
         .unwrap();
     // try_insert never waits (documented), but in Sync mode it asks for the batch to be sent
@@ -245,7 +245,7 @@ fn stress_a_write_that_returned_ok_before_shutdown_is_applied() {
             }));
         }
         let dtw = engine
-            .dynamic_table_writer("w", int_schema(), WriterOptions::default())
+            .dynamic_table_writer("w", int_schema(), DynamicWriterOptions::default())
             .unwrap();
         let mut w = dtw.row_writer().unwrap();
         let b = barrier.clone();
@@ -360,7 +360,7 @@ fn a_table_with_a_dictionary_column_can_be_read_over_flight() {
 fn small_transactions_of_one_cycle_do_not_become_one_chunk_each() {
     let engine = manual_engine();
     let dtw = engine
-        .dynamic_table_writer("t", int_schema(), WriterOptions::default())
+        .dynamic_table_writer("t", int_schema(), DynamicWriterOptions::default())
         .unwrap();
     let mut w = dtw.row_writer().unwrap();
     for i in 0..1_000 {
@@ -389,12 +389,12 @@ fn a_remote_writer_to_a_server_that_never_answers_gives_up() {
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("grpc://{}", silent.local_addr().unwrap());
     let done = finishes(move || {
-        let sink = Sink::Remote {
+        let sink = WriteTarget::Remote {
             url,
             table: "t".into(),
             token: None,
         };
-        let _ = MultithreadedTableWriter::new(sink, MtwOptions::default());
+        let _ = MultithreadedTableWriter::new(sink, MultithreadedWriterOptions::default());
     });
     drop(silent);
     assert!(
@@ -418,21 +418,22 @@ fn insert_unwritten_routes_rows_to_the_same_lanes_as_insert() {
     )]));
     let engine = manual_engine();
     let table = engine
-        .dynamic_table_writer("t", schema.clone(), WriterOptions::default())
+        .dynamic_table_writer("t", schema.clone(), DynamicWriterOptions::default())
         .unwrap()
         .table()
         .clone();
     let options = || {
-        MtwOptions::default()
-            .thread_count(4)
-            .partition_column("d")
-            .flush_mode(FlushMode::Manual)
+        MultithreadedWriterOptions::default()
+            .with_thread_count(4)
+            .with_partition_column("d")
+            .with_flush_mode(FlushMode::Manual)
     };
-    let by_insert = MultithreadedTableWriter::new(Sink::Local(table.clone()), options()).unwrap();
+    let by_insert =
+        MultithreadedTableWriter::new(WriteTarget::Local(table.clone()), options()).unwrap();
     for v in 0..40i64 {
         by_insert.insert(&[Value::Int(v)]).unwrap();
     }
-    let by_unwritten = MultithreadedTableWriter::new(Sink::Local(table), options()).unwrap();
+    let by_unwritten = MultithreadedTableWriter::new(WriteTarget::Local(table), options()).unwrap();
     let batch = RecordBatch::try_new(
         schema,
         vec![Arc::new(DurationNanosecondArray::from_iter_values(0..40))],
@@ -458,13 +459,13 @@ fn insert_unwritten_routes_rows_to_the_same_lanes_as_insert() {
 fn rows_of_different_writers_in_one_cycle_are_applied_in_the_documented_drain_order() {
     let engine = manual_engine();
     let dtw = engine
-        .dynamic_table_writer("t", int_schema(), WriterOptions::default())
+        .dynamic_table_writer("t", int_schema(), DynamicWriterOptions::default())
         .unwrap();
     let mut w = dtw.row_writer().unwrap();
     w.write_row(&[Value::Int(1)]).unwrap(); // committed first
     let mtw = MultithreadedTableWriter::new(
-        Sink::Local(dtw.table().clone()),
-        MtwOptions::default().flush_mode(FlushMode::Sync),
+        WriteTarget::Local(dtw.table().clone()),
+        MultithreadedWriterOptions::default().with_flush_mode(FlushMode::Sync),
     )
     .unwrap();
     mtw.insert(&[Value::Int(2)]).unwrap(); // staged (Sync) second

@@ -31,9 +31,9 @@ use arrow_array::{Int64Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use tickertable::test_util::{i64_column, manual_engine};
 use tickertable::{
-    DynamicTableWriter, Engine, Event, ListenerHandle, PublisherOptions, Step, Subscription,
-    SubscriptionOptions, Table, TableKind, TablePublisher, TableUpdate, TryRecvError, Value,
-    WriterOptions,
+    DynamicTableWriter, DynamicWriterOptions, Engine, Event, ListenerHandle, PublisherOptions,
+    Step, Subscription, SubscriptionOptions, Table, TableKind, TablePublisher, TableUpdate,
+    TryRecvError, Value,
 };
 
 /// Writer threads.
@@ -538,7 +538,7 @@ fn collect_seen(
 fn run_stress(engine: Engine, size: Size) -> Report {
     let deadline = Instant::now() + HANG_GUARD;
     let dtw = engine
-        .dynamic_table_writer("rows", schema(), WriterOptions::default())
+        .dynamic_table_writer("rows", schema(), DynamicWriterOptions::default())
         .unwrap();
     let (table_a, pub_a) = engine
         .table_publisher(

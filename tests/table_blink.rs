@@ -3,7 +3,7 @@
 mod support;
 
 use tickertable::test_util::{i64_column, int_schema, manual_engine};
-use tickertable::{Event, TableKind, Value, WriterOptions};
+use tickertable::{DynamicWriterOptions, Event, TableKind, Value};
 
 use support::{
     add, batch_values, drain, int_table, record, snapshot_values, updates, values, Mirror, Seen,
@@ -228,7 +228,7 @@ fn blink_row_writer_rows_blink_too() {
         .dynamic_table_writer(
             "t",
             int_schema(),
-            WriterOptions::default().with_kind(TableKind::Blink),
+            DynamicWriterOptions::default().with_kind(TableKind::Blink),
         )
         .unwrap();
     let mut w = dtw.row_writer().unwrap();

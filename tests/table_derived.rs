@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use tickertable::test_util::{int_schema, manual_engine};
-use tickertable::{Error, Event, Listener, TableKind, TableUpdate, Value, WriterOptions};
+use tickertable::{DynamicWriterOptions, Error, Event, Listener, TableKind, TableUpdate, Value};
 
 use support::{add, drain, int_table, record, values, Mirror, Seen};
 
@@ -520,7 +520,7 @@ fn failure_of_a_derived_table_names_it_whether_the_source_failed_before_or_after
 fn clean_close_of_a_source_ends_derived_subscriptions_without_failure() {
     let engine = manual_engine();
     let dtw = engine
-        .dynamic_table_writer("src", int_schema(), WriterOptions::default())
+        .dynamic_table_writer("src", int_schema(), DynamicWriterOptions::default())
         .unwrap();
     let ring = engine.ring_table("ring", dtw.table(), 2).unwrap();
     let sub = ring.subscribe().unwrap();

@@ -15,8 +15,8 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use proptest::prelude::*;
 use tickertable::test_util::manual_engine;
 use tickertable::{
-    Engine, Error, PublisherOptions, RowWriter, Table, TableKind, TablePublisher, TableUpdate,
-    Value, WriterOptions, OP_COLUMN,
+    DynamicWriterOptions, Engine, Error, PublisherOptions, RowWriter, Table, TableKind,
+    TablePublisher, TableUpdate, Value, OP_COLUMN,
 };
 
 /// `k` int64 key, `a` int64 (nullable), `b` utf8 (nullable).
@@ -366,7 +366,11 @@ fn ring_plus_key_keeps_the_most_recently_written_keys() {
 fn row_writers_upsert_partially_upsert_and_delete() {
     let engine = manual_engine();
     let dtw = engine
-        .dynamic_table_writer("q", schema(), WriterOptions::default().with_key(["k"]))
+        .dynamic_table_writer(
+            "q",
+            schema(),
+            DynamicWriterOptions::default().with_key(["k"]),
+        )
         .unwrap();
     let t = dtw.table().clone();
     let mut w = dtw.row_writer().unwrap();
@@ -470,7 +474,7 @@ fn bad_keyed_input_is_refused_whole() {
         .unwrap();
     assert!(matches!(plain.delete(only_k), Err(Error::InvalidOp { .. })));
     let dtw = engine
-        .dynamic_table_writer("plain_rows", schema(), WriterOptions::default())
+        .dynamic_table_writer("plain_rows", schema(), DynamicWriterOptions::default())
         .unwrap();
     let mut w = dtw.row_writer().unwrap();
     assert!(matches!(
@@ -487,7 +491,7 @@ fn bad_keyed_input_is_refused_whole() {
                 Field::new("a", DataType::Int64, false),
                 Field::new("b", DataType::Int64, true),
             ])),
-            WriterOptions::default().with_key(["k"]),
+            DynamicWriterOptions::default().with_key(["k"]),
         )
         .unwrap();
     let mut w = dtw.row_writer().unwrap();
@@ -692,7 +696,7 @@ fn check_against_model(capacity: Option<usize>, cycles: &[Vec<Op>]) -> Result<()
         .dynamic_table_writer(
             "rows",
             schema(),
-            WriterOptions::default()
+            DynamicWriterOptions::default()
                 .with_kind(TableKind::Keyed { capacity })
                 .with_key(["k"]),
         )

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::process::Command;
 
 use tickertable::test_util::{i64_column, manual_engine, trade_schema};
-use tickertable::WriterOptions;
+use tickertable::DynamicWriterOptions;
 
 /// Writes a trades CSV of `n` good lines (Ts = 0..n) with bad lines at the given 1-based
 /// line numbers (the header is line 1). Returns the path.
@@ -146,7 +146,7 @@ fn keyed_load_keeps_the_last_line_of_each_key_and_skips_bad_lines() {
 fn loads_into_a_served_engine() {
     let engine = manual_engine();
     let dtw = engine
-        .dynamic_table_writer("trades", trade_schema(), WriterOptions::default())
+        .dynamic_table_writer("trades", trade_schema(), DynamicWriterOptions::default())
         .unwrap();
     let server = engine.serve_flight("127.0.0.1:0").unwrap();
     let dir = temp_dir("served");
@@ -184,7 +184,7 @@ fn keyed_load_into_a_served_engine_ends_with_the_last_line_of_each_key() {
         .dynamic_table_writer(
             "book",
             trade_schema(),
-            WriterOptions::default().with_key(["Sym"]),
+            DynamicWriterOptions::default().with_key(["Sym"]),
         )
         .unwrap();
     let server = engine.serve_flight("127.0.0.1:0").unwrap();

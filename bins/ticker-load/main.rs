@@ -27,8 +27,8 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use tickertable::{
-    Engine, MtwOptions, MultithreadedTableWriter, Sink, Table, TableKind, WriterOptions,
-    WriterStatus,
+    DynamicWriterOptions, Engine, MultithreadedTableWriter, MultithreadedWriterOptions,
+    MultithreadedWriterStatus, Table, TableKind, WriteTarget,
 };
 
 use args::Args;
@@ -110,9 +110,9 @@ fn schema_of(args: &Args, delimiter: u8) -> Result<arrow_schema::SchemaRef> {
 
 /// Where rows go: a served engine's table, or a table of an embedded engine (returned so it
 /// lives until the summary).
-fn open_sink(args: &Args, delimiter: u8) -> Result<(Sink, Option<(Engine, Table)>)> {
+fn open_sink(args: &Args, delimiter: u8) -> Result<(WriteTarget, Option<(Engine, Table)>)> {
     if let Some(url) = &args.server {
-        let sink = Sink::Remote {
+        let sink = WriteTarget::Remote {
             url: url.clone(),
             table: args.table.clone(),
             token: args.token.clone(),
@@ -122,7 +122,7 @@ fn open_sink(args: &Args, delimiter: u8) -> Result<(Sink, Option<(Engine, Table)
     let engine = Engine::builder().build().context("starting the engine")?;
     let schema = schema_of(args, delimiter)?;
     let (kind, key) = kind(&args.kind)?;
-    let mut options = WriterOptions::default().with_kind(kind);
+    let mut options = DynamicWriterOptions::default().with_kind(kind);
     if !key.is_empty() {
         options = options.with_key(key);
     }
@@ -131,7 +131,7 @@ fn open_sink(args: &Args, delimiter: u8) -> Result<(Sink, Option<(Engine, Table)
         .context("creating the table")?
         .table()
         .clone();
-    Ok((Sink::Local(table.clone()), Some((engine, table))))
+    Ok((WriteTarget::Local(table.clone()), Some((engine, table))))
 }
 
 /// Reads every file on its own thread while a progress bar runs.
@@ -192,7 +192,7 @@ struct Summary<'a> {
     lines: u64,
     bad_lines: u64,
     unwritten: u64,
-    status: WriterStatus,
+    status: MultithreadedWriterStatus,
     visible: Option<usize>,
     elapsed: Duration,
     first: Vec<LineError>,
@@ -239,9 +239,9 @@ fn run(args: &Args) -> Result<bool> {
     let delimiter = u8::try_from(args.delimiter).context("the delimiter must be one byte")?;
     let started = Instant::now();
     let (sink, embedded) = open_sink(args, delimiter)?;
-    let options = MtwOptions::default()
-        .thread_count(args.threads.max(1))
-        .batch_size(args.batch.max(1));
+    let options = MultithreadedWriterOptions::default()
+        .with_thread_count(args.threads.max(1))
+        .with_batch_size(args.batch.max(1));
     let mut mtw = MultithreadedTableWriter::new(sink, options).context("starting the writer")?;
     let progress = Progress::default();
     let errors = Errors::new(args.show_errors);

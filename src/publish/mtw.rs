@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 use arrow_array::{RecordBatch, UInt32Array};
 use arrow_schema::SchemaRef;
 
-pub use sink::Sink;
+pub use sink::WriteTarget;
 
 use crate::error::{Error, Result};
 use crate::publish::columns::ColumnBuilder;
@@ -66,7 +66,7 @@ pub enum FlushMode {
 
 /// Options of a [`MultithreadedTableWriter`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MtwOptions {
+pub struct MultithreadedWriterOptions {
     batch_size: usize,
     throttle: Duration,
     thread_count: usize,
@@ -79,7 +79,7 @@ pub struct MtwOptions {
     max_delay: Duration,
 }
 
-impl Default for MtwOptions {
+impl Default for MultithreadedWriterOptions {
     fn default() -> Self {
         Self {
             batch_size: 10_000,
@@ -97,58 +97,58 @@ impl Default for MtwOptions {
 }
 
 macro_rules! setter {
-    ($(#[$doc:meta])* $name:ident: $ty:ty) => {
+    ($(#[$doc:meta])* $setter:ident => $name:ident: $ty:ty) => {
         $(#[$doc])*
         #[must_use]
-        pub fn $name(mut self, value: $ty) -> Self {
+        pub fn $setter(mut self, value: $ty) -> Self {
             self.$name = value;
             self
         }
     };
 }
 
-impl MtwOptions {
+impl MultithreadedWriterOptions {
     setter!(
         /// Rows per batch a writer thread sends (default 10,000).
-        batch_size: usize
+        with_batch_size => batch_size: usize
     );
     setter!(
         /// The longest a row waits in a partial batch (default 10 ms).
-        throttle: Duration
+        with_throttle => throttle: Duration
     );
     setter!(
         /// Writer threads (default 1).
-        thread_count: usize
+        with_thread_count => thread_count: usize
     );
     setter!(
         /// How `insert` and sending relate (default [`FlushMode::Background`]).
-        flush_mode: FlushMode
+        with_flush_mode => flush_mode: FlushMode
     );
     setter!(
         /// Rows buffered per writer thread before `insert` waits (default 1Mi).
-        max_buffered_rows: usize
+        with_max_buffered_rows => max_buffered_rows: usize
     );
     setter!(
         /// Estimated bytes buffered per writer thread before `insert` waits (default 256 MiB).
-        max_buffered_bytes: usize
+        with_max_buffered_bytes => max_buffered_bytes: usize
     );
     setter!(
         /// Retries of a transient failure before a thread gives up (default 8).
-        max_retries: u32
+        with_max_retries => max_retries: u32
     );
     setter!(
         /// The first retry's delay (default 20 ms); it doubles per retry, with jitter.
-        base_delay: Duration
+        with_base_delay => base_delay: Duration
     );
     setter!(
         /// The longest delay between retries (default 2 s).
-        max_delay: Duration
+        with_max_delay => max_delay: Duration
     );
 
     /// Route rows by this column: rows with equal values go to the same writer thread, so
     /// their order is kept. Without it, each inserting thread's rows keep their order.
     #[must_use]
-    pub fn partition_column(mut self, column: impl Into<String>) -> Self {
+    pub fn with_partition_column(mut self, column: impl Into<String>) -> Self {
         self.partition_column = Some(column.into());
         self
     }
@@ -170,7 +170,7 @@ pub struct ThreadStatus {
 
 /// The last error of a writer, with a code for programs and a message for people.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WriterError {
+pub struct ErrorRecord {
     /// A short stable code: `staging_full`, `remote_unavailable`, `schema`, `table_closed`, ...
     pub code: &'static str,
     /// The error's message.
@@ -180,7 +180,7 @@ pub struct WriterError {
 /// What a [`MultithreadedTableWriter`] has done, in total and per thread.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct WriterStatus {
+pub struct MultithreadedWriterStatus {
     /// Rows published.
     pub sent_rows: u64,
     /// Rows buffered or being sent.
@@ -190,12 +190,12 @@ pub struct WriterStatus {
     /// Some thread gave up.
     pub is_exiting: bool,
     /// The last error, if any.
-    pub last_error: Option<WriterError>,
+    pub last_error: Option<ErrorRecord>,
     /// Per writer thread.
     pub threads: Vec<ThreadStatus>,
 }
 
-impl WriterStatus {
+impl MultithreadedWriterStatus {
     /// Whether any error happened.
     pub fn has_error(&self) -> bool {
         self.last_error.is_some()
@@ -278,7 +278,7 @@ struct LaneState {
     failed_rows: u64,
     exiting: bool,
     closing: bool,
-    last_error: Option<WriterError>,
+    last_error: Option<ErrorRecord>,
 }
 
 impl LaneState {
@@ -288,7 +288,7 @@ impl LaneState {
             .last_error
             .as_ref()
             .map_or_else(String::new, |e| e.message.clone());
-        Error::WriterClosed { reason: why }
+        Error::MultithreadedWriterClosed { reason: why }
     }
 
     fn buffered(&self) -> usize {
@@ -351,7 +351,7 @@ impl Lane {
 }
 
 struct Shared {
-    sink: Sink,
+    sink: WriteTarget,
     schema: SchemaRef,
     /// What the lanes build: `schema`, or a keyed table's staged shape.
     staged: SchemaRef,
@@ -360,7 +360,7 @@ struct Shared {
     /// A keyed table's operation masks (whole-row upsert, delete).
     masks: Option<Masks>,
     name: String,
-    options: MtwOptions,
+    options: MultithreadedWriterOptions,
     partition: Option<usize>,
     lanes: Vec<Lane>,
 }
@@ -375,17 +375,17 @@ struct Shared {
 /// ```
 /// # use std::sync::Arc;
 /// # use arrow_schema::{DataType, Field, Schema};
-/// use tickertable::{Engine, MtwOptions, MultithreadedTableWriter, Sink, Value, WriterOptions};
+/// use tickertable::{Engine, MultithreadedWriterOptions, MultithreadedTableWriter, WriteTarget, Value, DynamicWriterOptions};
 ///
 /// let engine = Engine::builder().manual().build()?;
 /// let schema = Arc::new(Schema::new(vec![
 ///     Field::new("Sym", DataType::Utf8, false),
 ///     Field::new("Px", DataType::Float64, false),
 /// ]));
-/// let table = engine.dynamic_table_writer("px", schema, WriterOptions::default())?.table().clone();
+/// let table = engine.dynamic_table_writer("px", schema, DynamicWriterOptions::default())?.table().clone();
 /// let mut mtw = MultithreadedTableWriter::new(
-///     Sink::Local(table.clone()),
-///     MtwOptions::default().thread_count(2).partition_column("Sym"),
+///     WriteTarget::Local(table.clone()),
+///     MultithreadedWriterOptions::default().with_thread_count(2).with_partition_column("Sym"),
 /// )?;
 /// mtw.insert(&["AAPL".into(), 187.5.into()])?;
 /// assert!(mtw.insert(&["AAPL".into(), "n/a".into()]).is_err()); // refused at once
@@ -410,7 +410,7 @@ impl MultithreadedTableWriter {
     /// [`Error::InvalidOption`] (zero threads or batch size, unknown partition column),
     /// [`Error::UnsupportedType`], a derived local table ([`Error::InvalidOption`]),
     /// [`Error::Remote`] if a remote server cannot be reached, [`Error::Io`].
-    pub fn new(sink: Sink, options: MtwOptions) -> Result<Self> {
+    pub fn new(sink: WriteTarget, options: MultithreadedWriterOptions) -> Result<Self> {
         if options.thread_count == 0 || options.batch_size == 0 || options.max_buffered_rows == 0 {
             return Err(Error::InvalidOption {
                 option: "thread_count, batch_size and max_buffered_rows",
@@ -418,7 +418,7 @@ impl MultithreadedTableWriter {
             });
         }
         let (schema, name, key) = match &sink {
-            Sink::Local(t) => {
+            WriteTarget::Local(t) => {
                 if t.shared.derived {
                     return Err(Error::InvalidOption {
                         option: "sink",
@@ -432,7 +432,7 @@ impl MultithreadedTableWriter {
                 )
             }
             #[cfg(feature = "flight")]
-            Sink::Remote { url, table, token } => {
+            WriteTarget::Remote { url, table, token } => {
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()?;
@@ -545,7 +545,7 @@ impl MultithreadedTableWriter {
     /// # Errors
     ///
     /// A schema error naming the column ([`Error::ColumnCount`], [`Error::SchemaMismatch`],
-    /// [`Error::ValueOutOfRange`], [`Error::NullInNonNullable`]); [`Error::WriterClosed`]
+    /// [`Error::ValueOutOfRange`], [`Error::NullInNonNullable`]); [`Error::MultithreadedWriterClosed`]
     /// after `wait_for_completion` or when the row's thread gave up; in sync mode, the error
     /// that made the row's batch fail. A refused row is not buffered.
     pub fn insert(&self, row: &[Value<'_>]) -> Result<()> {
@@ -658,7 +658,7 @@ impl MultithreadedTableWriter {
 
     fn refuse_if_closed(st: &LaneState, lane: usize) -> Result<()> {
         if st.closing {
-            return Err(Error::WriterClosed {
+            return Err(Error::MultithreadedWriterClosed {
                 reason: "wait_for_completion was called".into(),
             });
         }
@@ -667,7 +667,7 @@ impl MultithreadedTableWriter {
                 .last_error
                 .as_ref()
                 .map_or_else(String::new, |e| e.message.clone());
-            return Err(Error::WriterClosed {
+            return Err(Error::MultithreadedWriterClosed {
                 reason: format!("writer thread {lane} gave up: {why}"),
             });
         }
@@ -709,7 +709,7 @@ impl MultithreadedTableWriter {
     ///
     /// # Errors
     ///
-    /// A schema error if a batch does not fit; [`Error::WriterClosed`]. Nothing of a refused
+    /// A schema error if a batch does not fit; [`Error::MultithreadedWriterClosed`]. Nothing of a refused
     /// batch is taken.
     ///
     /// # Panics
@@ -796,7 +796,7 @@ impl MultithreadedTableWriter {
     ///
     /// # Errors
     ///
-    /// [`Error::WriterClosed`] with the last error if a thread gave up.
+    /// [`Error::MultithreadedWriterClosed`] with the last error if a thread gave up.
     pub fn flush(&self) -> Result<()> {
         for lane in &self.shared.lanes {
             let mut st = lane.state.lock();
@@ -816,8 +816,8 @@ impl MultithreadedTableWriter {
     }
 
     /// The writer's counters and last error, in total and per thread.
-    pub fn status(&self) -> WriterStatus {
-        let mut status = WriterStatus::default();
+    pub fn status(&self) -> MultithreadedWriterStatus {
+        let mut status = MultithreadedWriterStatus::default();
         for lane in &self.shared.lanes {
             let st = lane.state.lock();
             let t = ThreadStatus {
@@ -860,7 +860,7 @@ impl MultithreadedTableWriter {
     /// Sends everything, stops taking rows, joins the threads and returns the final status.
     /// Rows that could not be written stay available through
     /// [`unwritten_data`](Self::unwritten_data).
-    pub fn wait_for_completion(&mut self) -> WriterStatus {
+    pub fn wait_for_completion(&mut self) -> MultithreadedWriterStatus {
         self.close();
         self.status()
     }
@@ -1009,7 +1009,7 @@ fn run_lane(shared: &Shared, ix: usize, mut conn: Connection) {
                 tracing::warn!(error = %e, lane = ix, rows, "multithreaded writer thread gave up");
                 st.failed_rows += rows as u64;
                 st.failed.extend(batches);
-                st.last_error = Some(WriterError {
+                st.last_error = Some(ErrorRecord {
                     code: error_code(&e),
                     message: e.to_string(),
                 });

@@ -646,7 +646,7 @@ mod loom {
         use std::sync::mpsc;
 
         use crate::test_util::manual_engine;
-        use crate::{TableUpdate, WriterOptions};
+        use crate::{DynamicWriterOptions, TableUpdate};
 
         let mut builder = ::loom::model::Builder::new();
         // The whole cycle takes many locks: bound preemptions to keep the search small.
@@ -654,7 +654,7 @@ mod loom {
         builder.check(|| {
             let engine = manual_engine();
             let dtw = engine
-                .dynamic_table_writer("t", int_schema(), WriterOptions::default())
+                .dynamic_table_writer("t", int_schema(), DynamicWriterOptions::default())
                 .expect("table");
             let (tx, rx) = mpsc::channel();
             dtw.table()

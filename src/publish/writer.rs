@@ -16,12 +16,12 @@ use crate::table::{Table, TableKind, TableShared};
 
 /// Options of [`EngineHandle::dynamic_table_writer`](crate::EngineHandle::dynamic_table_writer).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WriterOptions {
+pub struct DynamicWriterOptions {
     pub(crate) kind: TableKind,
     pub(crate) key: Vec<String>,
 }
 
-impl Default for WriterOptions {
+impl Default for DynamicWriterOptions {
     fn default() -> Self {
         Self {
             kind: TableKind::Append,
@@ -30,7 +30,7 @@ impl Default for WriterOptions {
     }
 }
 
-impl WriterOptions {
+impl DynamicWriterOptions {
     /// The table's kind (default [`TableKind::Append`], as Deephaven's `DynamicTableWriter`).
     #[must_use]
     pub fn with_kind(mut self, kind: TableKind) -> Self {
@@ -224,14 +224,14 @@ impl Slot {
 /// ```
 /// # use std::sync::Arc;
 /// # use arrow_schema::{DataType, Field, Schema};
-/// use tickertable::{Engine, Value, WriterOptions};
+/// use tickertable::{Engine, Value, DynamicWriterOptions};
 ///
 /// let engine = Engine::builder().manual().build()?;
 /// let schema = Arc::new(Schema::new(vec![
 ///     Field::new("Sym", DataType::Utf8, false),
 ///     Field::new("Price", DataType::Float64, false),
 /// ]));
-/// let dtw = engine.dynamic_table_writer("quotes", schema, WriterOptions::default())?;
+/// let dtw = engine.dynamic_table_writer("quotes", schema, DynamicWriterOptions::default())?;
 /// let mut w = dtw.row_writer()?;
 /// w.write_row(&["AAPL".into(), 187.5.into()])?;
 /// w.set(0, "MSFT")?.set(1, 411.0)?.end_row()?;

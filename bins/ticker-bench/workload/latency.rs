@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
 use arrow_array::Int64Array;
-use tickertable::{Engine, TableUpdate, WriterOptions};
+use tickertable::{DynamicWriterOptions, Engine, TableUpdate};
 
 use crate::args::Run;
 use crate::data::{self, Symbols};
@@ -33,7 +33,7 @@ pub(crate) fn run(run: &Run) -> Result<Report> {
     }
     let engine = builder.build().context("building the engine")?;
     let dtw = engine
-        .dynamic_table_writer("ticks", data::schema(), WriterOptions::default())
+        .dynamic_table_writer("ticks", data::schema(), DynamicWriterOptions::default())
         .context("creating the table")?;
     let base = Instant::now();
     let (tx, rx) = mpsc::channel::<(i64, Vec<i64>)>();

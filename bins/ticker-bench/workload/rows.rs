@@ -1,7 +1,7 @@
 //! W1 and W2: rows written one at a time through `RowWriter::write_row` into an append table.
 
 use anyhow::{Context, Result};
-use tickertable::{Engine, WriterOptions};
+use tickertable::{DynamicWriterOptions, Engine};
 
 use crate::args::Run;
 use crate::data::{self, Symbols};
@@ -17,7 +17,7 @@ pub(crate) fn run(run: &Run) -> Result<Report> {
         .build()
         .context("building the engine")?;
     let dtw = engine
-        .dynamic_table_writer("trades", data::schema(), WriterOptions::default())
+        .dynamic_table_writer("trades", data::schema(), DynamicWriterOptions::default())
         .context("creating the table")?;
     let delivery = Delivery::watch(dtw.table(), run.n)?;
     let symbols = Symbols::new();

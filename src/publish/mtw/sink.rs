@@ -13,7 +13,8 @@ use crate::table::Table;
 
 /// The target of a [`MultithreadedTableWriter`](crate::MultithreadedTableWriter).
 #[derive(Clone)]
-pub enum Sink {
+#[non_exhaustive]
+pub enum WriteTarget {
     /// A table of a local engine (not a derived table).
     Local(Table),
     /// A table on a remote engine, over Arrow Flight `DoPut`.
@@ -28,12 +29,12 @@ pub enum Sink {
     },
 }
 
-impl fmt::Debug for Sink {
+impl fmt::Debug for WriteTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Sink::Local(t) => f.debug_tuple("Local").field(&t.name()).finish(),
+            WriteTarget::Local(t) => f.debug_tuple("Local").field(&t.name()).finish(),
             #[cfg(feature = "flight")]
-            Sink::Remote { url, table, .. } => f
+            WriteTarget::Remote { url, table, .. } => f
                 .debug_struct("Remote")
                 .field("url", url)
                 .field("table", table)
@@ -82,9 +83,9 @@ pub(crate) enum Connection {
 }
 
 impl Connection {
-    pub(crate) fn open(sink: &Sink) -> Result<Self> {
+    pub(crate) fn open(sink: &WriteTarget) -> Result<Self> {
         match sink {
-            Sink::Local(table) => {
+            WriteTarget::Local(table) => {
                 let core = table.shared.core()?;
                 Ok(Connection::Local {
                     table: table.clone(),
@@ -92,7 +93,7 @@ impl Connection {
                 })
             }
             #[cfg(feature = "flight")]
-            Sink::Remote { url, table, token } => Ok(Connection::Remote {
+            WriteTarget::Remote { url, table, token } => Ok(Connection::Remote {
                 runtime: tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()?,
