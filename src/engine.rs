@@ -17,8 +17,8 @@
 //! - Manual ([`Builder::manual`]): no thread; [`EngineHandle::run_cycle`] runs a cycle on the
 //!   calling thread and returns its step. Tests use this for deterministic steps.
 
-use std::collections::VecDeque;
 use std::fmt;
+use std::marker::PhantomData;
 use std::ops::Deref;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -27,192 +27,106 @@ use std::time::{Duration, Instant};
 use arrow_schema::SchemaRef;
 
 use crate::error::{Error, Result};
-use crate::graph::stats::StatsLog;
-use crate::graph::{cycle, CycleStats, EngineStats, Graph, Step, View};
-use crate::publish::publisher::Flusher;
-use crate::publish::staging::WriterCell;
+use crate::graph::{cycle, AfterClose, Config, Core, CycleStats, EngineStats, Flusher, Graph};
+use crate::publish::rows::RowBuffer;
 use crate::publish::{DynamicTableWriter, DynamicWriterOptions, PublisherOptions, TablePublisher};
-use crate::sync::{AtomicBool, AtomicU64, Condvar, Mutex, Ordering, RwLock};
-use crate::table::{Retention, Table, TableId};
+use crate::step::Step;
+use crate::sync::{Ordering, RwLockReadGuard};
+use crate::table::kind::Retention;
+use crate::table::lifecycle::Closing;
+use crate::table::shared::{TableId, TableSpec};
+use crate::table::snapshot::TableSnapshot;
+use crate::table::{Table, TableKind};
 
 /// The default cycle period.
 pub const DEFAULT_PERIOD: Duration = Duration::from_millis(100);
 /// The default staging limit, in rows per table (publishers) and per row writer.
 pub const DEFAULT_STAGING_LIMIT: usize = 1 << 24;
-/// How many recent errors the engine keeps for [`EngineHandle::recent_errors`].
-const RECENT_ERRORS: usize = 64;
 
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Config {
-    pub(crate) period: Duration,
-    pub(crate) threaded: bool,
-    pub(crate) low_latency: Option<Duration>,
-    pub(crate) staging_limit: usize,
-}
-
-#[derive(Debug, Default)]
-struct Wake {
-    refresh: bool,
-    staged: bool,
-    shutdown: bool,
-}
-
-/// What the engine's handles, tables and writers share.
-pub(crate) struct Core {
-    /// The global lock.
-    pub(crate) graph: RwLock<Graph>,
-    pub(crate) config: Config,
-    /// Tables with staged input since the last cycle took the list.
-    dirty: Mutex<Vec<TableId>>,
-    wake: Mutex<Wake>,
-    wake_cv: Condvar,
-    /// The last finished step, readable without the lock. Written by the cycle under the
-    /// global lock; `Release`/`Acquire` so a reader that sees step n also sees its snapshots.
-    step: AtomicU64,
-    /// Set once at shutdown; every later write is refused. `Release`/`Acquire` pairs the
-    /// final cycle's effects with the refusals that follow.
-    shut_down: AtomicBool,
-    /// Set once when shutdown starts, so it runs once.
-    shutting_down: AtomicBool,
-    stats: Mutex<StatsLog>,
-    errors: Mutex<VecDeque<Arc<Error>>>,
-}
-
-impl Core {
-    pub(crate) fn is_shut_down(&self) -> bool {
-        self.shut_down.load(Ordering::Acquire)
-    }
-
-    pub(crate) fn shut_down_flag(&self) -> &AtomicBool {
-        &self.shut_down
-    }
-
-    pub(crate) fn step(&self) -> Step {
-        Step(self.step.load(Ordering::Acquire))
-    }
-
-    pub(crate) fn set_step(&self, step: Step) {
-        self.step.store(step.0, Ordering::Release);
-    }
-
-    /// Puts a table on the next cycle's list; in low-latency mode, wakes the cycle thread.
-    pub(crate) fn mark_dirty(&self, id: TableId) {
-        self.dirty.lock().push(id);
-        if self.config.low_latency.is_some() {
-            let mut w = self.wake.lock();
-            if !w.staged {
-                w.staged = true;
-                self.wake_cv.notify_one();
-            }
-        }
-    }
-
-    pub(crate) fn take_dirty(&self) -> Vec<TableId> {
-        std::mem::take(&mut *self.dirty.lock())
-    }
-
-    pub(crate) fn report(&self, error: Error) {
-        tracing::warn!(%error, "tickertable");
-        let mut errors = self.errors.lock();
-        if errors.len() == RECENT_ERRORS {
-            errors.pop_front();
-        }
-        errors.push_back(Arc::new(error));
-    }
-
-    pub(crate) fn finish_cycle(&self, stats: CycleStats, errors: Vec<Error>) {
-        self.stats.lock().record(stats);
-        for e in errors {
-            self.report(e);
-        }
-    }
-
-    /// The cycle thread's loop.
-    fn run_thread(&self) {
-        let period = self.config.period;
-        let mut last_start = Instant::now();
-        loop {
-            // The start this cycle was scheduled for, when it starts on schedule.
-            let mut on_time = None;
-            {
-                let mut w = self.wake.lock();
-                loop {
-                    if w.shutdown || w.refresh {
+/// The cycle thread's loop.
+fn run_thread(core: &Arc<Core>) {
+    let period = core.config.period;
+    let mut last_start = Instant::now();
+    loop {
+        // The start this cycle was scheduled for, when it starts on schedule.
+        let mut on_time = None;
+        {
+            let mut w = core.wake.lock();
+            loop {
+                if w.shutdown || w.refresh {
+                    break;
+                }
+                let now = Instant::now();
+                // A period too long to add to an `Instant` means no periodic cycle.
+                let due = last_start.checked_add(period);
+                if let Some(d) = due.filter(|d| now >= *d) {
+                    on_time = Some(d);
+                    break;
+                }
+                let mut deadline = due;
+                if let (Some(gap), true) = (core.config.low_latency, w.staged) {
+                    let early = last_start.checked_add(gap);
+                    if early.is_some_and(|e| now >= e) {
                         break;
                     }
-                    let now = Instant::now();
-                    // A period too long to add to an `Instant` means no periodic cycle.
-                    let due = last_start.checked_add(period);
-                    if let Some(d) = due.filter(|d| now >= *d) {
-                        on_time = Some(d);
-                        break;
-                    }
-                    let mut deadline = due;
-                    if let (Some(gap), true) = (self.config.low_latency, w.staged) {
-                        let early = last_start.checked_add(gap);
-                        if early.is_some_and(|e| now >= e) {
-                            break;
-                        }
-                        deadline = match (deadline, early) {
-                            (Some(d), Some(e)) => Some(d.min(e)),
-                            (d, e) => d.or(e),
-                        };
-                    }
-                    match deadline {
-                        Some(d) => {
-                            self.wake_cv.wait_until(&mut w, d);
-                        }
-                        None => self.wake_cv.wait(&mut w),
-                    }
+                    deadline = match (deadline, early) {
+                        (Some(d), Some(e)) => Some(d.min(e)),
+                        (d, e) => d.or(e),
+                    };
                 }
-                if w.shutdown {
-                    return;
+                match deadline {
+                    Some(d) => {
+                        core.wake_cv.wait_until(&mut w, d);
+                    }
+                    None => core.wake_cv.wait(&mut w),
                 }
-                w.refresh = false;
-                w.staged = false;
             }
-            // Periodic cycles keep their phase (the next is due a period after this one was
-            // due, not after it woke); a cycle that started late by a period or more, or early
-            // on request, restarts the schedule from now, so cycles never bunch up.
-            let now = Instant::now();
-            last_start = match on_time {
-                Some(d) if now.duration_since(d) < period => d,
-                _ => now,
-            };
-            cycle::run(self);
+            if w.shutdown {
+                return;
+            }
+            w.refresh = false;
+            w.staged = false;
         }
-    }
-
-    /// Runs the final cycle, refuses further writes, ends subscriptions, runs `on_shutdown`.
-    fn shutdown(&self) {
-        if self.shutting_down.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        // One last ordinary cycle, so `on_flush` callbacks can still hand over what they hold.
-        cycle::run(self);
-        // Then refuse writes, then drain every table: a write that got in before the flag
-        // was set is staged before the final drain takes the staging locks, so it is applied;
-        // one that comes after sees the flag (through those same locks) and is refused.
-        self.shut_down.store(true, Ordering::Release);
-        cycle::run_final(self);
-        let (hooks, tables) = {
-            let mut graph = self.graph.write();
-            // Flushers hold publishers, which hold the core: drop them to break the cycle.
-            graph.flushers.get_mut().clear();
-            let hooks: Vec<_> = std::mem::take(graph.shutdown_hooks.get_mut());
-            (hooks, graph.tables())
+        // Periodic cycles keep their phase (the next is due a period after this one was
+        // due, not after it woke); a cycle that started late by a period or more, or early
+        // on request, restarts the schedule from now, so cycles never bunch up.
+        let now = Instant::now();
+        last_start = match on_time {
+            Some(d) if now.duration_since(d) < period => d,
+            _ => now,
         };
-        let mut errors = Vec::new();
-        for t in &tables {
-            crate::subscribe::end(&t.shared, None, &mut errors);
-        }
-        for e in errors {
-            self.report(e);
-        }
-        for (_, hook) in hooks {
-            cycle::run_hook(self, hook);
+        cycle::run(core);
+    }
+}
+
+/// Runs the final cycle, refuses further writes, closes every table (ending its consumers),
+/// runs `on_shutdown`.
+fn shutdown(core: &Arc<Core>) {
+    if core.shutting_down.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    // One last ordinary cycle, so `on_flush` callbacks can still hand over what they hold.
+    cycle::run(core);
+    // Then refuse writes, then drain every table: a write that got in before the flag was
+    // set is staged before the final drain takes the staging locks, so it is applied; one
+    // that comes after sees the flag (through those same locks) and is refused.
+    core.set_shut_down();
+    cycle::run_final(core);
+    let mut after = AfterClose::default();
+    {
+        let mut graph = core.graph.write();
+        graph.flushers.get_mut().clear();
+        let step = graph.step;
+        for i in 0..graph.nodes.len() {
+            graph.close(TableId(i as u64), step, &Closing::Clean, &mut after);
         }
     }
+    core.closed_all.store(true, Ordering::Release);
+    {
+        let _waiters = core.visible.lock();
+        core.visible_cv.notify_all();
+    }
+    cycle::finish(core, after);
 }
 
 /// Configures and builds an [`Engine`].
@@ -282,24 +196,13 @@ impl Builder {
                 reason: "must be at least 1 row".into(),
             });
         }
-        let core = Arc::new(Core {
-            graph: RwLock::new(Graph::new()),
-            config: self.config,
-            dirty: Mutex::new(Vec::new()),
-            wake: Mutex::new(Wake::default()),
-            wake_cv: Condvar::new(),
-            step: AtomicU64::new(0),
-            shut_down: AtomicBool::new(false),
-            shutting_down: AtomicBool::new(false),
-            stats: Mutex::new(StatsLog::default()),
-            errors: Mutex::new(VecDeque::new()),
-        });
+        let core = Arc::new(Core::new(self.config));
         let thread = if self.config.threaded {
             let c = core.clone();
             Some(
                 std::thread::Builder::new()
                     .name("tickertable-cycle".into())
-                    .spawn(move || c.run_thread())?,
+                    .spawn(move || run_thread(&c))?,
             )
         } else {
             None
@@ -364,15 +267,13 @@ impl Engine {
                 w.shutdown = true;
                 self.handle.core.wake_cv.notify_all();
             }
-            if thread.join().is_err() {
-                self.handle.core.report(Error::CallbackPanicked {
-                    table: String::new(),
-                    callback: "cycle thread",
-                    message: "the cycle thread panicked".into(),
+            if let Err(payload) = thread.join() {
+                self.handle.core.report(Error::CyclePanicked {
+                    message: crate::error::panic_message(payload.as_ref()),
                 });
             }
         }
-        self.handle.core.shutdown();
+        shutdown(&self.handle.core);
     }
 }
 
@@ -405,6 +306,18 @@ pub struct EngineHandle {
 }
 
 impl EngineHandle {
+    fn table_handle(&self, shared: Arc<crate::table::shared::TableShared>) -> Table {
+        Table::new(shared, &self.core)
+    }
+
+    /// Adds a table under the global lock; `after` collects what closing it (a derived table
+    /// of a closed source) leaves to do outside the lock.
+    fn add(&self, graph: &mut Graph, spec: TableSpec<'_>, after: &mut AfterClose) -> Result<Table> {
+        self.check_alive()?;
+        let shared = graph.add_table(spec, self.core.config.staging_limit, after)?;
+        Ok(self.table_handle(shared))
+    }
+
     /// Creates a table fed by a [`TablePublisher`] (a blink table unless the options say so).
     ///
     /// # Errors
@@ -419,20 +332,45 @@ impl EngineHandle {
     ) -> Result<(Table, TablePublisher)> {
         let retention = Retention::for_kind(options.kind)?;
         let key = resolve_key(name, &schema, options.kind, &options.key)?;
+        let mut after = AfterClose::default();
         let mut graph = self.core.graph.write();
-        self.check_alive()?;
-        let table = graph.add_table(&self.core, name, schema, retention, key, None)?;
+        let table = self.add(
+            &mut graph,
+            TableSpec {
+                name,
+                schema,
+                retention,
+                key,
+                source: None,
+            },
+            &mut after,
+        )?;
         let publisher = TablePublisher::new(table.clone(), self.core.clone());
-        if let Some(f) = options.on_flush {
-            graph
-                .flushers
-                .get_mut()
-                .push(Flusher::new(publisher.clone(), f));
+        if let Some(mut f) = options.on_flush {
+            let t = table.clone();
+            graph.flushers.get_mut().push(Flusher {
+                table: table.shared.clone(),
+                callback: Box::new(move |core| f(&TablePublisher::new(t.clone(), core.clone()))),
+            });
         }
         if let Some(f) = options.on_shutdown {
             graph.shutdown_hooks.get_mut().push((table.id(), f));
         }
         Ok((table, publisher))
+    }
+
+    /// Creates a table fed by a [`TablePublisher`] with the defaults of an append table: the
+    /// plain "make me a table" call.
+    ///
+    /// # Errors
+    ///
+    /// As [`table_publisher`](Self::table_publisher).
+    pub fn append_table(&self, name: &str, schema: SchemaRef) -> Result<(Table, TablePublisher)> {
+        self.table_publisher(
+            name,
+            schema,
+            PublisherOptions::default().with_kind(TableKind::Append),
+        )
     }
 
     /// Creates a table written row by row (an append table unless the options say so).
@@ -449,12 +387,22 @@ impl EngineHandle {
     ) -> Result<DynamicTableWriter> {
         let DynamicWriterOptions { kind, key } = options;
         // Refuse unsupported column types before the table exists.
-        WriterCell::new(&schema)?;
+        RowBuffer::new(&schema, false, 0)?;
         let retention = Retention::for_kind(kind)?;
         let key = resolve_key(name, &schema, kind, &key)?;
+        let mut after = AfterClose::default();
         let mut graph = self.core.graph.write();
-        self.check_alive()?;
-        let table = graph.add_table(&self.core, name, schema, retention, key, None)?;
+        let table = self.add(
+            &mut graph,
+            TableSpec {
+                name,
+                schema,
+                retention,
+                key,
+                source: None,
+            },
+            &mut after,
+        )?;
         Ok(DynamicTableWriter::new(table, self.core.clone()))
     }
 
@@ -466,7 +414,7 @@ impl EngineHandle {
     /// [`Error::InvalidOption`] for capacity 0, [`Error::TableExists`], [`Error::NoSuchTable`]
     /// if `source` belongs to another engine, [`Error::EngineShutDown`].
     pub fn ring_table(&self, name: &str, source: &Table, capacity: usize) -> Result<Table> {
-        let retention = Retention::for_kind(crate::TableKind::Ring { capacity })?;
+        let retention = Retention::for_kind(TableKind::Ring { capacity })?;
         self.derive(name, source, retention)
     }
 
@@ -516,48 +464,40 @@ impl EngineHandle {
     }
 
     fn derive(&self, name: &str, source: &Table, retention: Retention) -> Result<Table> {
-        let mut graph = self.core.graph.write();
-        self.check_alive()?;
-        let src = source.id();
-        match graph.nodes.get(src.index()) {
-            Some(node) if Arc::ptr_eq(&node.shared, &source.shared) => {}
-            _ => {
-                return Err(Error::NoSuchTable {
-                    table: source.name().to_owned(),
-                })
+        let mut after = AfterClose::default();
+        let table = {
+            let mut graph = self.core.graph.write();
+            self.check_alive()?;
+            let src = source.id();
+            match graph.nodes.get(src.index()) {
+                Some(node) if Arc::ptr_eq(&node.shared, &source.shared) => {}
+                _ => {
+                    return Err(Error::NoSuchTable {
+                        table: source.name().to_owned(),
+                    })
+                }
             }
-        }
-        if !source.key_columns().is_empty() {
-            return Err(Error::InvalidOption {
-                option: "source",
-                reason: format!(
-                    "{:?} is keyed: ring, append and tail tables derive from append, blink and ring tables",
-                    source.name()
-                ),
-            });
-        }
-        let schema = source.schema().clone();
-        let table = graph.add_table(
-            &self.core,
-            name,
-            schema,
-            retention,
-            Arc::from(Vec::new()),
-            Some(src),
-        )?;
-        if let Some((_, closing)) = graph.node(src).closed.clone() {
-            // A derived table of a closed source is closed from the start, failed with the
-            // source's failure (wrapped with its own name, as in a cycle).
-            let closing = cycle::propagate(&closing, name);
-            let _ = table.shared.staging.close(closing.clone());
-            let step = graph.step;
-            graph.node_mut(table.id()).closed = Some((step, closing.clone()));
-            let mut errors = Vec::new();
-            crate::subscribe::end(&table.shared, closing.failure(), &mut errors);
-            for e in errors {
-                self.core.report(e);
+            if source.shared.is_keyed() {
+                return Err(Error::InvalidOption {
+                    option: "source",
+                    reason: format!(
+                        "{:?} is keyed: ring, append and tail tables derive from append, blink and ring tables",
+                        source.name()
+                    ),
+                });
             }
-        }
+            let schema = source.schema().clone();
+            let key = Arc::from(Vec::new());
+            let spec = TableSpec {
+                name,
+                schema,
+                retention,
+                key,
+                source: Some(src),
+            };
+            self.add(&mut graph, spec, &mut after)?
+        };
+        cycle::finish(&self.core, after);
         Ok(table)
     }
 
@@ -572,12 +512,17 @@ impl EngineHandle {
     /// The table with this name.
     pub fn table(&self, name: &str) -> Option<Table> {
         // Recursive: callable inside `read` without queueing behind a waiting cycle.
-        self.core.graph.read_recursive().table(name)
+        let shared = self.core.graph.read_recursive().table(name)?;
+        Some(self.table_handle(shared))
     }
 
     /// Every table, in creation order.
     pub fn tables(&self) -> Vec<Table> {
-        self.core.graph.read_recursive().tables()
+        let graph = self.core.graph.read_recursive();
+        graph
+            .tables()
+            .map(|t| self.table_handle(t.clone()))
+            .collect()
     }
 
     /// Runs one cycle now, on the calling thread, and returns its step.
@@ -604,22 +549,59 @@ impl EngineHandle {
     /// Asks the cycle thread to run the next cycle now instead of at the end of the period.
     /// Requests made before that cycle starts coalesce into it. Does nothing in manual mode.
     pub fn request_refresh(&self) {
-        let mut w = self.core.wake.lock();
-        if !w.refresh {
-            w.refresh = true;
-            self.core.wake_cv.notify_one();
-        }
+        crate::graph::wait::request_refresh(&self.core);
+    }
+
+    /// Makes everything written before this call visible, and returns the step it is visible
+    /// at: rows staged by any writer (publishers, row writers, multithreaded writers into
+    /// this engine, Flight `DoPut`s already answered) before the call are in the tables when
+    /// it returns.
+    ///
+    /// On a manual engine it runs a cycle. With a cycle thread it asks for a cycle now and
+    /// waits for the first cycle that drains after the call (not a whole period). From a
+    /// listener or `on_flush` it cannot wait for a cycle and returns the current step.
+    ///
+    /// # Examples
+    ///
+    /// `DolphinDB`'s "wait for the writer, then count the rows", with a threaded engine:
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use arrow_schema::{DataType, Field, Schema};
+    /// use tickertable::{Engine, Value};
+    ///
+    /// let engine = Engine::new()?; // a cycle thread, 100 ms period
+    /// let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
+    /// let dtw = engine.dynamic_table_writer("xs", schema, Default::default())?;
+    /// dtw.write_row(&[Value::from(1)])?;
+    /// engine.sync();
+    /// assert_eq!(dtw.table().num_rows(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn sync(&self) -> Step {
+        crate::graph::wait::sync(&self.core)
+    }
+
+    /// Waits until step `step` is published (its snapshots readable, its updates delivered),
+    /// at most `timeout`. Returns whether it was; `false` also when the engine shut down
+    /// before reaching it. On a manual engine another thread must run the cycles.
+    pub fn wait_for_step(&self, step: Step, timeout: Duration) -> bool {
+        crate::graph::wait::wait_for_step(&self.core, step, timeout)
     }
 
     /// The last finished step. Lock-free.
     pub fn step(&self) -> Step {
-        Step(self.core.step.load(Ordering::Acquire))
+        self.core.step()
     }
 
     /// Runs `f` with a [`View`] of every table at one step, under the shared side of the global
     /// lock (no cycle runs meanwhile). Keep `f` short.
     pub fn read<R>(&self, f: impl FnOnce(&View<'_>) -> R) -> R {
-        let view = View::new(self.core.graph.read());
+        let view = View {
+            graph: self.core.graph.read(),
+            engine: self,
+            _not_send: PhantomData,
+        };
         f(&view)
     }
 
@@ -656,7 +638,59 @@ impl EngineHandle {
     /// The last errors the engine reported on its own (panicking listeners and callbacks),
     /// oldest first, up to 64.
     pub fn recent_errors(&self) -> Vec<Arc<Error>> {
-        self.core.errors.lock().iter().cloned().collect()
+        self.core.recent_errors()
+    }
+}
+
+/// A read of the whole engine at one step, under the shared side of the global lock.
+///
+/// Made by [`EngineHandle::read`]. No cycle runs while a `View` exists, so every snapshot
+/// taken through it is at the same step. Keep it short: the cycle waits for it. It is
+/// `!Send`: it cannot cross threads or be held across `.await`.
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>(_: &T) {}
+/// let engine = tickertable::Engine::builder().manual().build().unwrap();
+/// engine.read(|view| assert_send(view));
+/// ```
+///
+/// Taking it from inside a listener deadlocks (the cycle holds the exclusive side there).
+pub struct View<'a> {
+    graph: RwLockReadGuard<'a, Graph>,
+    engine: &'a EngineHandle,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl View<'_> {
+    /// The step every snapshot of this view is at.
+    pub fn step(&self) -> Step {
+        self.graph.step
+    }
+
+    /// The table's snapshot at [`step`](Self::step).
+    pub fn snapshot(&self, table: &Table) -> TableSnapshot {
+        table.snapshot()
+    }
+
+    /// Every table, in creation order.
+    pub fn tables(&self) -> Vec<Table> {
+        self.graph
+            .tables()
+            .map(|t| self.engine.table_handle(t.clone()))
+            .collect()
+    }
+
+    /// The table with this name.
+    pub fn table(&self, name: &str) -> Option<Table> {
+        Some(self.engine.table_handle(self.graph.table(name)?))
+    }
+}
+
+impl fmt::Debug for View<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("View")
+            .field("step", &self.graph.step)
+            .finish_non_exhaustive()
     }
 }
 
@@ -674,10 +708,10 @@ impl fmt::Debug for EngineHandle {
 fn resolve_key(
     name: &str,
     schema: &SchemaRef,
-    kind: crate::TableKind,
+    kind: TableKind,
     key: &[String],
 ) -> Result<Arc<[usize]>> {
-    let keyed = matches!(kind, crate::TableKind::Keyed { .. });
+    let keyed = matches!(kind, TableKind::Keyed { .. });
     if !keyed {
         if key.is_empty() {
             return Ok(Arc::from(Vec::new()));

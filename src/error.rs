@@ -170,8 +170,12 @@ pub enum Error {
         /// The name.
         table: String,
     },
-    /// The table's staging buffer is full and the call could not wait for a cycle.
-    #[error("table {table:?}: staging is full ({staged} rows staged, limit {limit})")]
+    /// The table's staging buffer is full and the call could not wait for a cycle. Transient:
+    /// the next cycle makes room.
+    #[error(
+        "table {table:?}: staging is full ({staged} rows staged, limit {limit}); retry after \
+         the next cycle, or raise Builder::staging_limit"
+    )]
     StagingFull {
         /// The table.
         table: String,
@@ -179,6 +183,26 @@ pub enum Error {
         staged: usize,
         /// The limit.
         limit: usize,
+    },
+    /// One write has more rows than the table's whole staging limit, so it can never be
+    /// staged. Permanent: split it.
+    #[error(
+        "table {table:?}: {rows} rows in one write is more than the staging limit ({limit} \
+         rows); split it, or raise Builder::staging_limit"
+    )]
+    BatchTooLarge {
+        /// The table.
+        table: String,
+        /// The rows of the write.
+        rows: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A derived table takes its rows from its source, never from writers.
+    #[error("table {table:?} is derived from another table and takes no rows from writers")]
+    DerivedTable {
+        /// The derived table.
+        table: String,
     },
     /// An option has a value that cannot work (a ring of capacity 0, a period of 0).
     #[error("invalid {option}: {reason}")]
@@ -196,6 +220,9 @@ pub enum Error {
     Remote {
         /// What kind of failure, for deciding whether to retry.
         kind: RemoteErrorKind,
+        /// The server's classification of its error ([`Error::code`] on the server), or the
+        /// one the transport failure implies.
+        code: ErrorCode,
         /// The server's or the transport's message.
         message: String,
     },
@@ -215,12 +242,216 @@ pub enum Error {
     /// The engine has shut down.
     #[error("the engine has shut down")]
     EngineShutDown,
+    /// The cycle thread panicked; the engine shut down.
+    #[error("the cycle thread panicked: {message}")]
+    CyclePanicked {
+        /// The panic's message.
+        message: String,
+    },
     /// An Arrow operation failed.
     #[error(transparent)]
     Arrow(#[from] ArrowError),
     /// An I/O operation failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+}
+
+/// A short, stable classification of an [`Error`]: what a program decides on (retry, fix
+/// the data, give up) without matching every variant. The same code is given locally and over
+/// Flight (the server sends it with its status, so a remote error has the server's code).
+///
+/// | code | errors | transient |
+/// |---|---|---|
+/// | `schema` | the data does not fit the table: [`Error::SchemaMismatch`], [`Error::ColumnCount`], [`Error::ColumnName`], [`Error::NullInNonNullable`], [`Error::ValueOutOfRange`], [`Error::NoSuchColumn`], [`Error::NoColumnNamed`], [`Error::MissingKeyColumn`], [`Error::UnsetColumn`], [`Error::UnsupportedType`] | no |
+/// | `invalid_op` | an operation the table's kind does not have: [`Error::InvalidOp`] | no |
+/// | `staging_full` | [`Error::StagingFull`] | yes |
+/// | `batch_too_large` | [`Error::BatchTooLarge`] | no |
+/// | `table_closed` | [`Error::TableClosed`], [`Error::TableFailed`], [`Error::DerivedTable`] | no |
+/// | `table_missing` | [`Error::NoSuchTable`] | no |
+/// | `table_exists` | [`Error::TableExists`] | no |
+/// | `engine_shut_down` | [`Error::EngineShutDown`], [`Error::CyclePanicked`] | no |
+/// | `writer_closed` | [`Error::MultithreadedWriterClosed`] | no |
+/// | `invalid_option` | [`Error::InvalidOption`], [`Error::Transaction`] | no |
+/// | `callback_panicked` | [`Error::CallbackPanicked`], [`Error::ListenerPanicked`] | no |
+/// | `unavailable` | a server that cannot be reached or timed out ([`Error::Remote`]) | yes |
+/// | `resource_exhausted` | a server out of room other than staging (too many streams, a call too large) | yes |
+/// | `unauthenticated` | missing or wrong credentials | no |
+/// | `protocol` | [`Error::Protocol`] | no |
+/// | `io` | [`Error::Io`] | no |
+/// | `arrow` | [`Error::Arrow`] | no |
+/// | `other` | anything else | no |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// The data does not fit the table's schema.
+    Schema,
+    /// An operation the table's kind does not have.
+    InvalidOp,
+    /// Staging is full: retry after a cycle.
+    StagingFull,
+    /// One write is larger than the staging limit.
+    BatchTooLarge,
+    /// The table is closed, failed or derived.
+    TableClosed,
+    /// No such table.
+    TableMissing,
+    /// A table of that name exists.
+    TableExists,
+    /// The engine has shut down.
+    EngineShutDown,
+    /// A multithreaded writer takes no more rows.
+    WriterClosed,
+    /// An option or call sequence that cannot work.
+    InvalidOption,
+    /// A callback panicked.
+    CallbackPanicked,
+    /// A server cannot be reached: retry.
+    Unavailable,
+    /// A server is out of room: retry later.
+    ResourceExhausted,
+    /// Missing or wrong credentials.
+    Unauthenticated,
+    /// A peer sent something this side cannot apply.
+    Protocol,
+    /// An I/O error.
+    Io,
+    /// An Arrow error.
+    Arrow,
+    /// Anything else.
+    Other,
+}
+
+impl ErrorCode {
+    /// Every code, in the order of the table above.
+    pub const ALL: [ErrorCode; 18] = [
+        ErrorCode::Schema,
+        ErrorCode::InvalidOp,
+        ErrorCode::StagingFull,
+        ErrorCode::BatchTooLarge,
+        ErrorCode::TableClosed,
+        ErrorCode::TableMissing,
+        ErrorCode::TableExists,
+        ErrorCode::EngineShutDown,
+        ErrorCode::WriterClosed,
+        ErrorCode::InvalidOption,
+        ErrorCode::CallbackPanicked,
+        ErrorCode::Unavailable,
+        ErrorCode::ResourceExhausted,
+        ErrorCode::Unauthenticated,
+        ErrorCode::Protocol,
+        ErrorCode::Io,
+        ErrorCode::Arrow,
+        ErrorCode::Other,
+    ];
+
+    /// The code as text: `schema`, `staging_full`, ... (see the table above).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Schema => "schema",
+            ErrorCode::InvalidOp => "invalid_op",
+            ErrorCode::StagingFull => "staging_full",
+            ErrorCode::BatchTooLarge => "batch_too_large",
+            ErrorCode::TableClosed => "table_closed",
+            ErrorCode::TableMissing => "table_missing",
+            ErrorCode::TableExists => "table_exists",
+            ErrorCode::EngineShutDown => "engine_shut_down",
+            ErrorCode::WriterClosed => "writer_closed",
+            ErrorCode::InvalidOption => "invalid_option",
+            ErrorCode::CallbackPanicked => "callback_panicked",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::ResourceExhausted => "resource_exhausted",
+            ErrorCode::Unauthenticated => "unauthenticated",
+            ErrorCode::Protocol => "protocol",
+            ErrorCode::Io => "io",
+            ErrorCode::Arrow => "arrow",
+            ErrorCode::Other => "other",
+        }
+    }
+
+    /// The code spelled `text` by [`as_str`](Self::as_str).
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+
+    /// Whether retrying the same call later can succeed.
+    pub fn is_transient(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::StagingFull | ErrorCode::Unavailable | ErrorCode::ResourceExhausted
+        )
+    }
+
+    /// The kind of remote failure a server's error of this code is, for a client.
+    pub fn remote_kind(self) -> RemoteErrorKind {
+        match self {
+            ErrorCode::Schema | ErrorCode::InvalidOp | ErrorCode::BatchTooLarge => {
+                RemoteErrorKind::InvalidArgument
+            }
+            ErrorCode::StagingFull | ErrorCode::ResourceExhausted => {
+                RemoteErrorKind::ResourceExhausted
+            }
+            ErrorCode::TableClosed | ErrorCode::EngineShutDown | ErrorCode::WriterClosed => {
+                RemoteErrorKind::FailedPrecondition
+            }
+            ErrorCode::TableMissing => RemoteErrorKind::NotFound,
+            ErrorCode::TableExists => RemoteErrorKind::AlreadyExists,
+            ErrorCode::InvalidOption | ErrorCode::Protocol => RemoteErrorKind::InvalidArgument,
+            ErrorCode::Unavailable => RemoteErrorKind::Unavailable,
+            ErrorCode::Unauthenticated => RemoteErrorKind::Unauthenticated,
+            ErrorCode::CallbackPanicked | ErrorCode::Io | ErrorCode::Arrow | ErrorCode::Other => {
+                RemoteErrorKind::Other
+            }
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Error {
+    /// This error's [`ErrorCode`]: the one classification used by the multithreaded
+    /// writer's status, the Flight server's statuses and the Flight client.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Error::SchemaMismatch { .. }
+            | Error::ColumnCount { .. }
+            | Error::ColumnName { .. }
+            | Error::NullInNonNullable { .. }
+            | Error::ValueOutOfRange { .. }
+            | Error::NoSuchColumn { .. }
+            | Error::NoColumnNamed { .. }
+            | Error::MissingKeyColumn { .. }
+            | Error::UnsetColumn { .. }
+            | Error::UnsupportedType { .. } => ErrorCode::Schema,
+            Error::InvalidOp { .. } => ErrorCode::InvalidOp,
+            Error::StagingFull { .. } => ErrorCode::StagingFull,
+            Error::BatchTooLarge { .. } => ErrorCode::BatchTooLarge,
+            Error::TableClosed { .. } | Error::TableFailed { .. } | Error::DerivedTable { .. } => {
+                ErrorCode::TableClosed
+            }
+            Error::NoSuchTable { .. } => ErrorCode::TableMissing,
+            Error::TableExists { .. } => ErrorCode::TableExists,
+            Error::EngineShutDown | Error::CyclePanicked { .. } => ErrorCode::EngineShutDown,
+            Error::MultithreadedWriterClosed { .. } => ErrorCode::WriterClosed,
+            Error::InvalidOption { .. } | Error::Transaction(_) => ErrorCode::InvalidOption,
+            Error::CallbackPanicked { .. } | Error::ListenerPanicked { .. } => {
+                ErrorCode::CallbackPanicked
+            }
+            Error::Remote { code, .. } => *code,
+            Error::Protocol { .. } => ErrorCode::Protocol,
+            Error::Io(_) => ErrorCode::Io,
+            Error::Arrow(_) => ErrorCode::Arrow,
+        }
+    }
+
+    /// Whether retrying the same call later can succeed (a full staging buffer, a server
+    /// that cannot be reached or is out of room).
+    pub fn is_transient(&self) -> bool {
+        self.code().is_transient()
+    }
 }
 
 /// The kind of a [`Error::Remote`] failure.
@@ -239,6 +470,8 @@ pub enum RemoteErrorKind {
     InvalidArgument,
     /// The table cannot take it now (closed, derived): permanent.
     FailedPrecondition,
+    /// What the call would create exists already: permanent.
+    AlreadyExists,
     /// Anything else.
     Other,
 }
@@ -259,6 +492,7 @@ impl fmt::Display for RemoteErrorKind {
             Self::NotFound => "not found",
             Self::InvalidArgument => "invalid argument",
             Self::FailedPrecondition => "failed precondition",
+            Self::AlreadyExists => "already exists",
             Self::Other => "error",
         })
     }

@@ -63,6 +63,7 @@
 
 pub(crate) mod client;
 pub(crate) mod server;
+pub(crate) mod status;
 pub(crate) mod ticket;
 pub(crate) mod wire;
 
@@ -71,5 +72,6 @@ pub use client::{
     CONNECT_TIMEOUT,
 };
 pub use server::{FlightOptions, FlightServer, STOP_GRACE};
+pub use status::{CODE_HEADER, MAX_STATUS_MESSAGE};
 pub use ticket::{FlightTicket, TicketKind};
 pub use wire::MessageMeta;

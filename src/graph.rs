@@ -1,4 +1,10 @@
-//! The update graph: the tables, their dependencies and the global lock.
+//! The update graph: the global lock, the tables it guards and the one way a table closes.
+//!
+//! `Core` is what the engine's handles, tables and writers share: the global lock around
+//! the `Graph` (the table nodes, their storage and dependencies), the list of tables with
+//! staged input, the cycle thread's wake state, the published step and the statistics. The
+//! cycle (`graph/cycle.rs`) runs under the lock; every writer stages through
+//! `graph/stage.rs`.
 //!
 //! # Locking
 //!
@@ -10,42 +16,182 @@
 //!   what they read is at one step;
 //! - creating a table takes its exclusive side briefly.
 //!
-//! `parking_lot`'s `RwLock` is task-fair: once the cycle waits for the exclusive side, new readers
-//! queue behind it, so a stream of readers cannot starve the cycle (its wait is reported as
-//! [`CycleStats::lock_wait`]).
+//! `parking_lot`'s `RwLock` is task-fair: once the cycle waits for the exclusive side, new
+//! readers queue behind it, so a stream of readers cannot starve the cycle (its wait is
+//! reported as [`CycleStats::lock_wait`]).
 //!
-//! Lock order, always taken in this order and never the other way round:
+//! This is the crate's one statement of the lock order. Locks are always taken in this order
+//! and never the other way round:
 //!
 //! 1. the global lock;
 //! 2. a table's staging state (`publish/staging.rs`), then a row writer's cell;
-//! 3. the engine's dirty list and wake state;
-//! 4. a table's listener registry, then a subscription's queue.
+//! 3. the engine's dirty list, then its wake state;
+//! 4. a table's consumer registry (`subscribe/registry.rs`), then a listener's callback, then
+//!    a subscription's queue;
+//! 5. leaf locks, under which nothing else is taken: a table's lifecycle
+//!    (`table/lifecycle.rs`), a listener's failure message, the statistics and error logs, a
+//!    multithreaded writer's lane.
 //!
-//! Writers take only (2) and (3), never the global lock: staging is the only handoff between
-//! writer threads and the cycle. Snapshot readers take no lock at all: they load an `Arc`.
+//! Writers take only (2), (3) and (5), never the global lock: staging is the only handoff
+//! between writer threads and the cycle. Snapshot readers take no lock at all: they load an
+//! `Arc`.
 
 pub(crate) mod cycle;
+pub(crate) mod stage;
 pub(crate) mod stats;
-pub(crate) mod step;
+pub(crate) mod wait;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::marker::PhantomData;
 use std::sync::Arc;
-
-use arrow_schema::SchemaRef;
+use std::time::Duration;
 
 pub use stats::{CycleStats, EngineStats};
-pub use step::Step;
 
-use crate::engine::Core;
 use crate::error::{Error, Result};
-use crate::publish::publisher::{Flusher, ShutdownFn};
-use crate::publish::staging::Closing;
-use crate::subscribe::TableUpdate;
-use crate::sync::{Mutex, RwLockReadGuard};
-use crate::table::snapshot::TableSnapshot;
-use crate::table::{Retention, Table, TableId, TableShared, TableState};
+use crate::step::Step;
+use crate::subscribe::update::TableUpdate;
+use crate::sync::{AtomicBool, AtomicU64, Condvar, Mutex, Ordering, RwLock};
+use crate::table::lifecycle::Closing;
+use crate::table::shared::{TableId, TableShared, TableSpec};
+use crate::table::state::TableState;
+use stats::StatsLog;
+
+/// How many recent errors the engine keeps for `EngineHandle::recent_errors`.
+const RECENT_ERRORS: usize = 64;
+
+/// An engine's settings, fixed when it is built.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Config {
+    pub(crate) period: Duration,
+    pub(crate) threaded: bool,
+    pub(crate) low_latency: Option<Duration>,
+    pub(crate) staging_limit: usize,
+}
+
+/// Why the cycle thread should wake.
+#[derive(Debug, Default)]
+pub(crate) struct Wake {
+    pub(crate) refresh: bool,
+    pub(crate) staged: bool,
+    pub(crate) shutdown: bool,
+}
+
+/// What the engine's handles, tables and writers share.
+pub(crate) struct Core {
+    /// The global lock.
+    pub(crate) graph: RwLock<Graph>,
+    pub(crate) config: Config,
+    /// Tables with staged input since the last cycle took the list.
+    dirty: Mutex<Vec<TableId>>,
+    pub(crate) wake: Mutex<Wake>,
+    pub(crate) wake_cv: Condvar,
+    /// The last finished step, readable without the lock. Written by the cycle under the
+    /// global lock; `Release`/`Acquire` so a reader that sees step n also sees its snapshots.
+    step: AtomicU64,
+    /// Set once at shutdown; every later write is refused. `Release`/`Acquire` pairs the
+    /// final cycle's effects with the refusals that follow.
+    shut_down: AtomicBool,
+    /// Set once when shutdown starts, so it runs once.
+    pub(crate) shutting_down: AtomicBool,
+    /// Set once shutdown has run its last cycle and closed every table.
+    pub(crate) closed_all: AtomicBool,
+    /// The step of the latest cycle that has taken the global lock (see `graph/wait.rs`).
+    pub(crate) begun: AtomicU64,
+    /// Waiters for a step; notified when a step is published. A leaf lock.
+    pub(crate) visible: Mutex<()>,
+    pub(crate) visible_cv: Condvar,
+    pub(crate) stats: Mutex<StatsLog>,
+    errors: Mutex<VecDeque<Arc<Error>>>,
+}
+
+impl Core {
+    pub(crate) fn new(config: Config) -> Self {
+        Self {
+            graph: RwLock::new(Graph::new()),
+            config,
+            dirty: Mutex::new(Vec::new()),
+            wake: Mutex::new(Wake::default()),
+            wake_cv: Condvar::new(),
+            step: AtomicU64::new(0),
+            shut_down: AtomicBool::new(false),
+            shutting_down: AtomicBool::new(false),
+            closed_all: AtomicBool::new(false),
+            begun: AtomicU64::new(0),
+            visible: Mutex::new(()),
+            visible_cv: Condvar::new(),
+            stats: Mutex::new(StatsLog::default()),
+            errors: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    pub(crate) fn is_shut_down(&self) -> bool {
+        self.shut_down.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn shut_down_flag(&self) -> &AtomicBool {
+        &self.shut_down
+    }
+
+    /// Refuses every later write.
+    pub(crate) fn set_shut_down(&self) {
+        self.shut_down.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn step(&self) -> Step {
+        Step(self.step.load(Ordering::Acquire))
+    }
+
+    /// Whether shutdown has started but its last cycles may still publish steps.
+    pub(crate) fn shutting_down_cycles(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire) && !self.closed_all.load(Ordering::Acquire)
+    }
+
+    fn set_step(&self, step: Step) {
+        self.step.store(step.0, Ordering::Release);
+    }
+
+    /// Puts a table on the next cycle's list; in low-latency mode, wakes the cycle thread.
+    pub(crate) fn mark_dirty(&self, id: TableId) {
+        self.dirty.lock().push(id);
+        if self.config.low_latency.is_some() {
+            let mut w = self.wake.lock();
+            if !w.staged {
+                w.staged = true;
+                self.wake_cv.notify_one();
+            }
+        }
+    }
+
+    pub(crate) fn take_dirty(&self) -> Vec<TableId> {
+        std::mem::take(&mut *self.dirty.lock())
+    }
+
+    /// Logs an error the engine met on its own and keeps it for `recent_errors`.
+    pub(crate) fn report(&self, error: Error) {
+        tracing::warn!(%error, "tickertable");
+        let mut errors = self.errors.lock();
+        if errors.len() == RECENT_ERRORS {
+            errors.pop_front();
+        }
+        errors.push_back(Arc::new(error));
+    }
+
+    pub(crate) fn recent_errors(&self) -> Vec<Arc<Error>> {
+        self.errors.lock().iter().cloned().collect()
+    }
+}
+
+/// A publisher's `on_flush`, run by the cycle with the engine's core.
+pub(crate) type FlushFn = Box<dyn FnMut(&Arc<Core>) + Send>;
+/// An `on_shutdown` callback.
+pub(crate) type ShutdownFn = Box<dyn FnOnce() + Send>;
+
+/// A publisher's `on_flush`, kept in the graph and run at the start of every cycle.
+pub(crate) struct Flusher {
+    pub(crate) table: Arc<TableShared>,
+    pub(crate) callback: FlushFn,
+}
 
 /// Everything guarded by the global lock.
 pub(crate) struct Graph {
@@ -65,12 +211,17 @@ pub(crate) struct Graph {
 pub(crate) struct TableNode {
     pub(crate) shared: Arc<TableShared>,
     pub(crate) state: TableState,
-    pub(crate) source: Option<TableId>,
     pub(crate) children: Vec<TableId>,
     /// This cycle's update, for children to read; cleared at the end of the cycle.
     pub(crate) update: Option<Arc<TableUpdate>>,
-    /// Set when the table closed; with the step it closed at.
-    pub(crate) closed: Option<(Step, Closing)>,
+}
+
+/// What closing tables leaves to do once the global lock is released, and errors to report.
+#[derive(Default)]
+pub(crate) struct AfterClose {
+    /// `on_shutdown` hooks, with their table's name.
+    pub(crate) hooks: Vec<(Arc<str>, ShutdownFn)>,
+    pub(crate) errors: Vec<Error>,
 }
 
 impl Graph {
@@ -94,23 +245,26 @@ impl Graph {
     }
 
     /// Adds a table. A derived table starts with its source's current rows (retention applied)
-    /// at the current step, the way Deephaven's `ring_table(initialize=True)` does.
+    /// at the current step, the way Deephaven's `ring_table(initialize=True)` does, and closed
+    /// if its source is.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for an empty name or schema, [`Error::TableExists`].
     pub(crate) fn add_table(
         &mut self,
-        core: &Arc<Core>,
-        name: &str,
-        schema: SchemaRef,
-        retention: Retention,
-        key: Arc<[usize]>,
-        source: Option<TableId>,
-    ) -> Result<Table> {
+        spec: TableSpec<'_>,
+        staging_limit: usize,
+        after: &mut AfterClose,
+    ) -> Result<Arc<TableShared>> {
+        let (name, source, retention) = (spec.name, spec.source, spec.retention);
         if name.is_empty() {
             return Err(Error::InvalidOption {
                 option: "table name",
                 reason: "must not be empty".to_owned(),
             });
         }
-        if schema.fields().is_empty() {
+        if spec.schema.fields().is_empty() {
             return Err(Error::InvalidOption {
                 option: "schema",
                 reason: format!("table {name:?} needs at least one column"),
@@ -122,21 +276,11 @@ impl Graph {
             });
         }
         let id = TableId(self.nodes.len() as u64);
-        let shared = Arc::new(TableShared::new(
-            id,
-            name,
-            schema,
-            key,
-            retention,
-            source.is_some(),
-            core.config.staging_limit,
-            Arc::downgrade(core),
-            self.step,
-        ));
+        let shared = Arc::new(TableShared::new(id, spec, staging_limit, self.step));
         let mut state = TableState::new(retention, &shared.schema, &shared.key);
         if let Some(src) = source {
-            let src_node = self.node(src);
-            let batches: Vec<_> = src_node
+            let batches: Vec<_> = self
+                .node(src)
                 .state
                 .log
                 .chunks()
@@ -156,81 +300,85 @@ impl Graph {
         self.nodes.push(TableNode {
             shared: shared.clone(),
             state,
-            source,
             children: Vec::new(),
             update: None,
-            closed: None,
         });
-        Ok(Table { shared })
+        if let Some(src) = source {
+            if let Some((_, closing)) = self.node(src).shared.lifecycle.closed() {
+                let step = self.step;
+                self.close(id, step, &closing.for_derived(name), after);
+            }
+        }
+        Ok(shared)
     }
 
-    pub(crate) fn table(&self, name: &str) -> Option<Table> {
-        self.by_name.get(name).map(|id| Table {
-            shared: self.node(*id).shared.clone(),
-        })
-    }
-
-    pub(crate) fn tables(&self) -> Vec<Table> {
-        self.nodes
-            .iter()
-            .map(|n| Table {
-                shared: n.shared.clone(),
-            })
-            .collect()
-    }
-}
-
-/// A read of the whole engine at one step, under the shared side of the global lock.
-///
-/// Made by [`EngineHandle::read`](crate::EngineHandle::read). No cycle runs while a `View`
-/// exists, so every snapshot taken through it is at the same step. Keep it short: the cycle
-/// waits for it. It is `!Send`: it cannot cross threads or be held across `.await`.
-///
-/// ```compile_fail
-/// fn assert_send<T: Send>(_: &T) {}
-/// let engine = tickertable::Engine::builder().manual().build().unwrap();
-/// engine.read(|view| assert_send(view));
-/// ```
-///
-/// Taking it from inside a listener deadlocks (the cycle holds the exclusive side there).
-pub struct View<'a> {
-    graph: RwLockReadGuard<'a, Graph>,
-    _not_send: PhantomData<*const ()>,
-}
-
-impl<'a> View<'a> {
-    pub(crate) fn new(graph: RwLockReadGuard<'a, Graph>) -> Self {
-        Self {
-            graph,
-            _not_send: PhantomData,
+    /// Closes table `id` at `step`, and its derived tables with it: the one way a table
+    /// ends. For each table: marks its lifecycle closed, ends its consumers (on a failure
+    /// listeners get `on_failure` and subscriptions `Event::Failed`; then subscriptions end),
+    /// drops its `on_flush` and hands its `on_shutdown` to `after` (to run outside the lock).
+    /// A derived table closes cleanly with a clean source, or failed with the source's
+    /// failure under its own name. Tables already closed are left as they are.
+    ///
+    /// In a cycle this runs after the cycle's updates were delivered, so a closing table's
+    /// last rows (and its derived tables' share of them) reach every consumer first.
+    pub(crate) fn close(
+        &mut self,
+        id: TableId,
+        step: Step,
+        closing: &Closing,
+        after: &mut AfterClose,
+    ) {
+        let mut todo = vec![(id, closing.clone())];
+        while let Some((id, closing)) = todo.pop() {
+            let shared = self.node(id).shared.clone();
+            if !shared.lifecycle.close(step, closing.clone()) {
+                continue;
+            }
+            shared
+                .consumers
+                .lock()
+                .end(&shared.name, closing.failure(), &mut after.errors);
+            self.flushers.get_mut().retain(|f| f.table.id != id);
+            let hooks = self.shutdown_hooks.get_mut();
+            let mut i = 0;
+            while i < hooks.len() {
+                if hooks[i].0 == id {
+                    after.hooks.push((shared.name.clone(), hooks.remove(i).1));
+                } else {
+                    i += 1;
+                }
+            }
+            for &child in self.node(id).children.iter().rev() {
+                let name = &self.node(child).shared.name;
+                todo.push((child, closing.for_derived(name)));
+            }
         }
     }
 
-    /// The step every snapshot of this view is at.
-    pub fn step(&self) -> Step {
-        self.graph.step
+    /// Publishes step `step` to readers that do not take the lock.
+    pub(crate) fn publish_step(&mut self, core: &Core, step: Step) {
+        self.step = step;
+        core.set_step(step);
+        let _waiters = core.visible.lock();
+        core.visible_cv.notify_all();
     }
 
-    /// The table's snapshot at [`step`](Self::step).
-    pub fn snapshot(&self, table: &Table) -> TableSnapshot {
-        table.snapshot()
+    pub(crate) fn table(&self, name: &str) -> Option<Arc<TableShared>> {
+        self.by_name
+            .get(name)
+            .map(|id| self.node(*id).shared.clone())
     }
 
-    /// Every table, in creation order.
-    pub fn tables(&self) -> Vec<Table> {
-        self.graph.tables()
-    }
-
-    /// The table with this name.
-    pub fn table(&self, name: &str) -> Option<Table> {
-        self.graph.table(name)
+    pub(crate) fn tables(&self) -> impl Iterator<Item = &Arc<TableShared>> + '_ {
+        self.nodes.iter().map(|n| &n.shared)
     }
 }
 
-impl fmt::Debug for View<'_> {
+impl fmt::Debug for Graph {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("View")
-            .field("step", &self.graph.step)
+        f.debug_struct("Graph")
+            .field("step", &self.step)
+            .field("tables", &self.nodes.len())
             .finish_non_exhaustive()
     }
 }

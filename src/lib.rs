@@ -85,21 +85,23 @@ pub mod flight;
 pub mod graph;
 pub mod publish;
 pub mod schema;
+mod step;
 pub mod subscribe;
 pub(crate) mod sync;
 pub mod table;
 #[cfg(any(test, feature = "test-util"))]
 pub mod test_util;
 
-pub use engine::{Builder, Engine, EngineHandle};
-pub use error::{Error, RemoteErrorKind, Result, TransactionError, TryPublishError};
-pub use graph::{CycleStats, EngineStats, Step, View};
+pub use engine::{Builder, Engine, EngineHandle, View};
+pub use error::{Error, ErrorCode, RemoteErrorKind, Result, TransactionError, TryPublishError};
+pub use graph::{CycleStats, EngineStats};
 pub use publish::{
     DynamicTableWriter, DynamicWriterOptions, ErrorRecord, FlushMode, MultithreadedTableWriter,
     MultithreadedWriterOptions, MultithreadedWriterStatus, PublisherOptions, RowWriter,
     TablePublisher, ThreadStatus, TryInsertError, WriteTarget,
 };
-pub use schema::Value;
+pub use schema::{OwnedValue, Value};
+pub use step::Step;
 pub use subscribe::{
     Event, Listener, ListenerHandle, ListenerId, RecvTimeoutError, Subscription,
     SubscriptionOptions, TableUpdate, TryRecvError,

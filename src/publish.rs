@@ -12,6 +12,7 @@
 pub(crate) mod columns;
 pub mod mtw;
 pub(crate) mod publisher;
+pub(crate) mod rows;
 pub(crate) mod staging;
 pub(crate) mod writer;
 

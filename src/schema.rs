@@ -117,6 +117,116 @@ impl<'a, T: Into<Value<'a>>> From<Option<T>> for Value<'a> {
     }
 }
 
+/// An owned [`Value`]: what a row read back or handed back holds, and what a row built from
+/// owned data (a `String` field) is made of. [`as_value`](Self::as_value) borrows it back as a
+/// `Value` to write.
+///
+/// ```
+/// use tickertable::{OwnedValue, Value};
+///
+/// let mut row: Vec<OwnedValue> = vec!["AAPL".into(), 187.5.into()];
+/// row[0] = String::from("aaaaa").into(); // fix a field
+/// assert_eq!(row[0].as_value(), Value::Str("aaaaa"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
+pub enum OwnedValue {
+    /// A null.
+    #[default]
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// A signed integer; also timestamps, dates and durations in the column's unit.
+    Int(i64),
+    /// An unsigned integer.
+    UInt(u64),
+    /// A floating-point number.
+    Float(f64),
+    /// A string.
+    Str(String),
+    /// Bytes.
+    Bytes(Vec<u8>),
+}
+
+impl OwnedValue {
+    /// The value, borrowed.
+    pub fn as_value(&self) -> Value<'_> {
+        match self {
+            OwnedValue::Null => Value::Null,
+            OwnedValue::Bool(b) => Value::Bool(*b),
+            OwnedValue::Int(i) => Value::Int(*i),
+            OwnedValue::UInt(u) => Value::UInt(*u),
+            OwnedValue::Float(f) => Value::Float(*f),
+            OwnedValue::Str(s) => Value::Str(s),
+            OwnedValue::Bytes(b) => Value::Bytes(b),
+        }
+    }
+}
+
+impl fmt::Display for OwnedValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.as_value().fmt(f)
+    }
+}
+
+impl From<Value<'_>> for OwnedValue {
+    fn from(v: Value<'_>) -> Self {
+        match v {
+            Value::Null => OwnedValue::Null,
+            Value::Bool(b) => OwnedValue::Bool(b),
+            Value::Int(i) => OwnedValue::Int(i),
+            Value::UInt(u) => OwnedValue::UInt(u),
+            Value::Float(f) => OwnedValue::Float(f),
+            Value::Str(s) => OwnedValue::Str(s.to_owned()),
+            Value::Bytes(b) => OwnedValue::Bytes(b.to_vec()),
+        }
+    }
+}
+
+macro_rules! owned_from {
+    ($variant:ident as $as:ty: $($t:ty),*) => {$(
+        impl From<$t> for OwnedValue {
+            fn from(v: $t) -> Self {
+                OwnedValue::$variant(<$as>::from(v))
+            }
+        }
+    )*};
+}
+owned_from!(Int as i64: i8, i16, i32, i64);
+owned_from!(UInt as u64: u8, u16, u32, u64);
+owned_from!(Float as f64: f32, f64);
+owned_from!(Bool as bool: bool);
+
+impl From<String> for OwnedValue {
+    fn from(v: String) -> Self {
+        OwnedValue::Str(v)
+    }
+}
+
+impl From<&str> for OwnedValue {
+    fn from(v: &str) -> Self {
+        OwnedValue::Str(v.to_owned())
+    }
+}
+
+impl From<Vec<u8>> for OwnedValue {
+    fn from(v: Vec<u8>) -> Self {
+        OwnedValue::Bytes(v)
+    }
+}
+
+impl<T: Into<OwnedValue>> From<Option<T>> for OwnedValue {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(OwnedValue::Null, Into::into)
+    }
+}
+
+impl<'a> From<&'a OwnedValue> for Value<'a> {
+    fn from(v: &'a OwnedValue) -> Self {
+        v.as_value()
+    }
+}
+
 /// Checks that `value` can be stored in column `index` of `schema`.
 ///
 /// # Errors

@@ -12,8 +12,7 @@
 
 // Atomics and `Arc` are std's in both builds: the loom models cover the staging handoff,
 // whose synchronisation is its mutex and condition variable.
-pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-pub(crate) use std::sync::Weak;
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 
 // The loom shim exists only in the crate's own test build: `--cfg loom` also reaches the
 // library built as a dependency (the `test-util` dev-dependency on this crate, the binaries),

@@ -321,6 +321,7 @@ async fn do_put_applies_good_batches_in_one_cycle_and_refuses_bad_ones_whole() {
         tickertable::Error::Remote {
             kind: RemoteErrorKind::InvalidArgument,
             message,
+            ..
         } => {
             assert!(
                 message.contains("column \"Price\" expects Float64, found Utf8"),

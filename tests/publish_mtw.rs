@@ -61,7 +61,7 @@ impl Drop for Cycler {
 fn smoke() {
     let engine = manual_engine();
     let table = append_table(&engine, "t");
-    let mut mtw = MultithreadedTableWriter::new(
+    let mtw = MultithreadedTableWriter::new(
         WriteTarget::Local(table.clone()),
         MultithreadedWriterOptions::default(),
     )
@@ -113,7 +113,7 @@ fn many_threads_lose_no_row_and_keep_order_per_partition_value() {
     for t in threads {
         t.join().unwrap();
     }
-    let mut mtw = Arc::into_inner(mtw).unwrap();
+    let mtw = Arc::into_inner(mtw).unwrap();
     let status = mtw.wait_for_completion();
     drop(cycles);
     engine.run_cycle();
@@ -149,7 +149,7 @@ fn many_threads_lose_no_row_and_keep_order_per_partition_value() {
 fn a_bad_row_is_refused_at_insert_and_never_blocks_good_rows() {
     let engine = manual_engine();
     let table = append_table(&engine, "t");
-    let mut mtw = MultithreadedTableWriter::new(
+    let mtw = MultithreadedTableWriter::new(
         WriteTarget::Local(table.clone()),
         MultithreadedWriterOptions::default(),
     )
@@ -240,8 +240,7 @@ fn a_local_sink_with_full_staging_is_retried_until_every_row_lands() {
         .with_batch_size(40)
         .with_base_delay(Duration::from_millis(1))
         .with_max_retries(1000);
-    let mut mtw =
-        MultithreadedTableWriter::new(WriteTarget::Local(table.clone()), options).unwrap();
+    let mtw = MultithreadedTableWriter::new(WriteTarget::Local(table.clone()), options).unwrap();
     let cycles = Cycler::start(engine.handle());
     for i in 0..2_000 {
         mtw.insert(&row(i, "A")).unwrap();
@@ -279,7 +278,7 @@ fn a_remote_sink_that_refuses_at_first_ends_with_every_row_written() {
         .with_base_delay(Duration::from_millis(2))
         .with_max_delay(Duration::from_millis(20))
         .with_max_retries(500);
-    let mut mtw = MultithreadedTableWriter::new(sink, options).unwrap();
+    let mtw = MultithreadedTableWriter::new(sink, options).unwrap();
     for i in 0..300 {
         mtw.insert(&row(i, if i % 2 == 0 { "A" } else { "B" }))
             .unwrap();
@@ -319,7 +318,7 @@ fn a_remote_sink_that_fails_for_good_hands_back_every_row_for_a_new_writer() {
     let options = MultithreadedWriterOptions::default()
         .with_flush_mode(FlushMode::Manual)
         .with_batch_size(10);
-    let mut mtw = MultithreadedTableWriter::new(sink, options).unwrap();
+    let mtw = MultithreadedTableWriter::new(sink, options).unwrap();
     publisher.publish_failure(std::io::Error::other("feed closed"));
     engine.run_cycle();
     for i in 0..25 {
@@ -332,8 +331,8 @@ fn a_remote_sink_that_fails_for_good_hands_back_every_row_for_a_new_writer() {
     );
     let status = mtw.wait_for_completion();
     assert!(status.is_exiting);
-    let last = status.last_error.clone().unwrap();
-    assert_eq!(last.code, "table_closed", "{last:?}");
+    let last = status.last_error().cloned().unwrap();
+    assert_eq!(last.code, tickertable::ErrorCode::TableClosed, "{last:?}");
     assert_eq!(status.failed_rows + status.unsent_rows, 25);
     assert!(
         mtw.insert(&row(99, "A")).is_err(),
@@ -348,7 +347,7 @@ fn a_remote_sink_that_fails_for_good_hands_back_every_row_for_a_new_writer() {
             .sum::<usize>(),
         25
     );
-    let mut again = MultithreadedTableWriter::new(
+    let again = MultithreadedTableWriter::new(
         WriteTarget::Local(rescue.clone()),
         MultithreadedWriterOptions::default(),
     )

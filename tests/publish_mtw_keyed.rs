@@ -171,7 +171,7 @@ fn keyed_operations_and_options_are_checked() {
         MultithreadedWriterOptions::default().with_partition_column("Price"),
     );
     assert!(matches!(not_a_key, Err(Error::InvalidOption { .. })));
-    let mut mtw = MultithreadedTableWriter::new(
+    let mtw = MultithreadedTableWriter::new(
         WriteTarget::Local(table.clone()),
         MultithreadedWriterOptions::default().with_partition_column("Sym"),
     )

@@ -387,16 +387,32 @@ fn staging_limit_takes_a_batch_that_fills_it_exactly() {
 }
 
 #[test]
-fn empty_staging_takes_one_batch_larger_than_the_limit() {
+fn a_batch_larger_than_the_whole_staging_limit_is_refused_as_too_large() {
     let engine = limited_engine(10);
     let (table, publisher) = int_table(&engine, "t", TableKind::Append);
-    add(&publisher, 0..25);
-    assert!(matches!(
-        publisher.try_add(int_batch([1])),
-        Err(TryPublishError::Full(_))
-    ));
+    let err = publisher.add(int_batch(0..25)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::BatchTooLarge {
+                rows: 25,
+                limit: 10,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("split it"), "{err}");
+    match publisher.try_add(int_batch(0..11)) {
+        Err(TryPublishError::Invalid(b, e)) => {
+            assert_eq!(b.num_rows(), 11, "the batch comes back");
+            assert_eq!(e.code(), tickertable::ErrorCode::BatchTooLarge);
+        }
+        other => panic!("{other:?}"),
+    }
+    add(&publisher, 0..10);
     engine.run_cycle();
-    assert_eq!(table.num_rows(), 25);
+    assert_eq!(table.num_rows(), 10, "only the batch that fits was applied");
 }
 
 #[test]

@@ -783,10 +783,24 @@ fn write_rows_past_the_staging_limit_is_refused_whole_in_manual_mode() {
     );
     engine.run_cycle();
     assert_eq!(values(dtw.table()), vec![0, 1]);
-    // An empty buffer takes a group larger than the limit, as staging takes any batch.
+    // A group larger than the whole limit can never fit: refused as too large, at once.
     let big: Vec<[Value<'_>; 1]> = (10..15).map(|v| [Value::Int(v)]).collect();
     let refs: Vec<&[Value<'_>]> = big.iter().map(|r| &r[..]).collect();
-    w.write_rows(&refs).unwrap();
+    let err = w.write_rows(&refs).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::BatchTooLarge {
+                rows: 5,
+                limit: 3,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(!err.is_transient());
+    assert_eq!(w.staged_rows(), 0);
+    w.write_rows(&refs[..3]).unwrap();
     engine.run_cycle();
-    assert_eq!(values(dtw.table()), vec![0, 1, 10, 11, 12, 13, 14]);
+    assert_eq!(values(dtw.table()), vec![0, 1, 10, 11, 12]);
 }

@@ -42,7 +42,7 @@ fn smoke() {
     let engine = manual_engine();
     let (table, publisher) = int_table(&engine, "t", TableKind::Append);
     let sub = table.subscribe().unwrap();
-    assert_eq!(sub.table().name(), "t");
+    assert_eq!(sub.table_name(), "t");
     add(&publisher, 0..2);
     engine.run_cycle();
     assert_eq!(sub.len(), 2);

@@ -223,7 +223,7 @@ impl Summary<'_> {
             "  rate      {:.0} rows/s",
             self.status.sent_rows as f64 / secs.max(1e-9)
         );
-        if let Some(e) = &self.status.last_error {
+        if let Some(e) = self.status.last_error() {
             println!("  writer error [{}]: {}", e.code, e.message);
         }
         if !self.first.is_empty() {
@@ -242,7 +242,7 @@ fn run(args: &Args) -> Result<bool> {
     let options = MultithreadedWriterOptions::default()
         .with_thread_count(args.threads.max(1))
         .with_batch_size(args.batch.max(1));
-    let mut mtw = MultithreadedTableWriter::new(sink, options).context("starting the writer")?;
+    let mtw = MultithreadedTableWriter::new(sink, options).context("starting the writer")?;
     let progress = Progress::default();
     let errors = Errors::new(args.show_errors);
     read_files(args, delimiter, &mtw, &progress, &errors, started)?;

@@ -17,11 +17,12 @@ use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::Channel;
 use tonic::{Request, Streaming};
 
-use crate::error::{Error, RemoteErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::flight::server::MAX_MESSAGE_BYTES;
+use crate::flight::status::unavailable;
 use crate::flight::ticket::FlightTicket;
 use crate::flight::wire::{Encoder, MessageMeta};
-use crate::graph::Step;
+use crate::step::Step;
 use crate::table::chunk::ChunkLog;
 use crate::table::TableKind;
 
@@ -73,7 +74,7 @@ pub struct RemoteSnapshot {
 impl RemoteSnapshot {
     /// How many rows the snapshot holds.
     pub fn num_rows(&self) -> usize {
-        crate::table::range_len(&self.rows)
+        crate::table::chunk::range_len(&self.rows)
     }
 }
 
@@ -105,31 +106,13 @@ async fn timed<T>(
     what: &str,
     call: impl std::future::Future<Output = Result<T>>,
 ) -> Result<T> {
-    tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
-        Err(Error::Remote {
-            kind: RemoteErrorKind::Unavailable,
-            message: format!("{what} timed out after {limit:?}"),
-        })
-    })
+    tokio::time::timeout(limit, call)
+        .await
+        .unwrap_or_else(|_| Err(unavailable(format!("{what} timed out after {limit:?}"))))
 }
 
-pub(crate) fn remote(status: &tonic::Status) -> Error {
-    use tonic::Code;
-    let kind = match status.code() {
-        Code::Unauthenticated | Code::PermissionDenied => RemoteErrorKind::Unauthenticated,
-        Code::NotFound => RemoteErrorKind::NotFound,
-        Code::InvalidArgument => RemoteErrorKind::InvalidArgument,
-        Code::FailedPrecondition => RemoteErrorKind::FailedPrecondition,
-        Code::ResourceExhausted => RemoteErrorKind::ResourceExhausted,
-        Code::Unavailable | Code::Cancelled | Code::DeadlineExceeded | Code::Aborted => {
-            RemoteErrorKind::Unavailable
-        }
-        _ => RemoteErrorKind::Other,
-    };
-    Error::Remote {
-        kind,
-        message: status.message().to_owned(),
-    }
+fn remote(status: &tonic::Status) -> Error {
+    crate::flight::status::from_status(status)
 }
 
 impl Client {
@@ -137,7 +120,7 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// [`Error::Remote`] with [`RemoteErrorKind::Unavailable`] if the server cannot be reached,
+    /// [`Error::Remote`] with [`RemoteErrorKind::Unavailable`](crate::RemoteErrorKind::Unavailable) if the server cannot be reached,
     /// [`Error::InvalidOption`] for a malformed URL.
     pub async fn connect(url: &str) -> Result<Self> {
         let http = match url.strip_prefix("grpc://") {
@@ -156,10 +139,10 @@ impl Client {
             .keep_alive_timeout(Duration::from_secs(10))
             .keep_alive_while_idle(true);
         let channel = timed(CONNECT_TIMEOUT, "connecting", async {
-            endpoint.connect().await.map_err(|e| Error::Remote {
-                kind: RemoteErrorKind::Unavailable,
-                message: format!("cannot connect to {url}: {}", error_chain(&e)),
-            })
+            endpoint
+                .connect()
+                .await
+                .map_err(|e| unavailable(format!("cannot connect to {url}: {}", error_chain(&e))))
         })
         .await?;
         let inner = FlightServiceClient::new(channel)

@@ -22,10 +22,12 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::engine::EngineHandle;
+use crate::error::ErrorCode;
 use crate::error::{Error, Result};
+use crate::flight::status::{status, to_status};
 use crate::flight::ticket::{FlightTicket, TicketKind};
 use crate::flight::wire::Encoder;
-use crate::publish::staging::PushRefused;
+use crate::graph::stage;
 use crate::subscribe::{Event, Subscription, SubscriptionOptions};
 use crate::table::Table;
 
@@ -274,29 +276,10 @@ struct Service {
     stopped: watch::Receiver<bool>,
 }
 
-fn status(e: &Error) -> Status {
-    match e {
-        Error::NoSuchTable { .. } => Status::not_found(e.to_string()),
-        Error::TableClosed { .. } | Error::TableFailed { .. } | Error::EngineShutDown => {
-            Status::failed_precondition(e.to_string())
-        }
-        Error::StagingFull { .. } => Status::resource_exhausted(e.to_string()),
-        Error::SchemaMismatch { .. }
-        | Error::ColumnCount { .. }
-        | Error::ColumnName { .. }
-        | Error::NullInNonNullable { .. }
-        | Error::NoColumnNamed { .. }
-        | Error::MissingKeyColumn { .. }
-        | Error::UnsetColumn { .. }
-        | Error::InvalidOp { .. } => Status::invalid_argument(e.to_string()),
-        _ => Status::internal(e.to_string()),
-    }
-}
-
 impl Service {
     fn table(&self, name: &str) -> std::result::Result<Table, Status> {
         self.engine.table(name).ok_or_else(|| {
-            status(&Error::NoSuchTable {
+            to_status(&Error::NoSuchTable {
                 table: name.to_owned(),
             })
         })
@@ -550,10 +533,14 @@ impl FlightService for Service {
         })?;
         let table = self.table(&ticket.table)?;
         let permit = self.streams.clone().try_acquire_owned().map_err(|_| {
-            Status::resource_exhausted(format!(
-                "too many open streams (the server's limit is {})",
-                self.max_streams
-            ))
+            status(
+                tonic::Code::ResourceExhausted,
+                ErrorCode::ResourceExhausted,
+                format!(
+                    "too many open streams (the server's limit is {})",
+                    self.max_streams
+                ),
+            )
         })?;
         let mut enc = Encoder::new(table.schema().clone());
         let mut pending = VecDeque::new();
@@ -563,7 +550,7 @@ impl FlightService for Service {
             TicketKind::Live => {
                 let sub = table
                     .subscribe_with(self.subscription)
-                    .map_err(|e| status(&e))?;
+                    .map_err(|e| to_status(&e))?;
                 (None, Some(sub))
             }
         };
@@ -593,49 +580,17 @@ impl FlightService for Service {
             Status::invalid_argument("the first DoPut message needs a descriptor")
         })?;
         let table = self.table_of(&descriptor)?;
-        if table.shared.derived {
-            return Err(Status::failed_precondition(format!(
-                "table {:?} is derived from another table and takes no rows",
-                table.name()
-            )));
-        }
         let rest = input.map_err(FlightError::from);
         let messages = stream::once(async { Ok(first) }).chain(rest);
-        let mut batches = FlightRecordBatchStream::new_from_flight_data(messages);
-        let mut checked = Vec::new();
-        let mut rows = 0u64;
-        while let Some(batch) = batches.next().await {
-            let batch =
-                batch.map_err(|e| Status::invalid_argument(format!("bad DoPut data: {e}")))?;
-            let batch = table.shared.check_input(&batch).map_err(|e| status(&e))?;
-            rows += batch.num_rows() as u64;
-            checked.push(batch);
+        let mut decoded = FlightRecordBatchStream::new_from_flight_data(messages);
+        let mut batches = Vec::new();
+        while let Some(batch) = decoded.next().await {
+            batches
+                .push(batch.map_err(|e| Status::invalid_argument(format!("bad DoPut data: {e}")))?);
         }
-        let shared = &table.shared;
-        let core = shared.core().map_err(|e| status(&e))?;
-        match shared.staging.push_all(checked, core.shut_down_flag()) {
-            Ok(notify) => {
-                if notify {
-                    core.mark_dirty(shared.id);
-                }
-            }
-            Err(PushRefused::Full(staged)) => {
-                return Err(status(&Error::StagingFull {
-                    table: table.name().to_owned(),
-                    staged,
-                    limit: shared.staging.limit(),
-                }))
-            }
-            Err(PushRefused::Closed) => {
-                return Err(status(&if core.is_shut_down() {
-                    Error::EngineShutDown
-                } else {
-                    Error::TableClosed {
-                        table: table.name().to_owned(),
-                    }
-                }))
-            }
-        }
+        let core = table.core().map_err(|e| to_status(&e))?;
+        let rows = stage::batches(&core, &table.shared, &batches, false)
+            .map_err(|e| to_status(&e.into_error(&core, &table.shared)))?;
         let result = PutResult {
             app_metadata: serde_json::json!({ "rows": rows }).to_string().into(),
         };

@@ -14,8 +14,10 @@
 //! 3. each changed table applies its retention, in id order, which is dependency order: a
 //!    derived table reads its source's update of this same cycle;
 //! 4. the new snapshots are published, then each update goes to the table's listeners and
-//!    subscriptions, and closed tables end their subscriptions;
-//! 5. the lock is released and `on_shutdown` hooks of tables that closed run.
+//!    subscriptions;
+//! 5. a table whose close was requested closes (with its derived tables), after its last
+//!    rows, those staged before the request, were applied and delivered;
+//! 6. the lock is released and the `on_shutdown` hooks of tables that closed run.
 //!
 //! Only tables with staged input, non-empty blink tables and the derived tables of changed
 //! tables are visited: a cycle costs O(tables changed + rows changed), not O(table size).
@@ -24,16 +26,16 @@ use std::cell::Cell;
 use std::collections::BTreeSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use crate::engine::Core;
 use crate::error::{panic_message, Error};
-use crate::graph::{CycleStats, Graph, Step};
-use crate::publish::publisher::ShutdownFn;
-use crate::publish::staging::Closing;
-use crate::subscribe;
+use crate::graph::stats::CycleStats;
+use crate::graph::{AfterClose, Core, Graph, ShutdownFn};
+use crate::step::Step;
+use crate::sync::Ordering;
+use crate::table::lifecycle::Closing;
+use crate::table::shared::TableId;
 use crate::table::snapshot::TableSnapshot;
-use crate::table::TableId;
 
 thread_local! {
     static IN_CYCLE: Cell<bool> = const { Cell::new(false) };
@@ -60,7 +62,7 @@ impl Drop for InCycle {
 }
 
 /// Runs one cycle and returns its step.
-pub(crate) fn run(core: &Core) -> Step {
+pub(crate) fn run(core: &Arc<Core>) -> Step {
     run_inner(core, false)
 }
 
@@ -70,14 +72,8 @@ pub(crate) fn run(core: &Core) -> Step {
 /// rows are staged all the same, so this applies them. Tables without input keep their rows
 /// (a blink table is not emptied by this extra cycle), and when no table has input the cycle
 /// does not run at all. Costs O(tables), once.
-pub(crate) fn run_final(core: &Core) -> Step {
-    let pending = {
-        let graph = core.graph.read();
-        graph
-            .nodes
-            .iter()
-            .any(|n| n.source.is_none() && n.shared.staging.has_input())
-    };
+pub(crate) fn run_final(core: &Arc<Core>) -> Step {
+    let pending = core.graph.read().tables().any(has_input);
     if pending {
         run_inner(core, true)
     } else {
@@ -85,64 +81,58 @@ pub(crate) fn run_final(core: &Core) -> Step {
     }
 }
 
-fn run_inner(core: &Core, last: bool) -> Step {
+fn has_input(t: &Arc<crate::table::shared::TableShared>) -> bool {
+    !t.is_derived() && t.staging.has_input(&t.lifecycle)
+}
+
+fn run_inner(core: &Arc<Core>, last: bool) -> Step {
     let began = Instant::now();
     let mut graph = core.graph.write();
     let locked = Instant::now();
-    let lock_wait = locked - began;
     let in_cycle = InCycle::enter();
     let step = graph.step.next();
-    let mut errors = Vec::new();
+    // SeqCst, before anything is drained: see `graph/wait.rs`.
+    core.begun.store(step.as_u64(), Ordering::SeqCst);
+    let mut after = AfterClose::default();
 
     if !last {
-        run_flushers(&mut graph, &mut errors);
+        run_flushers(core, &mut graph, &mut after.errors);
     }
 
     let mut dirty: BTreeSet<TableId> = core.take_dirty().into_iter().collect();
     if last {
-        dirty.extend(
-            graph
-                .nodes
-                .iter()
-                .filter(|n| n.source.is_none() && n.shared.staging.has_input())
-                .map(|n| n.shared.id),
-        );
+        dirty.extend(graph.tables().filter(|t| has_input(t)).map(|t| t.id));
     } else {
         dirty.extend(graph.nonempty_blinks.drain(..));
     }
-    let mut changed = Vec::new();
-    let mut closed = Vec::new();
-    let mut input = Vec::new();
     let mut stats = CycleStats {
         step,
-        duration: std::time::Duration::ZERO,
-        lock_wait,
+        duration: Duration::ZERO,
+        lock_wait: locked - began,
         rows_appended: 0,
         rows_removed: 0,
         rows_dropped: 0,
         tables_changed: 0,
     };
-
+    let mut changed = Vec::new();
+    let mut closing = Vec::new();
+    let mut input = Vec::new();
     while let Some(id) = dirty.pop_first() {
         input.clear();
         let node = graph.node(id);
-        if node.closed.is_some() {
+        if node.shared.lifecycle.has_ended() {
             continue;
         }
-        let closing = match node.source {
+        let requested = match node.shared.source {
             None => node
                 .shared
                 .staging
-                .drain(&node.shared.staged_schema, &mut input),
+                .drain(&node.shared.lifecycle, &mut input),
             Some(src) => {
-                let src = graph.node(src);
-                if let Some(u) = &src.update {
+                if let Some(u) = &graph.node(src).update {
                     input.extend(u.batches.iter().cloned());
                 }
-                match &src.closed {
-                    Some((s, c)) if *s == step => Some(propagate(c, &node.shared.name)),
-                    _ => None,
-                }
+                None
             }
         };
         let node = graph.node_mut(id);
@@ -156,42 +146,49 @@ fn run_inner(core: &Core, last: bool) -> Step {
             dirty.extend(node.children.iter().copied());
         }
         let blink_rows = node.state.retention.is_blink() && !node.state.log.rows().is_empty();
-        if let Some(c) = closing {
-            // A derived table closes here; make its handle report it like a publisher's table.
-            let _ = node.shared.staging.close(c.clone());
-            node.closed = Some((step, c.clone()));
-            closed.push((id, c));
-            dirty.extend(node.children.iter().copied());
-        } else if blink_rows {
-            graph.nonempty_blinks.push(id);
+        match requested {
+            Some(c) => closing.push((id, c)),
+            None if blink_rows => graph.nonempty_blinks.push(id),
+            None => {}
         }
     }
     stats.tables_changed = changed.len();
 
-    let hooks = publish_and_deliver(core, &mut graph, step, &changed, closed, &mut errors);
+    publish_and_deliver(core, &mut graph, step, &changed, &mut after.errors);
+    // After delivery: a closing table's last rows reach its consumers before it ends.
+    for (id, c) in closing {
+        graph.close(id, step, &c, &mut after);
+    }
 
     stats.duration = locked.elapsed();
     // Recorded under the global lock so cycles run from several threads (`run_cycle` next to
     // the cycle thread) are recorded in step order.
-    core.finish_cycle(stats, errors);
+    core.stats.lock().record(stats);
     drop(graph);
     drop(in_cycle);
-    for hook in hooks {
-        run_hook(core, hook);
-    }
+    finish(core, after);
     step
 }
 
-/// Publishes the changed tables' snapshots, sets the step, delivers the updates and ends the
-/// tables that closed. Returns the `on_shutdown` hooks of those tables, to run after the lock.
+/// Reports what closing tables left behind and runs their `on_shutdown` hooks, outside the
+/// lock.
+pub(crate) fn finish(core: &Core, after: AfterClose) {
+    for e in after.errors {
+        core.report(e);
+    }
+    for (table, hook) in after.hooks {
+        run_hook(core, &table, hook);
+    }
+}
+
+/// Publishes the changed tables' snapshots, sets the step and delivers the updates.
 fn publish_and_deliver(
     core: &Core,
     graph: &mut Graph,
     step: Step,
     changed: &[TableId],
-    closed: Vec<(TableId, Closing)>,
     errors: &mut Vec<Error>,
-) -> Vec<ShutdownFn> {
+) {
     for &id in changed {
         let node = graph.node(id);
         let snap = Arc::new(node.state.snapshot(step, &node.shared.schema));
@@ -200,65 +197,50 @@ fn publish_and_deliver(
     // The step is this cycle's once its snapshots are published and before anything is
     // delivered: a reader that sees step n sees its snapshots, and a consumer that gets an
     // update of step n and asks `EngineHandle::step` never gets n - 1.
-    graph.step = step;
-    core.set_step(step);
+    graph.publish_step(core, step);
     for &id in changed {
         let node = graph.node_mut(id);
         let update = node
             .update
             .take()
             .expect("invariant: changed tables have an update");
-        let snapshot = TableSnapshot::from_inner(node.shared.snapshot.load_full());
-        subscribe::deliver(&node.shared, &update, &snapshot, errors);
-    }
-    let mut hooks = Vec::new();
-    for (id, closing) in closed {
-        let shared = graph.node(id).shared.clone();
-        subscribe::end(&shared, closing.failure(), errors);
-        graph.flushers.get_mut().retain(|f| f.table_id() != id);
-        let all = std::mem::take(graph.shutdown_hooks.get_mut());
-        let (mine, rest): (Vec<_>, Vec<_>) = all.into_iter().partition(|(t, _)| *t == id);
-        *graph.shutdown_hooks.get_mut() = rest;
-        hooks.extend(mine.into_iter().map(|(_, h)| h));
-    }
-
-    hooks
-}
-
-/// A closed source closes its derived tables: cleanly, or failed with the source's error.
-pub(crate) fn propagate(closing: &Closing, table: &str) -> Closing {
-    match closing {
-        Closing::Clean => Closing::Clean,
-        Closing::Failed(e) => Closing::Failed(Arc::new(Error::TableFailed {
-            table: table.to_owned(),
-            source: e.clone(),
-        })),
+        let shared = &node.shared;
+        let snapshot = TableSnapshot::from_inner(shared.snapshot.load_full());
+        shared
+            .consumers
+            .lock()
+            .deliver(&shared.name, &update, &snapshot, errors);
     }
 }
 
 /// Runs every publisher's `on_flush`; a panic fails that publisher's table.
-fn run_flushers(graph: &mut Graph, errors: &mut Vec<Error>) {
+fn run_flushers(core: &Arc<Core>, graph: &mut Graph, errors: &mut Vec<Error>) {
     let flushers = graph.flushers.get_mut();
     for flusher in flushers.iter_mut() {
-        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| flusher.call())) {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| (flusher.callback)(core))) {
             let message = panic_message(payload.as_ref());
             let err = |message: String| Error::CallbackPanicked {
-                table: flusher.table_name().to_owned(),
+                table: flusher.table.name.to_string(),
                 callback: "on_flush",
                 message,
             };
-            flusher.fail(err(message.clone()));
+            crate::graph::stage::request_close(
+                core,
+                &flusher.table,
+                Closing::Failed(Arc::new(err(message.clone()))),
+            );
             errors.push(err(message));
         }
     }
-    flushers.retain(|f| !f.is_closed());
+    flushers.retain(|f| f.table.lifecycle.is_open());
 }
 
-/// Runs an `on_shutdown` hook outside the lock; a panic is reported, never propagated.
-pub(crate) fn run_hook(core: &Core, hook: Box<dyn FnOnce() + Send>) {
+/// Runs table `table`'s `on_shutdown` hook outside the lock; a panic is reported, never
+/// propagated.
+pub(crate) fn run_hook(core: &Core, table: &str, hook: ShutdownFn) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(hook)) {
         core.report(Error::CallbackPanicked {
-            table: String::new(),
+            table: table.to_owned(),
             callback: "on_shutdown",
             message: panic_message(payload.as_ref()),
         });

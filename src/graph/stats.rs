@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use crate::graph::Step;
+use crate::step::Step;
 
 /// What one cycle did and how long it took.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,7 +17,7 @@ use arrow_array::types::{
     Time64NanosecondType, TimestampMicrosecondType, TimestampMillisecondType,
     TimestampNanosecondType, TimestampSecondType, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
 };
-use arrow_array::ArrayRef;
+use arrow_array::{Array, ArrayRef};
 use arrow_schema::{DataType, Field, TimeUnit};
 
 use crate::error::{Error, Result};
@@ -32,10 +32,14 @@ macro_rules! column_builder {
         }
 
         impl ColumnBuilder {
+            /// The column so far, with buffers shrunk to its length (a chunk keeps no
+            /// spare capacity); the builder starts again empty.
             pub(crate) fn finish(&mut self) -> ArrayRef {
-                match self {
+                let mut array: ArrayRef = match self {
                     $(ColumnBuilder::$variant(b) => Arc::new(b.finish()),)*
-                }
+                };
+                Array::shrink_to_fit(&mut array);
+                array
             }
         }
     };

@@ -5,24 +5,23 @@ use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 
-use crate::engine::Core;
 use crate::error::{Error, Result, TryPublishError};
-use crate::graph::cycle::on_cycle_thread;
-use crate::publish::staging::{Closing, PushRefused};
-use crate::table::{Table, TableId, TableKind};
+use crate::graph::stage::{self, Rejected};
+use crate::graph::Core;
+use crate::publish::staging::Refused;
+use crate::table::lifecycle::Closing;
+use crate::table::{Table, TableKind};
 
 /// Options of [`EngineHandle::table_publisher`](crate::EngineHandle::table_publisher).
 pub struct PublisherOptions {
     pub(crate) kind: TableKind,
     pub(crate) key: Vec<String>,
-    pub(crate) on_flush: Option<FlushFn>,
-    pub(crate) on_shutdown: Option<ShutdownFn>,
+    pub(crate) on_flush: Option<OnFlush>,
+    pub(crate) on_shutdown: Option<crate::graph::ShutdownFn>,
 }
 
-/// A publisher's `on_flush` callback.
-pub(crate) type FlushFn = Box<dyn FnMut(&TablePublisher) + Send>;
-/// An `on_shutdown` callback.
-pub(crate) type ShutdownFn = Box<dyn FnOnce() + Send>;
+/// A publisher's `on_flush` callback, as the user gives it.
+pub(crate) type OnFlush = Box<dyn FnMut(&TablePublisher) + Send>;
 
 impl Default for PublisherOptions {
     fn default() -> Self {
@@ -134,18 +133,18 @@ impl TablePublisher {
     ///
     /// A schema error ([`Error::ColumnCount`], [`Error::ColumnName`],
     /// [`Error::SchemaMismatch`], [`Error::NullInNonNullable`]), [`Error::TableClosed`],
-    /// [`Error::EngineShutDown`] or [`Error::StagingFull`]. Nothing of the batch is applied.
+    /// [`Error::EngineShutDown`], [`Error::StagingFull`] or [`Error::BatchTooLarge`] (a batch
+    /// with more rows than the staging limit). Nothing of the batch is applied.
+    #[allow(clippy::needless_pass_by_value)] // by value: the batch becomes a chunk as it is
     pub fn add(&self, batch: RecordBatch) -> Result<()> {
-        let block = self.core.config.threaded && !on_cycle_thread();
-        self.stage(batch, block).map_err(|e| match e {
-            Refused::Full(_, staged) => Error::StagingFull {
-                table: self.table.name().to_owned(),
-                staged,
-                limit: self.table.shared.staging.limit(),
-            },
-            Refused::Closed(_) => self.closed_error(),
-            Refused::Invalid(_, e) => e,
-        })
+        stage::batches(
+            &self.core,
+            &self.table.shared,
+            std::slice::from_ref(&batch),
+            true,
+        )
+        .map(drop)
+        .map_err(|e| e.into_error(&self.core, &self.table.shared))
     }
 
     /// Upserts a batch into a keyed table: each row inserts its key or replaces the key's row.
@@ -195,51 +194,17 @@ impl TablePublisher {
     /// # Errors
     ///
     /// [`TryPublishError::Full`], [`TryPublishError::Closed`] or
-    /// [`TryPublishError::Invalid`] with the schema error; nothing is applied.
+    /// [`TryPublishError::Invalid`] with the schema error (or [`Error::BatchTooLarge`]);
+    /// nothing is applied.
     pub fn try_add(&self, batch: RecordBatch) -> Result<(), TryPublishError<RecordBatch>> {
-        self.stage(batch, false).map_err(|e| match e {
-            Refused::Full(b, _) => TryPublishError::Full(b),
-            Refused::Closed(b) => TryPublishError::Closed(b),
-            Refused::Invalid(b, e) => TryPublishError::Invalid(b, Box::new(e)),
-        })
-    }
-
-    // The batch must come back to the caller, so the error carries it (and is large).
-    #[allow(clippy::result_large_err)]
-    fn stage(&self, batch: RecordBatch, block: bool) -> Result<(), Refused> {
         let shared = &self.table.shared;
-        let checked = match shared.check_input(&batch) {
-            Ok(b) => b,
-            Err(e) => return Err(Refused::Invalid(batch, e)),
-        };
-        if checked.num_rows() == 0 {
-            return if shared.staging.is_closed() || self.core.is_shut_down() {
-                Err(Refused::Closed(batch))
-            } else {
-                Ok(())
-            };
-        }
-        match shared
-            .staging
-            .push(checked, block, self.core.shut_down_flag())
-        {
-            Ok(notify) => {
-                if notify {
-                    self.core.mark_dirty(shared.id);
-                }
-                Ok(())
-            }
-            Err(PushRefused::Full(staged)) => Err(Refused::Full(batch, staged)),
-            Err(PushRefused::Closed) => Err(Refused::Closed(batch)),
-        }
-    }
-
-    fn closed_error(&self) -> Error {
-        if self.core.is_shut_down() {
-            Error::EngineShutDown
-        } else {
-            Error::TableClosed {
-                table: self.table.name().to_owned(),
+        match stage::batches(&self.core, shared, std::slice::from_ref(&batch), false) {
+            Ok(_) => Ok(()),
+            Err(Rejected::Refused(Refused::Full(_))) => Err(TryPublishError::Full(batch)),
+            Err(Rejected::Refused(Refused::Closed)) => Err(TryPublishError::Closed(batch)),
+            Err(e) => {
+                let e = e.into_error(&self.core, shared);
+                Err(TryPublishError::Invalid(batch, Box::new(e)))
             }
         }
     }
@@ -247,27 +212,43 @@ impl TablePublisher {
     /// Fails the table with `error`: rows staged before this call are still applied, then
     /// listeners get `on_failure`, subscriptions get [`Event::Failed`](crate::Event::Failed)
     /// and end, derived tables fail too, and every later `add` returns
-    /// [`Error::TableClosed`]. A second call does nothing.
+    /// [`Error::TableClosed`]. A second call does nothing. Any error type will do; for a
+    /// message alone use [`publish_failure_message`](Self::publish_failure_message).
     pub fn publish_failure(&self, error: impl std::error::Error + Send + Sync + 'static) {
         let err = Error::TableFailed {
             table: self.table.name().to_owned(),
             source: Arc::new(error),
         };
-        self.close_with(Closing::Failed(Arc::new(err)));
+        stage::request_close(
+            &self.core,
+            &self.table.shared,
+            Closing::Failed(Arc::new(err)),
+        );
     }
 
-    pub(crate) fn close_with(&self, closing: Closing) {
-        let (notify, _) = self.table.shared.staging.close(closing);
-        if notify {
-            self.core.mark_dirty(self.table.shared.id);
-        }
+    /// Fails the table with a message, as [`publish_failure`](Self::publish_failure) does
+    /// with an error (Deephaven's `publish_failure(RuntimeError("..."))`).
+    pub fn publish_failure_message(&self, message: impl Into<String>) {
+        self.publish_failure(Failure(message.into()));
     }
 
     /// Whether the table still takes rows (it has not failed or closed, and the engine runs).
     pub fn is_alive(&self) -> bool {
-        !self.table.shared.staging.is_closed() && !self.core.is_shut_down()
+        self.table.shared.lifecycle.is_open() && !self.core.is_shut_down()
     }
 }
+
+/// A failure given as a message.
+#[derive(Debug)]
+struct Failure(String);
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Failure {}
 
 impl fmt::Debug for TablePublisher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -275,48 +256,6 @@ impl fmt::Debug for TablePublisher {
             .field("table", &self.table.name())
             .field("alive", &self.is_alive())
             .finish_non_exhaustive()
-    }
-}
-
-/// Why a batch was not staged; it comes back.
-enum Refused {
-    Full(RecordBatch, usize),
-    Closed(RecordBatch),
-    Invalid(RecordBatch, Error),
-}
-
-/// A publisher's `on_flush`, kept in the graph and run at the start of every cycle.
-pub(crate) struct Flusher {
-    publisher: TablePublisher,
-    callback: FlushFn,
-}
-
-impl Flusher {
-    pub(crate) fn new(publisher: TablePublisher, callback: FlushFn) -> Self {
-        Self {
-            publisher,
-            callback,
-        }
-    }
-
-    pub(crate) fn call(&mut self) {
-        (self.callback)(&self.publisher);
-    }
-
-    pub(crate) fn table_id(&self) -> TableId {
-        self.publisher.table.id()
-    }
-
-    pub(crate) fn table_name(&self) -> &str {
-        self.publisher.table.name()
-    }
-
-    pub(crate) fn fail(&self, error: Error) {
-        self.publisher.close_with(Closing::Failed(Arc::new(error)));
-    }
-
-    pub(crate) fn is_closed(&self) -> bool {
-        self.publisher.table.shared.staging.is_closed()
     }
 }
 

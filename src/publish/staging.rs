@@ -1,24 +1,21 @@
 //! Staging: the one cross-thread handoff between writers and the cycle.
 //!
-//! Writers never touch table state. A [`TablePublisher`](crate::TablePublisher) pushes whole
-//! batches into its table's [`Staging`]; a [`RowWriter`](crate::RowWriter) appends rows to its
-//! own [`WriterCell`] (a struct of Arrow builders behind a mutex only its thread and the cycle
-//! take). At the start of each cycle, [`Staging::drain`] takes, under these mutexes, every
-//! staged batch in the order it was added and then every writer's committed rows, so rows
-//! staged between two cycles become visible together at the next one, never split.
-//!
-//! # Locking
-//!
-//! Lock order: staging state → writer cell → the engine's dirty list. A writer holds only its
-//! own cell's mutex on the hot path (uncontended except for the one drain per cycle).
+//! Writers never touch table state. Batches (from a [`TablePublisher`](crate::TablePublisher),
+//! a multithreaded writer, a Flight `DoPut`) go into their table's [`Staging`]; a
+//! [`RowWriter`](crate::RowWriter) appends rows to its own [`WriterCell`] (a row buffer behind
+//! a mutex only its thread and the cycle take). At the start of each cycle, [`Staging::drain`]
+//! takes, under these mutexes, every staged batch in the order it was added, then every
+//! writer's committed rows, then a pending close request, so rows staged between two cycles
+//! become visible together at the next one, never split. Every writer reaches this file
+//! through `graph/stage.rs`, which checks the input and maps a refusal to an error.
 //!
 //! # Back-pressure
 //!
-//! Staging holds at most `limit` rows per table for publishers, and per writer for row writers.
-//! A full buffer blocks the caller until a cycle drains it when the engine has a cycle thread
-//! and the caller is not that thread; otherwise the call returns [`Error::StagingFull`]
-//! (or [`TryPublishError::Full`](crate::TryPublishError::Full)) with nothing applied.
-//! A buffer that is empty always takes one batch, whatever its size.
+//! Staging holds at most `limit` rows per table for batches, and per writer for row writers;
+//! [`admit`] is the one rule for both. A full buffer blocks the caller until a cycle drains it
+//! when that can happen (the engine has a cycle thread and the caller is not that thread);
+//! otherwise the call is refused, with nothing applied. A single batch larger than the whole
+//! limit can never fit and is refused as too large at once.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,35 +23,43 @@ use std::time::Duration;
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 
-use crate::error::{Error, TransactionError};
-use crate::publish::columns::ColumnBuilder;
-use crate::sync::{AtomicBool, Condvar, Mutex, Ordering};
+use crate::error::TransactionError;
+use crate::publish::rows::RowBuffer;
+use crate::sync::{AtomicBool, Condvar, Mutex, MutexGuard, Ordering};
+use crate::table::lifecycle::{Closing, Lifecycle};
 
 /// How often a blocked writer wakes to check for engine shutdown.
 pub(crate) const WAIT_SLICE: Duration = Duration::from_millis(50);
 
-/// A pending close of a table, applied by the cycle after the rows staged before it.
-#[derive(Debug, Clone)]
-pub(crate) enum Closing {
-    Clean,
-    Failed(Arc<Error>),
+/// What staging does with `n` more rows while it holds `staged` of at most `limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Admit {
+    Take,
+    /// No room now; a cycle will make some.
+    Full,
+    /// `n` is more than the whole limit: it can never fit.
+    TooLarge,
 }
 
-impl Closing {
-    /// The failure, if the close is one.
-    pub(crate) fn failure(&self) -> Option<&Arc<Error>> {
-        match self {
-            Closing::Clean => None,
-            Closing::Failed(e) => Some(e),
-        }
+/// The admission rule for batches and rows alike.
+pub(crate) fn admit(staged: usize, n: usize, limit: usize) -> Admit {
+    if n > limit {
+        Admit::TooLarge
+    } else if staged + n <= limit {
+        Admit::Take
+    } else {
+        Admit::Full
     }
 }
 
-/// Why a push was refused (the caller still holds the original batch).
-#[derive(Debug)]
-pub(crate) enum PushRefused {
+/// Why staging refused input (the caller still holds it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
     /// Staging holds this many rows and has no room.
     Full(usize),
+    /// The input has more rows than the limit.
+    TooLarge(usize),
+    /// The table is closing or closed, or the engine shut down.
     Closed,
 }
 
@@ -64,9 +69,6 @@ pub(crate) struct Staging {
     state: Mutex<StagingState>,
     space: Condvar,
     limit: usize,
-    /// Set (under `state`) when a close is requested. Read without the lock for fast refusal;
-    /// `Acquire`/`Release` so a reader that sees it also sees the request that set it.
-    closed: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -75,7 +77,6 @@ struct StagingState {
     rows: usize,
     /// The table is in the engine's dirty list (or will be: the pusher is about to add it).
     scheduled: bool,
-    closing: Option<Closing>,
     writers: Vec<Arc<WriterCell>>,
     waiters: usize,
 }
@@ -86,7 +87,6 @@ impl Staging {
             state: Mutex::new(StagingState::default()),
             space: Condvar::new(),
             limit: limit.max(1),
-            closed: AtomicBool::new(false),
         }
     }
 
@@ -94,92 +94,72 @@ impl Staging {
         self.limit
     }
 
-    pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
-    }
-
-    /// Stages a batch. Returns whether the table must be added to the dirty list.
+    /// Stages batches (of `rows` rows in all) together, in one cycle, or none of them.
+    /// Returns whether the table must be added to the dirty list.
     ///
-    /// With `block`, waits for space while `shut_down` stays false.
+    /// With `wait`, waits for room while the table is open and `shut_down` stays false.
     pub(crate) fn push(
         &self,
-        batch: RecordBatch,
-        block: bool,
+        batches: Vec<RecordBatch>,
+        rows: usize,
+        wait: bool,
+        lifecycle: &Lifecycle,
         shut_down: &AtomicBool,
-    ) -> Result<bool, PushRefused> {
-        let n = batch.num_rows();
+    ) -> Result<bool, Refused> {
         let mut st = self.state.lock();
         loop {
-            if self.is_closed() || shut_down.load(Ordering::Acquire) {
-                return Err(PushRefused::Closed);
+            if !lifecycle.is_open() || shut_down.load(Ordering::Acquire) {
+                return Err(Refused::Closed);
             }
-            if st.rows == 0 || st.rows + n <= self.limit {
-                break;
-            }
-            if !block {
-                return Err(PushRefused::Full(st.rows));
+            match admit(st.rows, rows, self.limit) {
+                Admit::Take => break,
+                Admit::TooLarge => return Err(Refused::TooLarge(rows)),
+                Admit::Full if !wait => return Err(Refused::Full(st.rows)),
+                Admit::Full => {}
             }
             st.waiters += 1;
             self.wait(&mut st);
             st.waiters -= 1;
         }
-        st.rows += n;
-        st.batches.push(batch);
-        Ok(!std::mem::replace(&mut st.scheduled, true))
-    }
-
-    /// Stages several batches at once, all in the same cycle, or none of them. Never waits.
-    pub(crate) fn push_all(
-        &self,
-        batches: Vec<RecordBatch>,
-        shut_down: &AtomicBool,
-    ) -> Result<bool, PushRefused> {
-        let n: usize = batches.iter().map(RecordBatch::num_rows).sum();
-        let mut st = self.state.lock();
-        if self.is_closed() || shut_down.load(Ordering::Acquire) {
-            return Err(PushRefused::Closed);
-        }
-        if st.rows != 0 && st.rows + n > self.limit {
-            return Err(PushRefused::Full(st.rows));
-        }
-        st.rows += n;
+        st.rows += rows;
         st.batches
             .extend(batches.into_iter().filter(|b| b.num_rows() > 0));
         Ok(!std::mem::replace(&mut st.scheduled, true))
     }
 
     #[cfg(not(loom))]
-    fn wait(&self, st: &mut crate::sync::MutexGuard<'_, StagingState>) {
+    fn wait(&self, st: &mut MutexGuard<'_, StagingState>) {
         self.space.wait_for(st, WAIT_SLICE);
     }
 
     #[cfg(loom)]
-    fn wait(&self, st: &mut crate::sync::MutexGuard<'_, StagingState>) {
+    fn wait(&self, st: &mut MutexGuard<'_, StagingState>) {
         self.space.wait(st);
     }
 
-    /// Requests a close. Returns whether the table must be added to the dirty list, and
-    /// whether this call closed it (a second close does nothing).
-    pub(crate) fn close(&self, closing: Closing) -> (bool, bool) {
+    /// Requests a close, applied by the next cycle after the rows staged before it. Returns
+    /// whether the table must be added to the dirty list (a second request does nothing).
+    pub(crate) fn close(&self, lifecycle: &Lifecycle, closing: Closing) -> bool {
         let mut st = self.state.lock();
-        if self.is_closed() {
-            return (false, false);
+        if !lifecycle.request(closing) {
+            return false;
         }
-        self.closed.store(true, Ordering::Release);
-        st.closing = Some(closing);
         self.space.notify_all();
-        (!std::mem::replace(&mut st.scheduled, true), true)
+        for cell in &st.writers {
+            cell.space.notify_all();
+        }
+        !std::mem::replace(&mut st.scheduled, true)
     }
 
     /// Whether a drain would take anything: batches, a close, or a writer's committed rows.
-    pub(crate) fn has_input(&self) -> bool {
+    pub(crate) fn has_input(&self, lifecycle: &Lifecycle) -> bool {
         let st = self.state.lock();
         !st.batches.is_empty()
-            || st.closing.is_some()
-            || st.writers.iter().any(|c| {
-                let w = c.state.lock();
-                !w.ready.is_empty() || (if w.in_txn { w.committed > 0 } else { w.len > 0 })
-            })
+            || lifecycle.has_request()
+            || st
+                .writers
+                .iter()
+                .any(|c| c.state.lock().committed_rows() > 0)
     }
 
     /// Registers a row writer's cell so the cycle drains it.
@@ -187,20 +167,24 @@ impl Staging {
         self.state.lock().writers.push(cell);
     }
 
-    /// Takes every staged batch, then every writer's committed rows, into `out`, in order.
+    /// Takes every staged batch, then every writer's committed rows, into `out`, in order,
+    /// and then the close requested since the last drain, if any (it applies after these
+    /// rows).
     ///
-    /// Cost O(batches + writers); no row is copied except what Arrow's `finish` does to turn a
-    /// writer's builders into arrays.
-    /// Returns the close requested since the last drain, if any: it applies after these rows.
-    pub(crate) fn drain(&self, schema: &SchemaRef, out: &mut Vec<RecordBatch>) -> Option<Closing> {
+    /// Cost O(batches + writers); no row is copied except what Arrow's `finish` does to turn
+    /// a writer's builders into arrays.
+    pub(crate) fn drain(
+        &self,
+        lifecycle: &Lifecycle,
+        out: &mut Vec<RecordBatch>,
+    ) -> Option<Closing> {
         let mut st = self.state.lock();
         out.append(&mut st.batches);
         st.rows = 0;
         st.scheduled = false;
-        let closing = st.closing.take();
         st.writers.retain(|cell| {
             let mut w = cell.state.lock();
-            w.drain(schema, out);
+            w.drain(out);
             if w.waiters > 0 {
                 cell.space.notify_all();
             }
@@ -209,11 +193,11 @@ impl Staging {
         if st.waiters > 0 {
             self.space.notify_all();
         }
-        closing
+        lifecycle.take_request()
     }
 }
 
-/// One row writer's staged rows: Arrow builders, plus at most one carried batch.
+/// One row writer's staged rows: a row buffer, plus finished batches.
 #[derive(Debug)]
 pub(crate) struct WriterCell {
     pub(crate) state: Mutex<WriterState>,
@@ -222,18 +206,16 @@ pub(crate) struct WriterCell {
 
 /// Guarded by the cell's mutex.
 ///
-/// The writer's rows, oldest first: `ready` (committed, finished), the builders' first
+/// The writer's rows, oldest first: `ready` (committed, finished), the buffer's first
 /// `committed` rows (committed), `pending` (uncommitted rows of the open transaction that a
-/// cycle finished out of the builders mid-transaction), then the rest of the builders' rows
+/// cycle finished out of the buffer mid-transaction), then the rest of the buffer's rows
 /// (uncommitted, in the open transaction). `pending` only exists when `committed` is 0.
 /// A transaction costs no extra chunk or allocation: `begin` and `commit` only move the
-/// `committed` mark; `rollback` finishes the builders once.
+/// `committed` mark; `rollback` finishes the buffer once.
 #[derive(Debug)]
 pub(crate) struct WriterState {
-    pub(crate) columns: Vec<ColumnBuilder>,
-    /// Rows in `columns`.
-    pub(crate) len: usize,
-    /// Of those, the committed prefix (equal to `len` outside a transaction).
+    pub(crate) rows: RowBuffer,
+    /// Of the buffer's rows, the committed prefix (all of them outside a transaction).
     pub(crate) committed: usize,
     /// Committed rows already finished (kept by a rollback, or a transaction's `pending`).
     pub(crate) ready: Vec<RecordBatch>,
@@ -246,25 +228,18 @@ pub(crate) struct WriterState {
     /// The `RowWriter` was dropped; the cell goes once drained.
     pub(crate) dropped: bool,
     pub(crate) waiters: usize,
-    /// Capacity for the next builders: last drain's length, capped.
-    pub(crate) hint: usize,
 }
 
-/// The least and most rows of capacity a writer's builders start a cycle with.
-const MIN_HINT: usize = 1024;
+/// The least and most rows of capacity a writer's buffer starts a cycle with: the last
+/// cycle's row count, within these bounds (the finished chunk is tight whatever it was).
+const MIN_HINT: usize = 64;
 const MAX_HINT: usize = 1 << 16;
 
 impl WriterCell {
-    pub(crate) fn new(schema: &SchemaRef) -> crate::error::Result<Self> {
-        let columns = schema
-            .fields()
-            .iter()
-            .map(|f| ColumnBuilder::try_new(f, MIN_HINT))
-            .collect::<crate::error::Result<Vec<_>>>()?;
+    pub(crate) fn new(staged: &SchemaRef, keyed: bool) -> crate::error::Result<Self> {
         Ok(Self {
             state: Mutex::new(WriterState {
-                columns,
-                len: 0,
+                rows: RowBuffer::new(staged, keyed, MIN_HINT)?,
                 committed: 0,
                 ready: Vec::new(),
                 pending: None,
@@ -272,7 +247,6 @@ impl WriterCell {
                 notified: false,
                 dropped: false,
                 waiters: 0,
-                hint: MIN_HINT,
             }),
             space: Condvar::new(),
         })
@@ -282,19 +256,28 @@ impl WriterCell {
 impl WriterState {
     /// Rows staged and not yet drained.
     pub(crate) fn staged(&self) -> usize {
-        self.len
+        self.rows.len()
             + self.ready.iter().map(RecordBatch::num_rows).sum::<usize>()
             + self.pending.as_ref().map_or(0, RecordBatch::num_rows)
     }
 
-    /// Records one row appended to the builders. Returns whether the table must be put on the
+    /// Rows a drain would take now.
+    fn committed_rows(&self) -> usize {
+        self.ready.iter().map(RecordBatch::num_rows).sum::<usize>()
+            + if self.in_txn {
+                self.committed
+            } else {
+                self.rows.len()
+            }
+    }
+
+    /// Records rows appended to the buffer. Returns whether the table must be put on the
     /// dirty list (the first committed row since the last drain).
-    pub(crate) fn row_appended(&mut self) -> bool {
-        self.len += 1;
+    pub(crate) fn rows_appended(&mut self) -> bool {
         if self.in_txn {
             return false;
         }
-        self.committed = self.len;
+        self.committed = self.rows.len();
         !std::mem::replace(&mut self.notified, true)
     }
 
@@ -313,58 +296,47 @@ impl WriterState {
         }
         self.in_txn = false;
         self.ready.extend(self.pending.take());
-        self.committed = self.len;
+        self.committed = self.rows.len();
         Ok(self.staged() > 0 && !std::mem::replace(&mut self.notified, true))
     }
 
     /// Throws away the open transaction's rows; the committed rows before it stay.
-    pub(crate) fn rollback(&mut self, schema: &SchemaRef) -> Result<(), TransactionError> {
+    pub(crate) fn rollback(&mut self) -> Result<(), TransactionError> {
         if !self.in_txn {
             return Err(TransactionError::NotOpen);
         }
         self.in_txn = false;
         self.pending = None;
-        if self.committed < self.len {
+        if self.committed < self.rows.len() {
             let committed = self.committed;
-            if let Some(b) = self.finish(schema) {
+            if let Some(b) = self.finish() {
                 if committed > 0 {
                     self.ready.push(b.slice(0, committed));
                 }
             }
         }
-        self.committed = self.len;
+        self.committed = self.rows.len();
         Ok(())
     }
 
-    /// Finishes the builders into a batch. O(columns) plus Arrow's `finish`.
-    fn finish(&mut self, schema: &SchemaRef) -> Option<RecordBatch> {
-        if self.len == 0 {
-            return None;
-        }
-        let columns: Vec<_> = self.columns.iter_mut().map(ColumnBuilder::finish).collect();
-        let batch = RecordBatch::try_new(schema.clone(), columns)
-            .expect("invariant: builders were made from the schema and checked every value");
-        self.hint = self.len.clamp(MIN_HINT, MAX_HINT);
-        for (builder, field) in self.columns.iter_mut().zip(schema.fields()) {
-            *builder = ColumnBuilder::try_new(field, self.hint)
-                .expect("invariant: the schema was accepted when the writer was made");
-        }
-        self.len = 0;
+    /// Finishes the buffer into a batch, sizing the next buffer from this one.
+    fn finish(&mut self) -> Option<RecordBatch> {
+        let n = self.rows.len();
+        self.rows.set_capacity(n.clamp(MIN_HINT, MAX_HINT));
+        let batch = self.rows.finish();
         self.committed = 0;
-        Some(batch)
+        batch
     }
 
     /// Moves the committed rows into `out`, in order: one chunk per writer per cycle, plus
     /// one per rollback or transaction that spanned a drain.
-    fn drain(&mut self, schema: &SchemaRef, out: &mut Vec<RecordBatch>) {
+    fn drain(&mut self, out: &mut Vec<RecordBatch>) {
         out.append(&mut self.ready);
         if !self.in_txn {
-            out.extend(self.finish(schema));
+            out.extend(self.finish());
         } else if self.committed > 0 {
             let committed = self.committed;
-            let batch = self
-                .finish(schema)
-                .expect("invariant: committed rows exist");
+            let batch = self.finish().expect("invariant: committed rows exist");
             out.push(batch.slice(0, committed));
             let rest = batch.num_rows() - committed;
             self.pending = (rest > 0).then(|| batch.slice(committed, rest));
@@ -383,18 +355,18 @@ mod tests {
     use crate::test_util::{i64_column, int_schema};
 
     fn write(st: &mut WriterState, v: i64) {
-        st.columns[0].append(&Value::Int(v));
-        st.row_appended();
+        st.rows.append_row(&[Value::Int(v)]);
+        st.rows_appended();
     }
 
     fn drain(st: &mut WriterState) -> Vec<i64> {
         let mut out = Vec::new();
-        st.drain(&int_schema(), &mut out);
+        st.drain(&mut out);
         i64_column(&out, 0)
     }
 
     fn state() -> WriterState {
-        WriterCell::new(&int_schema())
+        WriterCell::new(&int_schema(), false)
             .expect("int64 is writable")
             .state
             .into_inner()
@@ -434,7 +406,7 @@ mod tests {
         write(&mut st, 1);
         assert_eq!(drain(&mut st), Vec::<i64>::new());
         write(&mut st, 2);
-        st.rollback(&int_schema()).unwrap();
+        st.rollback().unwrap();
         assert_eq!(st.staged(), 0);
         write(&mut st, 3);
         assert_eq!(drain(&mut st), vec![3]);
@@ -446,7 +418,7 @@ mod tests {
         write(&mut st, 1);
         st.begin().unwrap();
         write(&mut st, 2);
-        st.rollback(&int_schema()).unwrap();
+        st.rollback().unwrap();
         st.begin().unwrap();
         write(&mut st, 3);
         assert_eq!(
@@ -454,7 +426,7 @@ mod tests {
             vec![1],
             "committed before the first transaction"
         );
-        st.rollback(&int_schema()).unwrap();
+        st.rollback().unwrap();
         assert_eq!(drain(&mut st), Vec::<i64>::new());
         st.begin().unwrap();
         write(&mut st, 4);
@@ -471,7 +443,7 @@ mod tests {
             st.commit().unwrap();
         }
         let mut out = Vec::new();
-        st.drain(&int_schema(), &mut out);
+        st.drain(&mut out);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].num_rows(), 1000);
     }
@@ -502,8 +474,8 @@ mod loom {
     /// What `RowWriter::write_row` does under the cell's lock.
     fn write_row(cell: &WriterCell, v: i64) {
         let mut st = cell.state.lock();
-        st.columns[0].append(&Value::Int(v));
-        st.row_appended();
+        st.rows.append_row(&[Value::Int(v)]);
+        st.rows_appended();
     }
 
     /// What `RowWriter::begin` does.
@@ -515,20 +487,17 @@ mod loom {
         cell.state.lock().commit().expect("a transaction is open");
     }
 
-    fn rollback(cell: &WriterCell, schema: &SchemaRef) {
-        cell.state
-            .lock()
-            .rollback(schema)
-            .expect("a transaction is open");
+    fn rollback(cell: &WriterCell, _schema: &SchemaRef) {
+        cell.state.lock().rollback().expect("a transaction is open");
     }
 
-    /// A staging with one registered writer cell.
-    fn staging_with_writer() -> (SchemaRef, StdArc<Staging>, StdArc<WriterCell>) {
+    /// A staging with one registered writer cell, and its table's lifecycle.
+    fn staging_with_writer() -> (SchemaRef, StdArc<Staging>, StdArc<WriterCell>, Lifecycle) {
         let schema = int_schema();
         let staging = StdArc::new(Staging::new(1 << 20));
-        let cell = StdArc::new(WriterCell::new(&schema).expect("int64 is writable"));
+        let cell = StdArc::new(WriterCell::new(&schema, false).expect("int64 is writable"));
         staging.add_writer(cell.clone());
-        (schema, staging, cell)
+        (schema, staging, cell, Lifecycle::default())
     }
 
     #[test]
@@ -537,23 +506,27 @@ mod loom {
             let schema = int_schema();
             let staging = StdArc::new(Staging::new(1 << 20));
             let shut = StdArc::new(AtomicBool::new(false));
+            let life = StdArc::new(Lifecycle::default());
             let writers: Vec<_> = (0..2)
                 .map(|w| {
                     let staging = staging.clone();
                     let shut = shut.clone();
+                    let life = life.clone();
                     ::loom::thread::spawn(move || {
                         for i in 0..2 {
-                            staging.push(batch(w * 10 + i), false, &shut).expect("room");
+                            staging
+                                .push(vec![batch(w * 10 + i)], 1, false, &life, &shut)
+                                .expect("room");
                         }
                     })
                 })
                 .collect();
             let mut out = Vec::new();
-            staging.drain(&schema, &mut out);
+            staging.drain(&life, &mut out);
             for w in writers {
                 w.join().expect("writer");
             }
-            staging.drain(&schema, &mut out);
+            staging.drain(&life, &mut out);
             let got = values(&out);
             assert_eq!(got.len(), 4);
             for w in 0..2 {
@@ -569,20 +542,24 @@ mod loom {
             let schema = int_schema();
             let staging = StdArc::new(Staging::new(1));
             let shut = StdArc::new(AtomicBool::new(false));
+            let life = StdArc::new(Lifecycle::default());
             let pusher = {
                 let staging = staging.clone();
                 let shut = shut.clone();
+                let life = life.clone();
                 ::loom::thread::spawn(move || {
-                    staging.push(batch(1), true, &shut).expect("room");
+                    staging
+                        .push(vec![batch(1)], 1, true, &life, &shut)
+                        .expect("room");
                     // Full now: waits until the cycle drains.
                     staging
-                        .push(batch(2), true, &shut)
+                        .push(vec![batch(2)], 1, true, &life, &shut)
                         .expect("room after a drain");
                 })
             };
             let mut out = Vec::new();
             while values(&out).len() < 2 {
-                staging.drain(&schema, &mut out);
+                staging.drain(&life, &mut out);
                 ::loom::thread::yield_now();
             }
             pusher.join().expect("pusher");
@@ -593,7 +570,7 @@ mod loom {
     #[test]
     fn loom_a_row_writers_rows_are_drained_once_in_order_and_a_transaction_whole() {
         ::loom::model(|| {
-            let (schema, staging, cell) = staging_with_writer();
+            let (schema, staging, cell, life) = staging_with_writer();
             let writer = {
                 let (schema, cell) = (schema.clone(), cell.clone());
                 ::loom::thread::spawn(move || {
@@ -605,10 +582,10 @@ mod loom {
                 })
             };
             let mut first = Vec::new();
-            staging.drain(&schema, &mut first);
+            staging.drain(&life, &mut first);
             writer.join().expect("writer");
             let mut second = Vec::new();
-            staging.drain(&schema, &mut second);
+            staging.drain(&life, &mut second);
             let (first, second) = (i64_column(&first, 0), i64_column(&second, 0));
             let all: Vec<i64> = first.iter().chain(&second).copied().collect();
             assert_eq!(all, vec![0, 1, 2], "drains {first:?} then {second:?}");
@@ -623,7 +600,7 @@ mod loom {
     #[test]
     fn loom_a_rolled_back_transaction_is_never_drained() {
         ::loom::model(|| {
-            let (schema, staging, cell) = staging_with_writer();
+            let (schema, staging, cell, life) = staging_with_writer();
             let writer = {
                 let (schema, cell) = (schema.clone(), cell.clone());
                 ::loom::thread::spawn(move || {
@@ -634,9 +611,9 @@ mod loom {
                 })
             };
             let mut out = Vec::new();
-            staging.drain(&schema, &mut out);
+            staging.drain(&life, &mut out);
             writer.join().expect("writer");
-            staging.drain(&schema, &mut out);
+            staging.drain(&life, &mut out);
             assert_eq!(i64_column(&out, 0), vec![1]);
         });
     }

@@ -5,14 +5,16 @@ use std::sync::Arc;
 
 use arrow_schema::SchemaRef;
 
-use crate::engine::Core;
 use crate::error::{Error, Result, TransactionError};
-use crate::graph::cycle::on_cycle_thread;
-use crate::publish::staging::{Closing, WriterCell, WriterState, WAIT_SLICE};
+use crate::graph::stage;
+use crate::graph::Core;
+use crate::publish::staging::WriterCell;
 use crate::schema::{check_value, Value};
-use crate::sync::{Mutex, MutexGuard, Ordering};
-use crate::table::keyed::{mask_width, Masks};
-use crate::table::{Table, TableKind, TableShared};
+use crate::sync::Mutex;
+use crate::table::keyed::mask_width;
+use crate::table::lifecycle::Closing;
+use crate::table::shared::TableShared;
+use crate::table::{Table, TableKind};
 
 /// Options of [`EngineHandle::dynamic_table_writer`](crate::EngineHandle::dynamic_table_writer).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,10 +110,7 @@ impl DynamicTableWriter {
     /// Closes the table: rows written before are applied at the next cycle, then the table
     /// takes no more rows and its subscriptions end. A second call does nothing.
     pub fn close(&self) {
-        let (notify, _) = self.inner.table.shared.staging.close(Closing::Clean);
-        if notify {
-            self.inner.core.mark_dirty(self.inner.table.id());
-        }
+        stage::request_close(&self.inner.core, &self.inner.table.shared, Closing::Clean);
     }
 }
 
@@ -248,9 +247,7 @@ pub struct RowWriter {
     /// Per column, the value kind that always fits it (see [`exact_kind`]): such a value
     /// skips the full check, the common case on the hot path.
     exact: Vec<SlotKind>,
-    /// For a keyed table, the operation masks of a whole-row upsert and of a delete.
-    masks: Option<Masks>,
-    /// Scratch for the mask of a partial row or a delete.
+    /// Scratch for the mask of a partial row.
     mask: Vec<u8>,
 }
 
@@ -287,12 +284,12 @@ impl RowWriter {
         if core.is_shut_down() {
             return Err(Error::EngineShutDown);
         }
-        if table.staging.is_closed() {
+        if !table.lifecycle.is_open() {
             return Err(Error::TableClosed {
                 table: table.name.to_string(),
             });
         }
-        let cell = Arc::new(WriterCell::new(&table.staged_schema)?);
+        let cell = Arc::new(WriterCell::new(&table.staged_schema, table.is_keyed())?);
         table.staging.add_writer(cell.clone());
         let slots = (0..table.schema.fields().len())
             .map(|_| Slot::new())
@@ -303,15 +300,12 @@ impl RowWriter {
             .iter()
             .map(|f| exact_kind(f.data_type()))
             .collect();
-        let ncols = table.schema.fields().len();
-        let masks = (!table.key.is_empty()).then(|| Masks::new(ncols));
         Ok(Self {
             table,
             core,
             cell,
             slots,
             exact,
-            masks,
             mask: Vec::new(),
         })
     }
@@ -338,14 +332,9 @@ impl RowWriter {
     /// [`Error::StagingFull`] (see the staging limit). The row is not applied.
     pub fn write_row(&mut self, row: &[Value<'_>]) -> Result<()> {
         self.check_row(row)?;
-        let mut st = self.lock_for_rows(1)?;
-        for (builder, v) in st.columns.iter_mut().zip(row) {
-            builder.append(v);
-        }
-        if let Some(masks) = &self.masks {
-            st.columns[row.len()].append(&Value::Bytes(&masks.upsert));
-        }
-        self.after_append(&mut st);
+        let mut st = stage::lock_rows(&self.core, &self.table, &self.cell, 1)?;
+        st.rows.append_row(row);
+        stage::rows_appended(&self.core, &self.table, &mut st);
         Ok(())
     }
 
@@ -360,7 +349,8 @@ impl RowWriter {
     /// not have one value per key column, a value error naming the column, and the errors of
     /// [`write_row`](Self::write_row). Nothing is applied.
     pub fn delete_row(&mut self, key: &[Value<'_>]) -> Result<()> {
-        let (columns, Some(masks)) = (&self.table.key, &self.masks) else {
+        let columns = &self.table.key;
+        if columns.is_empty() {
             return Err(Error::InvalidOp {
                 table: self.table.name.to_string(),
                 reason: format!(
@@ -368,7 +358,7 @@ impl RowWriter {
                     self.table.retention.kind()
                 ),
             });
-        };
+        }
         if key.len() != columns.len() {
             return Err(Error::ColumnCount {
                 table: self.table.name.to_string(),
@@ -379,16 +369,9 @@ impl RowWriter {
         for (&c, v) in columns.iter().zip(key) {
             check_value(&self.table.name, &self.table.schema, c, v)?;
         }
-        let ncols = self.slots.len();
-        let mut st = self.lock_for_rows(1)?;
-        for (c, builder) in st.columns.iter_mut().take(ncols).enumerate() {
-            match columns.iter().position(|&k| k == c) {
-                Some(i) => builder.append(&key[i]),
-                None => builder.append(&Value::Null),
-            }
-        }
-        st.columns[ncols].append(&Value::Bytes(&masks.delete));
-        self.after_append(&mut st);
+        let mut st = stage::lock_rows(&self.core, &self.table, &self.cell, 1)?;
+        st.rows.append_delete(columns, key);
+        stage::rows_appended(&self.core, &self.table, &mut st);
         Ok(())
     }
 
@@ -407,16 +390,11 @@ impl RowWriter {
         if rows.is_empty() {
             return Ok(());
         }
-        let mut st = self.lock_for_rows(rows.len())?;
+        let mut st = stage::lock_rows(&self.core, &self.table, &self.cell, rows.len())?;
         for row in rows {
-            for (builder, v) in st.columns.iter_mut().zip(*row) {
-                builder.append(v);
-            }
-            if let Some(masks) = &self.masks {
-                st.columns[row.len()].append(&Value::Bytes(&masks.upsert));
-            }
-            self.after_append(&mut st);
+            st.rows.append_row(row);
         }
+        stage::rows_appended(&self.core, &self.table, &mut st);
         Ok(())
     }
 
@@ -484,7 +462,7 @@ impl RowWriter {
     }
 
     fn write_pending(&mut self) -> Result<()> {
-        let keyed = self.masks.is_some();
+        let keyed = self.table.is_keyed();
         if keyed {
             self.mask.clear();
             self.mask.resize(mask_width(self.slots.len()), 0);
@@ -509,15 +487,10 @@ impl RowWriter {
                 check_value(&self.table.name, &self.table.schema, i, &Value::Null)?;
             }
         }
-        let mut st = self.lock_for_rows(1)?;
-        for (builder, slot) in st.columns.iter_mut().zip(&self.slots) {
-            builder.append(&slot.value());
-        }
-        if keyed {
-            let ncols = self.slots.len();
-            st.columns[ncols].append(&Value::Bytes(&self.mask));
-        }
-        self.after_append(&mut st);
+        let mut st = stage::lock_rows(&self.core, &self.table, &self.cell, 1)?;
+        let slots = &self.slots;
+        st.rows.append_with(|c| slots[c].value(), &self.mask);
+        stage::rows_appended(&self.core, &self.table, &mut st);
         Ok(())
     }
 
@@ -547,18 +520,17 @@ impl RowWriter {
             return Err(Error::Transaction(TransactionError::NotOpen));
         }
         // Rows committed now could never be applied: refuse, and roll back.
-        let refused = if self.table.staging.is_closed() {
+        let refused = if self.core.is_shut_down() {
+            Some(Error::EngineShutDown)
+        } else if !self.table.lifecycle.is_open() {
             Some(Error::TableClosed {
                 table: self.table.name.to_string(),
             })
-        } else if self.core.is_shut_down() {
-            Some(Error::EngineShutDown)
         } else {
             None
         };
         if let Some(err) = refused {
-            st.rollback(&self.table.staged_schema)
-                .map_err(Error::Transaction)?;
+            st.rollback().map_err(Error::Transaction)?;
             return Err(err);
         }
         if st.commit().map_err(Error::Transaction)? {
@@ -576,7 +548,7 @@ impl RowWriter {
         self.cell
             .state
             .lock()
-            .rollback(&self.table.staged_schema)
+            .rollback()
             .map_err(Error::Transaction)
     }
 
@@ -589,50 +561,13 @@ impl RowWriter {
     pub fn staged_rows(&self) -> usize {
         self.cell.state.lock().staged()
     }
-
-    /// Locks the cell for `n` more rows: refuses on close, shutdown or a full buffer (waiting
-    /// for a cycle when that is possible).
-    fn lock_for_rows(&self, n: usize) -> Result<MutexGuard<'_, WriterState>> {
-        let limit = self.table.staging.limit();
-        let mut st = self.cell.state.lock();
-        loop {
-            if self.table.staging.is_closed() {
-                return Err(Error::TableClosed {
-                    table: self.table.name.to_string(),
-                });
-            }
-            if self.core.shut_down_flag().load(Ordering::Acquire) {
-                return Err(Error::EngineShutDown);
-            }
-            // An empty buffer takes any number of rows, as staging takes any batch.
-            if st.staged() == 0 || st.staged() + n <= limit {
-                return Ok(st);
-            }
-            if st.in_txn || !self.core.config.threaded || on_cycle_thread() {
-                return Err(Error::StagingFull {
-                    table: self.table.name.to_string(),
-                    staged: st.staged(),
-                    limit,
-                });
-            }
-            st.waiters += 1;
-            self.cell.space.wait_for(&mut st, WAIT_SLICE);
-            st.waiters -= 1;
-        }
-    }
-
-    fn after_append(&self, st: &mut WriterState) {
-        if st.row_appended() {
-            self.core.mark_dirty(self.table.id);
-        }
-    }
 }
 
 impl Drop for RowWriter {
     fn drop(&mut self) {
         let mut st = self.cell.state.lock();
         if st.in_txn {
-            let _ = st.rollback(&self.table.staged_schema);
+            let _ = st.rollback();
         }
         st.dropped = true;
     }

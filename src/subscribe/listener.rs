@@ -1,12 +1,11 @@
-//! Listeners: callbacks on the cycle thread.
+//! Listeners: callbacks on the cycle thread, and the handles that keep them registered.
 
 use std::fmt;
 use std::sync::Arc;
 
-use crate::error::{Error, Result};
-use crate::subscribe::TableUpdate;
-use crate::sync::{AtomicBool, Mutex, Ordering, Weak};
-use crate::table::TableShared;
+use crate::error::Error;
+use crate::subscribe::update::TableUpdate;
+use crate::sync::{AtomicBool, Mutex, Ordering};
 
 /// A callback that receives each update of a table on the cycle thread.
 ///
@@ -48,46 +47,107 @@ impl ListenerId {
     }
 }
 
-/// Shared between a listener's handle and its registry entry.
-#[derive(Debug, Default)]
-pub(crate) struct ListenerStatus {
-    /// Set by the handle's drop, or by the cycle when the listener panicked. `Release` on store,
-    /// `Acquire` on load, so the cycle sees the flag set by a drop on another thread before it
-    /// prunes.
-    pub(crate) removed: AtomicBool,
-    pub(crate) failure: Mutex<Option<String>>,
+/// One registered listener, shared by its handle and the table's registry.
+pub(crate) struct ListenerCell {
+    pub(crate) id: ListenerId,
+    /// Set by the handle's drop, or by the cycle when the listener panicked or its table
+    /// ended. `Release` on store, `Acquire` on load, so the cycle sees a drop made on another
+    /// thread before it calls the listener again.
+    removed: AtomicBool,
+    failure: Mutex<Option<String>>,
+    /// The callback; taken (and dropped) once the listener is removed. Locked by the cycle
+    /// around each call and by the handle's drop with `try_lock` (a drop from inside the
+    /// callback leaves the callback to the cycle).
+    listener: Mutex<Option<Box<dyn Listener>>>,
 }
 
-pub(crate) struct ListenerEntry {
-    pub(crate) id: ListenerId,
-    pub(crate) listener: Box<dyn Listener>,
-    pub(crate) status: Arc<ListenerStatus>,
+impl ListenerCell {
+    pub(crate) fn new(id: ListenerId, listener: Box<dyn Listener>) -> Self {
+        Self {
+            id,
+            removed: AtomicBool::new(false),
+            failure: Mutex::new(None),
+            listener: Mutex::new(Some(listener)),
+        }
+    }
+
+    pub(crate) fn is_removed(&self) -> bool {
+        self.removed.load(Ordering::Acquire)
+    }
+
+    /// Runs `f` on the callback unless the listener was removed; a panic removes it and is
+    /// returned as its message. Returns whether the listener stays registered.
+    pub(crate) fn call(&self, f: impl FnOnce(&mut dyn Listener)) -> Result<bool, String> {
+        let mut slot = self.listener.lock();
+        let Some(listener) = slot.as_mut() else {
+            return Ok(false);
+        };
+        if self.is_removed() {
+            *slot = None;
+            return Ok(false);
+        }
+        let call = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(listener.as_mut())));
+        match call {
+            Ok(()) if self.is_removed() => {
+                // The handle was dropped from inside the callback.
+                *slot = None;
+                Ok(false)
+            }
+            Ok(()) => Ok(true),
+            Err(payload) => {
+                let message = crate::error::panic_message(payload.as_ref());
+                *self.failure.lock() = Some(message.clone());
+                self.removed.store(true, Ordering::Release);
+                *slot = None;
+                Err(message)
+            }
+        }
+    }
+
+    /// Drops the callback of a listener whose table ended; the handle stays active.
+    pub(crate) fn end(&self) {
+        *self.listener.lock() = None;
+    }
+
+    /// Removes the listener: no callback runs after this returns, unless one is running now
+    /// on the cycle thread (that one finishes, then the callback is dropped).
+    pub(crate) fn remove(&self) {
+        self.removed.store(true, Ordering::Release);
+        if let Some(mut slot) = self.listener.try_lock() {
+            *slot = None;
+        }
+    }
 }
 
 /// A registered listener. Dropping it removes the listener; [`detach`](Self::detach) keeps it
 /// for the table's life.
 #[must_use = "dropping the handle removes the listener at once"]
 pub struct ListenerHandle {
-    id: ListenerId,
-    status: Arc<ListenerStatus>,
-    table: Weak<TableShared>,
+    cell: Arc<ListenerCell>,
     detached: bool,
 }
 
 impl ListenerHandle {
+    pub(crate) fn new(cell: Arc<ListenerCell>) -> Self {
+        Self {
+            cell,
+            detached: false,
+        }
+    }
+
     /// The listener's id.
     pub fn id(&self) -> ListenerId {
-        self.id
+        self.cell.id
     }
 
     /// Whether the listener is still registered (it has not panicked).
     pub fn is_active(&self) -> bool {
-        !self.status.removed.load(Ordering::Acquire)
+        !self.cell.is_removed()
     }
 
     /// The panic message, if the listener panicked and was removed.
     pub fn failure(&self) -> Option<String> {
-        self.status.failure.lock().clone()
+        self.cell.failure.lock().clone()
     }
 
     /// Keeps the listener registered after this handle is dropped.
@@ -98,17 +158,9 @@ impl ListenerHandle {
 
 impl Drop for ListenerHandle {
     fn drop(&mut self) {
-        if self.detached {
-            return;
-        }
-        self.status.removed.store(true, Ordering::Release);
-        // If the cycle holds the registry (this drop runs inside a listener), it prunes the
-        // entry itself at its next delivery to this table.
-        if let Some(table) = self.table.upgrade() {
-            if let Some(mut reg) = table.registry.try_lock() {
-                reg.listeners
-                    .retain(|l| !l.status.removed.load(Ordering::Acquire));
-            }
+        if !self.detached {
+            // The registry prunes the entry at the table's next delivery or registration.
+            self.cell.remove();
         }
     }
 }
@@ -116,46 +168,8 @@ impl Drop for ListenerHandle {
 impl fmt::Debug for ListenerHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ListenerHandle")
-            .field("id", &self.id)
+            .field("id", &self.cell.id)
             .field("active", &self.is_active())
             .finish_non_exhaustive()
     }
-}
-
-pub(crate) fn register(
-    table: &Arc<TableShared>,
-    listener: Box<dyn Listener>,
-) -> Result<ListenerHandle> {
-    let core = table.core()?;
-    if core.is_shut_down() {
-        return Err(Error::EngineShutDown);
-    }
-    let status = Arc::new(ListenerStatus::default());
-    let mut reg = table.registry.lock();
-    if reg.ended {
-        // Nothing will ever be delivered: say so now rather than register a silent listener.
-        return Err(match &reg.failure {
-            Some(failure) => Error::TableFailed {
-                table: table.name.to_string(),
-                source: failure.clone(),
-            },
-            None if core.is_shut_down() => Error::EngineShutDown,
-            None => Error::TableClosed {
-                table: table.name.to_string(),
-            },
-        });
-    }
-    reg.next_listener += 1;
-    let id = ListenerId(reg.next_listener);
-    reg.listeners.push(ListenerEntry {
-        id,
-        listener,
-        status: status.clone(),
-    });
-    Ok(ListenerHandle {
-        id,
-        status,
-        table: Arc::downgrade(table),
-        detached: false,
-    })
 }

@@ -4,7 +4,7 @@ use std::ops::Range;
 
 use arrow_array::RecordBatch;
 
-use crate::graph::Step;
+use crate::step::Step;
 
 /// What one cycle changed in one table: the positions removed, the positions added and the
 /// added rows, and for a keyed table the rows modified in place.
@@ -73,7 +73,7 @@ impl TableUpdate {
 
     /// How many rows were added.
     pub fn num_added(&self) -> usize {
-        crate::table::range_len(&self.added)
+        crate::table::chunk::range_len(&self.added)
     }
 
     /// The positions a keyed table's cycle modified in place, ascending (empty for other
@@ -107,6 +107,6 @@ impl TableUpdate {
 
     /// How many rows were removed.
     pub fn num_removed(&self) -> usize {
-        crate::table::range_len(&self.removed)
+        crate::table::chunk::range_len(&self.removed)
     }
 }

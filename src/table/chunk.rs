@@ -12,6 +12,13 @@ use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 
+/// The number of positions in `r`. Rows in memory always fit `usize` on the 64-bit targets
+/// the crate runs on, so the cast cannot truncate there.
+#[allow(clippy::cast_possible_truncation)]
+pub(crate) fn range_len(r: &Range<u64>) -> usize {
+    (r.end - r.start) as usize
+}
+
 /// One stored `RecordBatch` and the position of its first row.
 #[derive(Debug, Clone)]
 pub(crate) struct Chunk {

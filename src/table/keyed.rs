@@ -49,7 +49,7 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use hashbrown::HashTable;
 
 use crate::error::{Error, Result};
-use crate::graph::Step;
+use crate::step::Step;
 use crate::subscribe::update::Modified;
 use crate::subscribe::TableUpdate;
 use crate::table::chunk::{slice_chunks, ChunkLog};

@@ -8,7 +8,7 @@ use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 
 use crate::error::Result;
-use crate::graph::Step;
+use crate::step::Step;
 use crate::table::chunk::{slice_chunks, Chunks};
 
 /// The rows of a table at one step: lock-free to take, immutable, cheap to clone.
@@ -48,7 +48,7 @@ impl TableSnapshot {
 
     /// How many rows the snapshot holds.
     pub fn num_rows(&self) -> usize {
-        crate::table::range_len(&self.inner.rows)
+        crate::table::chunk::range_len(&self.inner.rows)
     }
 
     /// Whether the snapshot holds no rows.

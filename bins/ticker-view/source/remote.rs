@@ -476,7 +476,7 @@ async fn list(client: &mut Client, limit: Duration) -> Result<Vec<RemoteTable>, 
 /// A library error as a status-line reason.
 fn reason(e: &Error) -> String {
     match e {
-        Error::Remote { kind, message } => match kind {
+        Error::Remote { kind, message, .. } => match kind {
             RemoteErrorKind::Unavailable | RemoteErrorKind::Other => message.clone(),
             kind => format!("{kind}: {message}"),
         },

@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
 
-use crate::engine::Core;
-use crate::error::{Error, Result};
-use crate::publish::staging::PushRefused;
+use crate::error::Result;
+use crate::graph::{stage, Core};
 use crate::table::Table;
 
 /// The target of a [`MultithreadedTableWriter`](crate::MultithreadedTableWriter).
@@ -29,6 +29,70 @@ pub enum WriteTarget {
     },
 }
 
+impl WriteTarget {
+    /// The target table's schema, name and key columns; a remote target asks its server.
+    pub(crate) fn describe(&self) -> Result<(SchemaRef, String, Vec<usize>)> {
+        match self {
+            WriteTarget::Local(t) => {
+                if t.is_derived() {
+                    return Err(crate::Error::DerivedTable {
+                        table: t.name().to_owned(),
+                    });
+                }
+                Ok((
+                    t.schema().clone(),
+                    t.name().to_owned(),
+                    t.key_columns().to_vec(),
+                ))
+            }
+            #[cfg(feature = "flight")]
+            WriteTarget::Remote { url, table, token } => {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                let remote = rt.block_on(async {
+                    // A short limit: a server that never answers fails `new` quickly.
+                    let mut c = crate::flight::Client::connect(url)
+                        .await?
+                        .with_timeout(crate::flight::CONNECT_TIMEOUT);
+                    if let Some(t) = token {
+                        c = c.with_token(t)?;
+                    }
+                    c.table(table).await
+                })?;
+                let key = remote
+                    .key
+                    .iter()
+                    .map(|k| {
+                        remote
+                            .schema
+                            .index_of(k)
+                            .map_err(|_| crate::Error::Protocol {
+                                message: format!(
+                                    "table {table:?}: key column {k:?} not in its schema"
+                                ),
+                            })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Ok((remote.schema, table.clone(), key))
+            }
+        }
+    }
+
+    /// Waits until what was published is visible: for a local table of an engine with a
+    /// cycle thread, the next cycle to start; otherwise nothing (a manual engine's caller runs
+    /// the cycle, a remote server's rows are visible after its next cycle).
+    pub(crate) fn sync(&self) {
+        if let WriteTarget::Local(t) = self {
+            if let Ok(core) = t.core() {
+                if core.config.threaded && !core.is_shut_down() {
+                    crate::graph::wait::sync(&core);
+                }
+            }
+        }
+    }
+}
+
 impl fmt::Debug for WriteTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -40,15 +104,6 @@ impl fmt::Debug for WriteTarget {
                 .field("table", table)
                 .finish_non_exhaustive(),
         }
-    }
-}
-
-/// Whether retrying can succeed: a full buffer or an unreachable server, not a refusal.
-pub(crate) fn is_transient(e: &Error) -> bool {
-    match e {
-        Error::StagingFull { .. } => true,
-        Error::Remote { kind, .. } => kind.is_transient(),
-        _ => false,
     }
 }
 
@@ -86,7 +141,7 @@ impl Connection {
     pub(crate) fn open(sink: &WriteTarget) -> Result<Self> {
         match sink {
             WriteTarget::Local(table) => {
-                let core = table.shared.core()?;
+                let core = table.core()?;
                 Ok(Connection::Local {
                     table: table.clone(),
                     core,
@@ -110,28 +165,9 @@ impl Connection {
     pub(crate) fn publish(&mut self, batches: &[RecordBatch]) -> Result<()> {
         match self {
             Connection::Local { table, core } => {
-                let shared = &table.shared;
-                let mut checked = Vec::with_capacity(batches.len());
-                for b in batches {
-                    checked.push(shared.check_input(b)?);
-                }
-                match shared.staging.push_all(checked, core.shut_down_flag()) {
-                    Ok(notify) => {
-                        if notify {
-                            core.mark_dirty(shared.id);
-                        }
-                        Ok(())
-                    }
-                    Err(PushRefused::Full(staged)) => Err(Error::StagingFull {
-                        table: table.name().to_owned(),
-                        staged,
-                        limit: shared.staging.limit(),
-                    }),
-                    Err(PushRefused::Closed) if core.is_shut_down() => Err(Error::EngineShutDown),
-                    Err(PushRefused::Closed) => Err(Error::TableClosed {
-                        table: table.name().to_owned(),
-                    }),
-                }
+                stage::batches(core, &table.shared, batches, false)
+                    .map(drop)
+                    .map_err(|e| e.into_error(core, &table.shared))
             }
             #[cfg(feature = "flight")]
             Connection::Remote {
