@@ -3,7 +3,7 @@
 //! [`App::prepare`] formats what the next frame shows, outside of drawing.
 //!
 //! Every table has a [`Mirror`] kept up to date from its stream (so opening one is instant and
-//! the list's counts are exact); the open table also has a [`TableView`].
+//! the list's counts are exact); the open table also has a [`TableState`].
 
 use std::time::{Duration, Instant};
 
@@ -14,7 +14,7 @@ use crate::filter::Filter;
 use crate::mirror::{Mirror, Replaced};
 use crate::source::{DataEvent, Link, SourceStatus, TableInfo};
 use crate::stats::Activity;
-use crate::table_state::{TableView, SORT_ROWS};
+use crate::table_state::{TableState, SORT_ROWS};
 use crate::view;
 
 /// How long a status message stays.
@@ -95,7 +95,7 @@ pub(crate) struct App {
     pub(crate) source: String,
     pub(crate) tables: Vec<Entry>,
     pub(crate) list_selected: usize,
-    pub(crate) view: Option<TableView>,
+    pub(crate) view: Option<TableState>,
     pub(crate) overlay: Overlay,
     pub(crate) prompt: Option<Prompt>,
     pub(crate) message: Option<Message>,
@@ -211,8 +211,8 @@ impl App {
             Action::Down => self.move_by(1),
             Action::PageUp => self.move_by(-self.page()),
             Action::PageDown => self.move_by(self.page()),
-            Action::Top => self.with_view(TableView::go_top, |app| app.list_selected = 0),
-            Action::Bottom => self.with_view(TableView::go_bottom, |app| {
+            Action::Top => self.with_view(TableState::go_top, |app| app.list_selected = 0),
+            Action::Bottom => self.with_view(TableState::go_bottom, |app| {
                 app.list_selected = app.tables.len().saturating_sub(1);
             }),
             Action::Left => self.move_col(-1),
@@ -232,7 +232,7 @@ impl App {
                     Overlay::Help
                 };
             }
-            Action::Pause => self.with_view(TableView::toggle_pause, |_| {}),
+            Action::Pause => self.with_view(TableState::toggle_pause, |_| {}),
             Action::Sort => self.sort(),
             Action::Search => self.start_prompt(PromptKind::Search),
             Action::Filter => self.start_prompt(PromptKind::Filter),
@@ -308,7 +308,11 @@ impl App {
         isize::try_from(view::body_height(self.size.1).max(1)).unwrap_or(1)
     }
 
-    fn with_view(&mut self, f: impl FnOnce(&mut TableView, &Mirror), list: impl FnOnce(&mut Self)) {
+    fn with_view(
+        &mut self,
+        f: impl FnOnce(&mut TableState, &Mirror),
+        list: impl FnOnce(&mut Self),
+    ) {
         if self.view.is_none() {
             list(self);
         } else if let Some(v) = &mut self.view {
@@ -358,7 +362,7 @@ impl App {
         let height = view::body_height(self.size.1);
         if let Some(e) = self.tables.get(index) {
             self.list_selected = index;
-            self.view = Some(TableView::new(index, &e.info, &e.mirror, height, self.now));
+            self.view = Some(TableState::new(index, &e.info, &e.mirror, height, self.now));
             self.overlay = Overlay::None;
         }
     }
@@ -374,7 +378,7 @@ impl App {
     }
 
     fn sort(&mut self) {
-        self.with_view(TableView::cycle_sort, |_| {});
+        self.with_view(TableState::cycle_sort, |_| {});
         let text = self.view.as_ref().map(|v| match v.sort {
             Some(s) => format!(
                 "sorted by {} {} (the newest {} rows)",

@@ -211,7 +211,7 @@ pub(crate) struct ChartData {
 
 /// The open table's state.
 #[derive(Debug)]
-pub(crate) struct TableView {
+pub(crate) struct TableState {
     pub(crate) table: usize,
     pub(crate) name: String,
     pub(crate) kind: TableKind,
@@ -252,7 +252,7 @@ pub(crate) struct TableView {
     stale: bool,
 }
 
-impl TableView {
+impl TableState {
     /// A view of table `table` showing `mirror`, `height` rows high.
     pub(crate) fn new(
         table: usize,

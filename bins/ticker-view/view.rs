@@ -27,6 +27,7 @@ use tickertable::TableKind;
 
 use crate::app::{App, Overlay};
 use crate::theme::THEME;
+use table_view::TableView;
 use tickertable_tools::demo::fmt_count;
 
 /// The smallest terminal the viewer draws in.
@@ -63,7 +64,7 @@ pub(crate) fn draw(app: &App, area: Rect, buf: &mut Buffer) {
     match &app.view {
         None => table_list::draw(app, body, buf),
         Some(v) if app.overlay == Overlay::Chart => chart::draw(v, body, buf),
-        Some(v) => v.render(body, buf),
+        Some(v) => TableView::new(v).render(body, buf),
     }
     status_bar::draw(app, status, buf);
     status_bar::draw_hints(app, hints, buf);

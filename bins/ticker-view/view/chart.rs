@@ -7,12 +7,12 @@ use ratatui::symbols::Marker;
 use ratatui::text::Span;
 use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, Widget};
 
-use crate::table_state::TableView;
+use crate::table_state::TableState;
 use crate::theme::THEME;
 use tickertable_tools::demo::fmt_count;
 
 /// Draws `v`'s chart into `area`.
-pub(crate) fn draw(v: &TableView, area: Rect, buf: &mut Buffer) {
+pub(crate) fn draw(v: &TableState, area: Rect, buf: &mut Buffer) {
     let Some(chart) = &v.chart else {
         return;
     };

@@ -4,11 +4,11 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::widgets::{Block, Clear, Widget};
 
-use crate::table_state::TableView;
+use crate::table_state::TableState;
 use crate::theme::THEME;
 
 /// Draws the cursor row of `v` in a popup over `area`.
-pub(crate) fn draw(v: &TableView, area: Rect, buf: &mut Buffer) {
+pub(crate) fn draw(v: &TableState, area: Rect, buf: &mut Buffer) {
     let fields = v.schema.fields();
     let name_w = fields
         .iter()

@@ -7,6 +7,7 @@ use ratatui::layout::Rect;
 use ratatui::style::Color;
 use ratatui::widgets::Widget;
 
+use super::table_view::TableView;
 use crate::testing::{lines, unstyled, Rig, HISTORY, QUOTES, TRADES};
 use crate::theme::THEME;
 
@@ -315,7 +316,7 @@ fn rising_values_flash_green_falling_red_keyed_by_row_position() {
     let area = Rect::new(0, 0, 40, 3);
     let draw = |rig: &Rig| {
         let mut buf = Buffer::empty(area);
-        rig.app.view.as_ref().unwrap().render(area, &mut buf);
+        TableView::new(rig.app.view.as_ref().unwrap()).render(area, &mut buf);
         buf
     };
     let buf = draw(&rig);
@@ -476,7 +477,7 @@ fn keyed_cells_flash_green_red_or_neutral_where_they_changed() {
     let area = Rect::new(0, 0, 40, 4);
     let draw = |rig: &Rig| {
         let mut buf = Buffer::empty(area);
-        rig.app.view.as_ref().unwrap().render(area, &mut buf);
+        TableView::new(rig.app.view.as_ref().unwrap()).render(area, &mut buf);
         buf
     };
     let buf = draw(&rig);
