@@ -19,25 +19,14 @@
 //! of the row set. A search looks at most [`SEARCH_ROWS`] rows ahead. Highlights are computed
 //! for the rows on screen only. A frame formats only the visible rows.
 //!
-//! # Highlights
-//!
-//! A new row's numeric cells flash green when the value rose and red when it fell, compared
-//! with the previous row of the same key (the first string column, such as `Sym`; the previous
-//! row when there is none).
-//!
-//! A keyed table's rows change in place: a modified row's cells that were written and whose
-//! value changed flash, compared with the row as it was before the update: green or red for
-//! numbers, a neutral highlight for anything else (strings, times, a null that came or went).
-//! A row that holds another key than before (the table's last row moved into a deleted key's
-//! slot) did not tick: the whole row gets the neutral highlight, as does a new key's row.
-//!
-//! Flashes are kept only for rows on screen, per cell with the time they started, keyed by row
-//! position, and fade over `theme::FADE`.
+//! The parts: [`flashes`] (tick highlights).
 
-use std::collections::{HashMap, VecDeque};
+mod flashes;
+
+use std::collections::VecDeque;
 use std::time::Instant;
 
-use arrow_array::{Array, RecordBatch};
+use arrow_array::RecordBatch;
 use arrow_cast::display::ArrayFormatter;
 use arrow_schema::SchemaRef;
 use std::fmt::Write as _;
@@ -45,11 +34,11 @@ use tickertable::TableKind;
 
 use crate::filter::{contains_ignore_case, Filter};
 use crate::mirror::{
-    format_cell, is_numeric, is_text, is_time, num_at, text_at, to_usize, Col, Mirror, Replaced,
-    FORMAT,
+    format_cell, is_numeric, is_text, num_at, text_at, to_usize, Col, Mirror, Replaced, FORMAT,
 };
 use crate::source::{Delta, TableInfo};
-use crate::theme::FADE;
+use flashes::Flashes;
+pub(crate) use flashes::Tick;
 
 /// Rows a new filter scans, newest first.
 pub(crate) const FILTER_SCAN: u64 = 1_000_000;
@@ -65,10 +54,6 @@ pub(crate) const CHART_POINTS: usize = 2_000;
 const CHART_SCAN: u64 = 1_000_000;
 /// Rows of each update a chart looks at (the newest).
 const CHART_UPDATE_SCAN: u64 = 200_000;
-/// How far back a highlight looks for the previous row of the same key.
-const KEY_LOOKBACK: u64 = 256;
-/// Rows of each update that refresh the last value per key.
-const KEY_ROWS: u64 = 2_048;
 /// The widest a column grows.
 const MAX_WIDTH: u16 = 40;
 
@@ -95,99 +80,10 @@ pub(crate) struct Sort {
     pub(crate) descending: bool,
 }
 
-/// How a cell changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Tick {
-    /// A number rose.
-    Up,
-    /// A number fell.
-    Down,
-    /// Anything else changed, or the row is another key's (neutral).
-    Changed,
-}
-
-/// One row's flashes: per column, how the cell changed and when.
-#[derive(Debug, Clone)]
-pub(crate) struct Flash {
-    /// The newest start among the cells (the row's flash is over `FADE` after it).
-    pub(crate) at: Instant,
-    cells: Vec<Option<(Tick, Instant)>>,
-}
-
-impl Flash {
-    fn new(columns: usize, at: Instant) -> Self {
-        Self {
-            at,
-            cells: vec![None; columns],
-        }
-    }
-
-    /// How column `c` changed and when, if it flashes.
-    pub(crate) fn tick(&self, c: usize) -> Option<(Tick, Instant)> {
-        self.cells.get(c).copied().flatten()
-    }
-
-    fn set(&mut self, c: usize, tick: Tick, at: Instant) {
-        if let Some(cell) = self.cells.get_mut(c) {
-            *cell = Some((tick, at));
-            self.at = self.at.max(at);
-        }
-    }
-
-    /// Every cell of a row, neutral: a row that is another key's than before, or new.
-    fn whole_row(columns: usize, at: Instant) -> Self {
-        Self {
-            at,
-            cells: vec![Some((Tick::Changed, at)); columns],
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.cells.iter().all(Option::is_none)
-    }
-}
-
 /// Whether a table kind follows its tail by default: append and ring tables, whose new rows
 /// come at the end. A blink table shows its latest cycle; a keyed table's rows change in place.
 fn follows_tail(kind: TableKind) -> bool {
     matches!(kind, TableKind::Append | TableKind::Ring { .. })
-}
-
-/// How cell `j` of `after` differs from cell `i` of `before`, if it does: a number rose or
-/// fell, or (times, strings, anything else, a null that came or went) it changed.
-fn cell_tick(
-    before: &dyn Array,
-    i: usize,
-    after: &dyn Array,
-    j: usize,
-    time: bool,
-) -> Option<Tick> {
-    match (before.is_null(i), after.is_null(j)) {
-        (true, true) => return None,
-        (true, false) | (false, true) => return Some(Tick::Changed),
-        (false, false) => {}
-    }
-    if !time {
-        if let (Some(a), Some(b)) = (num_at(before, i), num_at(after, j)) {
-            return match b.partial_cmp(&a) {
-                Some(std::cmp::Ordering::Greater) => Some(Tick::Up),
-                Some(std::cmp::Ordering::Less) => Some(Tick::Down),
-                Some(std::cmp::Ordering::Equal) => None,
-                // NaN on one side or both.
-                None => (a.is_nan() != b.is_nan()).then_some(Tick::Changed),
-            };
-        }
-    }
-    (!same_cell(before, i, after, j)).then_some(Tick::Changed)
-}
-
-/// Whether cell `i` of `a` and cell `j` of `b` hold the same value (nulls equal).
-fn same_cell(a: &dyn Array, i: usize, b: &dyn Array, j: usize) -> bool {
-    if let (Some(x), Some(y)) = (text_at(a, i), text_at(b, j)) {
-        return x == y;
-    }
-    // Any other type: compare the one-row slices (an allocation each; rows on screen only).
-    a.slice(i, 1).to_data() == b.slice(j, 1).to_data()
 }
 
 /// A visible row, formatted.
@@ -220,8 +116,6 @@ pub(crate) struct TableState {
     pub(crate) key_col: Option<usize>,
     /// A keyed table's key columns (the first string column if the source did not say).
     key_cols: Vec<usize>,
-    /// Numeric columns.
-    num_cols: Vec<usize>,
     pub(crate) follow: bool,
     pub(crate) selected: usize,
     pub(crate) top: usize,
@@ -235,8 +129,7 @@ pub(crate) struct TableState {
     pub(crate) filter: Option<FilterState>,
     pub(crate) sort: Option<Sort>,
     sorted: Vec<u64>,
-    pub(crate) flashes: HashMap<u64, Flash>,
-    last_by_key: HashMap<String, Vec<f64>>,
+    flashes: Flashes,
     pub(crate) search: Option<String>,
     /// Prepared for the next frame.
     pub(crate) visible: Vec<VisibleRow>,
@@ -263,13 +156,6 @@ impl TableState {
     ) -> Self {
         let schema = info.schema.clone();
         let key_col = schema.fields().iter().position(|f| is_text(f.data_type()));
-        let num_cols = schema
-            .fields()
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| is_numeric(f.data_type()))
-            .map(|(i, _)| i)
-            .collect();
         let key_cols = if info.key.is_empty() {
             key_col.into_iter().collect()
         } else {
@@ -282,6 +168,7 @@ impl TableState {
             .collect();
         let follow = follows_tail(info.kind);
         let decimals = vec![0; schema.fields().len()];
+        let flashes = Flashes::new(schema.clone(), key_col, key_cols.clone(), info.is_keyed());
         let mut v = Self {
             table,
             name: info.name.clone(),
@@ -289,7 +176,6 @@ impl TableState {
             schema,
             key_col,
             key_cols,
-            num_cols,
             follow,
             selected: 0,
             top: 0,
@@ -300,8 +186,7 @@ impl TableState {
             filter: None,
             sort: None,
             sorted: Vec::new(),
-            flashes: HashMap::new(),
-            last_by_key: HashMap::new(),
+            flashes,
             search: None,
             visible: Vec::new(),
             widths,
@@ -488,17 +373,12 @@ impl TableState {
         self.resort(live);
         self.extend_chart(live, delta);
         self.place_cursor(live, anchor);
-        if rows.end < delta.removed.end {
-            // Positions past the end may be taken by other rows later: forget their flashes.
-            self.flashes.retain(|&p, _| p < rows.end);
-        }
-        self.flash_modified(live, delta, replaced, at);
-        if !delta.added.is_empty() {
-            self.flash_new(live, delta.added.start, at);
-        }
-        if !self.is_keyed() {
-            self.remember_keys(live, delta);
-        }
+        let end = (self.top + self.height).min(self.len(live));
+        let on_screen: Vec<u64> = (self.top..end)
+            .filter_map(|i| self.pos_at(live, i))
+            .collect();
+        self.flashes
+            .on_update(live, delta, replaced, on_screen.iter().copied(), at);
         self.stale = true;
     }
 
@@ -818,169 +698,17 @@ impl TableState {
 
     /// Drops faded flashes.
     pub(crate) fn purge_flashes(&mut self, now: Instant) {
-        self.flashes.retain(|_, f| now.duration_since(f.at) < FADE);
+        self.flashes.purge(now);
+    }
+
+    /// The flashes of the rows on screen.
+    pub(crate) fn flashes(&self) -> &Flashes {
+        &self.flashes
     }
 
     /// Whether a flash is still fading (the screen must be redrawn as it does).
     pub(crate) fn is_animating(&self) -> bool {
         !self.flashes.is_empty()
-    }
-
-    /// Flashes the rows on screen at or after `first_new`: against the previous row of their
-    /// key, or (a keyed table's new keys) the whole row, neutral.
-    fn flash_new(&mut self, live: &Mirror, first_new: u64, at: Instant) {
-        let len = self.len(live);
-        let end = (self.top + self.height).min(len);
-        let ncols = self.schema.fields().len();
-        let mut prev_vals = Vec::with_capacity(self.num_cols.len());
-        for i in self.top..end {
-            let Some(p) = self.pos_at(live, i) else {
-                continue;
-            };
-            if p < first_new {
-                continue;
-            }
-            if self.is_keyed() {
-                self.flashes.insert(p, Flash::whole_row(ncols, at));
-                continue;
-            }
-            let Some((b, r)) = live.locate(p) else {
-                continue;
-            };
-            let key = self.key_col.and_then(|k| text_at(b.column(k).as_ref(), r));
-            prev_vals.clear();
-            if let Some((pb, pr)) = self.previous_row(live, p, key) {
-                prev_vals.extend(
-                    self.num_cols
-                        .iter()
-                        .map(|&c| num_at(pb.column(c).as_ref(), pr).unwrap_or(f64::NAN)),
-                );
-            } else if let Some(v) = self.last_by_key.get(key.unwrap_or("")) {
-                prev_vals.extend_from_slice(v);
-            } else {
-                continue;
-            }
-            let mut flash = Flash::new(ncols, at);
-            for (&c, &before) in self.num_cols.iter().zip(&prev_vals) {
-                // The symbol column and the time always change; flash only the values.
-                if matches!(
-                    self.schema.field(c).data_type(),
-                    arrow_schema::DataType::Timestamp(..)
-                ) {
-                    continue;
-                }
-                if let Some(now) = num_at(b.column(c).as_ref(), r) {
-                    if now > before {
-                        flash.set(c, Tick::Up, at);
-                    } else if now < before {
-                        flash.set(c, Tick::Down, at);
-                    }
-                }
-            }
-            if !flash.is_empty() {
-                self.flashes.insert(p, flash);
-            }
-        }
-    }
-
-    /// Flashes the cells of the modified rows on screen that were written and changed,
-    /// compared with the rows as they were (`replaced`); a row that now holds another key
-    /// flashes whole, neutral. O(rows on screen × (log modified + columns)).
-    fn flash_modified(&mut self, live: &Mirror, delta: &Delta, replaced: &Replaced, at: Instant) {
-        let m = &delta.modified;
-        let Some(batch) = m.batch.as_ref() else {
-            return;
-        };
-        let ncols = self.schema.fields().len();
-        let written = ncols.min(batch.num_columns());
-        let end = (self.top + self.height).min(self.len(live));
-        for i in self.top..end {
-            let Some(p) = self.pos_at(live, i) else {
-                continue;
-            };
-            let Ok(k) = m.positions.binary_search(&p) else {
-                continue;
-            };
-            let Some((old, r)) = replaced.locate(p) else {
-                continue;
-            };
-            let moved = self.key_cols.iter().any(|&c| {
-                c < written && !same_cell(old.column(c).as_ref(), r, batch.column(c).as_ref(), k)
-            });
-            if moved {
-                // Not a tick of this row's values: another key's row took the slot.
-                self.flashes.insert(p, Flash::whole_row(ncols, at));
-                continue;
-            }
-            let mut flash = self
-                .flashes
-                .remove(&p)
-                .unwrap_or_else(|| Flash::new(ncols, at));
-            for c in 0..written {
-                if !m.is_written(k, c) {
-                    continue;
-                }
-                let time = is_time(self.schema.field(c).data_type());
-                let (before, after) = (old.column(c).as_ref(), batch.column(c).as_ref());
-                if let Some(tick) = cell_tick(before, r, after, k, time) {
-                    flash.set(c, tick, at);
-                }
-            }
-            if !flash.is_empty() {
-                self.flashes.insert(p, flash);
-            }
-        }
-    }
-
-    /// The previous row with the same key, looking back at most [`KEY_LOOKBACK`] rows.
-    fn previous_row<'m>(
-        &self,
-        rows: &'m Mirror,
-        pos: u64,
-        key: Option<&str>,
-    ) -> Option<(&'m RecordBatch, usize)> {
-        let lo = rows.rows().start.max(pos.saturating_sub(KEY_LOOKBACK));
-        let mut q = pos;
-        while q > lo {
-            q -= 1;
-            let (batch, r) = rows.locate(q)?;
-            match (key, self.key_col) {
-                (Some(k), Some(kc)) => {
-                    if text_at(batch.column(kc).as_ref(), r) == Some(k) {
-                        return Some((batch, r));
-                    }
-                }
-                _ => return Some((batch, r)),
-            }
-        }
-        None
-    }
-
-    /// Remembers the last values per key from the newest rows of `delta`.
-    fn remember_keys(&mut self, live: &Mirror, delta: &Delta) {
-        let from = delta
-            .added
-            .start
-            .max(delta.added.end.saturating_sub(KEY_ROWS));
-        let (key_col, num_cols, map) = (self.key_col, &self.num_cols, &mut self.last_by_key);
-        live.for_each_run(from..delta.added.end, |_, b, r0, n| {
-            let keys = key_col.map(|k| b.column(k).clone());
-            for r in r0..r0 + n {
-                let key = keys
-                    .as_ref()
-                    .and_then(|k| text_at(k.as_ref(), r))
-                    .unwrap_or("");
-                if !map.contains_key(key) {
-                    map.insert(key.to_owned(), vec![f64::NAN; num_cols.len()]);
-                }
-                let Some(vals) = map.get_mut(key) else {
-                    continue;
-                };
-                for (slot, &c) in vals.iter_mut().zip(num_cols) {
-                    *slot = num_at(b.column(c).as_ref(), r).unwrap_or(f64::NAN);
-                }
-            }
-        });
     }
 
     /// Whether the next frame must be prepared again.

@@ -297,11 +297,14 @@ fn new_values_flash_up_or_down_per_symbol_and_fade() {
     rig.publish(&[("AAPL", 101.0), ("MSFT", 49.0), ("AAPL", 101.0)]);
     rig.cycle();
     let v = rig.app.view.as_ref().unwrap();
-    let price = |pos| v.flashes.get(&pos).and_then(|f| f.tick(2)).map(|t| t.0);
+    let price = |pos| v.flashes().get(pos).and_then(|f| f.tick(2)).map(|t| t.0);
     assert_eq!(price(2), Some(Tick::Up), "AAPL rose");
     assert_eq!(price(3), Some(Tick::Down), "MSFT fell");
-    assert!(v.flashes[&2].tick(1).is_none(), "Sym: no flash");
-    assert!(!v.flashes.contains_key(&4), "AAPL unchanged: no flash");
+    assert!(
+        v.flashes().get(2).unwrap().tick(1).is_none(),
+        "Sym: no flash"
+    );
+    assert!(v.flashes().get(4).is_none(), "AAPL unchanged: no flash");
     assert!(v.is_animating());
     for _ in 0..5 {
         rig.tick();
@@ -610,7 +613,7 @@ fn keyed_filter_and_sort_track_rows_changed_in_place() {
         assert_eq!(matches(&rig), filtered, "cycle {cycle}");
         let len = rig.app.tables[QUOTES].mirror.len() as u64;
         let v = rig.app.view.as_ref().unwrap();
-        assert!(v.flashes.keys().all(|&p| p < len), "cycle {cycle}");
+        assert!(v.flashes().positions().all(|p| p < len), "cycle {cycle}");
     }
     // Sort off: the filtered rows by position.
     rig.key(KeyCode::Char('s'));
@@ -633,14 +636,14 @@ fn modified_cells_flash_by_direction_only_where_written_and_changed() {
     rig.cycle();
     let tick = |rig: &Rig, pos: u64, c: usize| {
         let v = rig.app.view.as_ref().unwrap();
-        v.flashes.get(&pos).and_then(|f| f.tick(c)).map(|t| t.0)
+        v.flashes().get(pos).and_then(|f| f.tick(c)).map(|t| t.0)
     };
     let row = |rig: &Rig, pos: u64| (0..4).map(|c| tick(rig, pos, c)).collect::<Vec<_>>();
     let fade = |rig: &mut Rig| {
         for _ in 0..5 {
             rig.tick();
         }
-        assert!(rig.app.view.as_ref().unwrap().flashes.is_empty(), "faded");
+        assert!(rig.app.view.as_ref().unwrap().flashes().is_empty(), "faded");
     };
     assert_eq!(
         row(&rig, 3),
@@ -660,7 +663,7 @@ fn modified_cells_flash_by_direction_only_where_written_and_changed() {
         row(&rig, 1),
         [None, Some(Tick::Down), None, Some(Tick::Changed)]
     );
-    assert!(!rig.app.view.as_ref().unwrap().flashes.contains_key(&2));
+    assert!(rig.app.view.as_ref().unwrap().flashes().get(2).is_none());
     fade(&mut rig);
 
     // A partial upsert flashes only the columns it wrote.
@@ -684,9 +687,9 @@ fn modified_cells_flash_by_direction_only_where_written_and_changed() {
             .view
             .as_ref()
             .unwrap()
-            .flashes
-            .keys()
-            .all(|&p| p < 3),
+            .flashes()
+            .positions()
+            .all(|p| p < 3),
         "no flash past the end"
     );
     fade(&mut rig);
@@ -696,6 +699,6 @@ fn modified_cells_flash_by_direction_only_where_written_and_changed() {
     rig.upsert(&[("MSFT", 60.0, 61.0, "Y")]);
     rig.cycle();
     let v = rig.app.view.as_ref().unwrap();
-    assert!(v.flashes.is_empty());
+    assert!(v.flashes().is_empty());
     assert_eq!(v.pending, 1);
 }

@@ -107,7 +107,7 @@ impl Widget for TableView<'_> {
                 fmt_u64(row.pos, &mut num),
                 THEME.gutter,
             );
-            let flash = state.flashes.get(&row.pos);
+            let flash = state.flashes().get(row.pos);
             let mut x = body.x + gutter + 1;
             for c in first..fields.len() {
                 if x >= body.right() {
