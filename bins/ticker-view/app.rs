@@ -404,9 +404,8 @@ impl App {
         let text = match kind {
             PromptKind::Search => String::new(),
             PromptKind::Filter => v
-                .filter
-                .as_ref()
-                .map(|f| f.filter.to_string())
+                .filter()
+                .map(|f| f.filter().to_string())
                 .unwrap_or_default(),
         };
         self.prompt = Some(Prompt { kind, text });

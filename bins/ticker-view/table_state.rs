@@ -19,11 +19,11 @@
 //! of the row set. A search looks at most [`SEARCH_ROWS`] rows ahead. Highlights are computed
 //! for the rows on screen only. A frame formats only the visible rows.
 //!
-//! The parts: [`flashes`] (tick highlights).
+//! The parts: [`filter`] (the rows a filter keeps), [`flashes`] (tick highlights).
 
+mod filter;
 mod flashes;
 
-use std::collections::VecDeque;
 use std::time::Instant;
 
 use arrow_array::RecordBatch;
@@ -37,13 +37,11 @@ use crate::mirror::{
     format_cell, is_numeric, is_text, num_at, text_at, to_usize, Col, Mirror, Replaced, FORMAT,
 };
 use crate::source::{Delta, TableInfo};
+use filter::FilterState;
+pub(crate) use filter::{FILTER_SCAN, MAX_MATCHES};
 use flashes::Flashes;
 pub(crate) use flashes::Tick;
 
-/// Rows a new filter scans, newest first.
-pub(crate) const FILTER_SCAN: u64 = 1_000_000;
-/// Matches a filter keeps, newest.
-pub(crate) const MAX_MATCHES: usize = 100_000;
 /// Rows a sort orders: the newest of the row set.
 pub(crate) const SORT_ROWS: usize = 10_000;
 /// Rows a search looks at from the cursor.
@@ -62,15 +60,6 @@ const MAX_WIDTH: u16 = 40;
 pub(crate) struct Anchor {
     selected: Option<u64>,
     top: Option<u64>,
-}
-
-/// A filter and the positions it kept, oldest first.
-#[derive(Debug, Clone)]
-pub(crate) struct FilterState {
-    pub(crate) filter: Filter,
-    pub(crate) matches: VecDeque<u64>,
-    /// The first position scanned: matches cover `[scanned_from, end)`.
-    pub(crate) scanned_from: u64,
 }
 
 /// A sort: the column and the direction.
@@ -126,7 +115,7 @@ pub(crate) struct TableState {
     pub(crate) frozen: Option<Mirror>,
     /// Updates that arrived while paused.
     pub(crate) pending: u64,
-    pub(crate) filter: Option<FilterState>,
+    filter: Option<FilterState>,
     pub(crate) sort: Option<Sort>,
     sorted: Vec<u64>,
     flashes: Flashes,
@@ -216,7 +205,7 @@ impl TableState {
         if self.sort.is_some() {
             self.sorted.len()
         } else if let Some(f) = &self.filter {
-            f.matches.len()
+            f.matches().len()
         } else {
             self.data(live).len()
         }
@@ -227,7 +216,7 @@ impl TableState {
         if self.sort.is_some() {
             self.sorted.get(i).copied()
         } else if let Some(f) = &self.filter {
-            f.matches.get(i).copied()
+            f.matches().get(i).copied()
         } else {
             let m = self.data(live);
             let p = m.rows().start + i as u64;
@@ -243,7 +232,7 @@ impl TableState {
                 .position(|&p| p == pos)
                 .unwrap_or(self.selected)
         } else if let Some(f) = &self.filter {
-            f.matches.partition_point(|&p| p < pos)
+            f.matches().partition_point(|&p| p < pos)
         } else {
             to_usize(pos.saturating_sub(self.data(live).rows().start))
         }
@@ -350,25 +339,8 @@ impl TableState {
             self.pending += 1;
             return;
         }
-        let rows = live.rows();
         if let Some(f) = &mut self.filter {
-            while f.matches.front().is_some_and(|&p| p < rows.start) {
-                f.matches.pop_front();
-            }
-            // A keyed table shrinks at the end: its rows past the new end are gone.
-            while f.matches.back().is_some_and(|&p| p >= rows.end) {
-                f.matches.pop_back();
-            }
-            f.scanned_from = f.scanned_from.min(rows.end);
-            refilter_modified(f, delta);
-            let from = delta
-                .added
-                .start
-                .max(delta.added.end.saturating_sub(FILTER_SCAN));
-            if from < f.scanned_from && f.scanned_from <= delta.added.end {
-                f.scanned_from = from;
-            }
-            scan_filter(f, live, from..delta.added.end);
+            f.on_update(live, delta);
         }
         self.resort(live);
         self.extend_chart(live, delta);
@@ -442,12 +414,8 @@ impl TableState {
 
     /// Sets or clears the filter.
     pub(crate) fn set_filter(&mut self, filter: Option<Filter>, live: &Mirror) {
-        self.filter = filter.map(|filter| FilterState {
-            filter,
-            matches: VecDeque::new(),
-            scanned_from: 0,
-        });
-        self.refilter(live);
+        let m = self.frozen.as_ref().unwrap_or(live);
+        self.filter = filter.map(|filter| FilterState::new(filter, m));
         self.resort(live);
         self.selected = 0;
         self.top = 0;
@@ -458,12 +426,13 @@ impl TableState {
     fn refilter(&mut self, live: &Mirror) {
         let m = self.frozen.as_ref().unwrap_or(live);
         if let Some(f) = &mut self.filter {
-            f.matches.clear();
-            let rows = m.rows();
-            let from = rows.start.max(rows.end.saturating_sub(FILTER_SCAN));
-            f.scanned_from = from;
-            scan_filter(f, m, from..rows.end);
+            f.rescan(m);
         }
+    }
+
+    /// The filter, if one is set.
+    pub(crate) fn filter(&self) -> Option<&FilterState> {
+        self.filter.as_ref()
     }
 
     /// Cycles the sort on the current column: ascending, descending, off.
@@ -495,8 +464,8 @@ impl TableState {
         let m = self.frozen.as_ref().unwrap_or(live);
         let mut keys: Vec<(Key<'_>, u64)> = Vec::with_capacity(SORT_ROWS);
         if let Some(f) = &self.filter {
-            let skip = f.matches.len().saturating_sub(SORT_ROWS);
-            for &p in f.matches.iter().skip(skip) {
+            let skip = f.matches().len().saturating_sub(SORT_ROWS);
+            for &p in f.matches().iter().skip(skip) {
                 if let Some((b, r)) = m.locate(p) {
                     keys.push((Key::of(b.column(sort.column).as_ref(), r), p));
                 }
@@ -589,10 +558,9 @@ impl TableState {
                 field.data_type()
             ));
         }
-        let pinned = self
-            .filter
-            .as_ref()
-            .is_some_and(|f| f.filter.pinned().is_some() && Some(f.filter.column) == self.key_col);
+        let pinned = self.filter.as_ref().is_some_and(|f| {
+            f.filter().pinned().is_some() && Some(f.filter().column) == self.key_col
+        });
         let key = if pinned {
             None
         } else {
@@ -624,8 +592,8 @@ impl TableState {
         }
         match &self.filter {
             Some(f) => {
-                let col = Col::new(b.column(f.filter.column));
-                f.filter.test(&col, r)
+                let col = Col::new(b.column(f.filter().column));
+                f.filter().test(&col, r)
             }
             None => true,
         }
@@ -911,156 +879,5 @@ impl<'a> Key<'a> {
             (Key::Null, _) | (Key::Text(_), Key::Num(_)) => Ordering::Greater,
             (_, Key::Null) | (Key::Num(_), Key::Text(_)) => Ordering::Less,
         }
-    }
-}
-
-/// Scans `range` of `m` with `f`'s filter, appending matches (keeping the newest
-/// [`MAX_MATCHES`]).
-fn scan_filter(f: &mut FilterState, m: &Mirror, range: std::ops::Range<u64>) {
-    let filter = &f.filter;
-    let matches = &mut f.matches;
-    m.for_each_run(range, |p0, b, r0, n| {
-        let sliced = b.slice(r0, n);
-        filter.scan(&sliced, 0, n, |k| matches.push_back(p0 + k as u64));
-    });
-    while matches.len() > MAX_MATCHES {
-        matches.pop_front();
-    }
-}
-
-/// Updates a filter's matches for the rows `delta` modified in place (a keyed table): a row
-/// whose filter column was written may now pass or fail. O(modified × log matches), plus one
-/// O(matches) merge when many rows changed sides.
-fn refilter_modified(f: &mut FilterState, delta: &Delta) {
-    /// Changes applied one by one (each an O(matches) shift at worst) up to this many.
-    const ONE_BY_ONE: usize = 32;
-    let m = &delta.modified;
-    let Some(batch) = m.batch.as_ref() else {
-        return;
-    };
-    let column = f.filter.column;
-    if column >= batch.num_columns() {
-        return;
-    }
-    let col = Col::new(batch.column(column));
-    // (position, passes now), ascending.
-    let mut changes: Vec<(u64, bool)> = Vec::new();
-    for (k, &p) in m.positions.iter().enumerate() {
-        if p < f.scanned_from || !m.is_written(k, column) {
-            continue;
-        }
-        let passes = f.filter.test(&col, k);
-        if passes != f.matches.binary_search(&p).is_ok() {
-            changes.push((p, passes));
-        }
-    }
-    if changes.len() <= ONE_BY_ONE {
-        for (p, passes) in changes {
-            match (f.matches.binary_search(&p), passes) {
-                (Err(at), true) => f.matches.insert(at, p),
-                (Ok(at), false) => {
-                    f.matches.remove(at);
-                }
-                _ => {}
-            }
-        }
-    } else {
-        let old = std::mem::take(&mut f.matches);
-        let mut changes = changes.into_iter().peekable();
-        for p in old {
-            while let Some(&(q, passes)) = changes.peek() {
-                if q >= p {
-                    break;
-                }
-                if passes {
-                    f.matches.push_back(q);
-                }
-                changes.next();
-            }
-            // A position that changes here stops matching; else it stays.
-            if changes.peek().is_some_and(|&(q, _)| q == p) {
-                changes.next();
-            } else {
-                f.matches.push_back(p);
-            }
-        }
-        f.matches
-            .extend(changes.filter(|&(_, passes)| passes).map(|(q, _)| q));
-    }
-    while f.matches.len() > MAX_MATCHES {
-        f.matches.pop_front();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use arrow_array::Float64Array;
-    use arrow_schema::{DataType, Field, Schema};
-
-    use super::*;
-    use crate::source::Modified;
-
-    fn schema() -> Schema {
-        Schema::new(vec![Field::new("Bid", DataType::Float64, true)])
-    }
-
-    /// A filter `Bid > 50` holding `matches`, scanned from 0.
-    fn filter(matches: impl IntoIterator<Item = u64>) -> FilterState {
-        FilterState {
-            filter: Filter::parse("Bid > 50", &schema()).unwrap(),
-            matches: matches.into_iter().collect(),
-            scanned_from: 0,
-        }
-    }
-
-    fn modified(rows: &[(u64, f64)], masks: Vec<u8>) -> Delta {
-        let batch = RecordBatch::try_new(
-            Arc::new(schema()),
-            vec![Arc::new(Float64Array::from_iter_values(
-                rows.iter().map(|r| r.1),
-            ))],
-        )
-        .unwrap();
-        Delta {
-            modified: Modified {
-                positions: rows.iter().map(|r| r.0).collect(),
-                batch: Some(batch),
-                masks,
-                width: 1,
-            },
-            ..Delta::default()
-        }
-    }
-
-    #[test]
-    fn smoke() {
-        let mut f = filter([1, 3]);
-        refilter_modified(&mut f, &modified(&[(1, 10.0), (2, 60.0)], vec![]));
-        assert_eq!(f.matches, [2, 3]);
-    }
-
-    #[test]
-    fn many_rows_changing_sides_merge_like_one_by_one() {
-        // Even positions matched; every third position is rewritten to pass iff it is odd.
-        let rows: Vec<(u64, f64)> = (0..300)
-            .step_by(3)
-            .map(|p| (p, if p % 2 == 1 { 99.0 } else { 1.0 }))
-            .collect();
-        let mut f = filter((0..300).step_by(2));
-        refilter_modified(&mut f, &modified(&rows, vec![]));
-        let want: Vec<u64> = (0..300)
-            .filter(|p| if p % 3 == 0 { p % 2 == 1 } else { p % 2 == 0 })
-            .collect();
-        assert_eq!(f.matches, want);
-    }
-
-    #[test]
-    fn rows_whose_filter_column_was_not_written_keep_their_place() {
-        let mut f = filter([1]);
-        // Bit 0 clear: the bid was not written (a partial upsert of other columns).
-        refilter_modified(&mut f, &modified(&[(1, 10.0), (2, 60.0)], vec![0, 1]));
-        assert_eq!(f.matches, [1, 2]);
     }
 }

@@ -113,10 +113,10 @@ fn title_bar(app: &App, area: Rect, buf: &mut Buffer) {
         text.push_str(&fmt_count(m.len() as u64));
         text.push_str(" rows │ step ");
         text.push_str(&m.step().to_string());
-        if let Some(f) = &v.filter {
+        if let Some(f) = v.filter() {
             text.push_str(" │ filter ");
-            text.push_str(&f.filter.to_string());
-            let _ = write!(text, " ({} shown)", fmt_count(f.matches.len() as u64));
+            text.push_str(&f.filter().to_string());
+            let _ = write!(text, " ({} shown)", fmt_count(f.matches().len() as u64));
         }
         if let Some(s) = v.sort {
             text.push_str(" │ sort ");

@@ -254,7 +254,7 @@ fn filter_sort_and_search_work_on_the_row_set() {
         rig.key(KeyCode::Backspace);
     }
     rig.key(KeyCode::Enter);
-    assert!(rig.app.view.as_ref().unwrap().filter.is_none());
+    assert!(rig.app.view.as_ref().unwrap().filter().is_none());
     assert_eq!(rig.view_len(), 6);
 
     // Sort by Price: ascending, descending, off.
@@ -585,8 +585,8 @@ fn keyed_filter_and_sort_track_rows_changed_in_place() {
         (0..rig.view_len()).filter_map(|i| v.pos_at(m, i)).collect()
     };
     let matches = |rig: &Rig| -> Vec<u64> {
-        let f = rig.app.view.as_ref().unwrap().filter.as_ref().unwrap();
-        f.matches.iter().copied().collect()
+        let f = rig.app.view.as_ref().unwrap().filter().unwrap();
+        f.matches().iter().copied().collect()
     };
     assert_eq!(got(&rig), want(&rig));
     for cycle in 0..200 {

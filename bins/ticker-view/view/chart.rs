@@ -17,9 +17,9 @@ pub(crate) fn draw(v: &TableState, area: Rect, buf: &mut Buffer) {
         return;
     };
     let column = v.schema.field(chart.column).name();
-    let what = match (&chart.key, &v.filter) {
+    let what = match (&chart.key, v.filter()) {
         (Some(k), _) => k.clone(),
-        (None, Some(f)) => f.filter.to_string(),
+        (None, Some(f)) => f.filter().to_string(),
         (None, None) => "all rows".to_owned(),
     };
     let paused = if v.is_paused() { " │ PAUSED" } else { "" };

@@ -70,8 +70,8 @@ impl Widget for TableView<'_> {
         let body = Rect::new(area.x, y0 + 1, area.width, area.height - 1);
         if state.visible.is_empty() {
             let msg = match state.kind {
-                TableKind::Blink if state.filter.is_none() => "no rows this cycle",
-                _ if state.filter.is_some() => "no rows match the filter",
+                TableKind::Blink if state.filter().is_none() => "no rows this cycle",
+                _ if state.filter().is_some() => "no rows match the filter",
                 TableKind::Keyed { .. } => "no rows",
                 _ => "no rows yet",
             };
