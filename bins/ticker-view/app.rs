@@ -379,7 +379,7 @@ impl App {
 
     fn sort(&mut self) {
         self.with_view(TableState::cycle_sort, |_| {});
-        let text = self.view.as_ref().map(|v| match v.sort {
+        let text = self.view.as_ref().map(|v| match v.sort() {
             Some(s) => format!(
                 "sorted by {} {} (the newest {} rows)",
                 v.schema.field(s.column).name(),

@@ -19,10 +19,12 @@
 //! of the row set. A search looks at most [`SEARCH_ROWS`] rows ahead. Highlights are computed
 //! for the rows on screen only. A frame formats only the visible rows.
 //!
-//! The parts: [`filter`] (the rows a filter keeps), [`flashes`] (tick highlights).
+//! The parts: [`filter`] (the rows a filter keeps), [`sort`] (the rows in a column's order),
+//! [`flashes`] (tick highlights).
 
 mod filter;
 mod flashes;
+mod sort;
 
 use std::time::Instant;
 
@@ -41,9 +43,9 @@ use filter::FilterState;
 pub(crate) use filter::{FILTER_SCAN, MAX_MATCHES};
 use flashes::Flashes;
 pub(crate) use flashes::Tick;
+use sort::Sorted;
+pub(crate) use sort::{Sort, SORT_ROWS};
 
-/// Rows a sort orders: the newest of the row set.
-pub(crate) const SORT_ROWS: usize = 10_000;
 /// Rows a search looks at from the cursor.
 pub(crate) const SEARCH_ROWS: usize = 100_000;
 /// Points a chart shows.
@@ -60,13 +62,6 @@ const MAX_WIDTH: u16 = 40;
 pub(crate) struct Anchor {
     selected: Option<u64>,
     top: Option<u64>,
-}
-
-/// A sort: the column and the direction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Sort {
-    pub(crate) column: usize,
-    pub(crate) descending: bool,
 }
 
 /// Whether a table kind follows its tail by default: append and ring tables, whose new rows
@@ -116,8 +111,7 @@ pub(crate) struct TableState {
     /// Updates that arrived while paused.
     pub(crate) pending: u64,
     filter: Option<FilterState>,
-    pub(crate) sort: Option<Sort>,
-    sorted: Vec<u64>,
+    sort: Option<Sorted>,
     flashes: Flashes,
     pub(crate) search: Option<String>,
     /// Prepared for the next frame.
@@ -174,7 +168,6 @@ impl TableState {
             pending: 0,
             filter: None,
             sort: None,
-            sorted: Vec::new(),
             flashes,
             search: None,
             visible: Vec::new(),
@@ -202,8 +195,8 @@ impl TableState {
 
     /// How many rows the row set has.
     pub(crate) fn len(&self, live: &Mirror) -> usize {
-        if self.sort.is_some() {
-            self.sorted.len()
+        if let Some(s) = &self.sort {
+            s.positions().len()
         } else if let Some(f) = &self.filter {
             f.matches().len()
         } else {
@@ -213,8 +206,8 @@ impl TableState {
 
     /// The position of row `i` of the row set.
     pub(crate) fn pos_at(&self, live: &Mirror, i: usize) -> Option<u64> {
-        if self.sort.is_some() {
-            self.sorted.get(i).copied()
+        if let Some(s) = &self.sort {
+            s.positions().get(i).copied()
         } else if let Some(f) = &self.filter {
             f.matches().get(i).copied()
         } else {
@@ -226,8 +219,8 @@ impl TableState {
 
     /// The index in the row set of the first row at or after `pos`.
     fn index_of(&self, live: &Mirror, pos: u64) -> usize {
-        if self.sort.is_some() {
-            self.sorted
+        if let Some(s) = &self.sort {
+            s.positions()
                 .iter()
                 .position(|&p| p == pos)
                 .unwrap_or(self.selected)
@@ -437,56 +430,26 @@ impl TableState {
 
     /// Cycles the sort on the current column: ascending, descending, off.
     pub(crate) fn cycle_sort(&mut self, live: &Mirror) {
-        self.sort = match self.sort {
-            Some(s) if s.column == self.col && !s.descending => Some(Sort {
-                column: self.col,
-                descending: true,
-            }),
-            Some(s) if s.column == self.col => None,
-            _ => Some(Sort {
-                column: self.col,
-                descending: false,
-            }),
-        };
-        self.resort(live);
+        let next = Sort::next(self.sort(), self.col);
+        let m = self.frozen.as_ref().unwrap_or(live);
+        self.sort = next.map(|by| Sorted::new(by, m, self.filter.as_ref()));
         self.selected = 0;
         self.top = 0;
         self.follow = self.sort.is_none() && follows_tail(self.kind);
         self.clamp(live);
     }
 
-    /// Sorts the newest [`SORT_ROWS`] rows of the row set. O(n log n), n ≤ `SORT_ROWS`.
+    /// The sort, if one is set.
+    pub(crate) fn sort(&self) -> Option<Sort> {
+        self.sort.as_ref().map(Sorted::by)
+    }
+
+    /// Sorts the newest [`SORT_ROWS`] rows of the row set again.
     fn resort(&mut self, live: &Mirror) {
-        let Some(sort) = self.sort else {
-            self.sorted.clear();
-            return;
-        };
         let m = self.frozen.as_ref().unwrap_or(live);
-        let mut keys: Vec<(Key<'_>, u64)> = Vec::with_capacity(SORT_ROWS);
-        if let Some(f) = &self.filter {
-            let skip = f.matches().len().saturating_sub(SORT_ROWS);
-            for &p in f.matches().iter().skip(skip) {
-                if let Some((b, r)) = m.locate(p) {
-                    keys.push((Key::of(b.column(sort.column).as_ref(), r), p));
-                }
-            }
-        } else {
-            let rows = m.rows();
-            let from = rows.start.max(rows.end.saturating_sub(SORT_ROWS as u64));
-            m.for_each_run(from..rows.end, |p0, b, r0, n| {
-                let a = b.column(sort.column).as_ref();
-                for k in 0..n {
-                    keys.push((Key::of(a, r0 + k), p0 + k as u64));
-                }
-            });
+        if let Some(s) = &mut self.sort {
+            s.resort(m, self.filter.as_ref());
         }
-        keys.sort_by(|(a, pa), (b, pb)| {
-            let o = a.cmp(b);
-            let o = if sort.descending { o.reverse() } else { o };
-            o.then(pa.cmp(pb))
-        });
-        self.sorted.clear();
-        self.sorted.extend(keys.into_iter().map(|(_, p)| p));
     }
 
     /// Searches for `query` (case-insensitive, in any cell's text) from the row after (or
@@ -847,37 +810,6 @@ fn align_decimals(
                         .min(MAX_WIDTH),
                 );
             }
-        }
-    }
-}
-
-/// A sort key, ordered nulls last, numbers by value, strings by bytes.
-#[derive(Debug, Clone, Copy)]
-enum Key<'a> {
-    Num(f64),
-    Text(&'a str),
-    Null,
-}
-
-impl<'a> Key<'a> {
-    fn of(a: &'a dyn arrow_array::Array, r: usize) -> Self {
-        if let Some(s) = text_at(a, r) {
-            Key::Text(s)
-        } else if let Some(x) = num_at(a, r) {
-            Key::Num(x)
-        } else {
-            Key::Null
-        }
-    }
-
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        use std::cmp::Ordering;
-        match (self, other) {
-            (Key::Num(a), Key::Num(b)) => a.total_cmp(b),
-            (Key::Text(a), Key::Text(b)) => a.cmp(b),
-            (Key::Null, Key::Null) => Ordering::Equal,
-            (Key::Null, _) | (Key::Text(_), Key::Num(_)) => Ordering::Greater,
-            (_, Key::Null) | (Key::Num(_), Key::Text(_)) => Ordering::Less,
         }
     }
 }

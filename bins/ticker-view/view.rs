@@ -118,7 +118,7 @@ fn title_bar(app: &App, area: Rect, buf: &mut Buffer) {
             text.push_str(&f.filter().to_string());
             let _ = write!(text, " ({} shown)", fmt_count(f.matches().len() as u64));
         }
-        if let Some(s) = v.sort {
+        if let Some(s) = v.sort() {
             text.push_str(" │ sort ");
             text.push_str(v.schema.field(s.column).name());
             text.push_str(if s.descending { " ↓" } else { " ↑" });
