@@ -24,6 +24,8 @@
 
 mod filter;
 mod flashes;
+mod pause;
+mod rows;
 mod sort;
 
 use std::time::Instant;
@@ -36,13 +38,15 @@ use tickertable::TableKind;
 
 use crate::filter::{contains_ignore_case, Filter};
 use crate::mirror::{
-    format_cell, is_numeric, is_text, num_at, text_at, to_usize, Col, Mirror, Replaced, FORMAT,
+    format_cell, is_numeric, is_text, num_at, text_at, Col, Mirror, Replaced, FORMAT,
 };
 use crate::source::{Delta, TableInfo};
 use filter::FilterState;
 pub(crate) use filter::{FILTER_SCAN, MAX_MATCHES};
 use flashes::Flashes;
 pub(crate) use flashes::Tick;
+use pause::Pause;
+use rows::RowSet;
 use sort::Sorted;
 pub(crate) use sort::{Sort, SORT_ROWS};
 
@@ -106,10 +110,7 @@ pub(crate) struct TableState {
     pub(crate) col: usize,
     /// Body rows on screen.
     pub(crate) height: usize,
-    /// The rows shown while paused.
-    pub(crate) frozen: Option<Mirror>,
-    /// Updates that arrived while paused.
-    pub(crate) pending: u64,
+    pause: Pause,
     filter: Option<FilterState>,
     sort: Option<Sorted>,
     flashes: Flashes,
@@ -164,8 +165,7 @@ impl TableState {
             top: 0,
             col: 0,
             height: height.max(1),
-            frozen: None,
-            pending: 0,
+            pause: Pause::default(),
             filter: None,
             sort: None,
             flashes,
@@ -185,50 +185,36 @@ impl TableState {
 
     /// The rows shown: the frozen ones while paused, else the live ones.
     pub(crate) fn data<'a>(&'a self, live: &'a Mirror) -> &'a Mirror {
-        self.frozen.as_ref().unwrap_or(live)
+        self.pause.data(live)
     }
 
     /// Whether the view is paused.
     pub(crate) fn is_paused(&self) -> bool {
-        self.frozen.is_some()
+        self.pause.is_paused()
+    }
+
+    /// Updates that arrived while paused.
+    pub(crate) fn pending(&self) -> u64 {
+        self.pause.pending()
+    }
+
+    /// The row set: the rows shown, in order.
+    fn rows<'a>(&'a self, live: &'a Mirror) -> RowSet<'a> {
+        RowSet::new(
+            self.pause.data(live),
+            self.filter.as_ref(),
+            self.sort.as_ref(),
+        )
     }
 
     /// How many rows the row set has.
     pub(crate) fn len(&self, live: &Mirror) -> usize {
-        if let Some(s) = &self.sort {
-            s.positions().len()
-        } else if let Some(f) = &self.filter {
-            f.matches().len()
-        } else {
-            self.data(live).len()
-        }
+        self.rows(live).len()
     }
 
     /// The position of row `i` of the row set.
     pub(crate) fn pos_at(&self, live: &Mirror, i: usize) -> Option<u64> {
-        if let Some(s) = &self.sort {
-            s.positions().get(i).copied()
-        } else if let Some(f) = &self.filter {
-            f.matches().get(i).copied()
-        } else {
-            let m = self.data(live);
-            let p = m.rows().start + i as u64;
-            (p < m.rows().end).then_some(p)
-        }
-    }
-
-    /// The index in the row set of the first row at or after `pos`.
-    fn index_of(&self, live: &Mirror, pos: u64) -> usize {
-        if let Some(s) = &self.sort {
-            s.positions()
-                .iter()
-                .position(|&p| p == pos)
-                .unwrap_or(self.selected)
-        } else if let Some(f) = &self.filter {
-            f.matches().partition_point(|&p| p < pos)
-        } else {
-            to_usize(pos.saturating_sub(self.data(live).rows().start))
-        }
+        self.rows(live).pos_at(i)
     }
 
     /// The position under the cursor.
@@ -328,8 +314,7 @@ impl TableState {
         anchor: Anchor,
         at: Instant,
     ) {
-        if self.is_paused() {
-            self.pending += 1;
+        if self.pause.withhold() {
             return;
         }
         if let Some(f) = &mut self.filter {
@@ -338,12 +323,15 @@ impl TableState {
         self.resort(live);
         self.extend_chart(live, delta);
         self.place_cursor(live, anchor);
-        let end = (self.top + self.height).min(self.len(live));
-        let on_screen: Vec<u64> = (self.top..end)
-            .filter_map(|i| self.pos_at(live, i))
-            .collect();
-        self.flashes
-            .on_update(live, delta, replaced, on_screen.iter().copied(), at);
+        // The row set borrows the parts that make it; the flashes change meanwhile.
+        let rows = RowSet::new(
+            self.pause.data(live),
+            self.filter.as_ref(),
+            self.sort.as_ref(),
+        );
+        let end = (self.top + self.height).min(rows.len());
+        let on_screen = rows.positions(self.top..end);
+        self.flashes.on_update(live, delta, replaced, on_screen, at);
         self.stale = true;
     }
 
@@ -367,8 +355,7 @@ impl TableState {
 
     /// The table was reset (a lag, or a new snapshot): rebuild the filter and sort.
     pub(crate) fn on_reset(&mut self, live: &Mirror) {
-        if self.is_paused() {
-            self.pending += 1;
+        if self.pause.withhold() {
             return;
         }
         self.flashes.clear();
@@ -380,8 +367,10 @@ impl TableState {
     fn place_cursor(&mut self, live: &Mirror, anchor: Anchor) {
         if !self.follow && self.sort.is_none() && !matches!(self.kind, TableKind::Blink) {
             if let Some(p) = anchor.selected {
-                let new_sel = self.index_of(live, p);
-                let new_top = anchor.top.map_or(0, |t| self.index_of(live, t));
+                let rows = self.rows(live);
+                let index_of = |p| rows.index_of(p).unwrap_or(self.selected);
+                let new_sel = index_of(p);
+                let new_top = anchor.top.map_or(0, index_of);
                 self.selected = new_sel;
                 self.top = new_top;
             }
@@ -392,22 +381,21 @@ impl TableState {
     /// Pauses or resumes. Resuming catches up with the live rows and follows the tail again
     /// (append and ring tables).
     pub(crate) fn toggle_pause(&mut self, live: &Mirror) {
-        if self.frozen.take().is_some() {
-            self.pending = 0;
+        if self.pause.is_paused() {
+            self.pause.resume();
             self.follow = follows_tail(self.kind) && self.sort.is_none();
             self.flashes.clear();
             self.refilter(live);
             self.resort(live);
         } else {
-            self.frozen = Some(live.clone());
-            self.pending = 0;
+            self.pause.freeze(live);
         }
         self.clamp(live);
     }
 
     /// Sets or clears the filter.
     pub(crate) fn set_filter(&mut self, filter: Option<Filter>, live: &Mirror) {
-        let m = self.frozen.as_ref().unwrap_or(live);
+        let m = self.pause.data(live);
         self.filter = filter.map(|filter| FilterState::new(filter, m));
         self.resort(live);
         self.selected = 0;
@@ -417,7 +405,7 @@ impl TableState {
     }
 
     fn refilter(&mut self, live: &Mirror) {
-        let m = self.frozen.as_ref().unwrap_or(live);
+        let m = self.pause.data(live);
         if let Some(f) = &mut self.filter {
             f.rescan(m);
         }
@@ -431,7 +419,7 @@ impl TableState {
     /// Cycles the sort on the current column: ascending, descending, off.
     pub(crate) fn cycle_sort(&mut self, live: &Mirror) {
         let next = Sort::next(self.sort(), self.col);
-        let m = self.frozen.as_ref().unwrap_or(live);
+        let m = self.pause.data(live);
         self.sort = next.map(|by| Sorted::new(by, m, self.filter.as_ref()));
         self.selected = 0;
         self.top = 0;
@@ -446,7 +434,7 @@ impl TableState {
 
     /// Sorts the newest [`SORT_ROWS`] rows of the row set again.
     fn resort(&mut self, live: &Mirror) {
-        let m = self.frozen.as_ref().unwrap_or(live);
+        let m = self.pause.data(live);
         if let Some(s) = &mut self.sort {
             s.resort(m, self.filter.as_ref());
         }
@@ -667,7 +655,7 @@ impl TableState {
         let positions: Vec<Option<u64>> = (self.top..self.top + n)
             .map(|i| self.pos_at(live, i))
             .collect();
-        let m = self.frozen.as_ref().unwrap_or(live);
+        let m = self.pause.data(live);
         self.visible.resize_with(n, VisibleRow::default);
         let mut last: Option<(*const RecordBatch, Vec<ArrayFormatter<'_>>)> = None;
         for (row, pos) in self.visible.iter_mut().zip(positions) {

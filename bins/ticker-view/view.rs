@@ -124,10 +124,10 @@ fn title_bar(app: &App, area: Rect, buf: &mut Buffer) {
             text.push_str(if s.descending { " ↓" } else { " ↑" });
         }
         if v.is_paused() {
-            let s = if v.pending == 1 { "" } else { "s" };
+            let s = if v.pending() == 1 { "" } else { "s" };
             warn = Some(format!(
                 " PAUSED: {} update{s} pending (p resumes) ",
-                fmt_count(v.pending)
+                fmt_count(v.pending())
             ));
         } else if v.follow {
             text.push_str(" │ following");

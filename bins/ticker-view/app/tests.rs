@@ -200,7 +200,7 @@ fn pause_freezes_the_rows_counts_pending_updates_and_resumes_the_tail() {
     }
     let v = rig.app.view.as_ref().unwrap();
     assert!(v.is_paused());
-    assert_eq!(v.pending, 3);
+    assert_eq!(v.pending(), 3);
     assert_eq!(rig.view_len(), 4, "the frozen rows");
     assert_eq!(
         rig.app.tables[HISTORY].mirror.len(),
@@ -700,5 +700,5 @@ fn modified_cells_flash_by_direction_only_where_written_and_changed() {
     rig.cycle();
     let v = rig.app.view.as_ref().unwrap();
     assert!(v.flashes().is_empty());
-    assert_eq!(v.pending, 1);
+    assert_eq!(v.pending(), 1);
 }
