@@ -22,6 +22,7 @@
 //! The parts: [`filter`] (the rows a filter keeps), [`sort`] (the rows in a column's order),
 //! [`flashes`] (tick highlights).
 
+mod cursor;
 mod filter;
 mod flashes;
 mod pause;
@@ -41,6 +42,7 @@ use crate::mirror::{
     format_cell, is_numeric, is_text, num_at, text_at, Col, Mirror, Replaced, FORMAT,
 };
 use crate::source::{Delta, TableInfo};
+use cursor::{Anchor, Cursor};
 use filter::FilterState;
 pub(crate) use filter::{FILTER_SCAN, MAX_MATCHES};
 use flashes::Flashes;
@@ -60,13 +62,6 @@ const CHART_SCAN: u64 = 1_000_000;
 const CHART_UPDATE_SCAN: u64 = 200_000;
 /// The widest a column grows.
 const MAX_WIDTH: u16 = 40;
-
-/// Where the cursor was before an update, to keep it on the same row after.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Anchor {
-    selected: Option<u64>,
-    top: Option<u64>,
-}
 
 /// Whether a table kind follows its tail by default: append and ring tables, whose new rows
 /// come at the end. A blink table shows its latest cycle; a keyed table's rows change in place.
@@ -104,12 +99,7 @@ pub(crate) struct TableState {
     pub(crate) key_col: Option<usize>,
     /// A keyed table's key columns (the first string column if the source did not say).
     key_cols: Vec<usize>,
-    pub(crate) follow: bool,
-    pub(crate) selected: usize,
-    pub(crate) top: usize,
-    pub(crate) col: usize,
-    /// Body rows on screen.
-    pub(crate) height: usize,
+    cursor: Cursor,
     pause: Pause,
     filter: Option<FilterState>,
     sort: Option<Sorted>,
@@ -150,7 +140,6 @@ impl TableState {
             .iter()
             .map(|f| u16::try_from(f.name().chars().count()).unwrap_or(MAX_WIDTH))
             .collect();
-        let follow = follows_tail(info.kind);
         let decimals = vec![0; schema.fields().len()];
         let flashes = Flashes::new(schema.clone(), key_col, key_cols.clone(), info.is_keyed());
         let mut v = Self {
@@ -160,11 +149,7 @@ impl TableState {
             schema,
             key_col,
             key_cols,
-            follow,
-            selected: 0,
-            top: 0,
-            col: 0,
-            height: height.max(1),
+            cursor: Cursor::new(follows_tail(info.kind), height),
             pause: Pause::default(),
             filter: None,
             sort: None,
@@ -219,75 +204,59 @@ impl TableState {
 
     /// The position under the cursor.
     pub(crate) fn selected_pos(&self, live: &Mirror) -> Option<u64> {
-        self.pos_at(live, self.selected)
+        self.pos_at(live, self.cursor.selected())
+    }
+
+    /// The cursor and the scroll.
+    pub(crate) fn cursor(&self) -> &Cursor {
+        &self.cursor
     }
 
     /// Keeps the cursor and the scroll inside the row set, the cursor on screen, and on the
     /// last row when following the tail.
     pub(crate) fn clamp(&mut self, live: &Mirror) {
         let len = self.len(live);
-        let h = self.height.max(1);
-        if len == 0 {
-            self.selected = 0;
-            self.top = 0;
-            return;
+        self.cursor.clamp(len);
+        // An empty row set leaves the frame as it is (as it always has): `on_reset` to no
+        // rows keeps the last frame's rows until something else changes.
+        if len > 0 {
+            self.stale = true;
         }
-        if self.follow {
-            self.selected = len - 1;
-        }
-        self.selected = self.selected.min(len - 1);
-        if self.selected < self.top {
-            self.top = self.selected;
-        }
-        if self.selected >= self.top + h {
-            self.top = self.selected + 1 - h;
-        }
-        self.top = self.top.min(len.saturating_sub(h));
-        self.stale = true;
     }
 
     /// Sets the body height (on resize).
     pub(crate) fn set_height(&mut self, height: usize, live: &Mirror) {
-        self.height = height.max(1);
+        self.cursor.set_height(height);
         self.clamp(live);
     }
 
     /// Moves the cursor by `delta` rows; moving up leaves follow-tail.
     pub(crate) fn move_by(&mut self, delta: isize, live: &Mirror) {
-        if delta < 0 {
-            self.follow = false;
-        }
-        let len = self.len(live);
-        self.selected = self
-            .selected
-            .saturating_add_signed(delta)
-            .min(len.saturating_sub(1));
+        self.cursor.move_by(delta, self.len(live));
         self.clamp(live);
     }
 
     /// The first row; leaves follow-tail.
     pub(crate) fn go_top(&mut self, live: &Mirror) {
-        self.follow = false;
-        self.selected = 0;
+        self.cursor.go_top();
         self.clamp(live);
     }
 
     /// The last row, following the tail (unless sorted: a sorted view has no tail).
     pub(crate) fn go_bottom(&mut self, live: &Mirror) {
-        self.follow = self.sort.is_none();
-        self.selected = self.len(live).saturating_sub(1);
+        self.cursor.go_bottom(self.len(live), self.sort.is_none());
         self.clamp(live);
     }
 
     /// Moves the column cursor; an open chart follows it.
     pub(crate) fn move_col(&mut self, delta: isize, live: &Mirror) {
-        let n = self.schema.fields().len();
-        self.col = self
-            .col
-            .saturating_add_signed(delta)
-            .min(n.saturating_sub(1));
+        self.cursor.move_col(delta, self.schema.fields().len());
         self.stale = true;
-        if self.chart.as_ref().is_some_and(|c| c.column != self.col) {
+        if self
+            .chart
+            .as_ref()
+            .is_some_and(|c| c.column != self.cursor.col())
+        {
             if let Err(e) = self.open_chart(live) {
                 // Not a numeric column: keep the old chart, say why on the next frame.
                 self.chart_note = Some(e);
@@ -297,10 +266,7 @@ impl TableState {
 
     /// Where the cursor is, before an update is applied to the live rows.
     pub(crate) fn anchor(&self, live: &Mirror) -> Anchor {
-        Anchor {
-            selected: self.pos_at(live, self.selected),
-            top: self.pos_at(live, self.top),
-        }
+        self.cursor.anchor(&self.rows(live))
     }
 
     /// After `delta` was applied to `live`: follow the tail or keep the cursor on its row,
@@ -329,8 +295,7 @@ impl TableState {
             self.filter.as_ref(),
             self.sort.as_ref(),
         );
-        let end = (self.top + self.height).min(rows.len());
-        let on_screen = rows.positions(self.top..end);
+        let on_screen = rows.positions(self.cursor.on_screen(rows.len()));
         self.flashes.on_update(live, delta, replaced, on_screen, at);
         self.stale = true;
     }
@@ -364,16 +329,18 @@ impl TableState {
         self.clamp(live);
     }
 
+    /// After an update: the cursor stays on its row, unless it follows the tail or the view
+    /// is sorted or shows a blink table's latest cycle (it stays on its line then).
     fn place_cursor(&mut self, live: &Mirror, anchor: Anchor) {
-        if !self.follow && self.sort.is_none() && !matches!(self.kind, TableKind::Blink) {
-            if let Some(p) = anchor.selected {
-                let rows = self.rows(live);
-                let index_of = |p| rows.index_of(p).unwrap_or(self.selected);
-                let new_sel = index_of(p);
-                let new_top = anchor.top.map_or(0, index_of);
-                self.selected = new_sel;
-                self.top = new_top;
-            }
+        let stays =
+            !self.cursor.follows() && self.sort.is_none() && !matches!(self.kind, TableKind::Blink);
+        if stays {
+            let rows = RowSet::new(
+                self.pause.data(live),
+                self.filter.as_ref(),
+                self.sort.as_ref(),
+            );
+            self.cursor.keep_on(anchor, &rows);
         }
         self.clamp(live);
     }
@@ -383,7 +350,8 @@ impl TableState {
     pub(crate) fn toggle_pause(&mut self, live: &Mirror) {
         if self.pause.is_paused() {
             self.pause.resume();
-            self.follow = follows_tail(self.kind) && self.sort.is_none();
+            self.cursor
+                .set_follow(follows_tail(self.kind) && self.sort.is_none());
             self.flashes.clear();
             self.refilter(live);
             self.resort(live);
@@ -398,9 +366,8 @@ impl TableState {
         let m = self.pause.data(live);
         self.filter = filter.map(|filter| FilterState::new(filter, m));
         self.resort(live);
-        self.selected = 0;
-        self.top = 0;
-        self.follow = follows_tail(self.kind) && self.sort.is_none();
+        self.cursor
+            .restart(follows_tail(self.kind) && self.sort.is_none());
         self.clamp(live);
     }
 
@@ -418,12 +385,11 @@ impl TableState {
 
     /// Cycles the sort on the current column: ascending, descending, off.
     pub(crate) fn cycle_sort(&mut self, live: &Mirror) {
-        let next = Sort::next(self.sort(), self.col);
+        let next = Sort::next(self.sort(), self.cursor.col());
         let m = self.pause.data(live);
         self.sort = next.map(|by| Sorted::new(by, m, self.filter.as_ref()));
-        self.selected = 0;
-        self.top = 0;
-        self.follow = self.sort.is_none() && follows_tail(self.kind);
+        self.cursor
+            .restart(self.sort.is_none() && follows_tail(self.kind));
         self.clamp(live);
     }
 
@@ -457,12 +423,12 @@ impl TableState {
         let ncols = self.schema.fields().len();
         for step in 1..=SEARCH_ROWS.min(len) {
             let i = if forward {
-                match self.selected.checked_add(step) {
+                match self.cursor.selected().checked_add(step) {
                     Some(i) if i < len => i,
                     _ => break,
                 }
             } else {
-                match self.selected.checked_sub(step) {
+                match self.cursor.selected().checked_sub(step) {
                     Some(i) => i,
                     None => break,
                 }
@@ -481,8 +447,7 @@ impl TableState {
             });
             if hit {
                 let pos = self.pos_at(live, i).unwrap_or_default();
-                self.selected = i;
-                self.follow = false;
+                self.cursor.go_to(i);
                 self.clamp(live);
                 return Ok(pos);
             }
@@ -501,7 +466,7 @@ impl TableState {
     ///
     /// If the column is not numeric.
     pub(crate) fn open_chart(&mut self, live: &Mirror) -> Result<(), String> {
-        let field = self.schema.field(self.col);
+        let field = self.schema.field(self.cursor.col());
         if !is_numeric(field.data_type()) {
             return Err(format!(
                 "{} is {}: pick a numeric column to chart (←/→)",
@@ -523,7 +488,7 @@ impl TableState {
             })
         };
         let mut chart = ChartData {
-            column: self.col,
+            column: self.cursor.col(),
             key,
             ..ChartData::default()
         };
@@ -650,11 +615,10 @@ impl TableState {
         }
         self.stale = false;
         let len = self.len(live);
-        let n = self.height.min(len.saturating_sub(self.top));
+        let shown = self.cursor.on_screen(len);
+        let n = shown.len();
         let ncols = self.schema.fields().len();
-        let positions: Vec<Option<u64>> = (self.top..self.top + n)
-            .map(|i| self.pos_at(live, i))
-            .collect();
+        let positions: Vec<Option<u64>> = shown.map(|i| self.pos_at(live, i)).collect();
         let m = self.pause.data(live);
         self.visible.resize_with(n, VisibleRow::default);
         let mut last: Option<(*const RecordBatch, Vec<ArrayFormatter<'_>>)> = None;

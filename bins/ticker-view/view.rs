@@ -129,7 +129,7 @@ fn title_bar(app: &App, area: Rect, buf: &mut Buffer) {
                 " PAUSED: {} update{s} pending (p resumes) ",
                 fmt_count(v.pending())
             ));
-        } else if v.follow {
+        } else if v.cursor().follows() {
             text.push_str(" │ following");
         } else if matches!(v.kind, TableKind::Blink) {
             text.push_str(" │ latest cycle");

@@ -102,7 +102,7 @@ fn cursor_clamps_when_blink_rows_vanish() {
     let mut rig = Rig::new(80, 30);
     rig.app.open(TRADES);
     assert!(
-        !rig.app.view.as_ref().unwrap().follow,
+        !rig.app.view.as_ref().unwrap().cursor().follows(),
         "blink tables do not follow"
     );
     rig.publish(&rows(10, "AAPL", 100.0));
@@ -110,30 +110,34 @@ fn cursor_clamps_when_blink_rows_vanish() {
     for _ in 0..8 {
         rig.key(KeyCode::Down);
     }
-    assert_eq!(rig.app.view.as_ref().unwrap().selected, 8);
+    assert_eq!(rig.app.view.as_ref().unwrap().cursor().selected(), 8);
     rig.publish(&rows(10, "MSFT", 200.0));
     rig.cycle();
     let v = rig.app.view.as_ref().unwrap();
     assert_eq!(
-        v.selected, 8,
+        v.cursor().selected(),
+        8,
         "a stable cursor: the same line of the new cycle"
     );
     assert_eq!(rig.selected_pos(), Some(18));
     rig.publish(&rows(3, "MSFT", 300.0));
     rig.cycle();
     assert_eq!(
-        rig.app.view.as_ref().unwrap().selected,
+        rig.app.view.as_ref().unwrap().cursor().selected(),
         2,
         "clamped to the last row"
     );
     assert_eq!(rig.selected_pos(), Some(22));
     rig.cycle(); // a cycle with no rows empties a blink table
     let v = rig.app.view.as_ref().unwrap();
-    assert_eq!((v.selected, v.top, rig.view_len()), (0, 0, 0));
+    assert_eq!(
+        (v.cursor().selected(), v.cursor().top(), rig.view_len()),
+        (0, 0, 0)
+    );
     assert_eq!(rig.selected_pos(), None);
     rig.key(KeyCode::Down);
     rig.key(KeyCode::PageDown);
-    assert_eq!(rig.app.view.as_ref().unwrap().selected, 0);
+    assert_eq!(rig.app.view.as_ref().unwrap().cursor().selected(), 0);
 }
 
 #[test]
@@ -145,21 +149,21 @@ fn follow_tail_tracks_new_rows_until_the_cursor_moves_up() {
         rig.cycle();
         let v = rig.app.view.as_ref().unwrap();
         let len = rig.view_len();
-        assert!(v.follow);
-        assert_eq!(v.selected, len - 1);
-        assert_eq!(v.top, len.saturating_sub(6));
+        assert!(v.cursor().follows());
+        assert_eq!(v.cursor().selected(), len - 1);
+        assert_eq!(v.cursor().top(), len.saturating_sub(6));
     }
     rig.key(KeyCode::Up);
     let pos = rig.selected_pos();
     assert_eq!(pos, Some(18));
-    assert!(!rig.app.view.as_ref().unwrap().follow);
+    assert!(!rig.app.view.as_ref().unwrap().cursor().follows());
     rig.publish(&rows(5, "AAPL", 50.0));
     rig.cycle();
     assert_eq!(rig.selected_pos(), pos, "the cursor stays on its row");
     rig.key(KeyCode::Char('G'));
     rig.publish(&rows(5, "AAPL", 50.0));
     rig.cycle();
-    assert!(rig.app.view.as_ref().unwrap().follow);
+    assert!(rig.app.view.as_ref().unwrap().cursor().follows());
     assert_eq!(rig.selected_pos(), Some(29));
 }
 
@@ -177,7 +181,7 @@ fn ring_cursor_stays_on_its_row_until_it_is_evicted() {
     rig.cycle();
     assert_eq!(rig.app.tables[RECENT].mirror.rows(), 2..7);
     assert_eq!(rig.selected_pos(), Some(2), "same row, now the first");
-    assert_eq!(rig.app.view.as_ref().unwrap().selected, 0);
+    assert_eq!(rig.app.view.as_ref().unwrap().cursor().selected(), 0);
     rig.publish(&rows(1, "AAPL", 1.0));
     rig.cycle();
     assert_eq!(
@@ -211,7 +215,7 @@ fn pause_freezes_the_rows_counts_pending_updates_and_resumes_the_tail() {
     rig.key(KeyCode::Char('p'));
     let v = rig.app.view.as_ref().unwrap();
     assert!(!v.is_paused());
-    assert!(v.follow, "...and unpausing resumes it");
+    assert!(v.cursor().follows(), "...and unpausing resumes it");
     assert_eq!(rig.view_len(), 10);
     assert_eq!(rig.selected_pos(), Some(9));
 }
@@ -345,10 +349,10 @@ fn resize_changes_the_page_and_keeps_the_cursor_on_screen() {
     rig.cycle();
     rig.app.update(Action::Resize(80, 10));
     let v = rig.app.view.as_ref().unwrap();
-    assert_eq!(v.height, 6);
-    assert_eq!((v.selected, v.top), (39, 34));
+    assert_eq!(v.cursor().height(), 6);
+    assert_eq!((v.cursor().selected(), v.cursor().top()), (39, 34));
     rig.key(KeyCode::PageUp);
-    assert_eq!(rig.app.view.as_ref().unwrap().selected, 33);
+    assert_eq!(rig.app.view.as_ref().unwrap().cursor().selected(), 33);
 }
 
 #[test]
@@ -511,7 +515,7 @@ fn keyed_cursor_stays_on_its_row_and_clamps_as_the_table_shrinks() {
     rig.cycle();
     rig.app.open(QUOTES);
     assert!(
-        !rig.app.view.as_ref().unwrap().follow,
+        !rig.app.view.as_ref().unwrap().cursor().follows(),
         "keyed tables do not follow"
     );
     assert_eq!(rig.selected_pos(), Some(0));

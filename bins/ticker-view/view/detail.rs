@@ -30,7 +30,7 @@ pub(crate) fn draw(v: &TableState, area: Rect, buf: &mut Buffer) {
     Clear.render(rect, buf);
     let pos = v
         .visible
-        .get(v.selected.saturating_sub(v.top))
+        .get(v.cursor().selected().saturating_sub(v.cursor().top()))
         .map(|r| r.pos);
     let title = match pos {
         Some(p) if !v.detail.is_empty() => format!(" {} row #{p} ", v.name),

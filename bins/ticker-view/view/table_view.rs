@@ -42,7 +42,7 @@ impl Widget for TableView<'_> {
         let gutter = u16::try_from(digits(max_pos) + 1).unwrap_or(8).max(2);
         let first = first_column(
             &state.widths,
-            state.col,
+            state.cursor().col(),
             area.width.saturating_sub(gutter + 1),
         );
         let y0 = area.y;
@@ -54,7 +54,7 @@ impl Widget for TableView<'_> {
                 break;
             }
             let w = state.widths[c].min(area.right() - x);
-            let style = if c == state.col {
+            let style = if c == state.cursor().col() {
                 THEME.header_selected
             } else {
                 THEME.header
@@ -95,7 +95,7 @@ impl Widget for TableView<'_> {
                 break;
             }
             let y = body.y + dy;
-            let selected = state.top + k == state.selected;
+            let selected = state.cursor().top() + k == state.cursor().selected();
             if selected {
                 buf.set_style(Rect::new(body.x, y, body.width, 1), THEME.row_selected);
             }
@@ -115,7 +115,7 @@ impl Widget for TableView<'_> {
                 }
                 let w = state.widths[c].min(body.right() - x);
                 let mut style = Style::new();
-                if selected && c == state.col {
+                if selected && c == state.cursor().col() {
                     style = THEME.cell_selected;
                 }
                 let tick = flash.and_then(|f| f.tick(c)).and_then(|(tick, at)| {
