@@ -422,7 +422,7 @@ impl App {
                     return;
                 }
                 if let Some(v) = &mut self.view {
-                    v.search = Some(text);
+                    v.set_search(text);
                 }
                 self.find(true);
             }
@@ -466,7 +466,7 @@ impl App {
                 let q = self
                     .view
                     .as_ref()
-                    .and_then(|v| v.search.clone())
+                    .and_then(|v| v.search().map(str::to_owned))
                     .unwrap_or_default();
                 self.say(format!("{q:?}: row #{pos}"), false);
             }

@@ -27,6 +27,7 @@ mod filter;
 mod flashes;
 mod pause;
 mod rows;
+mod search;
 mod sort;
 
 use std::time::Instant;
@@ -37,7 +38,7 @@ use arrow_schema::SchemaRef;
 use std::fmt::Write as _;
 use tickertable::TableKind;
 
-use crate::filter::{contains_ignore_case, Filter};
+use crate::filter::Filter;
 use crate::mirror::{
     format_cell, is_numeric, is_text, num_at, text_at, Col, Mirror, Replaced, FORMAT,
 };
@@ -49,11 +50,11 @@ use flashes::Flashes;
 pub(crate) use flashes::Tick;
 use pause::Pause;
 use rows::RowSet;
+use search::Search;
+pub(crate) use search::SEARCH_ROWS;
 use sort::Sorted;
 pub(crate) use sort::{Sort, SORT_ROWS};
 
-/// Rows a search looks at from the cursor.
-pub(crate) const SEARCH_ROWS: usize = 100_000;
 /// Points a chart shows.
 pub(crate) const CHART_POINTS: usize = 2_000;
 /// Rows a new chart looks back over to find its points.
@@ -104,7 +105,7 @@ pub(crate) struct TableState {
     filter: Option<FilterState>,
     sort: Option<Sorted>,
     flashes: Flashes,
-    pub(crate) search: Option<String>,
+    search: Search,
     /// Prepared for the next frame.
     pub(crate) visible: Vec<VisibleRow>,
     pub(crate) widths: Vec<u16>,
@@ -154,7 +155,7 @@ impl TableState {
             filter: None,
             sort: None,
             flashes,
-            search: None,
+            search: Search::default(),
             visible: Vec::new(),
             widths,
             decimals,
@@ -406,57 +407,30 @@ impl TableState {
         }
     }
 
-    /// Searches for `query` (case-insensitive, in any cell's text) from the row after (or
-    /// before) the cursor, at most [`SEARCH_ROWS`] rows. Moves the cursor to the match.
+    /// Searches for the query (case-insensitive, in any cell's text) from the row after (or
+    /// before) the cursor, at most [`SEARCH_ROWS`] rows. Moves the cursor to the match and
+    /// returns its position.
     ///
     /// # Errors
     ///
-    /// A message for the status line when nothing matched.
+    /// A message for the status line when there is no query or nothing matched.
     pub(crate) fn find(&mut self, live: &Mirror, forward: bool) -> Result<u64, String> {
-        let Some(query) = self.search.clone() else {
-            return Err("no search: press / first".to_owned());
-        };
-        let needle = query.to_lowercase();
-        let len = self.len(live);
-        let rows = self.data(live);
-        let mut cell = String::new();
-        let ncols = self.schema.fields().len();
-        for step in 1..=SEARCH_ROWS.min(len) {
-            let i = if forward {
-                match self.cursor.selected().checked_add(step) {
-                    Some(i) if i < len => i,
-                    _ => break,
-                }
-            } else {
-                match self.cursor.selected().checked_sub(step) {
-                    Some(i) => i,
-                    None => break,
-                }
-            };
-            let Some((batch, r)) = self.pos_at(live, i).and_then(|p| rows.locate(p)) else {
-                continue;
-            };
-            let hit = (0..ncols).any(|c| {
-                let a = batch.column(c).as_ref();
-                if let Some(s) = text_at(a, r) {
-                    contains_ignore_case(s, &needle)
-                } else {
-                    format_cell(a, r, &mut cell);
-                    contains_ignore_case(&cell, &needle)
-                }
-            });
-            if hit {
-                let pos = self.pos_at(live, i).unwrap_or_default();
-                self.cursor.go_to(i);
-                self.clamp(live);
-                return Ok(pos);
-            }
-        }
-        let dir = if forward { "below" } else { "above" };
-        Err(format!(
-            "{query:?}: no match in the {} rows {dir}",
-            tickertable_tools::demo::fmt_count(SEARCH_ROWS.min(len) as u64)
-        ))
+        let (i, pos) = self
+            .search
+            .find(&self.rows(live), self.cursor.selected(), forward)?;
+        self.cursor.go_to(i);
+        self.clamp(live);
+        Ok(pos)
+    }
+
+    /// Sets the query [`TableState::find`] looks for.
+    pub(crate) fn set_search(&mut self, query: String) {
+        self.search.set(query);
+    }
+
+    /// The query searched for, once one was typed.
+    pub(crate) fn search(&self) -> Option<&str> {
+        self.search.query()
     }
 
     /// Opens the chart of the current column, restricted to the cursor row's key (say, its

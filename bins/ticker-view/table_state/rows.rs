@@ -31,6 +31,11 @@ impl<'a> RowSet<'a> {
         }
     }
 
+    /// The rows the positions are in.
+    pub(crate) fn data(&self) -> &'a Mirror {
+        self.data
+    }
+
     /// How many rows the row set has.
     pub(crate) fn len(&self) -> usize {
         if let Some(s) = self.sorted {
