@@ -349,8 +349,7 @@ impl App {
         if self.overlay != Overlay::None {
             self.overlay = Overlay::None;
             if let Some(v) = &mut self.view {
-                v.chart = None;
-                v.touch();
+                v.close_chart();
             }
         } else if self.view.is_some() {
             self.view = None;

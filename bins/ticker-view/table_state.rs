@@ -22,6 +22,7 @@
 //! The parts: [`filter`] (the rows a filter keeps), [`sort`] (the rows in a column's order),
 //! [`flashes`] (tick highlights).
 
+mod chart;
 mod cursor;
 mod filter;
 mod flashes;
@@ -39,10 +40,9 @@ use std::fmt::Write as _;
 use tickertable::TableKind;
 
 use crate::filter::Filter;
-use crate::mirror::{
-    format_cell, is_numeric, is_text, num_at, text_at, Col, Mirror, Replaced, FORMAT,
-};
+use crate::mirror::{format_cell, is_numeric, is_text, text_at, Mirror, Replaced, FORMAT};
 use crate::source::{Delta, TableInfo};
+use chart::Chart;
 use cursor::{Anchor, Cursor};
 use filter::FilterState;
 pub(crate) use filter::{FILTER_SCAN, MAX_MATCHES};
@@ -55,12 +55,6 @@ pub(crate) use search::SEARCH_ROWS;
 use sort::Sorted;
 pub(crate) use sort::{Sort, SORT_ROWS};
 
-/// Points a chart shows.
-pub(crate) const CHART_POINTS: usize = 2_000;
-/// Rows a new chart looks back over to find its points.
-const CHART_SCAN: u64 = 1_000_000;
-/// Rows of each update a chart looks at (the newest).
-const CHART_UPDATE_SCAN: u64 = 200_000;
 /// The widest a column grows.
 const MAX_WIDTH: u16 = 40;
 
@@ -76,17 +70,6 @@ pub(crate) struct VisibleRow {
     pub(crate) pos: u64,
     pub(crate) present: bool,
     pub(crate) cells: Vec<String>,
-}
-
-/// A chart's points.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct ChartData {
-    pub(crate) column: usize,
-    /// The symbol the points are restricted to, if any.
-    pub(crate) key: Option<String>,
-    pub(crate) points: Vec<(f64, f64)>,
-    pub(crate) x: [f64; 2],
-    pub(crate) y: [f64; 2],
 }
 
 /// The open table's state.
@@ -111,9 +94,7 @@ pub(crate) struct TableState {
     pub(crate) widths: Vec<u16>,
     /// The most decimals seen per column (floats line up on the decimal point).
     decimals: Vec<usize>,
-    pub(crate) chart: Option<ChartData>,
-    /// Why the chart did not follow the column cursor.
-    pub(crate) chart_note: Option<String>,
+    chart: Chart,
     pub(crate) detail: Vec<String>,
     /// The time the frame is drawn at (fades are computed from it).
     pub(crate) now: Instant,
@@ -159,8 +140,7 @@ impl TableState {
             visible: Vec::new(),
             widths,
             decimals,
-            chart: None,
-            chart_note: None,
+            chart: Chart::default(),
             detail: Vec::new(),
             now,
             stale: true,
@@ -253,14 +233,11 @@ impl TableState {
     pub(crate) fn move_col(&mut self, delta: isize, live: &Mirror) {
         self.cursor.move_col(delta, self.schema.fields().len());
         self.stale = true;
-        if self
-            .chart
-            .as_ref()
-            .is_some_and(|c| c.column != self.cursor.col())
-        {
+        let col = self.cursor.col();
+        if self.chart.plot().is_some_and(|c| c.column() != col) {
             if let Err(e) = self.open_chart(live) {
                 // Not a numeric column: keep the old chart, say why on the next frame.
-                self.chart_note = Some(e);
+                self.chart.set_note(e);
             }
         }
     }
@@ -288,7 +265,8 @@ impl TableState {
             f.on_update(live, delta);
         }
         self.resort(live);
-        self.extend_chart(live, delta);
+        let filter = self.filter.as_ref().map(FilterState::filter);
+        self.chart.on_update(filter, live, delta);
         self.place_cursor(live, anchor);
         // The row set borrows the parts that make it; the flashes change meanwhile.
         let rows = RowSet::new(
@@ -458,100 +436,25 @@ impl TableState {
                 let (b, r) = self
                     .selected_pos(live)
                     .and_then(|p| self.data(live).locate(p))?;
-                text_at(b.column(k).as_ref(), r).map(str::to_owned)
+                text_at(b.column(k).as_ref(), r).map(|s| (k, s.to_owned()))
             })
         };
-        let mut chart = ChartData {
-            column: self.cursor.col(),
-            key,
-            ..ChartData::default()
-        };
-        self.seed_chart(&mut chart, live);
-        self.chart = Some(chart);
-        self.chart_note = None;
+        let filter = self.filter.as_ref().map(FilterState::filter);
+        self.chart
+            .open(self.cursor.col(), key, filter, self.pause.data(live));
         self.stale = true;
         Ok(())
     }
 
-    /// Whether row `r` of `b` belongs on the chart: its key and the filter.
-    fn chart_accepts(&self, chart: &ChartData, b: &RecordBatch, r: usize) -> bool {
-        if let (Some(k), Some(kc)) = (chart.key.as_deref(), self.key_col) {
-            if text_at(b.column(kc).as_ref(), r) != Some(k) {
-                return false;
-            }
-        }
-        match &self.filter {
-            Some(f) => {
-                let col = Col::new(b.column(f.filter().column));
-                f.filter().test(&col, r)
-            }
-            None => true,
-        }
+    /// Closes the chart.
+    pub(crate) fn close_chart(&mut self) {
+        self.chart.close();
+        self.stale = true;
     }
 
-    /// Fills a new chart from the newest rows shown, at most [`CHART_SCAN`] back.
-    fn seed_chart(&self, chart: &mut ChartData, live: &Mirror) {
-        let m = self.data(live);
-        let rows = m.rows();
-        let lo_limit = rows.start.max(rows.end.saturating_sub(CHART_SCAN));
-        let mut hi = rows.end;
-        let mut parts: Vec<Vec<(f64, f64)>> = Vec::new();
-        let mut found = 0;
-        while hi > lo_limit && found < CHART_POINTS {
-            let lo = lo_limit.max(hi.saturating_sub(16_384));
-            let mut part = Vec::new();
-            self.chart_rows(chart, m, lo..hi, &mut part);
-            found += part.len();
-            parts.push(part);
-            hi = lo;
-        }
-        chart.points.clear();
-        for part in parts.into_iter().rev() {
-            chart.points.extend(part);
-        }
-        let skip = chart.points.len().saturating_sub(CHART_POINTS);
-        chart.points.drain(..skip);
-    }
-
-    /// Appends the chart's points among `range` of `m` to `out`.
-    fn chart_rows(
-        &self,
-        chart: &ChartData,
-        m: &Mirror,
-        range: std::ops::Range<u64>,
-        out: &mut Vec<(f64, f64)>,
-    ) {
-        let c = chart.column;
-        m.for_each_run(range, |p0, b, r0, n| {
-            for k in 0..n {
-                let r = r0 + k;
-                if self.chart_accepts(chart, b, r) {
-                    if let Some(v) = num_at(b.column(c).as_ref(), r) {
-                        out.push(((p0 + k as u64) as f64, v));
-                    }
-                }
-            }
-        });
-    }
-
-    /// Adds the chart's points among the rows an update added. Points outlive their rows (a
-    /// blink table's chart shows its history), up to [`CHART_POINTS`].
-    fn extend_chart(&mut self, live: &Mirror, delta: &Delta) {
-        let Some(mut chart) = self.chart.take() else {
-            return;
-        };
-        let from = delta
-            .added
-            .start
-            .max(delta.added.end.saturating_sub(CHART_UPDATE_SCAN));
-        let mut fresh = Vec::new();
-        self.chart_rows(&chart, live, from..delta.added.end, &mut fresh);
-        chart.points.extend(fresh);
-        if chart.points.len() > 2 * CHART_POINTS {
-            let skip = chart.points.len() - CHART_POINTS;
-            chart.points.drain(..skip);
-        }
-        self.chart = Some(chart);
+    /// The chart.
+    pub(crate) fn chart(&self) -> &Chart {
+        &self.chart
     }
 
     /// Drops faded flashes.
@@ -642,41 +545,7 @@ impl TableState {
                 }
             }
         }
-        if self.chart.is_some() {
-            self.prepare_chart();
-        }
-    }
-
-    /// The chart's points to draw: the newest [`CHART_POINTS`].
-    pub(crate) fn chart_points(&self) -> &[(f64, f64)] {
-        self.chart.as_ref().map_or(&[], |c| {
-            &c.points[c.points.len().saturating_sub(CHART_POINTS)..]
-        })
-    }
-
-    fn prepare_chart(&mut self) {
-        let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-        for &(x, y) in self.chart_points() {
-            x0 = x0.min(x);
-            x1 = x1.max(x);
-            y0 = y0.min(y);
-            y1 = y1.max(y);
-        }
-        let Some(chart) = &mut self.chart else {
-            return;
-        };
-        if x0 > x1 {
-            (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
-        }
-        if x1 <= x0 {
-            x1 = x0 + 1.0;
-        }
-        if y1 <= y0 {
-            (y0, y1) = (y0 - 0.5, y1 + 0.5);
-        }
-        let pad = (y1 - y0) * 0.05;
-        chart.x = [x0, x1];
-        chart.y = [y0 - pad, y1 + pad];
+        self.chart.fit();
     }
 }
 

@@ -227,7 +227,7 @@ fn chart_draws_the_column_with_axes_and_labels() {
     assert!(screen[1].contains("last 3 points"), "{}", screen[1]);
     assert!(!screen.join("").contains("500"));
     rig.key(KeyCode::Esc);
-    assert!(rig.app.view.as_ref().unwrap().chart.is_none());
+    assert!(rig.app.view.as_ref().unwrap().chart().plot().is_none());
 }
 
 #[test]
