@@ -26,6 +26,7 @@ mod chart;
 mod cursor;
 mod filter;
 mod flashes;
+mod format;
 mod pause;
 mod rows;
 mod search;
@@ -33,14 +34,11 @@ mod sort;
 
 use std::time::Instant;
 
-use arrow_array::RecordBatch;
-use arrow_cast::display::ArrayFormatter;
 use arrow_schema::SchemaRef;
-use std::fmt::Write as _;
 use tickertable::TableKind;
 
 use crate::filter::Filter;
-use crate::mirror::{format_cell, is_numeric, is_text, text_at, Mirror, Replaced, FORMAT};
+use crate::mirror::{is_numeric, is_text, text_at, Mirror, Replaced};
 use crate::source::{Delta, TableInfo};
 use chart::Chart;
 use cursor::{Anchor, Cursor};
@@ -48,6 +46,7 @@ use filter::FilterState;
 pub(crate) use filter::{FILTER_SCAN, MAX_MATCHES};
 use flashes::Flashes;
 pub(crate) use flashes::Tick;
+use format::Formatted;
 use pause::Pause;
 use rows::RowSet;
 use search::Search;
@@ -55,21 +54,10 @@ pub(crate) use search::SEARCH_ROWS;
 use sort::Sorted;
 pub(crate) use sort::{Sort, SORT_ROWS};
 
-/// The widest a column grows.
-const MAX_WIDTH: u16 = 40;
-
 /// Whether a table kind follows its tail by default: append and ring tables, whose new rows
 /// come at the end. A blink table shows its latest cycle; a keyed table's rows change in place.
 fn follows_tail(kind: TableKind) -> bool {
     matches!(kind, TableKind::Append | TableKind::Ring { .. })
-}
-
-/// A visible row, formatted.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct VisibleRow {
-    pub(crate) pos: u64,
-    pub(crate) present: bool,
-    pub(crate) cells: Vec<String>,
 }
 
 /// The open table's state.
@@ -89,16 +77,9 @@ pub(crate) struct TableState {
     sort: Option<Sorted>,
     flashes: Flashes,
     search: Search,
-    /// Prepared for the next frame.
-    pub(crate) visible: Vec<VisibleRow>,
-    pub(crate) widths: Vec<u16>,
-    /// The most decimals seen per column (floats line up on the decimal point).
-    decimals: Vec<usize>,
     chart: Chart,
-    pub(crate) detail: Vec<String>,
-    /// The time the frame is drawn at (fades are computed from it).
-    pub(crate) now: Instant,
-    stale: bool,
+    /// What the next frame draws.
+    format: Formatted,
 }
 
 impl TableState {
@@ -117,12 +98,7 @@ impl TableState {
         } else {
             info.key.clone()
         };
-        let widths = schema
-            .fields()
-            .iter()
-            .map(|f| u16::try_from(f.name().chars().count()).unwrap_or(MAX_WIDTH))
-            .collect();
-        let decimals = vec![0; schema.fields().len()];
+        let format = Formatted::new(&schema, now);
         let flashes = Flashes::new(schema.clone(), key_col, key_cols.clone(), info.is_keyed());
         let mut v = Self {
             table,
@@ -137,13 +113,8 @@ impl TableState {
             sort: None,
             flashes,
             search: Search::default(),
-            visible: Vec::new(),
-            widths,
-            decimals,
             chart: Chart::default(),
-            detail: Vec::new(),
-            now,
-            stale: true,
+            format,
         };
         v.clamp(mirror);
         v
@@ -201,7 +172,7 @@ impl TableState {
         // An empty row set leaves the frame as it is (as it always has): `on_reset` to no
         // rows keeps the last frame's rows until something else changes.
         if len > 0 {
-            self.stale = true;
+            self.format.touch();
         }
     }
 
@@ -232,7 +203,7 @@ impl TableState {
     /// Moves the column cursor; an open chart follows it.
     pub(crate) fn move_col(&mut self, delta: isize, live: &Mirror) {
         self.cursor.move_col(delta, self.schema.fields().len());
-        self.stale = true;
+        self.format.touch();
         let col = self.cursor.col();
         if self.chart.plot().is_some_and(|c| c.column() != col) {
             if let Err(e) = self.open_chart(live) {
@@ -276,7 +247,7 @@ impl TableState {
         );
         let on_screen = rows.positions(self.cursor.on_screen(rows.len()));
         self.flashes.on_update(live, delta, replaced, on_screen, at);
-        self.stale = true;
+        self.format.touch();
     }
 
     /// A keyed table's key columns' names, `A, B`; `None` for other kinds.
@@ -442,14 +413,14 @@ impl TableState {
         let filter = self.filter.as_ref().map(FilterState::filter);
         self.chart
             .open(self.cursor.col(), key, filter, self.pause.data(live));
-        self.stale = true;
+        self.format.touch();
         Ok(())
     }
 
     /// Closes the chart.
     pub(crate) fn close_chart(&mut self) {
         self.chart.close();
-        self.stale = true;
+        self.format.touch();
     }
 
     /// The chart.
@@ -474,137 +445,39 @@ impl TableState {
 
     /// Whether the next frame must be prepared again.
     pub(crate) fn is_stale(&self) -> bool {
-        self.stale
+        self.format.is_stale()
     }
 
     /// Marks the prepared frame out of date.
     pub(crate) fn touch(&mut self) {
-        self.stale = true;
+        self.format.touch();
+    }
+
+    /// What the next frame draws, as [`TableState::prepare`] left it.
+    pub(crate) fn formatted(&self) -> &Formatted {
+        &self.format
     }
 
     /// Formats what the next frame shows: the visible rows, column widths, the chart's points
     /// and the detail of the cursor row. O(visible rows), plus O(chart scan) with a chart.
     pub(crate) fn prepare(&mut self, live: &Mirror, now: Instant, detail: bool) {
-        self.now = now;
-        self.purge_flashes(now);
-        if !self.stale {
+        self.flashes.purge(now);
+        if !self.format.begin(now) {
             return;
         }
-        self.stale = false;
-        let len = self.len(live);
-        let shown = self.cursor.on_screen(len);
-        let n = shown.len();
-        let ncols = self.schema.fields().len();
-        let positions: Vec<Option<u64>> = shown.map(|i| self.pos_at(live, i)).collect();
-        let m = self.pause.data(live);
-        self.visible.resize_with(n, VisibleRow::default);
-        let mut last: Option<(*const RecordBatch, Vec<ArrayFormatter<'_>>)> = None;
-        for (row, pos) in self.visible.iter_mut().zip(positions) {
-            row.cells.resize_with(ncols, String::new);
-            row.pos = pos.unwrap_or_default();
-            let found = pos.and_then(|p| m.locate(p));
-            row.present = found.is_some();
-            let Some((b, r)) = found else {
-                row.cells.iter_mut().for_each(String::clear);
-                continue;
-            };
-            let same = last.as_ref().is_some_and(|(ptr, _)| std::ptr::eq(*ptr, b));
-            if !same {
-                let fmts = b
-                    .columns()
-                    .iter()
-                    .filter_map(|a| ArrayFormatter::try_new(a.as_ref(), &FORMAT).ok())
-                    .collect();
-                last = Some((b, fmts));
-            }
-            if let Some((_, fmts)) = &last {
-                for (cell, f) in row.cells.iter_mut().zip(fmts) {
-                    cell.clear();
-                    let _ = write!(cell, "{}", f.value(r));
-                }
-            }
-            for (w, cell) in self.widths.iter_mut().zip(&row.cells) {
-                let cw = u16::try_from(cell.chars().count()).unwrap_or(MAX_WIDTH);
-                *w = (*w).max(cw.min(MAX_WIDTH));
-            }
-        }
-        drop(last);
-        align_decimals(
-            &self.schema,
-            &mut self.visible,
-            &mut self.widths,
-            &mut self.decimals,
+        // The row set borrows the parts that make it; the formatted rows change meanwhile.
+        let rows = RowSet::new(
+            self.pause.data(live),
+            self.filter.as_ref(),
+            self.sort.as_ref(),
         );
-        self.detail.clear();
-        if detail {
-            if let Some((b, r)) = self.selected_pos(live).and_then(|p| m.locate(p)) {
-                for c in 0..ncols {
-                    let mut s = String::new();
-                    format_cell(b.column(c).as_ref(), r, &mut s);
-                    self.detail.push(s);
-                }
-            }
-        }
-        self.chart.fit();
-    }
-}
-
-/// Pads floating-point cells with zeros to the most decimals shown in their column, so the
-/// decimal points line up.
-fn align_decimals(
-    schema: &SchemaRef,
-    rows: &mut [VisibleRow],
-    widths: &mut [u16],
-    seen: &mut [usize],
-) {
-    for (c, f) in schema.fields().iter().enumerate() {
-        if !matches!(
-            f.data_type(),
-            arrow_schema::DataType::Float64 | arrow_schema::DataType::Float32
-        ) {
-            continue;
-        }
-        let decimals = |s: &str| s.find('.').map_or(0, |d| s.len() - d - 1);
-        let plain = |s: &str| {
-            s.bytes()
-                .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
+        let shown = self.cursor.on_screen(rows.len()).map(|i| rows.pos_at(i));
+        let detail = if detail {
+            rows.pos_at(self.cursor.selected())
+        } else {
+            None
         };
-        let most = rows
-            .iter()
-            .filter_map(|r| r.cells.get(c))
-            .filter(|s| plain(s))
-            .map(|s| decimals(s))
-            .max()
-            .unwrap_or(0)
-            .min(6)
-            .max(seen.get(c).copied().unwrap_or(0));
-        if let Some(s) = seen.get_mut(c) {
-            *s = most;
-        }
-        if most == 0 {
-            continue;
-        }
-        for r in rows.iter_mut() {
-            let Some(cell) = r.cells.get_mut(c) else {
-                continue;
-            };
-            if cell.is_empty() || !plain(cell) {
-                continue;
-            }
-            let d = decimals(cell);
-            if d == 0 && !cell.contains('.') {
-                cell.push('.');
-            }
-            for _ in d..most {
-                cell.push('0');
-            }
-            if let Some(w) = widths.get_mut(c) {
-                *w = (*w).max(
-                    u16::try_from(cell.len())
-                        .unwrap_or(MAX_WIDTH)
-                        .min(MAX_WIDTH),
-                );
-            }
-        }
+        self.format.format(&self.schema, rows.data(), shown, detail);
+        self.chart.fit();
     }
 }

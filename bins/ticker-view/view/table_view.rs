@@ -38,10 +38,16 @@ impl Widget for TableView<'_> {
         }
         let state = self.state;
         let fields = state.schema.fields();
-        let max_pos = state.visible.iter().map(|r| r.pos).max().unwrap_or(0);
+        let max_pos = state
+            .formatted()
+            .rows()
+            .iter()
+            .map(|r| r.pos)
+            .max()
+            .unwrap_or(0);
         let gutter = u16::try_from(digits(max_pos) + 1).unwrap_or(8).max(2);
         let first = first_column(
-            &state.widths,
+            state.formatted().widths(),
             state.cursor().col(),
             area.width.saturating_sub(gutter + 1),
         );
@@ -53,7 +59,7 @@ impl Widget for TableView<'_> {
             if x >= area.right() {
                 break;
             }
-            let w = state.widths[c].min(area.right() - x);
+            let w = state.formatted().widths()[c].min(area.right() - x);
             let style = if c == state.cursor().col() {
                 THEME.header_selected
             } else {
@@ -68,7 +74,7 @@ impl Widget for TableView<'_> {
             x += w + 1;
         }
         let body = Rect::new(area.x, y0 + 1, area.width, area.height - 1);
-        if state.visible.is_empty() {
+        if state.formatted().rows().is_empty() {
             let msg = match state.kind {
                 TableKind::Blink if state.filter().is_none() => "no rows this cycle",
                 _ if state.filter().is_some() => "no rows match the filter",
@@ -87,7 +93,7 @@ impl Widget for TableView<'_> {
             return;
         }
         let mut num = [0u8; 20];
-        for (k, row) in state.visible.iter().enumerate() {
+        for (k, row) in state.formatted().rows().iter().enumerate() {
             let Ok(dy) = u16::try_from(k) else {
                 break;
             };
@@ -113,13 +119,14 @@ impl Widget for TableView<'_> {
                 if x >= body.right() {
                     break;
                 }
-                let w = state.widths[c].min(body.right() - x);
+                let w = state.formatted().widths()[c].min(body.right() - x);
                 let mut style = Style::new();
                 if selected && c == state.cursor().col() {
                     style = THEME.cell_selected;
                 }
                 let tick = flash.and_then(|f| f.tick(c)).and_then(|(tick, at)| {
-                    fade_step(state.now.saturating_duration_since(at)).map(|s| (tick, s))
+                    fade_step(state.formatted().now().saturating_duration_since(at))
+                        .map(|s| (tick, s))
                 });
                 if let Some((tick, step)) = tick {
                     style = style.patch(match tick {
