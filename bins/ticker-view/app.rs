@@ -282,7 +282,7 @@ impl App {
     pub(crate) fn prepare(&mut self, now: Instant) {
         let detail = self.overlay == Overlay::Detail;
         if let Some(v) = &mut self.view {
-            if let Some(e) = self.tables.get(v.table) {
+            if let Some(e) = self.tables.get(v.table()) {
                 v.prepare(&e.mirror, now, detail);
             }
         }
@@ -295,7 +295,7 @@ impl App {
 
     /// The open table's entry.
     pub(crate) fn open_entry(&self) -> Option<&Entry> {
-        self.view.as_ref().and_then(|v| self.tables.get(v.table))
+        self.view.as_ref().and_then(|v| self.tables.get(v.table()))
     }
 
     /// Whether the status line should mention a lag.
@@ -316,7 +316,7 @@ impl App {
         if self.view.is_none() {
             list(self);
         } else if let Some(v) = &mut self.view {
-            if let Some(e) = self.tables.get(v.table) {
+            if let Some(e) = self.tables.get(v.table()) {
                 f(v, &e.mirror);
             }
         }
@@ -381,7 +381,7 @@ impl App {
         let text = self.view.as_ref().map(|v| match v.sort() {
             Some(s) => format!(
                 "sorted by {} {} (the newest {} rows)",
-                v.schema.field(s.column).name(),
+                v.schema().field(s.column).name(),
                 if s.descending {
                     "descending"
                 } else {
@@ -434,7 +434,7 @@ impl App {
                             outcome = Ok("filter off".to_owned());
                             return;
                         }
-                        match Filter::parse(&text, &v.schema) {
+                        match Filter::parse(&text, v.schema()) {
                             Ok(f) => {
                                 let shown = f.to_string();
                                 v.set_filter(Some(f), m);
@@ -485,7 +485,7 @@ impl App {
         let Some(entry) = self.tables.get_mut(table) else {
             return;
         };
-        let open = self.view.as_mut().filter(|v| v.table == table);
+        let open = self.view.as_mut().filter(|v| v.table() == table);
         let is_open = open.is_some();
         match event {
             DataEvent::Snapshot(rows) => {

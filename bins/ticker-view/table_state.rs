@@ -1,12 +1,23 @@
-//! The open table's state: cursor, scroll, follow-tail, pause, filter, sort, search and tick
-//! highlights, plus what the next frame draws (`prepare`).
+//! The open table's state, [`TableState`]: a facade over its parts, each in its own file and
+//! owning its own fields. [`TableState`] routes the App's actions and the table's updates to
+//! them in the right order, and the widgets in `view/` read them.
+//!
+//! - [`cursor`]: the row and column under the cursor, the scroll, follow-tail.
+//! - [`pause`]: the rows frozen while paused, and the updates pending.
+//! - [`filter`]: the rows a filter keeps.
+//! - [`sort`]: the rows in a column's order.
+//! - [`rows`]: the row set those make, which the cursor indexes.
+//! - [`search`]: the query, and the next row that holds it.
+//! - [`chart`]: a column's points and the bounds to draw them in.
+//! - [`flashes`]: tick highlights.
+//! - [`format`](mod@format): what the next frame draws, formatted (`prepare`).
 //!
 //! # Rows and cursor
 //!
 //! The view shows a *row set*: every row of the table, or the rows a filter kept, or those
-//! sorted. `selected` and `top` index into it. After each update the cursor stays on the same
-//! row (append, ring and keyed tables: by position, until the row is evicted or the keyed
-//! table shrinks past it), on the same line (blink tables, whose rows are all new every
+//! sorted. The cursor's `selected` and `top` index into it. After each update the cursor stays
+//! on the same row (append, ring and keyed tables: by position, until the row is evicted or the
+//! keyed table shrinks past it), on the same line (blink tables, whose rows are all new every
 //! cycle, and sorted views), or on the last row (follow-tail, the default for append and ring
 //! tables). Both are clamped whenever rows vanish, which blink tables do every cycle and keyed
 //! tables do when keys are deleted.
@@ -17,10 +28,8 @@
 //! [`FILTER_SCAN`] rows when it is set and then only the rows each update adds or modifies,
 //! and keeps the newest [`MAX_MATCHES`] matches. A sort orders the newest [`SORT_ROWS`] rows
 //! of the row set. A search looks at most [`SEARCH_ROWS`] rows ahead. Highlights are computed
-//! for the rows on screen only. A frame formats only the visible rows.
-//!
-//! The parts: [`filter`] (the rows a filter keeps), [`sort`] (the rows in a column's order),
-//! [`flashes`] (tick highlights).
+//! for the rows on screen only. A frame formats only the visible rows. Each part's module says
+//! what it bounds and how.
 
 mod chart;
 mod cursor;
@@ -60,17 +69,17 @@ fn follows_tail(kind: TableKind) -> bool {
     matches!(kind, TableKind::Append | TableKind::Ring { .. })
 }
 
-/// The open table's state.
+/// The open table's state: which table, and its parts.
 #[derive(Debug)]
 pub(crate) struct TableState {
-    pub(crate) table: usize,
-    pub(crate) name: String,
-    pub(crate) kind: TableKind,
-    pub(crate) schema: SchemaRef,
-    /// The first string column: the key highlights compare within.
-    pub(crate) key_col: Option<usize>,
-    /// A keyed table's key columns (the first string column if the source did not say).
-    key_cols: Vec<usize>,
+    table: usize,
+    name: String,
+    kind: TableKind,
+    schema: SchemaRef,
+    /// The first string column: a chart keeps to the cursor row's value of it (a symbol).
+    key_col: Option<usize>,
+    /// A keyed table's key columns' names, `A, B`.
+    key_names: Option<String>,
     cursor: Cursor,
     pause: Pause,
     filter: Option<FilterState>,
@@ -83,7 +92,7 @@ pub(crate) struct TableState {
 }
 
 impl TableState {
-    /// A view of table `table` showing `mirror`, `height` rows high.
+    /// The state of table `table` (its list index), showing `mirror`, `height` rows high.
     pub(crate) fn new(
         table: usize,
         info: &TableInfo,
@@ -99,14 +108,21 @@ impl TableState {
             info.key.clone()
         };
         let format = Formatted::new(&schema, now);
-        let flashes = Flashes::new(schema.clone(), key_col, key_cols.clone(), info.is_keyed());
+        let key_names = (info.is_keyed() && !key_cols.is_empty()).then(|| {
+            let names: Vec<&str> = key_cols
+                .iter()
+                .filter_map(|&c| schema.fields().get(c).map(|f| f.name().as_str()))
+                .collect();
+            names.join(", ")
+        });
+        let flashes = Flashes::new(schema.clone(), key_col, key_cols, info.is_keyed());
         let mut v = Self {
             table,
             name: info.name.clone(),
             kind: info.kind,
             schema,
             key_col,
-            key_cols,
+            key_names,
             cursor: Cursor::new(follows_tail(info.kind), height),
             pause: Pause::default(),
             filter: None,
@@ -118,6 +134,26 @@ impl TableState {
         };
         v.clamp(mirror);
         v
+    }
+
+    /// The table's index in the App's list.
+    pub(crate) fn table(&self) -> usize {
+        self.table
+    }
+
+    /// The table's name.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The table's kind.
+    pub(crate) fn kind(&self) -> TableKind {
+        self.kind
+    }
+
+    /// The table's columns.
+    pub(crate) fn schema(&self) -> &SchemaRef {
+        &self.schema
     }
 
     /// The rows shown: the frozen ones while paused, else the live ones.
@@ -166,11 +202,11 @@ impl TableState {
 
     /// Keeps the cursor and the scroll inside the row set, the cursor on screen, and on the
     /// last row when following the tail.
-    pub(crate) fn clamp(&mut self, live: &Mirror) {
+    fn clamp(&mut self, live: &Mirror) {
         let len = self.len(live);
         self.cursor.clamp(len);
-        // An empty row set leaves the frame as it is (as it always has): `on_reset` to no
-        // rows keeps the last frame's rows until something else changes.
+        // An empty row set does not mark the frame out of date: after `on_reset` to no rows,
+        // the last frame's rows stay until something else changes.
         if len > 0 {
             self.format.touch();
         }
@@ -251,21 +287,8 @@ impl TableState {
     }
 
     /// A keyed table's key columns' names, `A, B`; `None` for other kinds.
-    pub(crate) fn key_names(&self) -> Option<String> {
-        if !self.is_keyed() || self.key_cols.is_empty() {
-            return None;
-        }
-        let names: Vec<&str> = self
-            .key_cols
-            .iter()
-            .filter_map(|&c| self.schema.fields().get(c).map(|f| f.name().as_str()))
-            .collect();
-        Some(names.join(", "))
-    }
-
-    /// Whether the table is keyed: its rows change in place, one row per key.
-    pub(crate) fn is_keyed(&self) -> bool {
-        matches!(self.kind, TableKind::Keyed { .. })
+    pub(crate) fn key_names(&self) -> Option<&str> {
+        self.key_names.as_deref()
     }
 
     /// The table was reset (a lag, or a new snapshot): rebuild the filter and sort.
@@ -321,6 +344,7 @@ impl TableState {
         self.clamp(live);
     }
 
+    /// Scans the filter again over the rows shown.
     fn refilter(&mut self, live: &Mirror) {
         let m = self.pause.data(live);
         if let Some(f) = &mut self.filter {

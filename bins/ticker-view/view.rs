@@ -102,12 +102,12 @@ fn title_bar(app: &App, area: Rect, buf: &mut Buffer) {
     if let (Some(v), Some(e)) = (&app.view, app.open_entry()) {
         let m = v.data(&e.mirror);
         text.push(' ');
-        text.push_str(&v.name);
+        text.push_str(v.name());
         text.push_str(" │ ");
-        text.push_str(&v.kind.to_string());
+        text.push_str(&v.kind().to_string());
         if let Some(key) = v.key_names() {
             text.push_str(", key ");
-            text.push_str(&key);
+            text.push_str(key);
         }
         text.push_str(" │ ");
         text.push_str(&fmt_count(m.len() as u64));
@@ -120,7 +120,7 @@ fn title_bar(app: &App, area: Rect, buf: &mut Buffer) {
         }
         if let Some(s) = v.sort() {
             text.push_str(" │ sort ");
-            text.push_str(v.schema.field(s.column).name());
+            text.push_str(v.schema().field(s.column).name());
             text.push_str(if s.descending { " ↓" } else { " ↑" });
         }
         if v.is_paused() {
@@ -131,7 +131,7 @@ fn title_bar(app: &App, area: Rect, buf: &mut Buffer) {
             ));
         } else if v.cursor().follows() {
             text.push_str(" │ following");
-        } else if matches!(v.kind, TableKind::Blink) {
+        } else if matches!(v.kind(), TableKind::Blink) {
             text.push_str(" │ latest cycle");
         }
     } else {

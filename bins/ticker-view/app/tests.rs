@@ -29,7 +29,7 @@ fn smoke() {
     rig.key(KeyCode::Char('j'));
     assert_eq!(rig.app.list_selected, 1);
     rig.key(KeyCode::Enter);
-    assert_eq!(rig.app.view.as_ref().map(|v| v.table), Some(RECENT));
+    assert_eq!(rig.app.view.as_ref().map(TableState::table), Some(RECENT));
     rig.key(KeyCode::Esc);
     assert!(rig.app.view.is_none());
     rig.key(KeyCode::Char('q'));

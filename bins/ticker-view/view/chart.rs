@@ -16,7 +16,7 @@ pub(crate) fn draw(v: &TableState, area: Rect, buf: &mut Buffer) {
     let Some(chart) = v.chart().plot() else {
         return;
     };
-    let column = v.schema.field(chart.column()).name();
+    let column = v.schema().field(chart.column()).name();
     let what = match (chart.key(), v.filter()) {
         (Some(k), _) => k.to_owned(),
         (None, Some(f)) => f.filter().to_string(),

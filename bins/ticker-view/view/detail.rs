@@ -9,7 +9,7 @@ use crate::theme::THEME;
 
 /// Draws the cursor row of `v` in a popup over `area`.
 pub(crate) fn draw(v: &TableState, area: Rect, buf: &mut Buffer) {
-    let fields = v.schema.fields();
+    let fields = v.schema().fields();
     let name_w = fields
         .iter()
         .map(|f| f.name().chars().count())
@@ -35,8 +35,8 @@ pub(crate) fn draw(v: &TableState, area: Rect, buf: &mut Buffer) {
         .get(v.cursor().selected().saturating_sub(v.cursor().top()))
         .map(|r| r.pos);
     let title = match pos {
-        Some(p) if !v.formatted().detail().is_empty() => format!(" {} row #{p} ", v.name),
-        _ => format!(" {}: no row under the cursor ", v.name),
+        Some(p) if !v.formatted().detail().is_empty() => format!(" {} row #{p} ", v.name()),
+        _ => format!(" {}: no row under the cursor ", v.name()),
     };
     let block = Block::bordered()
         .title(title)

@@ -37,7 +37,7 @@ impl Widget for TableView<'_> {
             return;
         }
         let state = self.state;
-        let fields = state.schema.fields();
+        let fields = state.schema().fields();
         let max_pos = state
             .formatted()
             .rows()
@@ -75,7 +75,7 @@ impl Widget for TableView<'_> {
         }
         let body = Rect::new(area.x, y0 + 1, area.width, area.height - 1);
         if state.formatted().rows().is_empty() {
-            let msg = match state.kind {
+            let msg = match state.kind() {
                 TableKind::Blink if state.filter().is_none() => "no rows this cycle",
                 _ if state.filter().is_some() => "no rows match the filter",
                 TableKind::Keyed { .. } => "no rows",
