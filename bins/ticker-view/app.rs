@@ -3,7 +3,7 @@
 //! [`App::prepare`] formats what the next frame shows, outside of drawing.
 //!
 //! Every table has a [`Mirror`] kept up to date from its stream (so opening one is instant and
-//! the list's counts are exact); the open table also has a [`TableView`].
+//! the list's counts are exact); the open table also has a [`TableState`].
 
 use std::time::{Duration, Instant};
 
@@ -14,7 +14,7 @@ use crate::filter::Filter;
 use crate::mirror::{Mirror, Replaced};
 use crate::source::{DataEvent, Link, SourceStatus, TableInfo};
 use crate::stats::Activity;
-use crate::table_state::{TableView, SORT_ROWS};
+use crate::table_state::{TableState, SORT_ROWS};
 use crate::view;
 
 /// How long a status message stays.
@@ -95,7 +95,7 @@ pub(crate) struct App {
     pub(crate) source: String,
     pub(crate) tables: Vec<Entry>,
     pub(crate) list_selected: usize,
-    pub(crate) view: Option<TableView>,
+    pub(crate) view: Option<TableState>,
     pub(crate) overlay: Overlay,
     pub(crate) prompt: Option<Prompt>,
     pub(crate) message: Option<Message>,
@@ -211,8 +211,8 @@ impl App {
             Action::Down => self.move_by(1),
             Action::PageUp => self.move_by(-self.page()),
             Action::PageDown => self.move_by(self.page()),
-            Action::Top => self.with_view(TableView::go_top, |app| app.list_selected = 0),
-            Action::Bottom => self.with_view(TableView::go_bottom, |app| {
+            Action::Top => self.with_view(TableState::go_top, |app| app.list_selected = 0),
+            Action::Bottom => self.with_view(TableState::go_bottom, |app| {
                 app.list_selected = app.tables.len().saturating_sub(1);
             }),
             Action::Left => self.move_col(-1),
@@ -232,7 +232,7 @@ impl App {
                     Overlay::Help
                 };
             }
-            Action::Pause => self.with_view(TableView::toggle_pause, |_| {}),
+            Action::Pause => self.with_view(TableState::toggle_pause, |_| {}),
             Action::Sort => self.sort(),
             Action::Search => self.start_prompt(PromptKind::Search),
             Action::Filter => self.start_prompt(PromptKind::Filter),
@@ -282,7 +282,7 @@ impl App {
     pub(crate) fn prepare(&mut self, now: Instant) {
         let detail = self.overlay == Overlay::Detail;
         if let Some(v) = &mut self.view {
-            if let Some(e) = self.tables.get(v.table) {
+            if let Some(e) = self.tables.get(v.table()) {
                 v.prepare(&e.mirror, now, detail);
             }
         }
@@ -295,7 +295,7 @@ impl App {
 
     /// The open table's entry.
     pub(crate) fn open_entry(&self) -> Option<&Entry> {
-        self.view.as_ref().and_then(|v| self.tables.get(v.table))
+        self.view.as_ref().and_then(|v| self.tables.get(v.table()))
     }
 
     /// Whether the status line should mention a lag.
@@ -308,11 +308,15 @@ impl App {
         isize::try_from(view::body_height(self.size.1).max(1)).unwrap_or(1)
     }
 
-    fn with_view(&mut self, f: impl FnOnce(&mut TableView, &Mirror), list: impl FnOnce(&mut Self)) {
+    fn with_view(
+        &mut self,
+        f: impl FnOnce(&mut TableState, &Mirror),
+        list: impl FnOnce(&mut Self),
+    ) {
         if self.view.is_none() {
             list(self);
         } else if let Some(v) = &mut self.view {
-            if let Some(e) = self.tables.get(v.table) {
+            if let Some(e) = self.tables.get(v.table()) {
                 f(v, &e.mirror);
             }
         }
@@ -345,8 +349,7 @@ impl App {
         if self.overlay != Overlay::None {
             self.overlay = Overlay::None;
             if let Some(v) = &mut self.view {
-                v.chart = None;
-                v.touch();
+                v.close_chart();
             }
         } else if self.view.is_some() {
             self.view = None;
@@ -358,7 +361,7 @@ impl App {
         let height = view::body_height(self.size.1);
         if let Some(e) = self.tables.get(index) {
             self.list_selected = index;
-            self.view = Some(TableView::new(index, &e.info, &e.mirror, height, self.now));
+            self.view = Some(TableState::new(index, &e.info, &e.mirror, height, self.now));
             self.overlay = Overlay::None;
         }
     }
@@ -374,11 +377,11 @@ impl App {
     }
 
     fn sort(&mut self) {
-        self.with_view(TableView::cycle_sort, |_| {});
-        let text = self.view.as_ref().map(|v| match v.sort {
+        self.with_view(TableState::cycle_sort, |_| {});
+        let text = self.view.as_ref().map(|v| match v.sort() {
             Some(s) => format!(
                 "sorted by {} {} (the newest {} rows)",
-                v.schema.field(s.column).name(),
+                v.schema().field(s.column).name(),
                 if s.descending {
                     "descending"
                 } else {
@@ -400,9 +403,8 @@ impl App {
         let text = match kind {
             PromptKind::Search => String::new(),
             PromptKind::Filter => v
-                .filter
-                .as_ref()
-                .map(|f| f.filter.to_string())
+                .filter()
+                .map(|f| f.filter().to_string())
                 .unwrap_or_default(),
         };
         self.prompt = Some(Prompt { kind, text });
@@ -419,7 +421,7 @@ impl App {
                     return;
                 }
                 if let Some(v) = &mut self.view {
-                    v.search = Some(text);
+                    v.set_search(text);
                 }
                 self.find(true);
             }
@@ -432,7 +434,7 @@ impl App {
                             outcome = Ok("filter off".to_owned());
                             return;
                         }
-                        match Filter::parse(&text, &v.schema) {
+                        match Filter::parse(&text, v.schema()) {
                             Ok(f) => {
                                 let shown = f.to_string();
                                 v.set_filter(Some(f), m);
@@ -463,7 +465,7 @@ impl App {
                 let q = self
                     .view
                     .as_ref()
-                    .and_then(|v| v.search.clone())
+                    .and_then(|v| v.search().map(str::to_owned))
                     .unwrap_or_default();
                 self.say(format!("{q:?}: row #{pos}"), false);
             }
@@ -483,7 +485,7 @@ impl App {
         let Some(entry) = self.tables.get_mut(table) else {
             return;
         };
-        let open = self.view.as_mut().filter(|v| v.table == table);
+        let open = self.view.as_mut().filter(|v| v.table() == table);
         let is_open = open.is_some();
         match event {
             DataEvent::Snapshot(rows) => {

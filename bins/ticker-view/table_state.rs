@@ -1,12 +1,23 @@
-//! The open table's state: cursor, scroll, follow-tail, pause, filter, sort, search and tick
-//! highlights, plus what the next frame draws (`prepare`).
+//! The open table's state, [`TableState`]: a facade over its parts, each in its own file and
+//! owning its own fields. [`TableState`] routes the App's actions and the table's updates to
+//! them in the right order, and the widgets in `view/` read them.
+//!
+//! - [`cursor`]: the row and column under the cursor, the scroll, follow-tail.
+//! - [`pause`]: the rows frozen while paused, and the updates pending.
+//! - [`filter`]: the rows a filter keeps.
+//! - [`sort`]: the rows in a column's order.
+//! - [`rows`]: the row set those make, which the cursor indexes.
+//! - [`search`]: the query, and the next row that holds it.
+//! - [`chart`]: a column's points and the bounds to draw them in.
+//! - [`flashes`]: tick highlights.
+//! - [`format`](mod@format): what the next frame draws, formatted (`prepare`).
 //!
 //! # Rows and cursor
 //!
 //! The view shows a *row set*: every row of the table, or the rows a filter kept, or those
-//! sorted. `selected` and `top` index into it. After each update the cursor stays on the same
-//! row (append, ring and keyed tables: by position, until the row is evicted or the keyed
-//! table shrinks past it), on the same line (blink tables, whose rows are all new every
+//! sorted. The cursor's `selected` and `top` index into it. After each update the cursor stays
+//! on the same row (append, ring and keyed tables: by position, until the row is evicted or the
+//! keyed table shrinks past it), on the same line (blink tables, whose rows are all new every
 //! cycle, and sorted views), or on the last row (follow-tail, the default for append and ring
 //! tables). Both are clamped whenever rows vanish, which blink tables do every cycle and keyed
 //! tables do when keys are deleted.
@@ -17,135 +28,40 @@
 //! [`FILTER_SCAN`] rows when it is set and then only the rows each update adds or modifies,
 //! and keeps the newest [`MAX_MATCHES`] matches. A sort orders the newest [`SORT_ROWS`] rows
 //! of the row set. A search looks at most [`SEARCH_ROWS`] rows ahead. Highlights are computed
-//! for the rows on screen only. A frame formats only the visible rows.
-//!
-//! # Highlights
-//!
-//! A new row's numeric cells flash green when the value rose and red when it fell, compared
-//! with the previous row of the same key (the first string column, such as `Sym`; the previous
-//! row when there is none).
-//!
-//! A keyed table's rows change in place: a modified row's cells that were written and whose
-//! value changed flash, compared with the row as it was before the update: green or red for
-//! numbers, a neutral highlight for anything else (strings, times, a null that came or went).
-//! A row that holds another key than before (the table's last row moved into a deleted key's
-//! slot) did not tick: the whole row gets the neutral highlight, as does a new key's row.
-//!
-//! Flashes are kept only for rows on screen, per cell with the time they started, keyed by row
-//! position, and fade over `theme::FADE`.
+//! for the rows on screen only. A frame formats only the visible rows. Each part's module says
+//! what it bounds and how.
 
-use std::collections::{HashMap, VecDeque};
+mod chart;
+mod cursor;
+mod filter;
+mod flashes;
+mod format;
+mod pause;
+mod rows;
+mod search;
+mod sort;
+
 use std::time::Instant;
 
-use arrow_array::{Array, RecordBatch};
-use arrow_cast::display::ArrayFormatter;
 use arrow_schema::SchemaRef;
-use std::fmt::Write as _;
 use tickertable::TableKind;
 
-use crate::filter::{contains_ignore_case, Filter};
-use crate::mirror::{
-    format_cell, is_numeric, is_text, is_time, num_at, text_at, to_usize, Col, Mirror, Replaced,
-    FORMAT,
-};
+use crate::filter::Filter;
+use crate::mirror::{is_numeric, is_text, text_at, Mirror, Replaced};
 use crate::source::{Delta, TableInfo};
-use crate::theme::FADE;
-
-/// Rows a new filter scans, newest first.
-pub(crate) const FILTER_SCAN: u64 = 1_000_000;
-/// Matches a filter keeps, newest.
-pub(crate) const MAX_MATCHES: usize = 100_000;
-/// Rows a sort orders: the newest of the row set.
-pub(crate) const SORT_ROWS: usize = 10_000;
-/// Rows a search looks at from the cursor.
-pub(crate) const SEARCH_ROWS: usize = 100_000;
-/// Points a chart shows.
-pub(crate) const CHART_POINTS: usize = 2_000;
-/// Rows a new chart looks back over to find its points.
-const CHART_SCAN: u64 = 1_000_000;
-/// Rows of each update a chart looks at (the newest).
-const CHART_UPDATE_SCAN: u64 = 200_000;
-/// How far back a highlight looks for the previous row of the same key.
-const KEY_LOOKBACK: u64 = 256;
-/// Rows of each update that refresh the last value per key.
-const KEY_ROWS: u64 = 2_048;
-/// The widest a column grows.
-const MAX_WIDTH: u16 = 40;
-
-/// Where the cursor was before an update, to keep it on the same row after.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Anchor {
-    selected: Option<u64>,
-    top: Option<u64>,
-}
-
-/// A filter and the positions it kept, oldest first.
-#[derive(Debug, Clone)]
-pub(crate) struct FilterState {
-    pub(crate) filter: Filter,
-    pub(crate) matches: VecDeque<u64>,
-    /// The first position scanned: matches cover `[scanned_from, end)`.
-    pub(crate) scanned_from: u64,
-}
-
-/// A sort: the column and the direction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Sort {
-    pub(crate) column: usize,
-    pub(crate) descending: bool,
-}
-
-/// How a cell changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Tick {
-    /// A number rose.
-    Up,
-    /// A number fell.
-    Down,
-    /// Anything else changed, or the row is another key's (neutral).
-    Changed,
-}
-
-/// One row's flashes: per column, how the cell changed and when.
-#[derive(Debug, Clone)]
-pub(crate) struct Flash {
-    /// The newest start among the cells (the row's flash is over `FADE` after it).
-    pub(crate) at: Instant,
-    cells: Vec<Option<(Tick, Instant)>>,
-}
-
-impl Flash {
-    fn new(columns: usize, at: Instant) -> Self {
-        Self {
-            at,
-            cells: vec![None; columns],
-        }
-    }
-
-    /// How column `c` changed and when, if it flashes.
-    pub(crate) fn tick(&self, c: usize) -> Option<(Tick, Instant)> {
-        self.cells.get(c).copied().flatten()
-    }
-
-    fn set(&mut self, c: usize, tick: Tick, at: Instant) {
-        if let Some(cell) = self.cells.get_mut(c) {
-            *cell = Some((tick, at));
-            self.at = self.at.max(at);
-        }
-    }
-
-    /// Every cell of a row, neutral: a row that is another key's than before, or new.
-    fn whole_row(columns: usize, at: Instant) -> Self {
-        Self {
-            at,
-            cells: vec![Some((Tick::Changed, at)); columns],
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.cells.iter().all(Option::is_none)
-    }
-}
+use chart::Chart;
+use cursor::{Anchor, Cursor};
+use filter::FilterState;
+pub(crate) use filter::{FILTER_SCAN, MAX_MATCHES};
+use flashes::Flashes;
+pub(crate) use flashes::Tick;
+use format::Formatted;
+use pause::Pause;
+use rows::RowSet;
+use search::Search;
+pub(crate) use search::SEARCH_ROWS;
+use sort::Sorted;
+pub(crate) use sort::{Sort, SORT_ROWS};
 
 /// Whether a table kind follows its tail by default: append and ring tables, whose new rows
 /// come at the end. A blink table shows its latest cycle; a keyed table's rows change in place.
@@ -153,107 +69,30 @@ fn follows_tail(kind: TableKind) -> bool {
     matches!(kind, TableKind::Append | TableKind::Ring { .. })
 }
 
-/// How cell `j` of `after` differs from cell `i` of `before`, if it does: a number rose or
-/// fell, or (times, strings, anything else, a null that came or went) it changed.
-fn cell_tick(
-    before: &dyn Array,
-    i: usize,
-    after: &dyn Array,
-    j: usize,
-    time: bool,
-) -> Option<Tick> {
-    match (before.is_null(i), after.is_null(j)) {
-        (true, true) => return None,
-        (true, false) | (false, true) => return Some(Tick::Changed),
-        (false, false) => {}
-    }
-    if !time {
-        if let (Some(a), Some(b)) = (num_at(before, i), num_at(after, j)) {
-            return match b.partial_cmp(&a) {
-                Some(std::cmp::Ordering::Greater) => Some(Tick::Up),
-                Some(std::cmp::Ordering::Less) => Some(Tick::Down),
-                Some(std::cmp::Ordering::Equal) => None,
-                // NaN on one side or both.
-                None => (a.is_nan() != b.is_nan()).then_some(Tick::Changed),
-            };
-        }
-    }
-    (!same_cell(before, i, after, j)).then_some(Tick::Changed)
-}
-
-/// Whether cell `i` of `a` and cell `j` of `b` hold the same value (nulls equal).
-fn same_cell(a: &dyn Array, i: usize, b: &dyn Array, j: usize) -> bool {
-    if let (Some(x), Some(y)) = (text_at(a, i), text_at(b, j)) {
-        return x == y;
-    }
-    // Any other type: compare the one-row slices (an allocation each; rows on screen only).
-    a.slice(i, 1).to_data() == b.slice(j, 1).to_data()
-}
-
-/// A visible row, formatted.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct VisibleRow {
-    pub(crate) pos: u64,
-    pub(crate) present: bool,
-    pub(crate) cells: Vec<String>,
-}
-
-/// A chart's points.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct ChartData {
-    pub(crate) column: usize,
-    /// The symbol the points are restricted to, if any.
-    pub(crate) key: Option<String>,
-    pub(crate) points: Vec<(f64, f64)>,
-    pub(crate) x: [f64; 2],
-    pub(crate) y: [f64; 2],
-}
-
-/// The open table's state.
+/// The open table's state: which table, and its parts.
 #[derive(Debug)]
-pub(crate) struct TableView {
-    pub(crate) table: usize,
-    pub(crate) name: String,
-    pub(crate) kind: TableKind,
-    pub(crate) schema: SchemaRef,
-    /// The first string column: the key highlights compare within.
-    pub(crate) key_col: Option<usize>,
-    /// A keyed table's key columns (the first string column if the source did not say).
-    key_cols: Vec<usize>,
-    /// Numeric columns.
-    num_cols: Vec<usize>,
-    pub(crate) follow: bool,
-    pub(crate) selected: usize,
-    pub(crate) top: usize,
-    pub(crate) col: usize,
-    /// Body rows on screen.
-    pub(crate) height: usize,
-    /// The rows shown while paused.
-    pub(crate) frozen: Option<Mirror>,
-    /// Updates that arrived while paused.
-    pub(crate) pending: u64,
-    pub(crate) filter: Option<FilterState>,
-    pub(crate) sort: Option<Sort>,
-    sorted: Vec<u64>,
-    pub(crate) flashes: HashMap<u64, Flash>,
-    last_by_key: HashMap<String, Vec<f64>>,
-    pub(crate) search: Option<String>,
-    /// Prepared for the next frame.
-    pub(crate) visible: Vec<VisibleRow>,
-    pub(crate) widths: Vec<u16>,
-    /// The most decimals seen per column (floats line up on the decimal point).
-    decimals: Vec<usize>,
-    pub(crate) chart: Option<ChartData>,
-    /// Why the chart did not follow the column cursor.
-    pub(crate) chart_note: Option<String>,
-    pub(crate) detail: Vec<String>,
-    /// The time the frame is drawn at (fades are computed from it).
-    pub(crate) now: Instant,
-    stale: bool,
+pub(crate) struct TableState {
+    table: usize,
+    name: String,
+    kind: TableKind,
+    schema: SchemaRef,
+    /// The first string column: a chart keeps to the cursor row's value of it (a symbol).
+    key_col: Option<usize>,
+    /// A keyed table's key columns' names, `A, B`.
+    key_names: Option<String>,
+    cursor: Cursor,
+    pause: Pause,
+    filter: Option<FilterState>,
+    sort: Option<Sorted>,
+    flashes: Flashes,
+    search: Search,
+    chart: Chart,
+    /// What the next frame draws.
+    format: Formatted,
 }
 
-impl TableView {
-    /// A view of table `table` showing `mirror`, `height` rows high.
+impl TableState {
+    /// The state of table `table` (its list index), showing `mirror`, `height` rows high.
     pub(crate) fn new(
         table: usize,
         info: &TableInfo,
@@ -263,191 +102,156 @@ impl TableView {
     ) -> Self {
         let schema = info.schema.clone();
         let key_col = schema.fields().iter().position(|f| is_text(f.data_type()));
-        let num_cols = schema
-            .fields()
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| is_numeric(f.data_type()))
-            .map(|(i, _)| i)
-            .collect();
         let key_cols = if info.key.is_empty() {
             key_col.into_iter().collect()
         } else {
             info.key.clone()
         };
-        let widths = schema
-            .fields()
-            .iter()
-            .map(|f| u16::try_from(f.name().chars().count()).unwrap_or(MAX_WIDTH))
-            .collect();
-        let follow = follows_tail(info.kind);
-        let decimals = vec![0; schema.fields().len()];
+        let format = Formatted::new(&schema, now);
+        let key_names = (info.is_keyed() && !key_cols.is_empty()).then(|| {
+            let names: Vec<&str> = key_cols
+                .iter()
+                .filter_map(|&c| schema.fields().get(c).map(|f| f.name().as_str()))
+                .collect();
+            names.join(", ")
+        });
+        let flashes = Flashes::new(schema.clone(), key_col, key_cols, info.is_keyed());
         let mut v = Self {
             table,
             name: info.name.clone(),
             kind: info.kind,
             schema,
             key_col,
-            key_cols,
-            num_cols,
-            follow,
-            selected: 0,
-            top: 0,
-            col: 0,
-            height: height.max(1),
-            frozen: None,
-            pending: 0,
+            key_names,
+            cursor: Cursor::new(follows_tail(info.kind), height),
+            pause: Pause::default(),
             filter: None,
             sort: None,
-            sorted: Vec::new(),
-            flashes: HashMap::new(),
-            last_by_key: HashMap::new(),
-            search: None,
-            visible: Vec::new(),
-            widths,
-            decimals,
-            chart: None,
-            chart_note: None,
-            detail: Vec::new(),
-            now,
-            stale: true,
+            flashes,
+            search: Search::default(),
+            chart: Chart::default(),
+            format,
         };
         v.clamp(mirror);
         v
     }
 
+    /// The table's index in the App's list.
+    pub(crate) fn table(&self) -> usize {
+        self.table
+    }
+
+    /// The table's name.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The table's kind.
+    pub(crate) fn kind(&self) -> TableKind {
+        self.kind
+    }
+
+    /// The table's columns.
+    pub(crate) fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
     /// The rows shown: the frozen ones while paused, else the live ones.
     pub(crate) fn data<'a>(&'a self, live: &'a Mirror) -> &'a Mirror {
-        self.frozen.as_ref().unwrap_or(live)
+        self.pause.data(live)
     }
 
     /// Whether the view is paused.
     pub(crate) fn is_paused(&self) -> bool {
-        self.frozen.is_some()
+        self.pause.is_paused()
+    }
+
+    /// Updates that arrived while paused.
+    pub(crate) fn pending(&self) -> u64 {
+        self.pause.pending()
+    }
+
+    /// The row set: the rows shown, in order.
+    fn rows<'a>(&'a self, live: &'a Mirror) -> RowSet<'a> {
+        RowSet::new(
+            self.pause.data(live),
+            self.filter.as_ref(),
+            self.sort.as_ref(),
+        )
     }
 
     /// How many rows the row set has.
     pub(crate) fn len(&self, live: &Mirror) -> usize {
-        if self.sort.is_some() {
-            self.sorted.len()
-        } else if let Some(f) = &self.filter {
-            f.matches.len()
-        } else {
-            self.data(live).len()
-        }
+        self.rows(live).len()
     }
 
     /// The position of row `i` of the row set.
     pub(crate) fn pos_at(&self, live: &Mirror, i: usize) -> Option<u64> {
-        if self.sort.is_some() {
-            self.sorted.get(i).copied()
-        } else if let Some(f) = &self.filter {
-            f.matches.get(i).copied()
-        } else {
-            let m = self.data(live);
-            let p = m.rows().start + i as u64;
-            (p < m.rows().end).then_some(p)
-        }
-    }
-
-    /// The index in the row set of the first row at or after `pos`.
-    fn index_of(&self, live: &Mirror, pos: u64) -> usize {
-        if self.sort.is_some() {
-            self.sorted
-                .iter()
-                .position(|&p| p == pos)
-                .unwrap_or(self.selected)
-        } else if let Some(f) = &self.filter {
-            f.matches.partition_point(|&p| p < pos)
-        } else {
-            to_usize(pos.saturating_sub(self.data(live).rows().start))
-        }
+        self.rows(live).pos_at(i)
     }
 
     /// The position under the cursor.
     pub(crate) fn selected_pos(&self, live: &Mirror) -> Option<u64> {
-        self.pos_at(live, self.selected)
+        self.pos_at(live, self.cursor.selected())
+    }
+
+    /// The cursor and the scroll.
+    pub(crate) fn cursor(&self) -> &Cursor {
+        &self.cursor
     }
 
     /// Keeps the cursor and the scroll inside the row set, the cursor on screen, and on the
     /// last row when following the tail.
-    pub(crate) fn clamp(&mut self, live: &Mirror) {
+    fn clamp(&mut self, live: &Mirror) {
         let len = self.len(live);
-        let h = self.height.max(1);
-        if len == 0 {
-            self.selected = 0;
-            self.top = 0;
-            return;
+        self.cursor.clamp(len);
+        // An empty row set does not mark the frame out of date: after `on_reset` to no rows,
+        // the last frame's rows stay until something else changes.
+        if len > 0 {
+            self.format.touch();
         }
-        if self.follow {
-            self.selected = len - 1;
-        }
-        self.selected = self.selected.min(len - 1);
-        if self.selected < self.top {
-            self.top = self.selected;
-        }
-        if self.selected >= self.top + h {
-            self.top = self.selected + 1 - h;
-        }
-        self.top = self.top.min(len.saturating_sub(h));
-        self.stale = true;
     }
 
     /// Sets the body height (on resize).
     pub(crate) fn set_height(&mut self, height: usize, live: &Mirror) {
-        self.height = height.max(1);
+        self.cursor.set_height(height);
         self.clamp(live);
     }
 
     /// Moves the cursor by `delta` rows; moving up leaves follow-tail.
     pub(crate) fn move_by(&mut self, delta: isize, live: &Mirror) {
-        if delta < 0 {
-            self.follow = false;
-        }
-        let len = self.len(live);
-        self.selected = self
-            .selected
-            .saturating_add_signed(delta)
-            .min(len.saturating_sub(1));
+        self.cursor.move_by(delta, self.len(live));
         self.clamp(live);
     }
 
     /// The first row; leaves follow-tail.
     pub(crate) fn go_top(&mut self, live: &Mirror) {
-        self.follow = false;
-        self.selected = 0;
+        self.cursor.go_top();
         self.clamp(live);
     }
 
     /// The last row, following the tail (unless sorted: a sorted view has no tail).
     pub(crate) fn go_bottom(&mut self, live: &Mirror) {
-        self.follow = self.sort.is_none();
-        self.selected = self.len(live).saturating_sub(1);
+        self.cursor.go_bottom(self.len(live), self.sort.is_none());
         self.clamp(live);
     }
 
     /// Moves the column cursor; an open chart follows it.
     pub(crate) fn move_col(&mut self, delta: isize, live: &Mirror) {
-        let n = self.schema.fields().len();
-        self.col = self
-            .col
-            .saturating_add_signed(delta)
-            .min(n.saturating_sub(1));
-        self.stale = true;
-        if self.chart.as_ref().is_some_and(|c| c.column != self.col) {
+        self.cursor.move_col(delta, self.schema.fields().len());
+        self.format.touch();
+        let col = self.cursor.col();
+        if self.chart.plot().is_some_and(|c| c.column() != col) {
             if let Err(e) = self.open_chart(live) {
                 // Not a numeric column: keep the old chart, say why on the next frame.
-                self.chart_note = Some(e);
+                self.chart.set_note(e);
             }
         }
     }
 
     /// Where the cursor is, before an update is applied to the live rows.
     pub(crate) fn anchor(&self, live: &Mirror) -> Anchor {
-        Anchor {
-            selected: self.pos_at(live, self.selected),
-            top: self.pos_at(live, self.top),
-        }
+        self.cursor.anchor(&self.rows(live))
     }
 
     /// After `delta` was applied to `live`: follow the tail or keep the cursor on its row,
@@ -461,69 +265,35 @@ impl TableView {
         anchor: Anchor,
         at: Instant,
     ) {
-        if self.is_paused() {
-            self.pending += 1;
+        if self.pause.withhold() {
             return;
         }
-        let rows = live.rows();
         if let Some(f) = &mut self.filter {
-            while f.matches.front().is_some_and(|&p| p < rows.start) {
-                f.matches.pop_front();
-            }
-            // A keyed table shrinks at the end: its rows past the new end are gone.
-            while f.matches.back().is_some_and(|&p| p >= rows.end) {
-                f.matches.pop_back();
-            }
-            f.scanned_from = f.scanned_from.min(rows.end);
-            refilter_modified(f, delta);
-            let from = delta
-                .added
-                .start
-                .max(delta.added.end.saturating_sub(FILTER_SCAN));
-            if from < f.scanned_from && f.scanned_from <= delta.added.end {
-                f.scanned_from = from;
-            }
-            scan_filter(f, live, from..delta.added.end);
+            f.on_update(live, delta);
         }
         self.resort(live);
-        self.extend_chart(live, delta);
+        let filter = self.filter.as_ref().map(FilterState::filter);
+        self.chart.on_update(filter, live, delta);
         self.place_cursor(live, anchor);
-        if rows.end < delta.removed.end {
-            // Positions past the end may be taken by other rows later: forget their flashes.
-            self.flashes.retain(|&p, _| p < rows.end);
-        }
-        self.flash_modified(live, delta, replaced, at);
-        if !delta.added.is_empty() {
-            self.flash_new(live, delta.added.start, at);
-        }
-        if !self.is_keyed() {
-            self.remember_keys(live, delta);
-        }
-        self.stale = true;
+        // The row set borrows the parts that make it; the flashes change meanwhile.
+        let rows = RowSet::new(
+            self.pause.data(live),
+            self.filter.as_ref(),
+            self.sort.as_ref(),
+        );
+        let on_screen = rows.positions(self.cursor.on_screen(rows.len()));
+        self.flashes.on_update(live, delta, replaced, on_screen, at);
+        self.format.touch();
     }
 
     /// A keyed table's key columns' names, `A, B`; `None` for other kinds.
-    pub(crate) fn key_names(&self) -> Option<String> {
-        if !self.is_keyed() || self.key_cols.is_empty() {
-            return None;
-        }
-        let names: Vec<&str> = self
-            .key_cols
-            .iter()
-            .filter_map(|&c| self.schema.fields().get(c).map(|f| f.name().as_str()))
-            .collect();
-        Some(names.join(", "))
-    }
-
-    /// Whether the table is keyed: its rows change in place, one row per key.
-    pub(crate) fn is_keyed(&self) -> bool {
-        matches!(self.kind, TableKind::Keyed { .. })
+    pub(crate) fn key_names(&self) -> Option<&str> {
+        self.key_names.as_deref()
     }
 
     /// The table was reset (a lag, or a new snapshot): rebuild the filter and sort.
     pub(crate) fn on_reset(&mut self, live: &Mirror) {
-        if self.is_paused() {
-            self.pending += 1;
+        if self.pause.withhold() {
             return;
         }
         self.flashes.clear();
@@ -532,14 +302,18 @@ impl TableView {
         self.clamp(live);
     }
 
+    /// After an update: the cursor stays on its row, unless it follows the tail or the view
+    /// is sorted or shows a blink table's latest cycle (it stays on its line then).
     fn place_cursor(&mut self, live: &Mirror, anchor: Anchor) {
-        if !self.follow && self.sort.is_none() && !matches!(self.kind, TableKind::Blink) {
-            if let Some(p) = anchor.selected {
-                let new_sel = self.index_of(live, p);
-                let new_top = anchor.top.map_or(0, |t| self.index_of(live, t));
-                self.selected = new_sel;
-                self.top = new_top;
-            }
+        let stays =
+            !self.cursor.follows() && self.sort.is_none() && !matches!(self.kind, TableKind::Blink);
+        if stays {
+            let rows = RowSet::new(
+                self.pause.data(live),
+                self.filter.as_ref(),
+                self.sort.as_ref(),
+            );
+            self.cursor.keep_on(anchor, &rows);
         }
         self.clamp(live);
     }
@@ -547,151 +321,89 @@ impl TableView {
     /// Pauses or resumes. Resuming catches up with the live rows and follows the tail again
     /// (append and ring tables).
     pub(crate) fn toggle_pause(&mut self, live: &Mirror) {
-        if self.frozen.take().is_some() {
-            self.pending = 0;
-            self.follow = follows_tail(self.kind) && self.sort.is_none();
+        if self.pause.is_paused() {
+            self.pause.resume();
+            self.cursor
+                .set_follow(follows_tail(self.kind) && self.sort.is_none());
             self.flashes.clear();
             self.refilter(live);
             self.resort(live);
         } else {
-            self.frozen = Some(live.clone());
-            self.pending = 0;
+            self.pause.freeze(live);
         }
         self.clamp(live);
     }
 
     /// Sets or clears the filter.
     pub(crate) fn set_filter(&mut self, filter: Option<Filter>, live: &Mirror) {
-        self.filter = filter.map(|filter| FilterState {
-            filter,
-            matches: VecDeque::new(),
-            scanned_from: 0,
-        });
-        self.refilter(live);
+        let m = self.pause.data(live);
+        self.filter = filter.map(|filter| FilterState::new(filter, m));
         self.resort(live);
-        self.selected = 0;
-        self.top = 0;
-        self.follow = follows_tail(self.kind) && self.sort.is_none();
+        self.cursor
+            .restart(follows_tail(self.kind) && self.sort.is_none());
         self.clamp(live);
     }
 
+    /// Scans the filter again over the rows shown.
     fn refilter(&mut self, live: &Mirror) {
-        let m = self.frozen.as_ref().unwrap_or(live);
+        let m = self.pause.data(live);
         if let Some(f) = &mut self.filter {
-            f.matches.clear();
-            let rows = m.rows();
-            let from = rows.start.max(rows.end.saturating_sub(FILTER_SCAN));
-            f.scanned_from = from;
-            scan_filter(f, m, from..rows.end);
+            f.rescan(m);
         }
+    }
+
+    /// The filter, if one is set.
+    pub(crate) fn filter(&self) -> Option<&FilterState> {
+        self.filter.as_ref()
     }
 
     /// Cycles the sort on the current column: ascending, descending, off.
     pub(crate) fn cycle_sort(&mut self, live: &Mirror) {
-        self.sort = match self.sort {
-            Some(s) if s.column == self.col && !s.descending => Some(Sort {
-                column: self.col,
-                descending: true,
-            }),
-            Some(s) if s.column == self.col => None,
-            _ => Some(Sort {
-                column: self.col,
-                descending: false,
-            }),
-        };
-        self.resort(live);
-        self.selected = 0;
-        self.top = 0;
-        self.follow = self.sort.is_none() && follows_tail(self.kind);
+        let next = Sort::next(self.sort(), self.cursor.col());
+        let m = self.pause.data(live);
+        self.sort = next.map(|by| Sorted::new(by, m, self.filter.as_ref()));
+        self.cursor
+            .restart(self.sort.is_none() && follows_tail(self.kind));
         self.clamp(live);
     }
 
-    /// Sorts the newest [`SORT_ROWS`] rows of the row set. O(n log n), n ≤ `SORT_ROWS`.
-    fn resort(&mut self, live: &Mirror) {
-        let Some(sort) = self.sort else {
-            self.sorted.clear();
-            return;
-        };
-        let m = self.frozen.as_ref().unwrap_or(live);
-        let mut keys: Vec<(Key<'_>, u64)> = Vec::with_capacity(SORT_ROWS);
-        if let Some(f) = &self.filter {
-            let skip = f.matches.len().saturating_sub(SORT_ROWS);
-            for &p in f.matches.iter().skip(skip) {
-                if let Some((b, r)) = m.locate(p) {
-                    keys.push((Key::of(b.column(sort.column).as_ref(), r), p));
-                }
-            }
-        } else {
-            let rows = m.rows();
-            let from = rows.start.max(rows.end.saturating_sub(SORT_ROWS as u64));
-            m.for_each_run(from..rows.end, |p0, b, r0, n| {
-                let a = b.column(sort.column).as_ref();
-                for k in 0..n {
-                    keys.push((Key::of(a, r0 + k), p0 + k as u64));
-                }
-            });
-        }
-        keys.sort_by(|(a, pa), (b, pb)| {
-            let o = a.cmp(b);
-            let o = if sort.descending { o.reverse() } else { o };
-            o.then(pa.cmp(pb))
-        });
-        self.sorted.clear();
-        self.sorted.extend(keys.into_iter().map(|(_, p)| p));
+    /// The sort, if one is set.
+    pub(crate) fn sort(&self) -> Option<Sort> {
+        self.sort.as_ref().map(Sorted::by)
     }
 
-    /// Searches for `query` (case-insensitive, in any cell's text) from the row after (or
-    /// before) the cursor, at most [`SEARCH_ROWS`] rows. Moves the cursor to the match.
+    /// Sorts the newest [`SORT_ROWS`] rows of the row set again.
+    fn resort(&mut self, live: &Mirror) {
+        let m = self.pause.data(live);
+        if let Some(s) = &mut self.sort {
+            s.resort(m, self.filter.as_ref());
+        }
+    }
+
+    /// Searches for the query (case-insensitive, in any cell's text) from the row after (or
+    /// before) the cursor, at most [`SEARCH_ROWS`] rows. Moves the cursor to the match and
+    /// returns its position.
     ///
     /// # Errors
     ///
-    /// A message for the status line when nothing matched.
+    /// A message for the status line when there is no query or nothing matched.
     pub(crate) fn find(&mut self, live: &Mirror, forward: bool) -> Result<u64, String> {
-        let Some(query) = self.search.clone() else {
-            return Err("no search: press / first".to_owned());
-        };
-        let needle = query.to_lowercase();
-        let len = self.len(live);
-        let rows = self.data(live);
-        let mut cell = String::new();
-        let ncols = self.schema.fields().len();
-        for step in 1..=SEARCH_ROWS.min(len) {
-            let i = if forward {
-                match self.selected.checked_add(step) {
-                    Some(i) if i < len => i,
-                    _ => break,
-                }
-            } else {
-                match self.selected.checked_sub(step) {
-                    Some(i) => i,
-                    None => break,
-                }
-            };
-            let Some((batch, r)) = self.pos_at(live, i).and_then(|p| rows.locate(p)) else {
-                continue;
-            };
-            let hit = (0..ncols).any(|c| {
-                let a = batch.column(c).as_ref();
-                if let Some(s) = text_at(a, r) {
-                    contains_ignore_case(s, &needle)
-                } else {
-                    format_cell(a, r, &mut cell);
-                    contains_ignore_case(&cell, &needle)
-                }
-            });
-            if hit {
-                let pos = self.pos_at(live, i).unwrap_or_default();
-                self.selected = i;
-                self.follow = false;
-                self.clamp(live);
-                return Ok(pos);
-            }
-        }
-        let dir = if forward { "below" } else { "above" };
-        Err(format!(
-            "{query:?}: no match in the {} rows {dir}",
-            tickertable_tools::demo::fmt_count(SEARCH_ROWS.min(len) as u64)
-        ))
+        let (i, pos) = self
+            .search
+            .find(&self.rows(live), self.cursor.selected(), forward)?;
+        self.cursor.go_to(i);
+        self.clamp(live);
+        Ok(pos)
+    }
+
+    /// Sets the query [`TableState::find`] looks for.
+    pub(crate) fn set_search(&mut self, query: String) {
+        self.search.set(query);
+    }
+
+    /// The query searched for, once one was typed.
+    pub(crate) fn search(&self) -> Option<&str> {
+        self.search.query()
     }
 
     /// Opens the chart of the current column, restricted to the cursor row's key (say, its
@@ -701,7 +413,7 @@ impl TableView {
     ///
     /// If the column is not numeric.
     pub(crate) fn open_chart(&mut self, live: &Mirror) -> Result<(), String> {
-        let field = self.schema.field(self.col);
+        let field = self.schema.field(self.cursor.col());
         if !is_numeric(field.data_type()) {
             return Err(format!(
                 "{} is {}: pick a numeric column to chart (←/→)",
@@ -709,10 +421,9 @@ impl TableView {
                 field.data_type()
             ));
         }
-        let pinned = self
-            .filter
-            .as_ref()
-            .is_some_and(|f| f.filter.pinned().is_some() && Some(f.filter.column) == self.key_col);
+        let pinned = self.filter.as_ref().is_some_and(|f| {
+            f.filter().pinned().is_some() && Some(f.filter().column) == self.key_col
+        });
         let key = if pinned {
             None
         } else {
@@ -720,105 +431,35 @@ impl TableView {
                 let (b, r) = self
                     .selected_pos(live)
                     .and_then(|p| self.data(live).locate(p))?;
-                text_at(b.column(k).as_ref(), r).map(str::to_owned)
+                text_at(b.column(k).as_ref(), r).map(|s| (k, s.to_owned()))
             })
         };
-        let mut chart = ChartData {
-            column: self.col,
-            key,
-            ..ChartData::default()
-        };
-        self.seed_chart(&mut chart, live);
-        self.chart = Some(chart);
-        self.chart_note = None;
-        self.stale = true;
+        let filter = self.filter.as_ref().map(FilterState::filter);
+        self.chart
+            .open(self.cursor.col(), key, filter, self.pause.data(live));
+        self.format.touch();
         Ok(())
     }
 
-    /// Whether row `r` of `b` belongs on the chart: its key and the filter.
-    fn chart_accepts(&self, chart: &ChartData, b: &RecordBatch, r: usize) -> bool {
-        if let (Some(k), Some(kc)) = (chart.key.as_deref(), self.key_col) {
-            if text_at(b.column(kc).as_ref(), r) != Some(k) {
-                return false;
-            }
-        }
-        match &self.filter {
-            Some(f) => {
-                let col = Col::new(b.column(f.filter.column));
-                f.filter.test(&col, r)
-            }
-            None => true,
-        }
+    /// Closes the chart.
+    pub(crate) fn close_chart(&mut self) {
+        self.chart.close();
+        self.format.touch();
     }
 
-    /// Fills a new chart from the newest rows shown, at most [`CHART_SCAN`] back.
-    fn seed_chart(&self, chart: &mut ChartData, live: &Mirror) {
-        let m = self.data(live);
-        let rows = m.rows();
-        let lo_limit = rows.start.max(rows.end.saturating_sub(CHART_SCAN));
-        let mut hi = rows.end;
-        let mut parts: Vec<Vec<(f64, f64)>> = Vec::new();
-        let mut found = 0;
-        while hi > lo_limit && found < CHART_POINTS {
-            let lo = lo_limit.max(hi.saturating_sub(16_384));
-            let mut part = Vec::new();
-            self.chart_rows(chart, m, lo..hi, &mut part);
-            found += part.len();
-            parts.push(part);
-            hi = lo;
-        }
-        chart.points.clear();
-        for part in parts.into_iter().rev() {
-            chart.points.extend(part);
-        }
-        let skip = chart.points.len().saturating_sub(CHART_POINTS);
-        chart.points.drain(..skip);
-    }
-
-    /// Appends the chart's points among `range` of `m` to `out`.
-    fn chart_rows(
-        &self,
-        chart: &ChartData,
-        m: &Mirror,
-        range: std::ops::Range<u64>,
-        out: &mut Vec<(f64, f64)>,
-    ) {
-        let c = chart.column;
-        m.for_each_run(range, |p0, b, r0, n| {
-            for k in 0..n {
-                let r = r0 + k;
-                if self.chart_accepts(chart, b, r) {
-                    if let Some(v) = num_at(b.column(c).as_ref(), r) {
-                        out.push(((p0 + k as u64) as f64, v));
-                    }
-                }
-            }
-        });
-    }
-
-    /// Adds the chart's points among the rows an update added. Points outlive their rows (a
-    /// blink table's chart shows its history), up to [`CHART_POINTS`].
-    fn extend_chart(&mut self, live: &Mirror, delta: &Delta) {
-        let Some(mut chart) = self.chart.take() else {
-            return;
-        };
-        let from = delta
-            .added
-            .start
-            .max(delta.added.end.saturating_sub(CHART_UPDATE_SCAN));
-        let mut fresh = Vec::new();
-        self.chart_rows(&chart, live, from..delta.added.end, &mut fresh);
-        chart.points.extend(fresh);
-        if chart.points.len() > 2 * CHART_POINTS {
-            let skip = chart.points.len() - CHART_POINTS;
-            chart.points.drain(..skip);
-        }
-        self.chart = Some(chart);
+    /// The chart.
+    pub(crate) fn chart(&self) -> &Chart {
+        &self.chart
     }
 
     /// Drops faded flashes.
     pub(crate) fn purge_flashes(&mut self, now: Instant) {
-        self.flashes.retain(|_, f| now.duration_since(f.at) < FADE);
+        self.flashes.purge(now);
+    }
+
+    /// The flashes of the rows on screen.
+    pub(crate) fn flashes(&self) -> &Flashes {
+        &self.flashes
     }
 
     /// Whether a flash is still fading (the screen must be redrawn as it does).
@@ -826,513 +467,41 @@ impl TableView {
         !self.flashes.is_empty()
     }
 
-    /// Flashes the rows on screen at or after `first_new`: against the previous row of their
-    /// key, or (a keyed table's new keys) the whole row, neutral.
-    fn flash_new(&mut self, live: &Mirror, first_new: u64, at: Instant) {
-        let len = self.len(live);
-        let end = (self.top + self.height).min(len);
-        let ncols = self.schema.fields().len();
-        let mut prev_vals = Vec::with_capacity(self.num_cols.len());
-        for i in self.top..end {
-            let Some(p) = self.pos_at(live, i) else {
-                continue;
-            };
-            if p < first_new {
-                continue;
-            }
-            if self.is_keyed() {
-                self.flashes.insert(p, Flash::whole_row(ncols, at));
-                continue;
-            }
-            let Some((b, r)) = live.locate(p) else {
-                continue;
-            };
-            let key = self.key_col.and_then(|k| text_at(b.column(k).as_ref(), r));
-            prev_vals.clear();
-            if let Some((pb, pr)) = self.previous_row(live, p, key) {
-                prev_vals.extend(
-                    self.num_cols
-                        .iter()
-                        .map(|&c| num_at(pb.column(c).as_ref(), pr).unwrap_or(f64::NAN)),
-                );
-            } else if let Some(v) = self.last_by_key.get(key.unwrap_or("")) {
-                prev_vals.extend_from_slice(v);
-            } else {
-                continue;
-            }
-            let mut flash = Flash::new(ncols, at);
-            for (&c, &before) in self.num_cols.iter().zip(&prev_vals) {
-                // The symbol column and the time always change; flash only the values.
-                if matches!(
-                    self.schema.field(c).data_type(),
-                    arrow_schema::DataType::Timestamp(..)
-                ) {
-                    continue;
-                }
-                if let Some(now) = num_at(b.column(c).as_ref(), r) {
-                    if now > before {
-                        flash.set(c, Tick::Up, at);
-                    } else if now < before {
-                        flash.set(c, Tick::Down, at);
-                    }
-                }
-            }
-            if !flash.is_empty() {
-                self.flashes.insert(p, flash);
-            }
-        }
-    }
-
-    /// Flashes the cells of the modified rows on screen that were written and changed,
-    /// compared with the rows as they were (`replaced`); a row that now holds another key
-    /// flashes whole, neutral. O(rows on screen × (log modified + columns)).
-    fn flash_modified(&mut self, live: &Mirror, delta: &Delta, replaced: &Replaced, at: Instant) {
-        let m = &delta.modified;
-        let Some(batch) = m.batch.as_ref() else {
-            return;
-        };
-        let ncols = self.schema.fields().len();
-        let written = ncols.min(batch.num_columns());
-        let end = (self.top + self.height).min(self.len(live));
-        for i in self.top..end {
-            let Some(p) = self.pos_at(live, i) else {
-                continue;
-            };
-            let Ok(k) = m.positions.binary_search(&p) else {
-                continue;
-            };
-            let Some((old, r)) = replaced.locate(p) else {
-                continue;
-            };
-            let moved = self.key_cols.iter().any(|&c| {
-                c < written && !same_cell(old.column(c).as_ref(), r, batch.column(c).as_ref(), k)
-            });
-            if moved {
-                // Not a tick of this row's values: another key's row took the slot.
-                self.flashes.insert(p, Flash::whole_row(ncols, at));
-                continue;
-            }
-            let mut flash = self
-                .flashes
-                .remove(&p)
-                .unwrap_or_else(|| Flash::new(ncols, at));
-            for c in 0..written {
-                if !m.is_written(k, c) {
-                    continue;
-                }
-                let time = is_time(self.schema.field(c).data_type());
-                let (before, after) = (old.column(c).as_ref(), batch.column(c).as_ref());
-                if let Some(tick) = cell_tick(before, r, after, k, time) {
-                    flash.set(c, tick, at);
-                }
-            }
-            if !flash.is_empty() {
-                self.flashes.insert(p, flash);
-            }
-        }
-    }
-
-    /// The previous row with the same key, looking back at most [`KEY_LOOKBACK`] rows.
-    fn previous_row<'m>(
-        &self,
-        rows: &'m Mirror,
-        pos: u64,
-        key: Option<&str>,
-    ) -> Option<(&'m RecordBatch, usize)> {
-        let lo = rows.rows().start.max(pos.saturating_sub(KEY_LOOKBACK));
-        let mut q = pos;
-        while q > lo {
-            q -= 1;
-            let (batch, r) = rows.locate(q)?;
-            match (key, self.key_col) {
-                (Some(k), Some(kc)) => {
-                    if text_at(batch.column(kc).as_ref(), r) == Some(k) {
-                        return Some((batch, r));
-                    }
-                }
-                _ => return Some((batch, r)),
-            }
-        }
-        None
-    }
-
-    /// Remembers the last values per key from the newest rows of `delta`.
-    fn remember_keys(&mut self, live: &Mirror, delta: &Delta) {
-        let from = delta
-            .added
-            .start
-            .max(delta.added.end.saturating_sub(KEY_ROWS));
-        let (key_col, num_cols, map) = (self.key_col, &self.num_cols, &mut self.last_by_key);
-        live.for_each_run(from..delta.added.end, |_, b, r0, n| {
-            let keys = key_col.map(|k| b.column(k).clone());
-            for r in r0..r0 + n {
-                let key = keys
-                    .as_ref()
-                    .and_then(|k| text_at(k.as_ref(), r))
-                    .unwrap_or("");
-                if !map.contains_key(key) {
-                    map.insert(key.to_owned(), vec![f64::NAN; num_cols.len()]);
-                }
-                let Some(vals) = map.get_mut(key) else {
-                    continue;
-                };
-                for (slot, &c) in vals.iter_mut().zip(num_cols) {
-                    *slot = num_at(b.column(c).as_ref(), r).unwrap_or(f64::NAN);
-                }
-            }
-        });
-    }
-
     /// Whether the next frame must be prepared again.
     pub(crate) fn is_stale(&self) -> bool {
-        self.stale
+        self.format.is_stale()
     }
 
     /// Marks the prepared frame out of date.
     pub(crate) fn touch(&mut self) {
-        self.stale = true;
+        self.format.touch();
+    }
+
+    /// What the next frame draws, as [`TableState::prepare`] left it.
+    pub(crate) fn formatted(&self) -> &Formatted {
+        &self.format
     }
 
     /// Formats what the next frame shows: the visible rows, column widths, the chart's points
     /// and the detail of the cursor row. O(visible rows), plus O(chart scan) with a chart.
     pub(crate) fn prepare(&mut self, live: &Mirror, now: Instant, detail: bool) {
-        self.now = now;
-        self.purge_flashes(now);
-        if !self.stale {
+        self.flashes.purge(now);
+        if !self.format.begin(now) {
             return;
         }
-        self.stale = false;
-        let len = self.len(live);
-        let n = self.height.min(len.saturating_sub(self.top));
-        let ncols = self.schema.fields().len();
-        let positions: Vec<Option<u64>> = (self.top..self.top + n)
-            .map(|i| self.pos_at(live, i))
-            .collect();
-        let m = self.frozen.as_ref().unwrap_or(live);
-        self.visible.resize_with(n, VisibleRow::default);
-        let mut last: Option<(*const RecordBatch, Vec<ArrayFormatter<'_>>)> = None;
-        for (row, pos) in self.visible.iter_mut().zip(positions) {
-            row.cells.resize_with(ncols, String::new);
-            row.pos = pos.unwrap_or_default();
-            let found = pos.and_then(|p| m.locate(p));
-            row.present = found.is_some();
-            let Some((b, r)) = found else {
-                row.cells.iter_mut().for_each(String::clear);
-                continue;
-            };
-            let same = last.as_ref().is_some_and(|(ptr, _)| std::ptr::eq(*ptr, b));
-            if !same {
-                let fmts = b
-                    .columns()
-                    .iter()
-                    .filter_map(|a| ArrayFormatter::try_new(a.as_ref(), &FORMAT).ok())
-                    .collect();
-                last = Some((b, fmts));
-            }
-            if let Some((_, fmts)) = &last {
-                for (cell, f) in row.cells.iter_mut().zip(fmts) {
-                    cell.clear();
-                    let _ = write!(cell, "{}", f.value(r));
-                }
-            }
-            for (w, cell) in self.widths.iter_mut().zip(&row.cells) {
-                let cw = u16::try_from(cell.chars().count()).unwrap_or(MAX_WIDTH);
-                *w = (*w).max(cw.min(MAX_WIDTH));
-            }
-        }
-        drop(last);
-        align_decimals(
-            &self.schema,
-            &mut self.visible,
-            &mut self.widths,
-            &mut self.decimals,
+        // The row set borrows the parts that make it; the formatted rows change meanwhile.
+        let rows = RowSet::new(
+            self.pause.data(live),
+            self.filter.as_ref(),
+            self.sort.as_ref(),
         );
-        self.detail.clear();
-        if detail {
-            if let Some((b, r)) = self.selected_pos(live).and_then(|p| m.locate(p)) {
-                for c in 0..ncols {
-                    let mut s = String::new();
-                    format_cell(b.column(c).as_ref(), r, &mut s);
-                    self.detail.push(s);
-                }
-            }
-        }
-        if self.chart.is_some() {
-            self.prepare_chart();
-        }
-    }
-
-    /// The chart's points to draw: the newest [`CHART_POINTS`].
-    pub(crate) fn chart_points(&self) -> &[(f64, f64)] {
-        self.chart.as_ref().map_or(&[], |c| {
-            &c.points[c.points.len().saturating_sub(CHART_POINTS)..]
-        })
-    }
-
-    fn prepare_chart(&mut self) {
-        let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-        for &(x, y) in self.chart_points() {
-            x0 = x0.min(x);
-            x1 = x1.max(x);
-            y0 = y0.min(y);
-            y1 = y1.max(y);
-        }
-        let Some(chart) = &mut self.chart else {
-            return;
-        };
-        if x0 > x1 {
-            (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
-        }
-        if x1 <= x0 {
-            x1 = x0 + 1.0;
-        }
-        if y1 <= y0 {
-            (y0, y1) = (y0 - 0.5, y1 + 0.5);
-        }
-        let pad = (y1 - y0) * 0.05;
-        chart.x = [x0, x1];
-        chart.y = [y0 - pad, y1 + pad];
-    }
-}
-
-/// Pads floating-point cells with zeros to the most decimals shown in their column, so the
-/// decimal points line up.
-fn align_decimals(
-    schema: &SchemaRef,
-    rows: &mut [VisibleRow],
-    widths: &mut [u16],
-    seen: &mut [usize],
-) {
-    for (c, f) in schema.fields().iter().enumerate() {
-        if !matches!(
-            f.data_type(),
-            arrow_schema::DataType::Float64 | arrow_schema::DataType::Float32
-        ) {
-            continue;
-        }
-        let decimals = |s: &str| s.find('.').map_or(0, |d| s.len() - d - 1);
-        let plain = |s: &str| {
-            s.bytes()
-                .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
-        };
-        let most = rows
-            .iter()
-            .filter_map(|r| r.cells.get(c))
-            .filter(|s| plain(s))
-            .map(|s| decimals(s))
-            .max()
-            .unwrap_or(0)
-            .min(6)
-            .max(seen.get(c).copied().unwrap_or(0));
-        if let Some(s) = seen.get_mut(c) {
-            *s = most;
-        }
-        if most == 0 {
-            continue;
-        }
-        for r in rows.iter_mut() {
-            let Some(cell) = r.cells.get_mut(c) else {
-                continue;
-            };
-            if cell.is_empty() || !plain(cell) {
-                continue;
-            }
-            let d = decimals(cell);
-            if d == 0 && !cell.contains('.') {
-                cell.push('.');
-            }
-            for _ in d..most {
-                cell.push('0');
-            }
-            if let Some(w) = widths.get_mut(c) {
-                *w = (*w).max(
-                    u16::try_from(cell.len())
-                        .unwrap_or(MAX_WIDTH)
-                        .min(MAX_WIDTH),
-                );
-            }
-        }
-    }
-}
-
-/// A sort key, ordered nulls last, numbers by value, strings by bytes.
-#[derive(Debug, Clone, Copy)]
-enum Key<'a> {
-    Num(f64),
-    Text(&'a str),
-    Null,
-}
-
-impl<'a> Key<'a> {
-    fn of(a: &'a dyn arrow_array::Array, r: usize) -> Self {
-        if let Some(s) = text_at(a, r) {
-            Key::Text(s)
-        } else if let Some(x) = num_at(a, r) {
-            Key::Num(x)
+        let shown = self.cursor.on_screen(rows.len()).map(|i| rows.pos_at(i));
+        let detail = if detail {
+            rows.pos_at(self.cursor.selected())
         } else {
-            Key::Null
-        }
-    }
-
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        use std::cmp::Ordering;
-        match (self, other) {
-            (Key::Num(a), Key::Num(b)) => a.total_cmp(b),
-            (Key::Text(a), Key::Text(b)) => a.cmp(b),
-            (Key::Null, Key::Null) => Ordering::Equal,
-            (Key::Null, _) | (Key::Text(_), Key::Num(_)) => Ordering::Greater,
-            (_, Key::Null) | (Key::Num(_), Key::Text(_)) => Ordering::Less,
-        }
-    }
-}
-
-/// Scans `range` of `m` with `f`'s filter, appending matches (keeping the newest
-/// [`MAX_MATCHES`]).
-fn scan_filter(f: &mut FilterState, m: &Mirror, range: std::ops::Range<u64>) {
-    let filter = &f.filter;
-    let matches = &mut f.matches;
-    m.for_each_run(range, |p0, b, r0, n| {
-        let sliced = b.slice(r0, n);
-        filter.scan(&sliced, 0, n, |k| matches.push_back(p0 + k as u64));
-    });
-    while matches.len() > MAX_MATCHES {
-        matches.pop_front();
-    }
-}
-
-/// Updates a filter's matches for the rows `delta` modified in place (a keyed table): a row
-/// whose filter column was written may now pass or fail. O(modified × log matches), plus one
-/// O(matches) merge when many rows changed sides.
-fn refilter_modified(f: &mut FilterState, delta: &Delta) {
-    /// Changes applied one by one (each an O(matches) shift at worst) up to this many.
-    const ONE_BY_ONE: usize = 32;
-    let m = &delta.modified;
-    let Some(batch) = m.batch.as_ref() else {
-        return;
-    };
-    let column = f.filter.column;
-    if column >= batch.num_columns() {
-        return;
-    }
-    let col = Col::new(batch.column(column));
-    // (position, passes now), ascending.
-    let mut changes: Vec<(u64, bool)> = Vec::new();
-    for (k, &p) in m.positions.iter().enumerate() {
-        if p < f.scanned_from || !m.is_written(k, column) {
-            continue;
-        }
-        let passes = f.filter.test(&col, k);
-        if passes != f.matches.binary_search(&p).is_ok() {
-            changes.push((p, passes));
-        }
-    }
-    if changes.len() <= ONE_BY_ONE {
-        for (p, passes) in changes {
-            match (f.matches.binary_search(&p), passes) {
-                (Err(at), true) => f.matches.insert(at, p),
-                (Ok(at), false) => {
-                    f.matches.remove(at);
-                }
-                _ => {}
-            }
-        }
-    } else {
-        let old = std::mem::take(&mut f.matches);
-        let mut changes = changes.into_iter().peekable();
-        for p in old {
-            while let Some(&(q, passes)) = changes.peek() {
-                if q >= p {
-                    break;
-                }
-                if passes {
-                    f.matches.push_back(q);
-                }
-                changes.next();
-            }
-            // A position that changes here stops matching; else it stays.
-            if changes.peek().is_some_and(|&(q, _)| q == p) {
-                changes.next();
-            } else {
-                f.matches.push_back(p);
-            }
-        }
-        f.matches
-            .extend(changes.filter(|&(_, passes)| passes).map(|(q, _)| q));
-    }
-    while f.matches.len() > MAX_MATCHES {
-        f.matches.pop_front();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use arrow_array::Float64Array;
-    use arrow_schema::{DataType, Field, Schema};
-
-    use super::*;
-    use crate::source::Modified;
-
-    fn schema() -> Schema {
-        Schema::new(vec![Field::new("Bid", DataType::Float64, true)])
-    }
-
-    /// A filter `Bid > 50` holding `matches`, scanned from 0.
-    fn filter(matches: impl IntoIterator<Item = u64>) -> FilterState {
-        FilterState {
-            filter: Filter::parse("Bid > 50", &schema()).unwrap(),
-            matches: matches.into_iter().collect(),
-            scanned_from: 0,
-        }
-    }
-
-    fn modified(rows: &[(u64, f64)], masks: Vec<u8>) -> Delta {
-        let batch = RecordBatch::try_new(
-            Arc::new(schema()),
-            vec![Arc::new(Float64Array::from_iter_values(
-                rows.iter().map(|r| r.1),
-            ))],
-        )
-        .unwrap();
-        Delta {
-            modified: Modified {
-                positions: rows.iter().map(|r| r.0).collect(),
-                batch: Some(batch),
-                masks,
-                width: 1,
-            },
-            ..Delta::default()
-        }
-    }
-
-    #[test]
-    fn smoke() {
-        let mut f = filter([1, 3]);
-        refilter_modified(&mut f, &modified(&[(1, 10.0), (2, 60.0)], vec![]));
-        assert_eq!(f.matches, [2, 3]);
-    }
-
-    #[test]
-    fn many_rows_changing_sides_merge_like_one_by_one() {
-        // Even positions matched; every third position is rewritten to pass iff it is odd.
-        let rows: Vec<(u64, f64)> = (0..300)
-            .step_by(3)
-            .map(|p| (p, if p % 2 == 1 { 99.0 } else { 1.0 }))
-            .collect();
-        let mut f = filter((0..300).step_by(2));
-        refilter_modified(&mut f, &modified(&rows, vec![]));
-        let want: Vec<u64> = (0..300)
-            .filter(|p| if p % 3 == 0 { p % 2 == 1 } else { p % 2 == 0 })
-            .collect();
-        assert_eq!(f.matches, want);
-    }
-
-    #[test]
-    fn rows_whose_filter_column_was_not_written_keep_their_place() {
-        let mut f = filter([1]);
-        // Bit 0 clear: the bid was not written (a partial upsert of other columns).
-        refilter_modified(&mut f, &modified(&[(1, 10.0), (2, 60.0)], vec![0, 1]));
-        assert_eq!(f.matches, [1, 2]);
+            None
+        };
+        self.format.format(&self.schema, rows.data(), shown, detail);
+        self.chart.fit();
     }
 }

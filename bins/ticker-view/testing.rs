@@ -226,13 +226,13 @@ impl Rig {
     /// Rows the open table's row set has.
     pub(crate) fn view_len(&self) -> usize {
         let v = self.app.view.as_ref().unwrap();
-        v.len(&self.app.tables[v.table].mirror)
+        v.len(&self.app.tables[v.table()].mirror)
     }
 
     /// The position under the cursor.
     pub(crate) fn selected_pos(&self) -> Option<u64> {
         let v = self.app.view.as_ref().unwrap();
-        v.selected_pos(&self.app.tables[v.table].mirror)
+        v.selected_pos(&self.app.tables[v.table()].mirror)
     }
 }
 

@@ -27,6 +27,7 @@ use tickertable::TableKind;
 
 use crate::app::{App, Overlay};
 use crate::theme::THEME;
+use table_view::TableView;
 use tickertable_tools::demo::fmt_count;
 
 /// The smallest terminal the viewer draws in.
@@ -63,7 +64,7 @@ pub(crate) fn draw(app: &App, area: Rect, buf: &mut Buffer) {
     match &app.view {
         None => table_list::draw(app, body, buf),
         Some(v) if app.overlay == Overlay::Chart => chart::draw(v, body, buf),
-        Some(v) => v.render(body, buf),
+        Some(v) => TableView::new(v).render(body, buf),
     }
     status_bar::draw(app, status, buf);
     status_bar::draw_hints(app, hints, buf);
@@ -101,36 +102,36 @@ fn title_bar(app: &App, area: Rect, buf: &mut Buffer) {
     if let (Some(v), Some(e)) = (&app.view, app.open_entry()) {
         let m = v.data(&e.mirror);
         text.push(' ');
-        text.push_str(&v.name);
+        text.push_str(v.name());
         text.push_str(" │ ");
-        text.push_str(&v.kind.to_string());
+        text.push_str(&v.kind().to_string());
         if let Some(key) = v.key_names() {
             text.push_str(", key ");
-            text.push_str(&key);
+            text.push_str(key);
         }
         text.push_str(" │ ");
         text.push_str(&fmt_count(m.len() as u64));
         text.push_str(" rows │ step ");
         text.push_str(&m.step().to_string());
-        if let Some(f) = &v.filter {
+        if let Some(f) = v.filter() {
             text.push_str(" │ filter ");
-            text.push_str(&f.filter.to_string());
-            let _ = write!(text, " ({} shown)", fmt_count(f.matches.len() as u64));
+            text.push_str(&f.filter().to_string());
+            let _ = write!(text, " ({} shown)", fmt_count(f.matches().len() as u64));
         }
-        if let Some(s) = v.sort {
+        if let Some(s) = v.sort() {
             text.push_str(" │ sort ");
-            text.push_str(v.schema.field(s.column).name());
+            text.push_str(v.schema().field(s.column).name());
             text.push_str(if s.descending { " ↓" } else { " ↑" });
         }
         if v.is_paused() {
-            let s = if v.pending == 1 { "" } else { "s" };
+            let s = if v.pending() == 1 { "" } else { "s" };
             warn = Some(format!(
                 " PAUSED: {} update{s} pending (p resumes) ",
-                fmt_count(v.pending)
+                fmt_count(v.pending())
             ));
-        } else if v.follow {
+        } else if v.cursor().follows() {
             text.push_str(" │ following");
-        } else if matches!(v.kind, TableKind::Blink) {
+        } else if matches!(v.kind(), TableKind::Blink) {
             text.push_str(" │ latest cycle");
         }
     } else {

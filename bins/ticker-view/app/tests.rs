@@ -29,7 +29,7 @@ fn smoke() {
     rig.key(KeyCode::Char('j'));
     assert_eq!(rig.app.list_selected, 1);
     rig.key(KeyCode::Enter);
-    assert_eq!(rig.app.view.as_ref().map(|v| v.table), Some(RECENT));
+    assert_eq!(rig.app.view.as_ref().map(TableState::table), Some(RECENT));
     rig.key(KeyCode::Esc);
     assert!(rig.app.view.is_none());
     rig.key(KeyCode::Char('q'));
@@ -102,7 +102,7 @@ fn cursor_clamps_when_blink_rows_vanish() {
     let mut rig = Rig::new(80, 30);
     rig.app.open(TRADES);
     assert!(
-        !rig.app.view.as_ref().unwrap().follow,
+        !rig.app.view.as_ref().unwrap().cursor().follows(),
         "blink tables do not follow"
     );
     rig.publish(&rows(10, "AAPL", 100.0));
@@ -110,30 +110,34 @@ fn cursor_clamps_when_blink_rows_vanish() {
     for _ in 0..8 {
         rig.key(KeyCode::Down);
     }
-    assert_eq!(rig.app.view.as_ref().unwrap().selected, 8);
+    assert_eq!(rig.app.view.as_ref().unwrap().cursor().selected(), 8);
     rig.publish(&rows(10, "MSFT", 200.0));
     rig.cycle();
     let v = rig.app.view.as_ref().unwrap();
     assert_eq!(
-        v.selected, 8,
+        v.cursor().selected(),
+        8,
         "a stable cursor: the same line of the new cycle"
     );
     assert_eq!(rig.selected_pos(), Some(18));
     rig.publish(&rows(3, "MSFT", 300.0));
     rig.cycle();
     assert_eq!(
-        rig.app.view.as_ref().unwrap().selected,
+        rig.app.view.as_ref().unwrap().cursor().selected(),
         2,
         "clamped to the last row"
     );
     assert_eq!(rig.selected_pos(), Some(22));
     rig.cycle(); // a cycle with no rows empties a blink table
     let v = rig.app.view.as_ref().unwrap();
-    assert_eq!((v.selected, v.top, rig.view_len()), (0, 0, 0));
+    assert_eq!(
+        (v.cursor().selected(), v.cursor().top(), rig.view_len()),
+        (0, 0, 0)
+    );
     assert_eq!(rig.selected_pos(), None);
     rig.key(KeyCode::Down);
     rig.key(KeyCode::PageDown);
-    assert_eq!(rig.app.view.as_ref().unwrap().selected, 0);
+    assert_eq!(rig.app.view.as_ref().unwrap().cursor().selected(), 0);
 }
 
 #[test]
@@ -145,21 +149,21 @@ fn follow_tail_tracks_new_rows_until_the_cursor_moves_up() {
         rig.cycle();
         let v = rig.app.view.as_ref().unwrap();
         let len = rig.view_len();
-        assert!(v.follow);
-        assert_eq!(v.selected, len - 1);
-        assert_eq!(v.top, len.saturating_sub(6));
+        assert!(v.cursor().follows());
+        assert_eq!(v.cursor().selected(), len - 1);
+        assert_eq!(v.cursor().top(), len.saturating_sub(6));
     }
     rig.key(KeyCode::Up);
     let pos = rig.selected_pos();
     assert_eq!(pos, Some(18));
-    assert!(!rig.app.view.as_ref().unwrap().follow);
+    assert!(!rig.app.view.as_ref().unwrap().cursor().follows());
     rig.publish(&rows(5, "AAPL", 50.0));
     rig.cycle();
     assert_eq!(rig.selected_pos(), pos, "the cursor stays on its row");
     rig.key(KeyCode::Char('G'));
     rig.publish(&rows(5, "AAPL", 50.0));
     rig.cycle();
-    assert!(rig.app.view.as_ref().unwrap().follow);
+    assert!(rig.app.view.as_ref().unwrap().cursor().follows());
     assert_eq!(rig.selected_pos(), Some(29));
 }
 
@@ -177,7 +181,7 @@ fn ring_cursor_stays_on_its_row_until_it_is_evicted() {
     rig.cycle();
     assert_eq!(rig.app.tables[RECENT].mirror.rows(), 2..7);
     assert_eq!(rig.selected_pos(), Some(2), "same row, now the first");
-    assert_eq!(rig.app.view.as_ref().unwrap().selected, 0);
+    assert_eq!(rig.app.view.as_ref().unwrap().cursor().selected(), 0);
     rig.publish(&rows(1, "AAPL", 1.0));
     rig.cycle();
     assert_eq!(
@@ -200,7 +204,7 @@ fn pause_freezes_the_rows_counts_pending_updates_and_resumes_the_tail() {
     }
     let v = rig.app.view.as_ref().unwrap();
     assert!(v.is_paused());
-    assert_eq!(v.pending, 3);
+    assert_eq!(v.pending(), 3);
     assert_eq!(rig.view_len(), 4, "the frozen rows");
     assert_eq!(
         rig.app.tables[HISTORY].mirror.len(),
@@ -211,7 +215,7 @@ fn pause_freezes_the_rows_counts_pending_updates_and_resumes_the_tail() {
     rig.key(KeyCode::Char('p'));
     let v = rig.app.view.as_ref().unwrap();
     assert!(!v.is_paused());
-    assert!(v.follow, "...and unpausing resumes it");
+    assert!(v.cursor().follows(), "...and unpausing resumes it");
     assert_eq!(rig.view_len(), 10);
     assert_eq!(rig.selected_pos(), Some(9));
 }
@@ -254,7 +258,7 @@ fn filter_sort_and_search_work_on_the_row_set() {
         rig.key(KeyCode::Backspace);
     }
     rig.key(KeyCode::Enter);
-    assert!(rig.app.view.as_ref().unwrap().filter.is_none());
+    assert!(rig.app.view.as_ref().unwrap().filter().is_none());
     assert_eq!(rig.view_len(), 6);
 
     // Sort by Price: ascending, descending, off.
@@ -297,11 +301,14 @@ fn new_values_flash_up_or_down_per_symbol_and_fade() {
     rig.publish(&[("AAPL", 101.0), ("MSFT", 49.0), ("AAPL", 101.0)]);
     rig.cycle();
     let v = rig.app.view.as_ref().unwrap();
-    let price = |pos| v.flashes.get(&pos).and_then(|f| f.tick(2)).map(|t| t.0);
+    let price = |pos| v.flashes().get(pos).and_then(|f| f.tick(2)).map(|t| t.0);
     assert_eq!(price(2), Some(Tick::Up), "AAPL rose");
     assert_eq!(price(3), Some(Tick::Down), "MSFT fell");
-    assert!(v.flashes[&2].tick(1).is_none(), "Sym: no flash");
-    assert!(!v.flashes.contains_key(&4), "AAPL unchanged: no flash");
+    assert!(
+        v.flashes().get(2).unwrap().tick(1).is_none(),
+        "Sym: no flash"
+    );
+    assert!(v.flashes().get(4).is_none(), "AAPL unchanged: no flash");
     assert!(v.is_animating());
     for _ in 0..5 {
         rig.tick();
@@ -342,10 +349,10 @@ fn resize_changes_the_page_and_keeps_the_cursor_on_screen() {
     rig.cycle();
     rig.app.update(Action::Resize(80, 10));
     let v = rig.app.view.as_ref().unwrap();
-    assert_eq!(v.height, 6);
-    assert_eq!((v.selected, v.top), (39, 34));
+    assert_eq!(v.cursor().height(), 6);
+    assert_eq!((v.cursor().selected(), v.cursor().top()), (39, 34));
     rig.key(KeyCode::PageUp);
-    assert_eq!(rig.app.view.as_ref().unwrap().selected, 33);
+    assert_eq!(rig.app.view.as_ref().unwrap().cursor().selected(), 33);
 }
 
 #[test]
@@ -508,7 +515,7 @@ fn keyed_cursor_stays_on_its_row_and_clamps_as_the_table_shrinks() {
     rig.cycle();
     rig.app.open(QUOTES);
     assert!(
-        !rig.app.view.as_ref().unwrap().follow,
+        !rig.app.view.as_ref().unwrap().cursor().follows(),
         "keyed tables do not follow"
     );
     assert_eq!(rig.selected_pos(), Some(0));
@@ -582,8 +589,8 @@ fn keyed_filter_and_sort_track_rows_changed_in_place() {
         (0..rig.view_len()).filter_map(|i| v.pos_at(m, i)).collect()
     };
     let matches = |rig: &Rig| -> Vec<u64> {
-        let f = rig.app.view.as_ref().unwrap().filter.as_ref().unwrap();
-        f.matches.iter().copied().collect()
+        let f = rig.app.view.as_ref().unwrap().filter().unwrap();
+        f.matches().iter().copied().collect()
     };
     assert_eq!(got(&rig), want(&rig));
     for cycle in 0..200 {
@@ -610,7 +617,7 @@ fn keyed_filter_and_sort_track_rows_changed_in_place() {
         assert_eq!(matches(&rig), filtered, "cycle {cycle}");
         let len = rig.app.tables[QUOTES].mirror.len() as u64;
         let v = rig.app.view.as_ref().unwrap();
-        assert!(v.flashes.keys().all(|&p| p < len), "cycle {cycle}");
+        assert!(v.flashes().positions().all(|p| p < len), "cycle {cycle}");
     }
     // Sort off: the filtered rows by position.
     rig.key(KeyCode::Char('s'));
@@ -633,14 +640,14 @@ fn modified_cells_flash_by_direction_only_where_written_and_changed() {
     rig.cycle();
     let tick = |rig: &Rig, pos: u64, c: usize| {
         let v = rig.app.view.as_ref().unwrap();
-        v.flashes.get(&pos).and_then(|f| f.tick(c)).map(|t| t.0)
+        v.flashes().get(pos).and_then(|f| f.tick(c)).map(|t| t.0)
     };
     let row = |rig: &Rig, pos: u64| (0..4).map(|c| tick(rig, pos, c)).collect::<Vec<_>>();
     let fade = |rig: &mut Rig| {
         for _ in 0..5 {
             rig.tick();
         }
-        assert!(rig.app.view.as_ref().unwrap().flashes.is_empty(), "faded");
+        assert!(rig.app.view.as_ref().unwrap().flashes().is_empty(), "faded");
     };
     assert_eq!(
         row(&rig, 3),
@@ -660,7 +667,7 @@ fn modified_cells_flash_by_direction_only_where_written_and_changed() {
         row(&rig, 1),
         [None, Some(Tick::Down), None, Some(Tick::Changed)]
     );
-    assert!(!rig.app.view.as_ref().unwrap().flashes.contains_key(&2));
+    assert!(rig.app.view.as_ref().unwrap().flashes().get(2).is_none());
     fade(&mut rig);
 
     // A partial upsert flashes only the columns it wrote.
@@ -684,9 +691,9 @@ fn modified_cells_flash_by_direction_only_where_written_and_changed() {
             .view
             .as_ref()
             .unwrap()
-            .flashes
-            .keys()
-            .all(|&p| p < 3),
+            .flashes()
+            .positions()
+            .all(|p| p < 3),
         "no flash past the end"
     );
     fade(&mut rig);
@@ -696,6 +703,6 @@ fn modified_cells_flash_by_direction_only_where_written_and_changed() {
     rig.upsert(&[("MSFT", 60.0, 61.0, "Y")]);
     rig.cycle();
     let v = rig.app.view.as_ref().unwrap();
-    assert!(v.flashes.is_empty());
-    assert_eq!(v.pending, 1);
+    assert!(v.flashes().is_empty());
+    assert_eq!(v.pending(), 1);
 }

@@ -7,33 +7,33 @@ use ratatui::symbols::Marker;
 use ratatui::text::Span;
 use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, Widget};
 
-use crate::table_state::TableView;
+use crate::table_state::TableState;
 use crate::theme::THEME;
 use tickertable_tools::demo::fmt_count;
 
 /// Draws `v`'s chart into `area`.
-pub(crate) fn draw(v: &TableView, area: Rect, buf: &mut Buffer) {
-    let Some(chart) = &v.chart else {
+pub(crate) fn draw(v: &TableState, area: Rect, buf: &mut Buffer) {
+    let Some(chart) = v.chart().plot() else {
         return;
     };
-    let column = v.schema.field(chart.column).name();
-    let what = match (&chart.key, &v.filter) {
-        (Some(k), _) => k.clone(),
-        (None, Some(f)) => f.filter.to_string(),
+    let column = v.schema().field(chart.column()).name();
+    let what = match (chart.key(), v.filter()) {
+        (Some(k), _) => k.to_owned(),
+        (None, Some(f)) => f.filter().to_string(),
         (None, None) => "all rows".to_owned(),
     };
     let paused = if v.is_paused() { " │ PAUSED" } else { "" };
     let title = format!(
         " {column} │ {what} │ last {} points{paused} ",
-        fmt_count(v.chart_points().len() as u64)
+        fmt_count(chart.points().len() as u64)
     );
     let note = v
-        .chart_note
-        .as_deref()
+        .chart()
+        .note()
         .map_or(String::new(), |n| format!(" │ {n}"));
     let title = format!("{title}{note}");
     let block = Block::bordered().title(title).border_style(THEME.border);
-    if v.chart_points().is_empty() {
+    if chart.points().is_empty() {
         let inner = block.inner(area);
         block.render(area, buf);
         buf.set_stringn(
@@ -45,8 +45,8 @@ pub(crate) fn draw(v: &TableView, area: Rect, buf: &mut Buffer) {
         );
         return;
     }
-    let [x0, x1] = chart.x;
-    let [y0, y1] = chart.y;
+    let [x0, x1] = chart.x_bounds();
+    let [y0, y1] = chart.y_bounds();
     let decimals = if (y1 - y0) < 10.0 { 2 } else { 1 };
     let y_label = |y: f64| Span::styled(format!("{y:.decimals$}"), THEME.axis);
     let x_label = |x: f64| Span::styled(format!("#{x:.0}"), THEME.axis);
@@ -55,7 +55,7 @@ pub(crate) fn draw(v: &TableView, area: Rect, buf: &mut Buffer) {
         .marker(Marker::Braille)
         .graph_type(GraphType::Line)
         .style(THEME.chart_line)
-        .data(v.chart_points());
+        .data(chart.points());
     Chart::new(vec![dataset])
         .block(block)
         .x_axis(

@@ -4,12 +4,12 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::widgets::{Block, Clear, Widget};
 
-use crate::table_state::TableView;
+use crate::table_state::TableState;
 use crate::theme::THEME;
 
 /// Draws the cursor row of `v` in a popup over `area`.
-pub(crate) fn draw(v: &TableView, area: Rect, buf: &mut Buffer) {
-    let fields = v.schema.fields();
+pub(crate) fn draw(v: &TableState, area: Rect, buf: &mut Buffer) {
+    let fields = v.schema().fields();
     let name_w = fields
         .iter()
         .map(|f| f.name().chars().count())
@@ -18,7 +18,8 @@ pub(crate) fn draw(v: &TableView, area: Rect, buf: &mut Buffer) {
     let types: Vec<String> = fields.iter().map(|f| f.data_type().to_string()).collect();
     let type_w = types.iter().map(|t| t.chars().count()).max().unwrap_or(4);
     let value_w = v
-        .detail
+        .formatted()
+        .detail()
         .iter()
         .map(|s| s.chars().count())
         .max()
@@ -29,12 +30,13 @@ pub(crate) fn draw(v: &TableView, area: Rect, buf: &mut Buffer) {
     let rect = super::popup(area, width, height);
     Clear.render(rect, buf);
     let pos = v
-        .visible
-        .get(v.selected.saturating_sub(v.top))
+        .formatted()
+        .rows()
+        .get(v.cursor().selected().saturating_sub(v.cursor().top()))
         .map(|r| r.pos);
     let title = match pos {
-        Some(p) if !v.detail.is_empty() => format!(" {} row #{p} ", v.name),
-        _ => format!(" {}: no row under the cursor ", v.name),
+        Some(p) if !v.formatted().detail().is_empty() => format!(" {} row #{p} ", v.name()),
+        _ => format!(" {}: no row under the cursor ", v.name()),
     };
     let block = Block::bordered()
         .title(title)
@@ -66,7 +68,7 @@ pub(crate) fn draw(v: &TableView, area: Rect, buf: &mut Buffer) {
         if x >= inner.right() {
             continue;
         }
-        let value = v.detail.get(k).map_or("", String::as_str);
+        let value = v.formatted().detail().get(k).map_or("", String::as_str);
         buf.set_stringn(x, y, value, usize::from(inner.right() - x), THEME.popup);
     }
 }

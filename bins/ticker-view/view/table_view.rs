@@ -1,4 +1,5 @@
-//! Draws the open table: a header and the visible rows, prepared by `TableView::prepare`.
+//! The [`TableView`] widget: draws the open table, a header and the visible rows, as
+//! `TableState::prepare` left them.
 //!
 //! Columns are as wide as their content (grown, never shrunk, while the table is open); the
 //! leftmost columns scroll off when the current one would not fit. Numbers are right-aligned.
@@ -13,21 +14,41 @@ use ratatui::widgets::Widget;
 use tickertable::TableKind;
 
 use crate::mirror::{is_numeric, is_time};
-use crate::table_state::{TableView, Tick};
+use crate::table_state::{TableState, Tick};
 use crate::theme::{fade_step, THEME};
 
-impl Widget for &TableView {
+/// Draws a [`TableState`]: the widget over the open table's state (which it only reads).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TableView<'a> {
+    state: &'a TableState,
+}
+
+impl<'a> TableView<'a> {
+    /// The widget drawing `state`.
+    pub(crate) fn new(state: &'a TableState) -> Self {
+        Self { state }
+    }
+}
+
+impl Widget for TableView<'_> {
     #[allow(clippy::too_many_lines)] // the header, then each row, left to right
     fn render(self, area: Rect, buf: &mut Buffer) {
         if area.height == 0 {
             return;
         }
-        let fields = self.schema.fields();
-        let max_pos = self.visible.iter().map(|r| r.pos).max().unwrap_or(0);
+        let state = self.state;
+        let fields = state.schema().fields();
+        let max_pos = state
+            .formatted()
+            .rows()
+            .iter()
+            .map(|r| r.pos)
+            .max()
+            .unwrap_or(0);
         let gutter = u16::try_from(digits(max_pos) + 1).unwrap_or(8).max(2);
         let first = first_column(
-            &self.widths,
-            self.col,
+            state.formatted().widths(),
+            state.cursor().col(),
             area.width.saturating_sub(gutter + 1),
         );
         let y0 = area.y;
@@ -38,8 +59,8 @@ impl Widget for &TableView {
             if x >= area.right() {
                 break;
             }
-            let w = self.widths[c].min(area.right() - x);
-            let style = if c == self.col {
+            let w = state.formatted().widths()[c].min(area.right() - x);
+            let style = if c == state.cursor().col() {
                 THEME.header_selected
             } else {
                 THEME.header
@@ -53,10 +74,10 @@ impl Widget for &TableView {
             x += w + 1;
         }
         let body = Rect::new(area.x, y0 + 1, area.width, area.height - 1);
-        if self.visible.is_empty() {
-            let msg = match self.kind {
-                TableKind::Blink if self.filter.is_none() => "no rows this cycle",
-                _ if self.filter.is_some() => "no rows match the filter",
+        if state.formatted().rows().is_empty() {
+            let msg = match state.kind() {
+                TableKind::Blink if state.filter().is_none() => "no rows this cycle",
+                _ if state.filter().is_some() => "no rows match the filter",
                 TableKind::Keyed { .. } => "no rows",
                 _ => "no rows yet",
             };
@@ -72,7 +93,7 @@ impl Widget for &TableView {
             return;
         }
         let mut num = [0u8; 20];
-        for (k, row) in self.visible.iter().enumerate() {
+        for (k, row) in state.formatted().rows().iter().enumerate() {
             let Ok(dy) = u16::try_from(k) else {
                 break;
             };
@@ -80,7 +101,7 @@ impl Widget for &TableView {
                 break;
             }
             let y = body.y + dy;
-            let selected = self.top + k == self.selected;
+            let selected = state.cursor().top() + k == state.cursor().selected();
             if selected {
                 buf.set_style(Rect::new(body.x, y, body.width, 1), THEME.row_selected);
             }
@@ -92,19 +113,20 @@ impl Widget for &TableView {
                 fmt_u64(row.pos, &mut num),
                 THEME.gutter,
             );
-            let flash = self.flashes.get(&row.pos);
+            let flash = state.flashes().get(row.pos);
             let mut x = body.x + gutter + 1;
             for c in first..fields.len() {
                 if x >= body.right() {
                     break;
                 }
-                let w = self.widths[c].min(body.right() - x);
+                let w = state.formatted().widths()[c].min(body.right() - x);
                 let mut style = Style::new();
-                if selected && c == self.col {
+                if selected && c == state.cursor().col() {
                     style = THEME.cell_selected;
                 }
                 let tick = flash.and_then(|f| f.tick(c)).and_then(|(tick, at)| {
-                    fade_step(self.now.saturating_duration_since(at)).map(|s| (tick, s))
+                    fade_step(state.formatted().now().saturating_duration_since(at))
+                        .map(|s| (tick, s))
                 });
                 if let Some((tick, step)) = tick {
                     style = style.patch(match tick {

@@ -7,6 +7,7 @@ use ratatui::layout::Rect;
 use ratatui::style::Color;
 use ratatui::widgets::Widget;
 
+use super::table_view::TableView;
 use crate::testing::{lines, unstyled, Rig, HISTORY, QUOTES, TRADES};
 use crate::theme::THEME;
 
@@ -226,7 +227,7 @@ fn chart_draws_the_column_with_axes_and_labels() {
     assert!(screen[1].contains("last 3 points"), "{}", screen[1]);
     assert!(!screen.join("").contains("500"));
     rig.key(KeyCode::Esc);
-    assert!(rig.app.view.as_ref().unwrap().chart.is_none());
+    assert!(rig.app.view.as_ref().unwrap().chart().plot().is_none());
 }
 
 #[test]
@@ -315,7 +316,7 @@ fn rising_values_flash_green_falling_red_keyed_by_row_position() {
     let area = Rect::new(0, 0, 40, 3);
     let draw = |rig: &Rig| {
         let mut buf = Buffer::empty(area);
-        rig.app.view.as_ref().unwrap().render(area, &mut buf);
+        TableView::new(rig.app.view.as_ref().unwrap()).render(area, &mut buf);
         buf
     };
     let buf = draw(&rig);
@@ -476,7 +477,7 @@ fn keyed_cells_flash_green_red_or_neutral_where_they_changed() {
     let area = Rect::new(0, 0, 40, 4);
     let draw = |rig: &Rig| {
         let mut buf = Buffer::empty(area);
-        rig.app.view.as_ref().unwrap().render(area, &mut buf);
+        TableView::new(rig.app.view.as_ref().unwrap()).render(area, &mut buf);
         buf
     };
     let buf = draw(&rig);
