@@ -288,9 +288,11 @@ impl Graph {
                 .map(|c| c.batch.clone())
                 .collect();
             state.apply(self.step, &batches);
-            shared
-                .snapshot
-                .store(Arc::new(state.snapshot(self.step, &shared.schema)));
+            shared.snapshot.store(Arc::new(state.snapshot(
+                self.step,
+                &shared.schema,
+                &shared.key,
+            )));
             if retention.is_blink() && !state.log.rows().is_empty() {
                 self.nonempty_blinks.push(id);
             }

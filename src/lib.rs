@@ -108,7 +108,7 @@ pub use subscribe::{
 };
 pub use table::keyed::{OP_COLUMN, OP_METADATA};
 pub use table::snapshot::TableSnapshot;
-pub use table::{Table, TableId, TableKind};
+pub use table::{Column, RowRef, Table, TableId, TableKind};
 
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -24,6 +24,7 @@ pub(crate) mod chunk;
 pub(crate) mod keyed;
 pub(crate) mod kind;
 pub(crate) mod lifecycle;
+pub(crate) mod read;
 pub(crate) mod ring;
 pub(crate) mod shared;
 pub(crate) mod snapshot;
@@ -35,6 +36,7 @@ use std::sync::{Arc, Weak};
 use arrow_schema::SchemaRef;
 
 pub use kind::TableKind;
+pub use read::{Column, RowRef};
 pub use shared::TableId;
 
 use crate::error::{Error, Result};

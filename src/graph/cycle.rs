@@ -191,7 +191,10 @@ fn publish_and_deliver(
 ) {
     for &id in changed {
         let node = graph.node(id);
-        let snap = Arc::new(node.state.snapshot(step, &node.shared.schema));
+        let snap = Arc::new(
+            node.state
+                .snapshot(step, &node.shared.schema, &node.shared.key),
+        );
         node.shared.snapshot.store(snap);
     }
     // The step is this cycle's once its snapshots are published and before anything is

@@ -440,6 +440,21 @@ impl RowWriter {
         Ok(self)
     }
 
+    /// Sets the column named `name` of the pending row; see [`set`](Self::set).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoColumnNamed`], and the errors of [`set`](Self::set).
+    pub fn set_named<'v>(&mut self, name: &str, value: impl Into<Value<'v>>) -> Result<&mut Self> {
+        let Some(index) = self.column_index(name) else {
+            return Err(Error::NoColumnNamed {
+                table: self.table.name.to_string(),
+                column: name.to_owned(),
+            });
+        };
+        self.set(index, value)
+    }
+
     /// Writes the pending row built with [`set`](Self::set); unset columns are null.
     ///
     /// In a keyed table the row is an upsert, and a partial one if columns are unset: those

@@ -242,7 +242,7 @@ impl ChunkLog {
 }
 
 /// The index of the chunk holding `pos` (which must be held). O(log chunks).
-fn chunk_index(chunks: &Chunks, pos: u64) -> usize {
+pub(crate) fn chunk_index(chunks: &Chunks, pos: u64) -> usize {
     match chunks.binary_search_by(|c| {
         if c.end() <= pos {
             std::cmp::Ordering::Less

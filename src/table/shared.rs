@@ -88,6 +88,7 @@ impl TableShared {
             rows: 0..0,
             chunks: imbl::Vector::new(),
             schema: schema.clone(),
+            key: key.clone(),
         };
         let staged_schema = if key.is_empty() {
             schema.clone()

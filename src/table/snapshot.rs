@@ -29,6 +29,8 @@ pub(crate) struct SnapshotInner {
     pub(crate) rows: Range<u64>,
     pub(crate) chunks: Chunks,
     pub(crate) schema: SchemaRef,
+    /// A keyed table's key columns (empty for other kinds).
+    pub(crate) key: Arc<[usize]>,
 }
 
 impl TableSnapshot {
@@ -90,6 +92,25 @@ impl TableSnapshot {
             &self.inner.schema,
             batches,
         )?)
+    }
+}
+
+impl TableSnapshot {
+    /// A keyed table's key columns, by index (empty for other kinds).
+    pub fn key_columns(&self) -> &[usize] {
+        &self.inner.key
+    }
+
+    /// The chunks with the position of their first row, in order.
+    pub(crate) fn chunk_starts(&self) -> impl Iterator<Item = (u64, &RecordBatch)> + '_ {
+        self.inner.chunks.iter().map(|c| (c.start, &c.batch))
+    }
+
+    /// The chunk holding `position` (which the snapshot holds), with its first position.
+    pub(crate) fn chunk_holding(&self, position: u64) -> Option<(u64, &RecordBatch)> {
+        let i = crate::table::chunk::chunk_index(&self.inner.chunks, position);
+        let c = self.inner.chunks.get(i)?;
+        (c.start <= position && position < c.end()).then_some((c.start, &c.batch))
     }
 }
 

@@ -121,12 +121,18 @@ impl TableState {
         }
     }
 
-    pub(crate) fn snapshot(&self, step: Step, schema: &SchemaRef) -> SnapshotInner {
+    pub(crate) fn snapshot(
+        &self,
+        step: Step,
+        schema: &SchemaRef,
+        key: &std::sync::Arc<[usize]>,
+    ) -> SnapshotInner {
         SnapshotInner {
             step,
             rows: self.log.rows(),
             chunks: self.log.chunks().clone(),
             schema: schema.clone(),
+            key: key.clone(),
         }
     }
 }
