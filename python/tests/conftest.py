@@ -23,3 +23,13 @@ def trade_schema() -> pa.Schema:
     return pa.schema(
         [("Ts", pa.int64()), ("Sym", pa.string()), ("Price", pa.float64()), ("Size", pa.int64())]
     )
+
+
+@pytest.fixture
+def unraisable(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """What callbacks that raised reported through ``sys.unraisablehook``."""
+    import sys
+
+    seen: list[object] = []
+    monkeypatch.setattr(sys, "unraisablehook", seen.append)
+    return seen

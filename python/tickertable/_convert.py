@@ -172,8 +172,25 @@ def keys_to_batch(keys: Any, table: str, key_schema: pa.Schema) -> pa.RecordBatc
 def temporal_value(value: Any, arrow_type: pa.DataType) -> int:
     """A temporal Python object (``datetime``, ``date``, ``timedelta``, ``numpy.datetime64``,
     ``pandas.Timestamp``, ...) as the integer an Arrow column of ``arrow_type`` stores."""
+    dtype = getattr(value, "dtype", None)
+    if dtype is not None and getattr(dtype, "kind", "") in "mM":
+        # numpy datetime64/timedelta64 (pyarrow cannot take day-unit scalars directly)
+        unit = _numpy_unit(arrow_type)
+        if unit is not None:
+            prefix = "datetime64" if dtype.kind == "M" else "timedelta64"
+            return int(value.astype(f"{prefix}[{unit}]").astype("int64"))
     storage = pa.int32() if arrow_type.bit_width == 32 else pa.int64()
     return pa.scalar(value, type=arrow_type).cast(storage).as_py()
+
+
+def _numpy_unit(t: pa.DataType) -> str | None:
+    if pa.types.is_date32(t):
+        return "D"
+    if pa.types.is_date64(t):
+        return "ms"
+    if pa.types.is_timestamp(t) or pa.types.is_duration(t):
+        return str(t.unit)
+    return None
 
 
 def unwritten_rows(batches: Sequence[pa.RecordBatch]) -> list[list[Any]]:
