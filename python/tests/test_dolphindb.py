@@ -96,12 +96,13 @@ def test_unwritten_data_is_reinserted_through_a_new_writer(engine: tt.Engine) ->
     dtw.close()  # the target goes away before anything is sent
     with pytest.raises(tt.WriterClosedError):
         writer.flush()
-    status = writer.get_status()
+    # As in DolphinDB's workflow: wait for the threads, then take what they could not write
+    # (flush raises at the first thread that gave up; others may still be failing).
+    status = writer.wait_for_thread_completion()
     assert status.has_error()
     assert status.error_code == "table_closed"
     assert status.send_failed_rows + status.unsent_rows == 110
     unwritten = writer.get_unwritten_data()
-    writer.wait_for_thread_completion()
     assert len(unwritten) == 110
     for row in unwritten:
         row[1] = "aaaaa"  # fix the data, as DolphinDB's example does
