@@ -134,7 +134,7 @@ impl RowConverter {
     fn slow_value<'a>(&self, col: usize, o: &'a Bound<'_, PyAny>) -> PyResult<Value<'a>> {
         let py = o.py();
         let dt = self.data_type(col).cloned();
-        let temporal = dt.as_ref().is_some_and(|d| d.is_temporal());
+        let temporal = dt.as_ref().is_some_and(DataType::is_temporal);
         if let Ok(s) = o.cast::<PyString>() {
             return Ok(Value::Str(s.to_str()?));
         }

@@ -56,8 +56,7 @@ pub(crate) fn type_name(py: Python<'_>, dt: &DataType) -> String {
 pub(crate) fn obj<'py, T: IntoPyObject<'py>>(py: Python<'py>, v: T) -> Py<PyAny> {
     use pyo3::BoundObject;
     v.into_pyobject(py)
-        .map(|b| b.into_any().unbind())
-        .unwrap_or_else(|_| py.None())
+        .map_or_else(|_| py.None(), |b| b.into_any().unbind())
 }
 
 /// A `SchemaError`.

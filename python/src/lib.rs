@@ -7,7 +7,14 @@
 //! half (`tickertable/__init__.py`) re-exports these classes and adds the exceptions and the
 //! dict, pandas and row conversions.
 //!
-//! See [`callback`] for how the GIL and the engine's lock stay deadlock-free.
+//! See the `callback` module for how the GIL and the engine's lock stay deadlock-free.
+
+// The doc comments of Python-visible items are their Python docstrings (what `help()` shows),
+// written in Python's reStructuredText style with product names (DolphinDB, ClickZetta) and
+// Python names (DataFrame, snake_case) that rustdoc's backtick rule would mangle.
+#![allow(clippy::doc_markdown)]
+// Python methods and getters take `self` whether or not they read it (`Update.kind`).
+#![allow(clippy::unused_self)]
 
 mod callback;
 mod convert;

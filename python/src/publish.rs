@@ -301,22 +301,16 @@ impl PyDynamicTableWriter {
             (staged == 0 || staged + n <= limit || w.in_transaction())
                 .then(|| limit.saturating_sub(staged + n))
         };
-        let result = match room(&slot.writer) {
-            Some(left) => {
-                slot.budget = left;
-                f(&mut slot.writer).py(py)
-            }
-            None => {
-                let writer = &slot.writer;
-                match wait_until(py, || room(writer)) {
-                    Ok(left) => {
-                        slot.budget = left;
-                        f(&mut slot.writer).py(py)
-                    }
-                    Err(e) => Err(e),
-                }
-            }
+        let left = if let Some(left) = room(&slot.writer) {
+            Ok(left)
+        } else {
+            let writer = &slot.writer;
+            wait_until(py, || room(writer))
         };
+        let result = left.and_then(|left| {
+            slot.budget = left;
+            f(&mut slot.writer).py(py)
+        });
         WRITERS.with_borrow_mut(|ws| ws.push(slot));
         result
     }

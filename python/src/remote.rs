@@ -323,9 +323,7 @@ impl PyRemoteSubscription {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             let got = py.detach(|| {
                 let mut guard = self.sub.lock();
-                let Some(sub) = guard.as_mut() else {
-                    return None;
-                };
+                let sub = guard.as_mut()?;
                 let got = self
                     .runtime
                     .block_on(async { tokio::time::timeout(left, sub.next()).await });

@@ -57,7 +57,7 @@ impl PySubscription {
 
     fn event(&self, py: Python<'_>, e: Event) -> PyResult<Py<PyAny>> {
         Ok(match e {
-            Event::Snapshot(s) => Py::new(py, PySnapshot::new(s))?.into_any(),
+            Event::Snapshot(s) => Py::new(py, PySnapshot::new(&s))?.into_any(),
             Event::Update(u) => {
                 Py::new(py, PyUpdate::new(&u, None, self.schema.clone()))?.into_any()
             }
@@ -65,7 +65,7 @@ impl PySubscription {
                 py,
                 PyLagged {
                     missed: Some(missed),
-                    snapshot: Py::new(py, PySnapshot::new(snapshot))?,
+                    snapshot: Py::new(py, PySnapshot::new(&snapshot))?,
                 },
             )?
             .into_any(),
@@ -196,11 +196,11 @@ pub(crate) struct PySnapshot {
 }
 
 impl PySnapshot {
-    pub(crate) fn new(snapshot: TableSnapshot) -> Self {
+    pub(crate) fn new(snapshot: &TableSnapshot) -> Self {
         Self::from_parts(
             snapshot.step().as_u64(),
             snapshot.rows(),
-            crate::table::snapshot_batches(&snapshot),
+            crate::table::snapshot_batches(snapshot),
             snapshot.schema().clone(),
         )
     }

@@ -126,7 +126,7 @@ impl PyTable {
     /// The table's rows now, as a pandas ``DataFrame`` (this copies, as pandas does).
     fn to_pandas(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let t = self.snapshot(py)?;
-        Ok(t.call_method0(py, "to_pandas")?)
+        t.call_method0(py, "to_pandas")
     }
 
     /// Calls ``fn(update)`` with every update of this table, on the thread that runs the cycle.

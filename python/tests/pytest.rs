@@ -14,17 +14,21 @@ use std::process::Command;
 use std::time::Instant;
 
 /// What the suite needs in the environment; `pip install` gets these names.
-const PACKAGES: &[&str] = &["maturin>=1.5,<2", "pyarrow>=15", "numpy", "pandas", "pytest"];
+const PACKAGES: &[&str] = &[
+    "maturin>=1.5,<2",
+    "pyarrow>=15",
+    "numpy",
+    "pandas",
+    "pytest",
+];
 
 fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || manifest_dir().join("..").join("target"),
-        PathBuf::from,
-    )
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| manifest_dir().join("..").join("target"), PathBuf::from)
 }
 
 fn required() -> bool {
@@ -112,7 +116,10 @@ fn python_suite_passes() {
     build.args(["develop", "--quiet"]);
     env(&mut build);
     run(&mut build).expect("maturin develop");
-    eprintln!("python suite: environment and build took {:?}", start.elapsed());
+    eprintln!(
+        "python suite: environment and build took {:?}",
+        start.elapsed()
+    );
     let mut pytest = Command::new(venv_python(&venv));
     pytest.args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"]);
     env(&mut pytest);
