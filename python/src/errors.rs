@@ -201,6 +201,20 @@ pub(crate) fn to_py(py: Python<'_>, err: &Error) -> PyErr {
                 ("limit", obj(py, limit)),
             ],
         ),
+        Error::BatchTooLarge { table, rows, limit } => new_error(
+            py,
+            "StagingFullError",
+            &msg,
+            &[
+                ("table", o(table)),
+                ("staged", obj(py, rows)),
+                ("limit", obj(py, limit)),
+            ],
+        ),
+        Error::DerivedTable { table } => {
+            new_error(py, "TableClosedError", &msg, &[("table", o(table))])
+        }
+        Error::CyclePanicked { .. } => simple(py, "EngineShutDownError", &msg),
         Error::InvalidOption { option, reason } => new_error(
             py,
             "InvalidOptionError",

@@ -414,10 +414,9 @@ impl From<MultithreadedWriterStatus> for PyMtwStatus {
             send_failed_rows: s.failed_rows,
             is_exiting: s.is_exiting,
             error_code: s
-                .last_error
-                .as_ref()
-                .map_or_else(String::new, |e| e.code.to_owned()),
-            error_info: s.last_error.as_ref().map(|e| e.message.clone()),
+                .last_error()
+                .map_or_else(String::new, |e| e.code.to_string()),
+            error_info: s.last_error().map(|e| e.message.clone()),
             thread_status: s
                 .threads
                 .iter()
