@@ -169,7 +169,7 @@ pub(crate) fn to_py(py: Python<'_>, err: &Error) -> PyErr {
             &msg,
             &[("table", o(table)), ("reason", o(reason))],
         ),
-        Error::TableClosed { table } => {
+        Error::TableClosed { table } | Error::DerivedTable { table } => {
             new_error(py, "TableClosedError", &msg, &[("table", o(table))])
         }
         Error::TableFailed { table, source } => new_error(
@@ -211,10 +211,6 @@ pub(crate) fn to_py(py: Python<'_>, err: &Error) -> PyErr {
                 ("limit", obj(py, limit)),
             ],
         ),
-        Error::DerivedTable { table } => {
-            new_error(py, "TableClosedError", &msg, &[("table", o(table))])
-        }
-        Error::CyclePanicked { .. } => simple(py, "EngineShutDownError", &msg),
         Error::InvalidOption { option, reason } => new_error(
             py,
             "InvalidOptionError",
@@ -243,7 +239,9 @@ pub(crate) fn to_py(py: Python<'_>, err: &Error) -> PyErr {
         Error::MultithreadedWriterClosed { reason } => {
             new_error(py, "WriterClosedError", &msg, &[("reason", o(reason))])
         }
-        Error::EngineShutDown => simple(py, "EngineShutDownError", &msg),
+        Error::EngineShutDown | Error::CyclePanicked { .. } => {
+            simple(py, "EngineShutDownError", &msg)
+        }
         Error::Arrow(_) => simple(py, "ArrowError", &msg),
         Error::Io(_) => simple(py, "IoError", &msg),
         _ => simple(py, "Error", &msg),
