@@ -131,7 +131,7 @@ def test_staging_full_gives_up_after_retries_and_keeps_the_rows() -> None:
             writer.insert(i)
         with pytest.raises(tt.WriterClosedError):
             writer.flush()  # staging holds 4 of 5: no room, no retries left
-        status = writer.get_status()
+        status = writer.wait_for_thread_completion()
         assert status.error_code == "staging_full"
         assert [t.send_failed_rows for t in status.thread_status] == [4]
         batches = writer.get_unwritten_batches()
