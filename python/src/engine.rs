@@ -1,0 +1,515 @@
+//! `tickertable.Engine` and its Flight server.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+use tickertable::engine::DEFAULT_STAGING_LIMIT;
+use tickertable::flight::{FlightOptions, FlightServer};
+use tickertable::{DynamicWriterOptions, Engine, EngineHandle, PublisherOptions, Table, TableKind};
+
+use crate::callback::{call_python, check_not_in_callback, fail_callback};
+use crate::convert::{key_names, kind_of, schema_of};
+use crate::errors::{simple, IntoPyResult};
+use crate::publish::{PyDynamicTableWriter, PyTablePublisher};
+use crate::table::PyTable;
+
+/// What writers need to know about their engine.
+#[derive(Debug, Clone)]
+pub(crate) struct EngineInfo {
+    pub(crate) handle: EngineHandle,
+    /// Rows a row writer or a table's publishers may stage before writes wait.
+    pub(crate) staging_limit: usize,
+}
+
+/// A live ticking-table engine: tables, the cycle that updates them, and their writers.
+///
+/// ``Engine(period=0.1)`` runs a cycle every ``period`` seconds on its own thread;
+/// ``Engine(manual=True)`` runs none, and ``run_cycle()`` runs one on the calling thread
+/// (deterministic steps for tests). Rows written between two cycles become visible together at
+/// the next one. Use it as a context manager (``with tt.Engine() as e:``) or call
+/// ``shutdown()``: shutting down runs a last cycle, ends subscriptions and runs
+/// ``on_shutdown`` callbacks; tables stay readable, writes are refused.
+///
+/// ``data_dir`` is accepted for durable tables, which are not there yet: giving one raises
+/// ``tickertable.NotSupportedError``. ``low_latency`` (seconds) also starts a cycle as soon as
+/// rows are staged, at most one per that gap. ``staging_limit`` bounds the rows staged per
+/// table and per row writer (default 16Mi); past it writers wait for the next cycle (or raise
+/// ``StagingFullError`` in a manual engine).
+#[pyclass(name = "Engine", module = "tickertable", frozen, weakref, subclass)]
+pub(crate) struct PyEngine {
+    /// The owner; `None` once shut down.
+    engine: Mutex<Option<Engine>>,
+    pub(crate) info: EngineInfo,
+    /// Flight servers started by `serve`, stopped at shutdown.
+    servers: Mutex<Vec<Py<PyFlightServer>>>,
+}
+
+impl PyEngine {
+    pub(crate) fn handle(&self) -> &EngineHandle {
+        &self.info.handle
+    }
+
+    fn table_obj(&self, table: Table) -> PyTable {
+        PyTable::new(table, self.info.clone())
+    }
+
+    /// A name for a derived table of `source` that is not taken yet.
+    fn derived_name(&self, source: &PyTable, what: &str) -> String {
+        let base = format!("{}.{what}", source.table.name());
+        let mut name = base.clone();
+        let mut n = 2;
+        while self.handle().table(&name).is_some() {
+            name = format!("{base}#{n}");
+            n += 1;
+        }
+        name
+    }
+}
+
+#[pymethods]
+impl PyEngine {
+    #[new]
+    #[pyo3(signature = (period = 0.1, *, manual = false, data_dir = None, low_latency = None, staging_limit = None))]
+    fn new(
+        py: Python<'_>,
+        period: f64,
+        manual: bool,
+        data_dir: Option<&Bound<'_, PyAny>>,
+        low_latency: Option<f64>,
+        staging_limit: Option<usize>,
+    ) -> PyResult<Self> {
+        if data_dir.is_some_and(|d| !d.is_none()) {
+            return Err(simple(
+                py,
+                "NotSupportedError",
+                "data_dir: durable tables are not supported yet (they come with the \
+                 durability issue); leave data_dir out for an in-memory engine",
+            ));
+        }
+        let secs = |name: &str, v: f64| {
+            Duration::try_from_secs_f64(v).map_err(|_| {
+                simple(
+                    py,
+                    "InvalidOptionError",
+                    format!("invalid {name}: {v} is not a number of seconds"),
+                )
+            })
+        };
+        let mut builder = Engine::builder().period(secs("period", period)?);
+        if manual {
+            builder = builder.manual();
+        }
+        if let Some(gap) = low_latency {
+            builder = builder.low_latency(secs("low_latency", gap)?);
+        }
+        let staging_limit = staging_limit.unwrap_or(DEFAULT_STAGING_LIMIT);
+        builder = builder.staging_limit(staging_limit);
+        let engine = py.detach(|| builder.build()).py(py)?;
+        Ok(Self {
+            info: EngineInfo {
+                handle: engine.handle(),
+                staging_limit,
+            },
+            engine: Mutex::new(Some(engine)),
+            servers: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Runs one cycle now on the calling thread (with the GIL released) and returns its step.
+    ///
+    /// This is how a manual engine advances; on a threaded engine it runs an extra cycle.
+    /// Listeners run during it, on this thread. On a shut-down engine it does nothing and
+    /// returns the last step.
+    fn run_cycle(&self, py: Python<'_>) -> PyResult<u64> {
+        check_not_in_callback(py, "run_cycle")?;
+        let handle = self.handle().clone();
+        Ok(py.detach(move || handle.run_cycle()).as_u64())
+    }
+
+    /// Asks the cycle thread to run the next cycle now (requests coalesce). Does nothing in
+    /// manual mode.
+    fn request_refresh(&self) {
+        self.handle().request_refresh();
+    }
+
+    /// The last finished step (0 before the first cycle).
+    #[getter]
+    fn step(&self) -> u64 {
+        self.handle().step().as_u64()
+    }
+
+    /// The target cycle period, in seconds.
+    #[getter]
+    fn period(&self) -> f64 {
+        self.handle().period().as_secs_f64()
+    }
+
+    /// Whether cycles run only on ``run_cycle()``.
+    #[getter]
+    fn is_manual(&self) -> bool {
+        self.handle().is_manual()
+    }
+
+    /// Whether the engine has shut down.
+    #[getter]
+    fn is_shut_down(&self) -> bool {
+        self.handle().is_shut_down()
+    }
+
+    /// Every table, in creation order.
+    fn tables(&self, py: Python<'_>) -> PyResult<Vec<PyTable>> {
+        check_not_in_callback(py, "tables")?;
+        let handle = self.handle().clone();
+        let tables = py.detach(move || handle.tables());
+        Ok(tables.into_iter().map(|t| self.table_obj(t)).collect())
+    }
+
+    /// The table named ``name``; raises ``NoSuchTableError`` if there is none.
+    fn table(&self, py: Python<'_>, name: &str) -> PyResult<PyTable> {
+        check_not_in_callback(py, "table")?;
+        let handle = self.handle().clone();
+        let found = py.detach(|| handle.table(name));
+        match found {
+            Some(t) => Ok(self.table_obj(t)),
+            None => Err(crate::errors::to_py(
+                py,
+                &tickertable::Error::NoSuchTable {
+                    table: name.to_owned(),
+                },
+            )),
+        }
+    }
+
+    /// Totals over the engine's life and the last cycle's figures, as a dict: ``cycles``,
+    /// ``rows_appended``, ``rows_removed``, ``rows_dropped``, ``total_cycle_time``,
+    /// ``max_cycle_time``, ``mean_cycle_time`` (seconds), ``step``, and ``last_cycle`` (a dict
+    /// with ``step``, ``duration``, ``lock_wait``, ``rows_appended``, ``rows_removed``,
+    /// ``rows_dropped``, ``tables_changed``; ``None`` before the first cycle).
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.handle().stats();
+        let d = PyDict::new(py);
+        d.set_item("cycles", s.cycles)?;
+        d.set_item("rows_appended", s.rows_appended)?;
+        d.set_item("rows_removed", s.rows_removed)?;
+        d.set_item("rows_dropped", s.rows_dropped)?;
+        d.set_item("total_cycle_time", s.total_cycle_time.as_secs_f64())?;
+        d.set_item("max_cycle_time", s.max_cycle_time.as_secs_f64())?;
+        d.set_item("mean_cycle_time", s.mean_cycle_time().as_secs_f64())?;
+        d.set_item("step", self.handle().step().as_u64())?;
+        match self.handle().last_cycle() {
+            Some(c) => {
+                let l = PyDict::new(py);
+                l.set_item("step", c.step.as_u64())?;
+                l.set_item("duration", c.duration.as_secs_f64())?;
+                l.set_item("lock_wait", c.lock_wait.as_secs_f64())?;
+                l.set_item("rows_appended", c.rows_appended)?;
+                l.set_item("rows_removed", c.rows_removed)?;
+                l.set_item("rows_dropped", c.rows_dropped)?;
+                l.set_item("tables_changed", c.tables_changed)?;
+                d.set_item("last_cycle", l)?;
+            }
+            None => d.set_item("last_cycle", py.None())?,
+        }
+        Ok(d)
+    }
+
+    /// The last errors the engine reported on its own (callbacks that raised or panicked),
+    /// oldest first, as messages.
+    fn recent_errors(&self) -> Vec<String> {
+        self.handle()
+            .recent_errors()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    /// Creates a table fed by whole batches and its publisher: ``(table, publisher)``.
+    ///
+    /// ``col_defs`` is a ``pyarrow.Schema`` or a dict of column names to pyarrow types. The
+    /// table is a blink table (only the last cycle's rows) unless ``kind`` says otherwise:
+    /// ``"append"``, ``"ring"`` (with ``capacity``) or ``"keyed"`` (with ``key``, the key
+    /// columns, and an optional ``capacity``). ``on_flush(publisher)`` runs on the cycle thread
+    /// at the start of every cycle (what it adds lands in that cycle); if it raises, the table
+    /// fails. ``on_shutdown()`` runs once when the table closes or fails or the engine shuts
+    /// down.
+    #[pyo3(signature = (name, col_defs, *, on_flush = None, on_shutdown = None, kind = None, capacity = None, key = None))]
+    #[allow(clippy::too_many_arguments)] // Python keyword arguments
+    fn table_publisher(
+        slf: &Bound<'_, Self>,
+        py: Python<'_>,
+        name: &str,
+        col_defs: &Bound<'_, PyAny>,
+        on_flush: Option<Py<PyAny>>,
+        on_shutdown: Option<Py<PyAny>>,
+        kind: Option<&str>,
+        capacity: Option<usize>,
+        key: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<(PyTable, Py<PyTablePublisher>)> {
+        check_not_in_callback(py, "table_publisher")?;
+        let this = slf.get();
+        let schema = schema_of(col_defs)?;
+        let key = key_names(key)?;
+        let kind = kind_of(py, kind, capacity, &key, TableKind::Blink)?;
+        let mut options = PublisherOptions::default().with_kind(kind);
+        if !key.is_empty() {
+            options = options.with_key(key.iter().cloned());
+        }
+        // The Python publisher handed to `on_flush`, set once the publisher exists.
+        let slot: Arc<OnceLock<Py<PyTablePublisher>>> = Arc::new(OnceLock::new());
+        if let Some(f) = on_flush {
+            let slot = slot.clone();
+            options = options.with_on_flush(move |_| {
+                let Some(publisher) = slot.get() else { return };
+                fail_callback(
+                    call_python("on_flush", |py| f.call1(py, (publisher,)).map(|_| ()))
+                        .map(|r| r.0),
+                );
+            });
+        }
+        if let Some(f) = on_shutdown {
+            options = options.with_on_shutdown(move || {
+                let _ = call_python("on_shutdown", |py| f.call0(py).map(|_| ()));
+            });
+        }
+        let handle = this.handle().clone();
+        let (table, publisher) = py
+            .detach(|| handle.table_publisher(name, schema, options))
+            .py(py)?;
+        let py_publisher = Py::new(
+            py,
+            PyTablePublisher::new(publisher, table.clone(), this.info.clone()),
+        )?;
+        let _ = slot.set(py_publisher.clone_ref(py));
+        let table = this.table_obj(table);
+        Ok((table, py_publisher))
+    }
+
+    /// Creates a table written row by row from any thread: a ``DynamicTableWriter``.
+    ///
+    /// An append table unless ``kind`` says otherwise (see ``table_publisher``); with ``key``
+    /// a keyed table where ``write_row`` upserts.
+    #[pyo3(signature = (name, col_defs, *, kind = None, capacity = None, key = None))]
+    fn dynamic_table_writer(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        col_defs: &Bound<'_, PyAny>,
+        kind: Option<&str>,
+        capacity: Option<usize>,
+        key: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyDynamicTableWriter> {
+        check_not_in_callback(py, "dynamic_table_writer")?;
+        let schema = schema_of(col_defs)?;
+        let key = key_names(key)?;
+        let kind = kind_of(py, kind, capacity, &key, TableKind::Append)?;
+        let mut options = DynamicWriterOptions::default().with_kind(kind);
+        if !key.is_empty() {
+            options = options.with_key(key.iter().cloned());
+        }
+        let handle = self.handle().clone();
+        let dtw = py
+            .detach(|| handle.dynamic_table_writer(name, schema, options))
+            .py(py)?;
+        Ok(PyDynamicTableWriter::new(dtw, self.info.clone()))
+    }
+
+    /// A ring table of the newest ``capacity`` rows of ``source``, updated in the same cycle
+    /// (Deephaven's ``ring_table``). ``name`` defaults to ``"<source>.ring(<capacity>)"``.
+    #[pyo3(signature = (source, capacity, *, name = None))]
+    fn ring_table(
+        &self,
+        py: Python<'_>,
+        source: &PyTable,
+        capacity: usize,
+        name: Option<String>,
+    ) -> PyResult<PyTable> {
+        check_not_in_callback(py, "ring_table")?;
+        let name = name.unwrap_or_else(|| self.derived_name(source, &format!("ring({capacity})")));
+        let handle = self.handle().clone();
+        let t = py
+            .detach(|| handle.ring_table(&name, &source.table, capacity))
+            .py(py)?;
+        Ok(self.table_obj(t))
+    }
+
+    /// An append table of every row ``source`` ever shows (Deephaven's
+    /// ``blink_to_append_only``), optionally stopping at ``limit`` rows. ``name`` defaults to
+    /// ``"<source>.append"``.
+    #[pyo3(signature = (source, *, name = None, limit = None))]
+    fn blink_to_append_only(
+        &self,
+        py: Python<'_>,
+        source: &PyTable,
+        name: Option<String>,
+        limit: Option<usize>,
+    ) -> PyResult<PyTable> {
+        check_not_in_callback(py, "blink_to_append_only")?;
+        let name = name.unwrap_or_else(|| self.derived_name(source, "append"));
+        let handle = self.handle().clone();
+        let t = py
+            .detach(|| handle.blink_to_append_only(&name, &source.table, limit))
+            .py(py)?;
+        Ok(self.table_obj(t))
+    }
+
+    /// The last ``n`` rows of ``source``: of each cycle for a blink source, otherwise a ring
+    /// of ``n``. ``name`` defaults to ``"<source>.tail(<n>)"``.
+    #[pyo3(signature = (source, n, *, name = None))]
+    fn tail(
+        &self,
+        py: Python<'_>,
+        source: &PyTable,
+        n: usize,
+        name: Option<String>,
+    ) -> PyResult<PyTable> {
+        check_not_in_callback(py, "tail")?;
+        let name = name.unwrap_or_else(|| self.derived_name(source, &format!("tail({n})")));
+        let handle = self.handle().clone();
+        let t = py.detach(|| handle.tail(&name, &source.table, n)).py(py)?;
+        Ok(self.table_obj(t))
+    }
+
+    /// Serves every table over Arrow Flight at ``address`` (``"127.0.0.1:0"`` picks a free
+    /// port): any Flight client, ``tickertable.connect`` and pyarrow's included, can list,
+    /// read, follow and publish. With ``token`` every call needs ``authorization: Bearer
+    /// <token>``. The server stops at ``shutdown()`` of the server or of the engine.
+    #[pyo3(signature = (address = "127.0.0.1:0", *, token = None, max_streams = None))]
+    fn serve(
+        &self,
+        py: Python<'_>,
+        address: &str,
+        token: Option<String>,
+        max_streams: Option<usize>,
+    ) -> PyResult<Py<PyFlightServer>> {
+        let mut options = FlightOptions::default();
+        if let Some(t) = token {
+            options = options.with_token(t);
+        }
+        if let Some(n) = max_streams {
+            options = options.with_max_streams(n);
+        }
+        let handle = self.handle().clone();
+        let server = py
+            .detach(|| handle.serve_flight_with(address, options))
+            .py(py)?;
+        let server = Py::new(
+            py,
+            PyFlightServer {
+                url: server.url(),
+                port: server.local_addr().port(),
+                server: Mutex::new(Some(server)),
+            },
+        )?;
+        self.servers.lock().push(server.clone_ref(py));
+        Ok(server)
+    }
+
+    /// Shuts the engine down (see the class docs); a second call does nothing. The GIL is
+    /// released meanwhile, so listeners can run the last cycle.
+    fn shutdown(&self, py: Python<'_>) -> PyResult<()> {
+        check_not_in_callback(py, "shutdown")?;
+        let servers: Vec<_> = std::mem::take(&mut *self.servers.lock());
+        for s in servers {
+            s.get().stop(py);
+        }
+        let engine = self.engine.lock().take();
+        py.detach(move || drop(engine));
+        Ok(())
+    }
+
+    /// Returns the engine.
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    /// Shuts the engine down.
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> PyResult<bool> {
+        self.shutdown(py)?;
+        Ok(false)
+    }
+
+    fn __repr__(&self) -> String {
+        let h = self.handle();
+        if h.is_manual() {
+            format!("Engine(manual=True, step={})", h.step())
+        } else {
+            format!(
+                "Engine(period={}, step={})",
+                h.period().as_secs_f64(),
+                h.step()
+            )
+        }
+    }
+}
+
+impl Drop for PyEngine {
+    fn drop(&mut self) {
+        // Dropping an engine runs its last cycle, whose listeners need the GIL: release it.
+        if let Some(engine) = self.engine.get_mut().take() {
+            Python::attach(|py| py.detach(move || drop(engine)));
+        }
+    }
+}
+
+/// A running Flight server of an engine (``Engine.serve``).
+#[pyclass(name = "FlightServer", module = "tickertable", frozen)]
+pub(crate) struct PyFlightServer {
+    server: Mutex<Option<FlightServer>>,
+    url: String,
+    port: u16,
+}
+
+impl PyFlightServer {
+    fn stop(&self, py: Python<'_>) {
+        let server = self.server.lock().take();
+        py.detach(move || drop(server));
+    }
+}
+
+#[pymethods]
+impl PyFlightServer {
+    /// The ``grpc://host:port`` URL clients connect to.
+    #[getter]
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The port the server listens on.
+    #[getter]
+    fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops the server (open streams end) and waits for its thread.
+    fn shutdown(&self, py: Python<'_>) {
+        self.stop(py);
+    }
+
+    /// Returns the server.
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    /// Stops the server.
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> bool {
+        self.stop(py);
+        false
+    }
+
+    fn __repr__(&self) -> String {
+        format!("FlightServer({:?})", self.url)
+    }
+}
+
+impl Drop for PyFlightServer {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.get_mut().take() {
+            Python::attach(|py| py.detach(move || drop(server)));
+        }
+    }
+}
