@@ -83,6 +83,7 @@ pub mod error;
 #[cfg(feature = "flight")]
 pub mod flight;
 pub mod graph;
+pub mod mirror;
 pub mod publish;
 pub mod schema;
 mod step;
@@ -95,6 +96,7 @@ pub mod test_util;
 pub use engine::{Builder, Engine, EngineHandle, View};
 pub use error::{Error, ErrorCode, RemoteErrorKind, Result, TransactionError, TryPublishError};
 pub use graph::{CycleStats, EngineStats};
+pub use mirror::{Mirror, Replaced};
 pub use publish::{
     DynamicTableWriter, DynamicWriterOptions, ErrorRecord, FlushMode, MultithreadedTableWriter,
     MultithreadedWriterOptions, MultithreadedWriterStatus, PublisherOptions, RowWriter,

@@ -368,7 +368,7 @@ impl PyUpdate {
     ) -> Self {
         let modified = !meta.modified.is_empty();
         Self {
-            step: meta.step,
+            step: meta.step.as_u64(),
             removed_rows: meta.removed.clone(),
             added_rows: meta.added.clone(),
             modified_rows: meta.modified.clone(),

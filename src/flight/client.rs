@@ -22,8 +22,8 @@ use crate::flight::server::MAX_MESSAGE_BYTES;
 use crate::flight::status::unavailable;
 use crate::flight::ticket::FlightTicket;
 use crate::flight::wire::{Encoder, MessageMeta};
+use crate::mirror::{Mirror, Replaced};
 use crate::step::Step;
-use crate::table::chunk::ChunkLog;
 use crate::table::TableKind;
 
 /// A table as a server lists it.
@@ -85,6 +85,8 @@ pub struct RemoteMessage {
     pub meta: MessageMeta,
     /// The rows it carried, if any.
     pub batch: Option<RecordBatch>,
+    /// The chunks its modified rows replaced in the mirror, as they were.
+    pub replaced: Replaced,
 }
 
 /// A client of a tickertable Flight server. Cheap to clone.
@@ -317,7 +319,14 @@ impl Client {
             .schema_message()
             .with_descriptor(FlightDescriptor::new_path(vec![table.to_owned()]))];
         for batch in &batches {
-            enc.messages(0, None, 0..0, 0, std::slice::from_ref(batch), &mut messages)?;
+            enc.messages(
+                Step(0),
+                None,
+                0..0,
+                0,
+                std::slice::from_ref(batch),
+                &mut messages,
+            )?;
         }
         let req = self.request(stream::iter(messages));
         let mut results = self
@@ -429,10 +438,8 @@ enum Decoded {
 pub struct RemoteSubscription {
     input: Streaming<FlightData>,
     dictionaries: HashMap<i64, ArrayRef>,
-    mirror: ChunkLog,
+    mirror: Option<Mirror>,
     schema: Option<SchemaRef>,
-    step: Step,
-    resets: u64,
 }
 
 impl RemoteSubscription {
@@ -440,10 +447,8 @@ impl RemoteSubscription {
         Self {
             input,
             dictionaries: HashMap::new(),
-            mirror: ChunkLog::default(),
+            mirror: None,
             schema: None,
-            step: Step(0),
-            resets: 0,
         }
     }
 
@@ -460,8 +465,10 @@ impl RemoteSubscription {
         match message.header_type() {
             MessageHeader::NONE => Ok(Decoded::MetadataOnly),
             MessageHeader::Schema => {
-                let schema = arrow_schema::Schema::try_from(data).map_err(|e| bad(&e))?;
-                self.schema = Some(std::sync::Arc::new(schema));
+                let schema =
+                    std::sync::Arc::new(arrow_schema::Schema::try_from(data).map_err(|e| bad(&e))?);
+                self.mirror = Some(Mirror::new(schema.clone()));
+                self.schema = Some(schema);
                 Ok(Decoded::State)
             }
             MessageHeader::DictionaryBatch => {
@@ -522,60 +529,45 @@ impl RemoteSubscription {
                 Ok(m) => m,
                 Err(e) => return Some(Err(e)),
             };
-            if let Err(e) = self.apply(&meta, batch.as_ref()) {
-                return Some(Err(e));
-            }
-            return Some(Ok(RemoteMessage { meta, batch }));
+            let Some(mirror) = self.mirror.as_mut() else {
+                return Some(Err(Error::Protocol {
+                    message: "rows before the stream's schema".into(),
+                }));
+            };
+            let replaced = match mirror.apply_message(&meta, batch.as_ref()) {
+                Ok(r) => r,
+                Err(e) => return Some(Err(e)),
+            };
+            return Some(Ok(RemoteMessage {
+                meta,
+                batch,
+                replaced,
+            }));
         }
     }
 
-    fn apply(&mut self, meta: &MessageMeta, batch: Option<&RecordBatch>) -> Result<()> {
-        let bad = |what: &str| Error::Protocol {
-            message: format!("step {}: {what}", meta.step),
-        };
-        if meta.reset {
-            self.mirror = ChunkLog::default();
-            self.mirror.skip_to(meta.added.start);
-            self.resets += 1;
-        }
-        let result = if meta.modified.is_empty() {
-            let rows: Vec<RecordBatch> = batch.into_iter().cloned().collect();
-            self.mirror
-                .apply_update(meta.removed.clone(), &[], None, meta.added.clone(), &rows)
-        } else {
-            if !meta.added.is_empty() {
-                return Err(bad("a message both modifies and adds rows"));
-            }
-            self.mirror.apply_update(
-                meta.removed.clone(),
-                &meta.modified,
-                batch,
-                meta.added.clone(),
-                &[],
-            )
-        };
-        result.map_err(|e| bad(&e))?;
-        self.step = Step(meta.step);
-        Ok(())
+    /// The local copy of the table, as of the last message applied (`None` before the
+    /// stream's first message).
+    pub fn mirror(&self) -> Option<&Mirror> {
+        self.mirror.as_ref()
     }
 
     /// The positions the mirror holds.
     pub fn rows(&self) -> Range<u64> {
-        self.mirror.rows()
+        self.mirror.as_ref().map_or(0..0, Mirror::rows)
     }
 
     /// The mirror's rows, in order (O(chunks), no copy).
     pub fn batches(&self) -> Vec<RecordBatch> {
         self.mirror
-            .chunks()
-            .iter()
-            .map(|c| c.batch.clone())
-            .collect()
+            .as_ref()
+            .map(|m| m.batches().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// The step of the last message applied.
     pub fn step(&self) -> Step {
-        self.step
+        self.mirror.as_ref().map_or(Step(0), Mirror::step)
     }
 
     /// The table's schema, once the stream's first message has arrived.
@@ -585,7 +577,7 @@ impl RemoteSubscription {
 
     /// How many resets (the initial snapshot plus resynchronisations) were applied.
     pub fn resets(&self) -> u64 {
-        self.resets
+        self.mirror.as_ref().map_or(0, Mirror::resets)
     }
 }
 
@@ -593,7 +585,7 @@ impl fmt::Debug for RemoteSubscription {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RemoteSubscription")
             .field("rows", &self.rows())
-            .field("step", &self.step)
+            .field("step", &self.step())
             .finish_non_exhaustive()
     }
 }

@@ -28,6 +28,7 @@ use crate::flight::status::{status, to_status};
 use crate::flight::ticket::{FlightTicket, TicketKind};
 use crate::flight::wire::Encoder;
 use crate::graph::stage;
+use crate::step::Step;
 use crate::subscribe::{Event, Subscription, SubscriptionOptions};
 use crate::table::Table;
 
@@ -341,7 +342,7 @@ pub(crate) fn kind_name(table: &Table) -> &'static str {
 
 /// One reset or update still to encode, a chunk at a time.
 struct Work {
-    step: u64,
+    step: Step,
     /// The whole snapshot's positions, when this work is a snapshot (a reset).
     reset: Option<std::ops::Range<u64>>,
     removed: std::ops::Range<u64>,
@@ -355,7 +356,7 @@ struct Work {
 impl Work {
     fn snapshot(s: &crate::TableSnapshot) -> Self {
         Self {
-            step: s.step().as_u64(),
+            step: s.step(),
             reset: Some(s.rows()),
             removed: s.rows().start..s.rows().start,
             pos: s.rows().start,
@@ -367,7 +368,7 @@ impl Work {
 
     fn update(u: &crate::TableUpdate) -> Self {
         Self {
-            step: u.step().as_u64(),
+            step: u.step(),
             reset: None,
             removed: u.removed(),
             pos: u.added().start,

@@ -9,12 +9,13 @@ use arrow_ipc::writer::{DictionaryTracker, IpcDataGenerator, IpcWriteContext, Ip
 use arrow_schema::SchemaRef;
 
 use crate::error::{Error, Result};
+use crate::step::Step;
 
 /// The app metadata of one message of a `DoGet` stream; see the [module docs](super#wire-format).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageMeta {
     /// The step of the snapshot or update this message belongs to.
-    pub step: u64,
+    pub step: Step,
     /// Clear the mirror before applying this message (a snapshot or a resynchronisation).
     pub reset: bool,
     /// Positions to drop from the mirror: a prefix, or for a keyed table a suffix.
@@ -35,7 +36,7 @@ pub struct MessageMeta {
 impl MessageMeta {
     pub(crate) fn to_json(&self) -> Vec<u8> {
         let mut v = serde_json::json!({
-            "step": self.step,
+            "step": self.step.as_u64(),
             "reset": self.reset,
             "removed": [self.removed.start, self.removed.end],
             "added": [self.added.start, self.added.end],
@@ -90,10 +91,11 @@ impl MessageMeta {
             }
         };
         Ok(Self {
-            step: v
-                .get("step")
-                .and_then(serde_json::Value::as_u64)
-                .ok_or_else(|| bad("step"))?,
+            step: Step(
+                v.get("step")
+                    .and_then(serde_json::Value::as_u64)
+                    .ok_or_else(|| bad("step"))?,
+            ),
             reset: v
                 .get("reset")
                 .and_then(serde_json::Value::as_bool)
@@ -174,7 +176,7 @@ impl Encoder {
     /// `reset` holds the whole snapshot's positions when these messages start one.
     pub(crate) fn messages(
         &mut self,
-        step: u64,
+        step: Step,
         reset: Option<&Range<u64>>,
         removed: Range<u64>,
         start: u64,
@@ -222,7 +224,7 @@ impl Encoder {
     #[allow(clippy::too_many_arguments)] // the parts of one modified-rows work item
     pub(crate) fn modified_messages(
         &mut self,
-        step: u64,
+        step: Step,
         removed: Range<u64>,
         end: u64,
         positions: &[u64],
@@ -290,7 +292,7 @@ mod tests {
     #[test]
     fn smoke() {
         let m = MessageMeta {
-            step: 7,
+            step: Step(7),
             reset: true,
             removed: 0..3,
             added: 3..10,
@@ -329,7 +331,7 @@ mod tests {
         let mut enc = Encoder::new(batch.schema());
         enc.max_rows = 2000;
         let mut out = Vec::new();
-        enc.messages(4, Some(&(100..5100)), 0..0, 100, &[batch], &mut out)
+        enc.messages(Step(4), Some(&(100..5100)), 0..0, 100, &[batch], &mut out)
             .unwrap();
         let metas: Vec<_> = out
             .iter()
@@ -347,7 +349,8 @@ mod tests {
     fn an_update_without_rows_is_one_metadata_only_message() {
         let mut enc = Encoder::new(crate::test_util::int_schema());
         let mut out = Vec::new();
-        enc.messages(9, None, 10..20, 50, &[], &mut out).unwrap();
+        enc.messages(Step(9), None, 10..20, 50, &[], &mut out)
+            .unwrap();
         assert_eq!(out.len(), 1);
         assert!(out[0].data_header.is_empty());
         let m = MessageMeta::parse(&out[0].app_metadata).unwrap();

@@ -144,6 +144,9 @@ impl ChunkLog {
     /// a suffix of the rows), replaces the rows at `modified` with `modified_batch`'s, and
     /// appends `added`'s rows. Cost O(chunks touched × chunk length).
     ///
+    /// Returns the chunks the modified rows replaced, as they were (position of the first row,
+    /// batch), in position order: what a viewer compares new cells with.
+    ///
     /// # Errors
     ///
     /// A message saying what does not fit the rows held.
@@ -154,7 +157,8 @@ impl ChunkLog {
         modified_batch: Option<&RecordBatch>,
         added: Range<u64>,
         batches: &[RecordBatch],
-    ) -> Result<(), String> {
+    ) -> Result<Vec<(u64, RecordBatch)>, String> {
+        let mut replaced = Vec::new();
         if !removed.is_empty() {
             if removed.start == self.start && removed.end <= self.end {
                 self.evict_to(removed.end);
@@ -172,7 +176,7 @@ impl ChunkLog {
             if batch.num_rows() != modified.len() {
                 return Err("modified positions and rows differ in number".to_owned());
             }
-            self.patch(modified, batch)?;
+            self.patch(modified, batch, &mut replaced)?;
         }
         if added.start > self.end {
             if !self.chunks.is_empty() {
@@ -189,12 +193,17 @@ impl ChunkLog {
         for b in batches {
             self.push(b.clone());
         }
-        Ok(())
+        Ok(replaced)
     }
 
     /// Replaces the rows at `positions` (ascending, held) with `batch`'s rows, in order,
     /// rebuilding only the chunks they fall in.
-    fn patch(&mut self, positions: &[u64], batch: &RecordBatch) -> Result<(), String> {
+    fn patch(
+        &mut self,
+        positions: &[u64],
+        batch: &RecordBatch,
+        replaced: &mut Vec<(u64, RecordBatch)>,
+    ) -> Result<(), String> {
         if positions.windows(2).any(|w| w[0] >= w[1]) {
             return Err("modified positions are not ascending".to_owned());
         }
@@ -228,6 +237,7 @@ impl ChunkLog {
                 .map_err(|e| e.to_string())?;
             let rebuilt =
                 RecordBatch::try_new(chunk.batch.schema(), columns).map_err(|e| e.to_string())?;
+            replaced.push((chunk.start, chunk.batch.clone()));
             self.chunks.set(
                 index,
                 Arc::new(Chunk {

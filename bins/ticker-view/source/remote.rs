@@ -624,7 +624,7 @@ impl Forwarder {
                 }
             }
         }
-        let step = meta.step;
+        let step = meta.step.as_u64();
         let added = meta.added.start..end;
         let keyed = slot.info.is_keyed();
         let mut counted = true;

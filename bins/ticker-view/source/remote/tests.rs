@@ -614,7 +614,7 @@ fn a_keyed_update_in_several_messages_merges_in_order() {
     use crate::testing::{quote_batch, Quote};
 
     let meta = |removed: Range<u64>, modified: Vec<u64>, added: Range<u64>| MessageMeta {
-        step: 9,
+        step: tickertable::Step::new(9),
         reset: false,
         removed,
         added,
@@ -660,7 +660,7 @@ fn a_keyed_update_in_several_messages_merges_in_order() {
     let back = meta(5..5, vec![1], 3..3);
     assert!(!continues(&first, &back, 3, &modified, &[]));
     let other = MessageMeta {
-        step: 10,
+        step: tickertable::Step::new(10),
         ..meta(5..5, vec![], 3..4)
     };
     assert!(!continues(&first, &other, 3, &modified, &[]));
