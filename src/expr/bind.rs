@@ -13,7 +13,7 @@ use arrow_array::{
 use arrow_schema::{DataType, Schema, TimeUnit};
 
 use super::ast::{BinaryOp, Expr, ExprKind, Function, Literal, UnaryOp};
-use super::eval::{retag, Node, ValueSet};
+use super::eval::{prepare_column, retag, Node, ValueSet};
 use super::{suggest, ExprError, MAX_DEPTH};
 
 /// `in` lists up to this long are an `||` of `==` kernels, longer ones a hash set (see the
@@ -202,7 +202,7 @@ impl BoundExpr {
                         found: found.clone(),
                     });
                 }
-                Ok(Arc::clone(batch.column(index)))
+                Ok(prepare_column(batch.column(index))?)
             })
             .collect()
     }
@@ -752,7 +752,8 @@ fn coerce(l: &Literal, dt: &DataType) -> Option<ArrayRef> {
             #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
             let i = *v as i128;
             #[allow(clippy::cast_precision_loss)]
-            let exact = v.fract() == 0.0 && i as f64 == *v;
+            // -0.0 is not 0: floats compare in total order, where -0.0 < 0.0.
+            let exact = v.fract() == 0.0 && i as f64 == *v && !(i == 0 && v.is_sign_negative());
             if exact {
                 coerce(&Literal::Int(i), dt)
             } else {

@@ -228,6 +228,17 @@ fn strings(f: Function, l: &Node, r: &Node, columns: &[ArrayRef]) -> Result<Val,
     Ok(wrap(l.is_scalar() && r.is_scalar(), Arc::new(out)))
 }
 
+/// A batch's column, ready for the kernels: a dictionary with no values (every row null)
+/// becomes a null array of its value type, as some Arrow kernels cannot take one.
+pub(crate) fn prepare_column(a: &ArrayRef) -> Result<ArrayRef, ArrowError> {
+    match (a.as_any_dictionary_opt(), a.data_type()) {
+        (Some(d), DataType::Dictionary(_, value)) if d.values().is_empty() => {
+            Ok(new_null_array(value, a.len()))
+        }
+        _ => Ok(Arc::clone(a)),
+    }
+}
+
 /// The same values under `to`, a type of the same physical layout.
 pub(crate) fn retag(a: &ArrayRef, to: &DataType) -> Result<ArrayRef, ArrowError> {
     Ok(make_array(
@@ -485,5 +496,484 @@ fn as_integer(a: &ArrayRef) -> Result<ArrayRef, ArrowError> {
         DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 => Ok(Arc::clone(a)),
         DataType::Date32 | DataType::Time32(_) => retag(a, &DataType::Int32),
         _ => retag(a, &DataType::Int64),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! `filter_mask` and `evaluate` against a naive evaluator that walks the tree row by row.
+
+    use std::cmp::Ordering;
+
+    use arrow_array::{
+        BooleanArray, DictionaryArray, Float64Array, Int32Array, Int64Array, RecordBatch,
+        StringArray,
+    };
+    use arrow_schema::{Field, Schema};
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::expr::{Expr, ExprKind, Literal, UnaryOp};
+
+    /// A value of the naive evaluator.
+    #[derive(Debug, Clone, PartialEq)]
+    enum V {
+        Null,
+        Bool(bool),
+        Int(i128),
+        Float(f64),
+        Str(String),
+    }
+
+    /// One row of the test schema.
+    #[derive(Debug, Clone)]
+    struct Row {
+        a: Option<i64>,
+        b: Option<i32>,
+        x: Option<f64>,
+        s: Option<&'static str>,
+        f: Option<bool>,
+        d: Option<&'static str>,
+    }
+
+    const STRINGS: [&str; 6] = ["", "a", "ab", "b", "ba", "abc"];
+    const FLOATS: [f64; 7] = [0.0, -0.0, 0.5, 2.0, -1.5, 7.25, f64::NAN];
+
+    fn schema() -> Schema {
+        Schema::new(vec![
+            Field::new("a", DataType::Int64, true),
+            Field::new("b", DataType::Int32, true),
+            Field::new("x", DataType::Float64, true),
+            Field::new("s", DataType::Utf8, true),
+            Field::new("f", DataType::Boolean, true),
+            Field::new(
+                "d",
+                DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+                true,
+            ),
+        ])
+    }
+
+    fn batch(rows: &[Row]) -> RecordBatch {
+        let d: DictionaryArray<Int32Type> = rows.iter().map(|r| r.d).collect();
+        RecordBatch::try_new(
+            Arc::new(schema()),
+            vec![
+                Arc::new(rows.iter().map(|r| r.a).collect::<Int64Array>()),
+                Arc::new(rows.iter().map(|r| r.b).collect::<Int32Array>()),
+                Arc::new(rows.iter().map(|r| r.x).collect::<Float64Array>()),
+                Arc::new(rows.iter().map(|r| r.s).collect::<StringArray>()),
+                Arc::new(rows.iter().map(|r| r.f).collect::<BooleanArray>()),
+                Arc::new(d),
+            ],
+        )
+        .unwrap()
+    }
+
+    fn num_cmp(l: &V, r: &V) -> Option<Ordering> {
+        match (l, r) {
+            (V::Int(a), V::Int(b)) => Some(a.cmp(b)),
+            #[allow(clippy::cast_precision_loss)]
+            (V::Int(a), V::Float(b)) => Some((*a as f64).total_cmp(b)),
+            #[allow(clippy::cast_precision_loss)]
+            (V::Float(a), V::Int(b)) => Some(a.total_cmp(&(*b as f64))),
+            (V::Float(a), V::Float(b)) => Some(a.total_cmp(b)),
+            (V::Str(a), V::Str(b)) => Some(a.cmp(b)),
+            (V::Bool(a), V::Bool(b)) => Some(a.cmp(b)),
+            _ => None,
+        }
+    }
+
+    fn kleene_not(v: V) -> V {
+        match v {
+            V::Bool(b) => V::Bool(!b),
+            _ => V::Null,
+        }
+    }
+
+    fn lit(l: &Literal) -> V {
+        match l {
+            Literal::Null => V::Null,
+            Literal::Bool(b) => V::Bool(*b),
+            Literal::Int(v) => V::Int(*v),
+            Literal::Float(v) => V::Float(*v),
+            Literal::Str(s) => V::Str(s.clone()),
+        }
+    }
+
+    #[allow(clippy::cast_precision_loss)]
+    fn as_f64(v: &V) -> f64 {
+        match v {
+            V::Int(i) => *i as f64,
+            V::Float(f) => *f,
+            _ => unreachable!("{v:?}"),
+        }
+    }
+
+    fn naive(e: &Expr, row: &Row) -> V {
+        match e.kind() {
+            ExprKind::Literal(l) => lit(l),
+            ExprKind::Column(c) => match c.as_str() {
+                "a" => row.a.map_or(V::Null, |v| V::Int(v.into())),
+                "b" => row.b.map_or(V::Null, |v| V::Int(v.into())),
+                "x" => row.x.map_or(V::Null, V::Float),
+                "s" => row.s.map_or(V::Null, |v| V::Str(v.into())),
+                "d" => row.d.map_or(V::Null, |v| V::Str(v.into())),
+                "f" => row.f.map_or(V::Null, V::Bool),
+                _ => unreachable!(),
+            },
+            ExprKind::Unary { op, operand } => match (op, naive(operand, row)) {
+                (UnaryOp::Not, v) => kleene_not(v),
+                (UnaryOp::Neg, V::Int(v)) => V::Int(-v),
+                (UnaryOp::Neg, V::Float(v)) => V::Float(-v),
+                _ => V::Null,
+            },
+            ExprKind::Binary { op, left, right } => {
+                let (l, r) = (naive(left, row), naive(right, row));
+                match op {
+                    BinaryOp::And => match (l, r) {
+                        (V::Bool(false), _) | (_, V::Bool(false)) => V::Bool(false),
+                        (V::Bool(true), V::Bool(true)) => V::Bool(true),
+                        _ => V::Null,
+                    },
+                    BinaryOp::Or => match (l, r) {
+                        (V::Bool(true), _) | (_, V::Bool(true)) => V::Bool(true),
+                        (V::Bool(false), V::Bool(false)) => V::Bool(false),
+                        _ => V::Null,
+                    },
+                    op if op.is_comparison() => match num_cmp(&l, &r) {
+                        None => V::Null,
+                        Some(o) => V::Bool(match op {
+                            BinaryOp::Eq => o.is_eq(),
+                            BinaryOp::NotEq => o.is_ne(),
+                            BinaryOp::Lt => o.is_lt(),
+                            BinaryOp::LtEq => o.is_le(),
+                            BinaryOp::Gt => o.is_gt(),
+                            _ => o.is_ge(),
+                        }),
+                    },
+                    op => match (l, r) {
+                        (V::Null, _) | (_, V::Null) => V::Null,
+                        (V::Int(a), V::Int(b)) => match op {
+                            BinaryOp::Add => V::Int(a + b),
+                            BinaryOp::Sub => V::Int(a - b),
+                            BinaryOp::Mul => V::Int(a * b),
+                            _ if b == 0 => V::Null,
+                            BinaryOp::Div => V::Int(a / b),
+                            _ => V::Int(a % b),
+                        },
+                        (l, r) => {
+                            let (a, b) = (as_f64(&l), as_f64(&r));
+                            V::Float(match op {
+                                BinaryOp::Add => a + b,
+                                BinaryOp::Sub => a - b,
+                                BinaryOp::Mul => a * b,
+                                BinaryOp::Div => a / b,
+                                _ => a % b,
+                            })
+                        }
+                    },
+                }
+            }
+            ExprKind::InList {
+                operand,
+                list,
+                negated,
+            } => {
+                let v = naive(operand, row);
+                let found = if v == V::Null {
+                    V::Null
+                } else if list
+                    .iter()
+                    .any(|l| num_cmp(&v, &lit(l)).is_some_and(Ordering::is_eq))
+                {
+                    V::Bool(true)
+                } else if list.contains(&Literal::Null) {
+                    V::Null
+                } else {
+                    V::Bool(false)
+                };
+                if *negated {
+                    kleene_not(found)
+                } else {
+                    found
+                }
+            }
+            ExprKind::Between {
+                operand,
+                low,
+                high,
+                negated,
+            } => {
+                let ge = |l: &Expr, r: &Expr| {
+                    let bin = |op, l: &Expr, r: &Expr| {
+                        Expr::new(ExprKind::Binary {
+                            op,
+                            left: Box::new(l.clone()),
+                            right: Box::new(r.clone()),
+                        })
+                    };
+                    bin(BinaryOp::GtEq, l, r)
+                };
+                let both = Expr::new(ExprKind::Binary {
+                    op: BinaryOp::And,
+                    left: Box::new(ge(operand, low)),
+                    right: Box::new(ge(high, operand)),
+                });
+                let v = naive(&both, row);
+                if *negated {
+                    kleene_not(v)
+                } else {
+                    v
+                }
+            }
+            ExprKind::Call { function, args } => {
+                let v: Vec<V> = args.iter().map(|a| naive(a, row)).collect();
+                match (function, v.as_slice()) {
+                    (Function::IsNull, [v]) => V::Bool(*v == V::Null),
+                    (Function::IsNotNull, [v]) => V::Bool(*v != V::Null),
+                    (Function::Abs, [V::Int(i)]) => V::Int(i.abs()),
+                    (Function::Abs, [V::Float(f)]) => V::Float(f.abs()),
+                    (Function::StartsWith, [V::Str(s), V::Str(p)]) => V::Bool(s.starts_with(p)),
+                    (Function::EndsWith, [V::Str(s), V::Str(p)]) => V::Bool(s.ends_with(p)),
+                    (Function::Contains, [V::Str(s), V::Str(p)]) => V::Bool(s.contains(p)),
+                    _ => V::Null,
+                }
+            }
+        }
+    }
+
+    // ---- Random rows and well-typed expressions ----
+
+    fn row() -> impl Strategy<Value = Row> {
+        let s = || prop::option::weighted(0.8, prop::sample::select(STRINGS.to_vec()));
+        (
+            prop::option::weighted(0.8, -20i64..20),
+            prop::option::weighted(0.8, -5i32..5),
+            prop::option::weighted(0.8, prop::sample::select(FLOATS.to_vec())),
+            s(),
+            prop::option::weighted(0.8, any::<bool>()),
+            s(),
+        )
+            .prop_map(|(a, b, x, s, f, d)| Row { a, b, x, s, f, d })
+    }
+
+    fn e(kind: ExprKind) -> Expr {
+        Expr::new(kind)
+    }
+
+    fn col(name: &str) -> Expr {
+        e(ExprKind::Column(name.into()))
+    }
+
+    fn bin(op: BinaryOp, l: Expr, r: Expr) -> Expr {
+        e(ExprKind::Binary {
+            op,
+            left: Box::new(l),
+            right: Box::new(r),
+        })
+    }
+
+    fn num_literal() -> impl Strategy<Value = Literal> {
+        prop_oneof![
+            4 => (-3i128..10).prop_map(Literal::Int),
+            2 => prop::sample::select(vec![0.5, 2.0, -1.5, 0.0, 7.25]).prop_map(Literal::Float),
+            1 => Just(Literal::Null),
+        ]
+    }
+
+    fn num() -> impl Strategy<Value = Expr> {
+        let leaf = prop_oneof![
+            3 => prop::sample::select(vec!["a", "b", "x"]).prop_map(col),
+            2 => num_literal().prop_map(|l| e(ExprKind::Literal(l))),
+        ];
+        leaf.prop_recursive(3, 12, 2, |inner| {
+            let op = prop::sample::select(vec![
+                BinaryOp::Add,
+                BinaryOp::Sub,
+                BinaryOp::Mul,
+                BinaryOp::Div,
+                BinaryOp::Rem,
+            ]);
+            prop_oneof![
+                (op, inner.clone(), inner.clone()).prop_map(|(op, l, r)| bin(op, l, r)),
+                inner.clone().prop_map(|x| e(ExprKind::Unary {
+                    op: UnaryOp::Neg,
+                    operand: Box::new(x)
+                })),
+                inner.prop_map(|x| e(ExprKind::Call {
+                    function: Function::Abs,
+                    args: vec![x]
+                })),
+            ]
+        })
+    }
+
+    fn string() -> impl Strategy<Value = Expr> {
+        prop_oneof![
+            2 => prop::sample::select(vec!["s", "d"]).prop_map(col),
+            1 => prop::sample::select(STRINGS.to_vec())
+                .prop_map(|s| e(ExprKind::Literal(Literal::Str(s.into())))),
+        ]
+    }
+
+    fn comparison() -> impl Strategy<Value = BinaryOp> {
+        prop::sample::select(vec![
+            BinaryOp::Eq,
+            BinaryOp::NotEq,
+            BinaryOp::Lt,
+            BinaryOp::LtEq,
+            BinaryOp::Gt,
+            BinaryOp::GtEq,
+        ])
+    }
+
+    fn predicate() -> impl Strategy<Value = Expr> {
+        let str_lit = prop_oneof![
+            4 => prop::sample::select(STRINGS.to_vec()).prop_map(|s| Literal::Str(s.into())),
+            1 => Just(Literal::Null),
+        ];
+        let leaf = prop_oneof![
+            (comparison(), num(), num()).prop_map(|(op, l, r)| bin(op, l, r)),
+            (comparison(), string(), string()).prop_map(|(op, l, r)| bin(op, l, r)),
+            Just(col("f")),
+            prop::sample::select(vec![
+                Literal::Bool(true),
+                Literal::Bool(false),
+                Literal::Null
+            ])
+            .prop_map(|l| e(ExprKind::Literal(l))),
+            (
+                num(),
+                prop::collection::vec(num_literal(), 1..10),
+                any::<bool>()
+            )
+                .prop_map(|(x, list, negated)| e(ExprKind::InList {
+                    operand: Box::new(x),
+                    list,
+                    negated
+                })),
+            (
+                string(),
+                prop::collection::vec(str_lit, 1..10),
+                any::<bool>()
+            )
+                .prop_map(|(x, list, negated)| e(ExprKind::InList {
+                    operand: Box::new(x),
+                    list,
+                    negated
+                })),
+            (num(), num(), num(), any::<bool>()).prop_map(|(x, low, high, negated)| e(
+                ExprKind::Between {
+                    operand: Box::new(x),
+                    low: Box::new(low),
+                    high: Box::new(high),
+                    negated
+                }
+            )),
+            (
+                prop::sample::select(vec![
+                    Function::StartsWith,
+                    Function::EndsWith,
+                    Function::Contains
+                ]),
+                string(),
+                string()
+            )
+                .prop_map(|(function, s, p)| e(ExprKind::Call {
+                    function,
+                    args: vec![s, p]
+                })),
+            (any::<bool>(), prop_oneof![num(), string(), Just(col("f"))]).prop_map(|(not, x)| e(
+                ExprKind::Call {
+                    function: if not {
+                        Function::IsNotNull
+                    } else {
+                        Function::IsNull
+                    },
+                    args: vec![x]
+                }
+            )),
+        ];
+        leaf.prop_recursive(3, 16, 2, |inner| {
+            prop_oneof![
+                (inner.clone(), inner.clone()).prop_map(|(l, r)| bin(BinaryOp::And, l, r)),
+                (inner.clone(), inner.clone()).prop_map(|(l, r)| bin(BinaryOp::Or, l, r)),
+                inner.prop_map(|x| e(ExprKind::Unary {
+                    op: UnaryOp::Not,
+                    operand: Box::new(x)
+                })),
+            ]
+        })
+    }
+
+    fn naive_mask(e: &Expr, rows: &[Row]) -> Vec<Option<bool>> {
+        rows.iter()
+            .map(|r| match naive(e, r) {
+                V::Bool(b) => Some(b),
+                V::Null => None,
+                v => panic!("not a boolean: {v:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn smoke() {
+        let rows = vec![
+            Row {
+                a: Some(3),
+                b: None,
+                x: Some(0.5),
+                s: Some("ab"),
+                f: Some(true),
+                d: Some("b"),
+            },
+            Row {
+                a: None,
+                b: Some(1),
+                x: Some(f64::NAN),
+                s: None,
+                f: None,
+                d: None,
+            },
+        ];
+        let e = Expr::parse(r#"a > 2 && starts_with(s, "a") || x == x && d is null"#).unwrap();
+        let bound = e.bind_predicate(&schema()).unwrap();
+        let got = bound.evaluate(&batch(&rows)).unwrap();
+        let got: Vec<_> = got.as_boolean().iter().collect();
+        assert_eq!(got, naive_mask(&e, &rows));
+        assert_eq!(got, [Some(true), Some(true)]);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(768))]
+
+        #[test]
+        fn filter_mask_agrees_with_a_row_by_row_evaluator(
+            e in predicate(),
+            rows in prop::collection::vec(row(), 0..24),
+        ) {
+            // Through the text, so the parser is checked too.
+            let text = e.to_string();
+            let parsed = Expr::parse(&text).map_err(|err| TestCaseError::fail(format!("{text}: {err}")))?;
+            let bound = parsed
+                .bind_predicate(&schema())
+                .map_err(|err| TestCaseError::fail(format!("{text}: {err}")))?;
+            let batch = batch(&rows);
+            let want = naive_mask(&e, &rows);
+
+            let values = bound.evaluate(&batch).map_err(|err| TestCaseError::fail(format!("{text}: {err}")))?;
+            let values: Vec<_> = values.as_boolean().iter().collect();
+            prop_assert_eq!(&values, &want, "{}", text);
+
+            let mask = bound.filter_mask(&batch).unwrap();
+            prop_assert_eq!(mask.null_count(), 0);
+            let mask: Vec<bool> = mask.iter().map(|m| m == Some(true)).collect();
+            let want_mask: Vec<bool> = want.iter().map(|m| *m == Some(true)).collect();
+            prop_assert_eq!(&mask, &want_mask, "{}", text);
+
+            let kept = bound.filter(&batch).unwrap();
+            prop_assert_eq!(kept.num_rows(), want_mask.iter().filter(|m| **m).count());
+        }
     }
 }
