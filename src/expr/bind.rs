@@ -1105,3 +1105,447 @@ fn in_list(operand: Typed, list: &[Literal], e: &Expr) -> Result<Typed, ExprErro
         DataType::Boolean,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use arrow_array::types::Int32Type;
+    use arrow_array::{
+        Date32Array, DictionaryArray, TimestampMillisecondArray, TimestampNanosecondArray,
+    };
+    use arrow_schema::Field;
+
+    use super::*;
+
+    fn schema() -> Schema {
+        Schema::new(vec![
+            Field::new("Ts", DataType::Timestamp(TimeUnit::Nanosecond, None), false),
+            Field::new("Sym", DataType::Utf8, false),
+            Field::new("Price", DataType::Float64, true),
+            Field::new("Size", DataType::Int64, true),
+            Field::new("Small", DataType::Int8, false),
+            Field::new("U", DataType::UInt64, false),
+            Field::new("Flag", DataType::Boolean, true),
+            Field::new("Venue", DataType::Utf8, true),
+            Field::new(
+                "Ms",
+                DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+                false,
+            ),
+            Field::new("Day", DataType::Date32, false),
+            Field::new(
+                "DSym",
+                DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+                false,
+            ),
+            Field::new("odd name", DataType::Int64, false),
+        ])
+    }
+
+    /// Four rows.
+    fn batch() -> RecordBatch {
+        let dsym: DictionaryArray<Int32Type> =
+            vec!["AAPL", "MSFT", "AAPL", "X"].into_iter().collect();
+        RecordBatch::try_new(
+            Arc::new(schema()),
+            vec![
+                Arc::new(TimestampNanosecondArray::from(vec![
+                    1_699_999_999_999_999_999,
+                    1_700_000_000_000_000_000,
+                    1_700_000_000_000_000_001,
+                    0,
+                ])),
+                Arc::new(StringArray::from(vec!["AAPL", "MSFT", "AAPL", "X"])),
+                Arc::new(Float64Array::from(vec![
+                    Some(187.5),
+                    Some(411.0),
+                    None,
+                    Some(5.0),
+                ])),
+                Arc::new(Int64Array::from(vec![Some(100), Some(2000), Some(0), None])),
+                Arc::new(Int8Array::from(vec![-128, 0, 100, 127])),
+                Arc::new(UInt64Array::from(vec![0, 1, u64::MAX, 5])),
+                Arc::new(BooleanArray::from(vec![
+                    Some(true),
+                    Some(false),
+                    None,
+                    Some(true),
+                ])),
+                Arc::new(StringArray::from(vec![Some("N"), None, Some("Q"), None])),
+                Arc::new(
+                    TimestampMillisecondArray::from(vec![
+                        1_699_999_999_999,
+                        1_700_000_000_000,
+                        1_700_000_000_001,
+                        0,
+                    ])
+                    .with_timezone("UTC"),
+                ),
+                Arc::new(Date32Array::from(vec![0, 1, 19_000, -1])),
+                Arc::new(dsym),
+                Arc::new(Int64Array::from(vec![1, 2, 3, 4])),
+            ],
+        )
+        .unwrap()
+    }
+
+    fn bound(text: &str) -> BoundExpr {
+        Expr::parse(text)
+            .and_then(|e| e.bind(&schema()))
+            .unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    /// The predicate's value per row of `batch()`.
+    fn rows(text: &str) -> Vec<Option<bool>> {
+        let b = bound(text);
+        b.evaluate(&batch())
+            .unwrap_or_else(|e| panic!("{text}: {e}"))
+            .as_boolean()
+            .iter()
+            .collect()
+    }
+
+    fn bind_err(text: &str) -> String {
+        Expr::parse(text)
+            .unwrap()
+            .bind(&schema())
+            .unwrap_err()
+            .to_string()
+    }
+
+    fn has_cast(n: &Node) -> bool {
+        match n {
+            Node::Cast(..) => true,
+            Node::Column(_) | Node::Const(_) => false,
+            Node::Retag(n, _)
+            | Node::Not(n)
+            | Node::Neg(n)
+            | Node::Abs(n)
+            | Node::IsNull(n, _)
+            | Node::InSet { operand: n, .. } => has_cast(n),
+            Node::Compare(_, l, r)
+            | Node::Arith(_, l, r)
+            | Node::And(l, r)
+            | Node::Or(l, r)
+            | Node::Strings(_, l, r) => has_cast(l) || has_cast(r),
+        }
+    }
+
+    const T: Option<bool> = Some(true);
+    const F: Option<bool> = Some(false);
+    const N: Option<bool> = None;
+
+    #[test]
+    fn smoke() {
+        let b = bound(r#"Price > 100 && Sym in ("AAPL", "MSFT")"#);
+        assert_eq!(b.data_type(), &DataType::Boolean);
+        assert_eq!(b.columns(), ["Sym", "Price"]);
+        assert_eq!(b.column_indices(), [1, 2]);
+        assert_eq!(b.to_string(), r#"Price > 100 && Sym in ("AAPL", "MSFT")"#);
+        assert_eq!(rows(&b.to_string()), [T, T, N, F]);
+        assert_eq!(b.filter(&batch()).unwrap().num_rows(), 2);
+    }
+
+    #[test]
+    fn bound_expressions_are_send_and_sync() {
+        fn check<T: Send + Sync + Clone + fmt::Debug>() {}
+        check::<BoundExpr>();
+        check::<Expr>();
+    }
+
+    #[test]
+    fn literals_take_the_column_type_when_exact() {
+        for text in [
+            "Small > 100",
+            "Size >= 1e3",
+            "Price > 100",
+            "U > 5",
+            "Ts > 17",
+            "Day > 3",
+        ] {
+            assert!(!has_cast(&bound(text).node), "{text}");
+        }
+        // Not exact: the column is cast.
+        for text in ["Small > 300", "Size > 100.5", "Small == -129"] {
+            assert!(has_cast(&bound(text).node), "{text}");
+        }
+        assert_eq!(rows("Small > 100"), [F, F, F, T]);
+        assert_eq!(rows("Small > 300"), [F, F, F, F]);
+        assert_eq!(rows("Small >= -128.0"), [T, T, T, T]);
+        assert_eq!(rows("Size > 100.5"), [F, T, F, N]);
+        assert_eq!(rows("Size >= 1e3"), [F, T, F, N]);
+        assert_eq!(rows("U > 18446744073709551614"), [F, F, T, F]);
+    }
+
+    #[test]
+    fn numbers_combine_across_types() {
+        let b = bound("Price * Size");
+        assert_eq!(b.data_type(), &DataType::Float64);
+        let v = b.evaluate(&batch()).unwrap();
+        let v: Vec<_> = v
+            .as_primitive::<arrow_array::types::Float64Type>()
+            .iter()
+            .collect();
+        assert_eq!(v, [Some(18_750.0), Some(822_000.0), None, None]);
+        assert_eq!(bound("Small + 1").data_type(), &DataType::Int64);
+        assert_eq!(bound("U * 2").data_type(), &DataType::UInt64);
+        assert_eq!(bound("U - Size").data_type(), &DataType::Float64);
+        assert_eq!(bound("-U").data_type(), &DataType::Int64);
+        assert_eq!(bound("abs(Small)").data_type(), &DataType::Int64);
+        assert_eq!(rows("Small + 1 > 127"), [F, F, F, T]);
+        assert_eq!(rows("Price * Size > 1e6"), [F, F, N, N]);
+        assert_eq!(rows("Size == Small"), [F, F, F, N]);
+        assert_eq!(rows("Price > Size"), [T, F, N, N]);
+        assert_eq!(rows("abs(Small) == 128"), [T, F, F, F]);
+    }
+
+    #[test]
+    fn integer_division_by_zero_is_null_and_float_division_is_ieee() {
+        assert_eq!(rows("100 / Size == 1"), [T, F, N, N]);
+        assert_eq!(rows("Size % 0 == 0"), [N, N, N, N]);
+        assert_eq!(rows("Size / 0.0 > 1e300"), [T, T, F, N]);
+        assert_eq!(rows("7 / 2 == 3"), [T, T, T, T]);
+        assert_eq!(rows("-7 % 2 == -1"), [T, T, T, T]);
+    }
+
+    #[test]
+    fn integer_overflow_is_an_error() {
+        let e = bound("Size * 9223372036854775807 > 0")
+            .evaluate(&batch())
+            .unwrap_err();
+        assert!(matches!(e, ExprError::Arrow(_)), "{e}");
+        // A constant overflow is found at bind time.
+        let e = Expr::parse("9223372036854775807 + 1 > 0")
+            .unwrap()
+            .bind(&schema())
+            .unwrap_err();
+        assert!(matches!(e, ExprError::Arrow(_)), "{e}");
+    }
+
+    #[test]
+    fn timestamps_and_dates_compare_with_integers_and_each_other() {
+        assert_eq!(rows("Ts >= 1700000000000000000"), [F, T, T, F]);
+        assert_eq!(rows("Ms >= 1700000000000"), [F, T, T, F]);
+        // Milliseconds become nanoseconds; the zones differ, the instants compare.
+        assert_eq!(rows("Ts == Ms"), [F, T, F, T]);
+        assert_eq!(rows("Ts < Ms"), [F, F, T, F]);
+        assert_eq!(rows("Day between 1 and 19000"), [F, T, T, F]);
+        assert_eq!(rows("Day > Size"), [F, F, T, N]);
+    }
+
+    #[test]
+    fn strings_and_dictionaries() {
+        assert_eq!(rows(r#"Sym >= "B""#), [F, T, F, T]);
+        assert_eq!(rows(r#"DSym == "AAPL""#), [T, F, T, F]);
+        assert_eq!(rows("DSym == Sym"), [T, T, T, T]);
+        assert_eq!(rows(r#"DSym in ("MSFT", "X")"#), [F, T, F, T]);
+        assert_eq!(
+            rows(r#"DSym in ("A", "B", "C", "D", "MSFT", "X")"#),
+            [F, T, F, T]
+        );
+        assert_eq!(rows(r#"starts_with(DSym, "AA")"#), [T, F, T, F]);
+        assert_eq!(
+            rows(r#"contains(Sym, 'SF') || ends_with(Venue, "Q")"#),
+            [F, T, T, N]
+        );
+        assert_eq!(rows("`odd name` > 2"), [F, F, T, T]);
+    }
+
+    #[test]
+    fn nulls_follow_sql() {
+        assert_eq!(rows("Price == null"), [N, N, N, N]);
+        assert_eq!(rows("null == null"), [N, N, N, N]);
+        assert_eq!(rows("Flag && null"), [N, F, N, N]);
+        assert_eq!(rows("Flag || null"), [T, N, N, T]);
+        assert_eq!(rows("!Flag"), [F, T, N, F]);
+        assert_eq!(rows("is_null(Venue)"), [F, T, F, T]);
+        assert_eq!(rows("Venue is not null"), [T, F, T, F]);
+        assert_eq!(rows("is_null(null)"), [T, T, T, T]);
+        assert_eq!(rows("null + 1 > 0"), [N, N, N, N]);
+        assert_eq!(rows(r#"starts_with(Sym, null)"#), [N, N, N, N]);
+        let mask = bound("Price > 100").filter_mask(&batch()).unwrap();
+        assert_eq!(mask.null_count(), 0);
+        assert_eq!(mask.iter().collect::<Vec<_>>(), [T, T, F, F]);
+    }
+
+    #[test]
+    fn in_lists_are_sql_in_both_forms() {
+        for list in ["100, 0", "100, 0, -1, -2, -3, -4, -5, -6, 2.5"] {
+            assert_eq!(rows(&format!("Size in ({list})")), [T, F, T, N], "{list}");
+            assert_eq!(
+                rows(&format!("Size not in ({list})")),
+                [F, T, F, N],
+                "{list}"
+            );
+            assert_eq!(
+                rows(&format!("Size in ({list}, null)")),
+                [T, N, T, N],
+                "{list}"
+            );
+            assert_eq!(
+                rows(&format!("Size not in ({list}, null)")),
+                [F, N, F, N],
+                "{list}"
+            );
+        }
+        assert_eq!(rows("Size in (2.5)"), [F, F, F, N]);
+        assert_eq!(rows("Size in (null)"), [N, N, N, N]);
+        assert_eq!(rows("Price in (5, 187.5, 1, 2, 3, 4)"), [T, F, N, T]);
+        assert_eq!(rows("Small in (-128, 127, 1000, 1, 2, 3)"), [T, F, F, T]);
+        assert_eq!(rows("Flag in (true)"), [T, F, N, T]);
+        assert_eq!(
+            rows("Ts in (0, 1, 2, 3, 1700000000000000000)"),
+            [F, T, F, T]
+        );
+        assert_eq!(rows("null in (1, 2)"), [N, N, N, N]);
+        assert!(matches!(
+            bound("Size in (1, 2, 3, 4, 5)").node,
+            Node::InSet { .. }
+        ));
+        assert!(matches!(bound("Size in (1, 2)").node, Node::Or(..)));
+    }
+
+    #[test]
+    fn constants_are_computed_at_bind_time() {
+        assert!(matches!(
+            bound("1 + 2 * 3 == 7 && true").node,
+            Node::Const(_)
+        ));
+        let v = bound("1 + 2").evaluate(&batch()).unwrap();
+        assert_eq!(
+            v.as_primitive::<arrow_array::types::Int64Type>().values(),
+            &[3, 3, 3, 3]
+        );
+        assert_eq!(rows("true"), [T, T, T, T]);
+        let null = Expr::parse("null")
+            .unwrap()
+            .bind_predicate(&schema())
+            .unwrap();
+        assert_eq!(null.filter(&batch()).unwrap().num_rows(), 0);
+    }
+
+    #[test]
+    fn type_errors_name_the_operator_the_types_and_the_position() {
+        let cases = [
+            ("Sym > 100", "at 4: cannot apply '>' to Utf8 and Int64"),
+            ("Price + Sym", "at 6: cannot apply '+' to Float64 and Utf8"),
+            (
+                "Ts + 1",
+                "at 3: cannot apply '+' to Timestamp(ns) and Int64",
+            ),
+            ("Flag == 1", "at 5: cannot apply '==' to Boolean and Int64"),
+            ("Size && Flag", "at 5: cannot apply '&&' to Int64"),
+            ("!Price", "at 0: cannot apply '!' to Float64"),
+            ("-Sym == 'x'", "at 0: cannot apply '-' to Utf8"),
+            ("abs(Sym) > 1", "at 0: cannot apply 'abs' to Utf8"),
+            (
+                "starts_with(Price, 'x')",
+                "at 0: cannot apply 'starts_with' to Float64 and Utf8",
+            ),
+            (
+                "Sym in ('a', 1)",
+                "at 4: cannot apply 'in' to Utf8 and Int64",
+            ),
+            (
+                "Ts == 'x'",
+                "at 3: cannot apply '==' to Timestamp(ns) and Utf8",
+            ),
+            (
+                "Price between 'a' and 2",
+                "at 6: cannot apply '>=' to Float64 and Utf8",
+            ),
+            (
+                "Prise > 1",
+                r#"at 0: no column named "Prise" (did you mean "Price"?)"#,
+            ),
+            (
+                "Flag && venue == 'x'",
+                r#"at 8: no column named "venue" (did you mean "Venue"?)"#,
+            ),
+            ("Volume > 1", r#"at 0: no column named "Volume""#),
+            (
+                "Size > -99999999999999999999",
+                "at 5: the integer -99999999999999999999 is out of range",
+            ),
+        ];
+        for (text, message) in cases {
+            assert_eq!(bind_err(text), message, "{text}");
+        }
+        let e = Expr::parse("Price * 2")
+            .unwrap()
+            .bind_predicate(&schema())
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "at 0: a filter needs a boolean expression, found Float64"
+        );
+        assert!(matches!(
+            bound("Price * 2").filter_mask(&batch()),
+            Err(ExprError::NotAPredicate { .. })
+        ));
+    }
+
+    #[test]
+    fn trees_built_in_code_are_checked_too() {
+        let call = Expr::new(ExprKind::Call {
+            function: Function::Abs,
+            args: vec![],
+        });
+        assert!(matches!(
+            call.bind(&schema()),
+            Err(ExprError::WrongArgumentCount { found: 0, .. })
+        ));
+        let mut deep = Expr::new(ExprKind::Column("Flag".into()));
+        for _ in 0..MAX_DEPTH {
+            deep = Expr::new(ExprKind::Unary {
+                op: UnaryOp::Not,
+                operand: Box::new(deep),
+            });
+        }
+        assert!(matches!(
+            deep.bind(&schema()),
+            Err(ExprError::TooDeep { .. })
+        ));
+    }
+
+    #[test]
+    fn batches_are_checked_against_the_bound_schema() {
+        let b = bound("Size > 1 && Sym == 'AAPL'");
+        // Other columns, other order: found by name.
+        let other = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("Sym", DataType::Utf8, false),
+                Field::new("Size", DataType::Int64, true),
+            ])),
+            vec![
+                Arc::new(StringArray::from(vec!["AAPL", "X"])),
+                Arc::new(Int64Array::from(vec![5, 5])),
+            ],
+        )
+        .unwrap();
+        assert_eq!(b.filter(&other).unwrap().num_rows(), 1);
+        let missing = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new("Sym", DataType::Utf8, false)])),
+            vec![Arc::new(StringArray::from(vec!["AAPL"]))],
+        )
+        .unwrap();
+        assert_eq!(
+            b.evaluate(&missing).unwrap_err().to_string(),
+            r#"the batch has no column named "Size""#
+        );
+        let retyped = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("Sym", DataType::Utf8, false),
+                Field::new("Size", DataType::Utf8, false),
+            ])),
+            vec![
+                Arc::new(StringArray::from(vec!["AAPL"])),
+                Arc::new(StringArray::from(vec!["5"])),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            b.evaluate(&retyped).unwrap_err().to_string(),
+            r#"the batch's column "Size" is Utf8, the expression was bound to Int64"#
+        );
+    }
+}
