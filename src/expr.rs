@@ -171,6 +171,7 @@ impl Span {
     }
 
     /// The smallest span covering `self` and `other`.
+    #[must_use]
     pub fn to(self, other: Span) -> Span {
         Span::new(self.start.min(other.start), self.end.max(other.end))
     }
@@ -201,7 +202,7 @@ pub enum ExprError {
         found: String,
     },
     /// A call of a function that does not exist.
-    #[error("at {position}: no function named {name:?}{}", did_you_mean(.suggestion))]
+    #[error("at {position}: no function named {name:?}{}", did_you_mean(.suggestion.as_deref()))]
     UnknownFunction {
         /// The name as written.
         name: String,
@@ -234,7 +235,7 @@ pub enum ExprError {
         position: usize,
     },
     /// The schema has no column of this name.
-    #[error("at {position}: no column named {column:?}{}", did_you_mean(.suggestion))]
+    #[error("at {position}: no column named {column:?}{}", did_you_mean(.suggestion.as_deref()))]
     UnknownColumn {
         /// The name as written.
         column: String,
@@ -324,10 +325,8 @@ impl ExprError {
 }
 
 /// ` (did you mean "x"?)`, or nothing.
-fn did_you_mean(suggestion: &Option<String>) -> String {
-    suggestion
-        .as_ref()
-        .map_or_else(String::new, |s| format!(" (did you mean {s:?}?)"))
+fn did_you_mean(suggestion: Option<&str>) -> String {
+    suggestion.map_or_else(String::new, |s| format!(" (did you mean {s:?}?)"))
 }
 
 /// The candidate closest to `name`: equal ignoring case, or within a third of its length in

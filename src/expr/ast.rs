@@ -407,7 +407,7 @@ impl fmt::Display for Expr {
                 f.write_str(op.symbol())?;
                 let positive_number = matches!(
                     operand.kind,
-                    ExprKind::Literal(Literal::Int(0..)) | ExprKind::Literal(Literal::Float(_))
+                    ExprKind::Literal(Literal::Int(0..) | Literal::Float(_))
                 ) && !is_negative_literal(operand);
                 if *op == UnaryOp::Neg && positive_number {
                     // `-5` would parse as the literal -5; keep the negation a node.

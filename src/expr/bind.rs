@@ -202,7 +202,7 @@ impl BoundExpr {
                         found: found.clone(),
                     });
                 }
-                Ok(prepare_column(batch.column(index))?)
+                Ok(prepare_column(batch.column(index)))
             })
             .collect()
     }
@@ -379,16 +379,15 @@ impl Binder<'_> {
             });
         };
         let data_type = self.schema.field(index).data_type().clone();
-        let slot = match self.columns.iter().position(|c| c.index == index) {
-            Some(slot) => slot,
-            None => {
-                self.columns.push(BoundColumn {
-                    index,
-                    name: name.to_owned(),
-                    data_type: data_type.clone(),
-                });
-                self.columns.len() - 1
-            }
+        let slot = if let Some(slot) = self.columns.iter().position(|c| c.index == index) {
+            slot
+        } else {
+            self.columns.push(BoundColumn {
+                index,
+                name: name.to_owned(),
+                data_type: data_type.clone(),
+            });
+            self.columns.len() - 1
         };
         Ok(Typed::Node(Node::Column(slot), data_type))
     }
@@ -701,24 +700,24 @@ fn natural_type(l: &Literal, other: &DataType, e: &Expr) -> Result<DataType, Exp
 
 /// The literal as a one-row array of `dt`, if it is exactly a value of `dt`.
 fn coerce(l: &Literal, dt: &DataType) -> Option<ArrayRef> {
-    fn one<T: Array + 'static>(a: T) -> Option<ArrayRef> {
-        Some(Arc::new(a))
+    fn one<T: Array + 'static>(a: T) -> ArrayRef {
+        Arc::new(a)
     }
     let dt = value_type(dt);
     match (l, dt) {
         (Literal::Null, dt) => Some(new_null_array(dt, 1)),
-        (Literal::Bool(b), DataType::Boolean) => one(BooleanArray::from(vec![*b])),
+        (Literal::Bool(b), DataType::Boolean) => Some(one(BooleanArray::from(vec![*b]))),
         (Literal::Int(v), dt) => {
             let v = *v;
             match dt {
-                DataType::Int8 => one(Int8Array::from(vec![i8::try_from(v).ok()?])),
-                DataType::Int16 => one(Int16Array::from(vec![i16::try_from(v).ok()?])),
-                DataType::Int32 => one(Int32Array::from(vec![i32::try_from(v).ok()?])),
-                DataType::Int64 => one(Int64Array::from(vec![i64::try_from(v).ok()?])),
-                DataType::UInt8 => one(UInt8Array::from(vec![u8::try_from(v).ok()?])),
-                DataType::UInt16 => one(UInt16Array::from(vec![u16::try_from(v).ok()?])),
-                DataType::UInt32 => one(UInt32Array::from(vec![u32::try_from(v).ok()?])),
-                DataType::UInt64 => one(UInt64Array::from(vec![u64::try_from(v).ok()?])),
+                DataType::Int8 => Some(one(Int8Array::from(vec![i8::try_from(v).ok()?]))),
+                DataType::Int16 => Some(one(Int16Array::from(vec![i16::try_from(v).ok()?]))),
+                DataType::Int32 => Some(one(Int32Array::from(vec![i32::try_from(v).ok()?]))),
+                DataType::Int64 => Some(one(Int64Array::from(vec![i64::try_from(v).ok()?]))),
+                DataType::UInt8 => Some(one(UInt8Array::from(vec![u8::try_from(v).ok()?]))),
+                DataType::UInt16 => Some(one(UInt16Array::from(vec![u16::try_from(v).ok()?]))),
+                DataType::UInt32 => Some(one(UInt32Array::from(vec![u32::try_from(v).ok()?]))),
+                DataType::UInt64 => Some(one(UInt64Array::from(vec![u64::try_from(v).ok()?]))),
                 #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
                 DataType::Float32 => {
                     let f = v as f32;
@@ -742,8 +741,9 @@ fn coerce(l: &Literal, dt: &DataType) -> Option<ArrayRef> {
                 _ => None,
             }
         }
-        (Literal::Float(v), DataType::Float64) => one(Float64Array::from(vec![*v])),
-        #[allow(clippy::cast_possible_truncation)]
+        (Literal::Float(v), DataType::Float64) => Some(one(Float64Array::from(vec![*v]))),
+        // Exactness is the point of these comparisons.
+        #[allow(clippy::cast_possible_truncation, clippy::float_cmp)]
         (Literal::Float(v), DataType::Float32) => {
             let f = *v as f32;
             (f64::from(f) == *v).then(|| Arc::new(Float32Array::from(vec![f])) as ArrayRef)
@@ -751,8 +751,8 @@ fn coerce(l: &Literal, dt: &DataType) -> Option<ArrayRef> {
         (Literal::Float(v), dt) if is_signed(dt) || is_unsigned(dt) || is_temporal(dt) => {
             #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
             let i = *v as i128;
-            #[allow(clippy::cast_precision_loss)]
             // -0.0 is not 0: floats compare in total order, where -0.0 < 0.0.
+            #[allow(clippy::cast_precision_loss, clippy::float_cmp)]
             let exact = v.fract() == 0.0 && i as f64 == *v && !(i == 0 && v.is_sign_negative());
             if exact {
                 coerce(&Literal::Int(i), dt)
@@ -760,9 +760,11 @@ fn coerce(l: &Literal, dt: &DataType) -> Option<ArrayRef> {
                 None
             }
         }
-        (Literal::Str(s), DataType::Utf8) => one(StringArray::from(vec![s.as_str()])),
-        (Literal::Str(s), DataType::LargeUtf8) => one(LargeStringArray::from(vec![s.as_str()])),
-        (Literal::Str(s), DataType::Utf8View) => one(StringViewArray::from(vec![s.as_str()])),
+        (Literal::Str(s), DataType::Utf8) => Some(one(StringArray::from(vec![s.as_str()]))),
+        (Literal::Str(s), DataType::LargeUtf8) => {
+            Some(one(LargeStringArray::from(vec![s.as_str()])))
+        }
+        (Literal::Str(s), DataType::Utf8View) => Some(one(StringViewArray::from(vec![s.as_str()]))),
         _ => None,
     }
 }
@@ -861,31 +863,36 @@ fn logic(op: BinaryOp, l: Typed, r: Typed, e: &Expr) -> Result<Typed, ExprError>
 /// literals converted exactly where they fit.
 fn unify(
     operator: &'static str,
-    l: Typed,
-    r: Typed,
-    e: &Expr,
+    left: Typed,
+    right: Typed,
+    expr: &Expr,
 ) -> Result<(Node, Node, DataType), ExprError> {
-    match (l, r) {
-        (Typed::Lit(Literal::Null), Typed::Lit(b)) => {
+    match (left, right) {
+        (Typed::Lit(Literal::Null), Typed::Lit(other)) => {
             // The null takes the other literal's type.
-            let (n, dt) = typed(Typed::Lit(b), e)?;
-            unify(operator, Typed::Lit(Literal::Null), Typed::Node(n, dt), e)
+            let (n, dt) = typed(Typed::Lit(other), expr)?;
+            unify(
+                operator,
+                Typed::Lit(Literal::Null),
+                Typed::Node(n, dt),
+                expr,
+            )
         }
-        (Typed::Lit(a), Typed::Lit(b)) => {
-            let (n, dt) = typed(Typed::Lit(a), e)?;
-            unify(operator, Typed::Node(n, dt), Typed::Lit(b), e)
+        (Typed::Lit(lit_a), Typed::Lit(other)) => {
+            let (n, dt) = typed(Typed::Lit(lit_a), expr)?;
+            unify(operator, Typed::Node(n, dt), Typed::Lit(other), expr)
         }
         (Typed::Node(n, dt), Typed::Lit(lit)) => {
             if let Some(c) = coerce(&lit, &dt) {
                 let vt = value_type(&dt).clone();
                 return Ok((n, Node::Const(c), vt));
             }
-            let nt = natural_type(&lit, &dt, e)?;
-            let c = Node::Const(materialize(&lit, &nt, e)?);
-            unify(operator, Typed::Node(n, dt), Typed::Node(c, nt), e)
+            let nt = natural_type(&lit, &dt, expr)?;
+            let c = Node::Const(materialize(&lit, &nt, expr)?);
+            unify(operator, Typed::Node(n, dt), Typed::Node(c, nt), expr)
         }
         (Typed::Lit(lit), Typed::Node(n, dt)) => {
-            let (rn, ln, vt) = unify(operator, Typed::Node(n, dt), Typed::Lit(lit), e)?;
+            let (rn, ln, vt) = unify(operator, Typed::Node(n, dt), Typed::Lit(lit), expr)?;
             Ok((ln, rn, vt))
         }
         (Typed::Node(ln, lt), Typed::Node(rn, rt)) => {
@@ -894,7 +901,7 @@ fn unify(
                     operator,
                     &Typed::Node(ln, lt),
                     &Typed::Node(rn, rt),
-                    e,
+                    expr,
                 ));
             };
             let vt = to_l.clone().unwrap_or_else(|| value_type(&lt).clone());
@@ -1361,7 +1368,7 @@ mod tests {
         assert_eq!(rows("Venue is not null"), [T, F, T, F]);
         assert_eq!(rows("is_null(null)"), [T, T, T, T]);
         assert_eq!(rows("null + 1 > 0"), [N, N, N, N]);
-        assert_eq!(rows(r#"starts_with(Sym, null)"#), [N, N, N, N]);
+        assert_eq!(rows("starts_with(Sym, null)"), [N, N, N, N]);
         let mask = bound("Price > 100").filter_mask(&batch()).unwrap();
         assert_eq!(mask.null_count(), 0);
         assert_eq!(mask.iter().collect::<Vec<_>>(), [T, T, F, F]);

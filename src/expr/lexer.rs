@@ -112,7 +112,7 @@ impl Lexer<'_> {
         Some(c)
     }
 
-    fn error(&self, at: usize, expected: &str, found: String) -> ExprError {
+    fn error(at: usize, expected: &str, found: String) -> ExprError {
         ExprError::Parse {
             position: at,
             expected: expected.to_owned(),
@@ -160,7 +160,7 @@ impl Lexer<'_> {
             '&' | '|' => {
                 if self.peek() != Some(c) {
                     let expected = if c == '&' { "'&&'" } else { "'||'" };
-                    return Err(self.error(start, expected, format!("{c:?}")));
+                    return Err(Self::error(start, expected, format!("{c:?}")));
                 }
                 self.bump();
                 Tok::Punct(if c == '&' { Punct::AndAnd } else { Punct::OrOr })
@@ -178,7 +178,7 @@ impl Lexer<'_> {
                 Tok::Ident(self.text[start..self.pos].to_owned())
             }
             _ => {
-                return Err(self.error(
+                return Err(Self::error(
                     start,
                     "a value, a column or an operator",
                     self.found_at(start),
@@ -224,7 +224,11 @@ impl Lexer<'_> {
                 self.bump();
             }
             if self.digits() == 0 {
-                return Err(self.error(at, "digits in the exponent", self.found_at(self.pos)));
+                return Err(Self::error(
+                    at,
+                    "digits in the exponent",
+                    self.found_at(self.pos),
+                ));
             }
             float = true;
         }
@@ -232,12 +236,12 @@ impl Lexer<'_> {
         if float {
             match text.parse::<f64>() {
                 Ok(v) if v.is_finite() => Ok(Tok::Float(v)),
-                _ => Err(self.error(start, "a finite number", text.to_owned())),
+                _ => Err(Self::error(start, "a finite number", text.to_owned())),
             }
         } else {
             text.parse::<u128>()
                 .map(Tok::Int)
-                .map_err(|_| self.error(start, "a 128-bit integer", text.to_owned()))
+                .map_err(|_| Self::error(start, "a 128-bit integer", text.to_owned()))
         }
     }
 
@@ -247,7 +251,7 @@ impl Lexer<'_> {
             let at = self.pos;
             match self.bump() {
                 None => {
-                    return Err(self.error(
+                    return Err(Self::error(
                         at,
                         &format!("a closing {quote:?} for the string at {start}"),
                         "the end".to_owned(),
@@ -264,7 +268,7 @@ impl Lexer<'_> {
         const EXPECTED: &str = r#"an escape (\n \r \t \0 \\ \" \' \u{...})"#;
         let bad = |lexer: &Self| {
             let end = lexer.pos.min(lexer.text.len());
-            lexer.error(at, EXPECTED, format!("'{}'", &lexer.text[at..end]))
+            Self::error(at, EXPECTED, format!("'{}'", &lexer.text[at..end]))
         };
         let c = match self.bump() {
             Some('n') => '\n',
@@ -290,7 +294,7 @@ impl Lexer<'_> {
                     .ok_or_else(|| bad(self))?
             }
             Some(_) => return Err(bad(self)),
-            None => return Err(self.error(at, EXPECTED, "the end".to_owned())),
+            None => return Err(Self::error(at, EXPECTED, "the end".to_owned())),
         };
         Ok(c)
     }
@@ -300,7 +304,7 @@ impl Lexer<'_> {
         loop {
             match self.bump() {
                 None => {
-                    return Err(self.error(
+                    return Err(Self::error(
                         self.pos,
                         &format!("a closing '`' for the name at {start}"),
                         "the end".to_owned(),

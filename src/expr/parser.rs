@@ -116,16 +116,15 @@ impl Parser<'_> {
             }
         }
         let t = self.peek();
-        let found = match t.tok {
-            Tok::End => "the end".to_owned(),
-            _ => {
-                let text = &self.text[t.span.start..t.span.end];
-                if text.chars().count() > 24 {
-                    let cut: String = text.chars().take(21).collect();
-                    format!("'{cut}...'")
-                } else {
-                    format!("'{text}'")
-                }
+        let found = if t.tok == Tok::End {
+            "the end".to_owned()
+        } else {
+            let text = &self.text[t.span.start..t.span.end];
+            if text.chars().count() > 24 {
+                let cut: String = text.chars().take(21).collect();
+                format!("'{cut}...'")
+            } else {
+                format!("'{text}'")
             }
         };
         ExprError::Parse {
