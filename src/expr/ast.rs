@@ -183,10 +183,9 @@ pub(crate) mod prec {
 impl Expr {
     /// A node with an empty span at 0, for expressions built in code.
     ///
-    /// # Panics
-    ///
-    /// Never; but binding a tree deeper than the parser accepts ([`MAX_DEPTH`]) fails with
-    /// [`ExprError::TooDeep`].
+    /// Binding checks such a tree as it checks a parsed one: a tree deeper than
+    /// [`MAX_DEPTH`] fails with [`ExprError::TooDeep`], a call with the
+    /// wrong number of arguments with [`ExprError::WrongArgumentCount`].
     pub fn new(kind: ExprKind) -> Self {
         Self::with_spans(kind, Span::default(), Span::default())
     }
