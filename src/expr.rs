@@ -29,7 +29,8 @@
 //!     Arc::new(Float64Array::from(vec![Some(187.5), Some(411.0), None, Some(903.1)])),
 //! ])?;
 //!
-//! let wanted = Expr::parse(r#"Price > 100 and Sym in ("AAPL", "MSFT")"#)?.bind_predicate(&schema)?;
+//! let wanted = Expr::parse(r#"Price > 100 and Sym in ("AAPL", "MSFT")"#)?;
+//! let wanted = wanted.bind_predicate(&schema)?;
 //! assert_eq!(wanted.columns(), ["Sym", "Price"]);
 //! let rows = wanted.filter(&batch)?;
 //! assert_eq!(rows.num_rows(), 2); // the null price is not > 100
@@ -87,7 +88,7 @@
 //! | 1 | `\|\|` `or` | |
 //! | 2 | `&&` `and` | |
 //! | 3 | `!` `not` (prefix) | `!a == b` is `!(a == b)` |
-//! | 4 | `==` `!=` `<` `<=` `>` `>=` `in` `between` `is null` | do not chain: `a < b < c` is an error |
+//! | 4 | `==` `!=` `<` `<=` `>` `>=` `in` `between` `is null` | do not chain (`a < b < c`) |
 //! | 5 | `+` `-` | |
 //! | 6 | `*` `/` `%` | |
 //! | 7 | `-` (prefix) | also `!` where a value is expected: `a == !b` |

@@ -513,7 +513,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::expr::{Expr, ExprKind, Literal, UnaryOp};
+    use crate::expr::{Expr, ExprError, ExprKind, Literal, UnaryOp};
 
     /// A value of the naive evaluator.
     #[derive(Debug, Clone, PartialEq)]
@@ -958,14 +958,13 @@ mod tests {
         ) {
             // Through the text, so the parser is checked too.
             let text = e.to_string();
-            let parsed = Expr::parse(&text).map_err(|err| TestCaseError::fail(format!("{text}: {err}")))?;
-            let bound = parsed
-                .bind_predicate(&schema())
-                .map_err(|err| TestCaseError::fail(format!("{text}: {err}")))?;
+            let fail = |err: ExprError| TestCaseError::fail(format!("{text}: {err}"));
+            let parsed = Expr::parse(&text).map_err(fail)?;
+            let bound = parsed.bind_predicate(&schema()).map_err(fail)?;
             let batch = batch(&rows);
             let want = naive_mask(&e, &rows);
 
-            let values = bound.evaluate(&batch).map_err(|err| TestCaseError::fail(format!("{text}: {err}")))?;
+            let values = bound.evaluate(&batch).map_err(fail)?;
             let values: Vec<_> = values.as_boolean().iter().collect();
             prop_assert_eq!(&values, &want, "{}", text);
 
