@@ -80,6 +80,7 @@
 pub mod docs;
 pub mod engine;
 pub mod error;
+pub mod expr;
 #[cfg(feature = "flight")]
 pub mod flight;
 pub mod graph;
@@ -95,6 +96,7 @@ pub mod test_util;
 
 pub use engine::{Builder, Engine, EngineHandle, View};
 pub use error::{Error, ErrorCode, RemoteErrorKind, Result, TransactionError, TryPublishError};
+pub use expr::{BoundExpr, Expr, ExprError};
 pub use graph::{CycleStats, EngineStats};
 pub use mirror::{Mirror, Replaced};
 pub use publish::{
