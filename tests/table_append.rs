@@ -127,27 +127,50 @@ fn append_subscription_mirror_equals_the_table() {
 
 #[test]
 fn append_snapshot_slice_returns_rows_at_the_given_positions_across_chunks() {
+    // Batches of 5,000 rows stay chunks of their own (small ones would be coalesced).
     let engine = manual_engine();
     let (table, publisher) = int_table(&engine, "t", TableKind::Append);
-    add(&publisher, 0..4);
-    add(&publisher, 4..7);
+    add(&publisher, 0..5_000);
+    add(&publisher, 5_000..10_000);
     engine.run_cycle();
-    add(&publisher, 7..12);
+    add(&publisher, 10_000..15_000);
     engine.run_cycle();
     let snap = table.snapshot();
-    assert_eq!(snap.rows(), 0..12);
-    assert!(snap.num_chunks() >= 3);
-    assert_eq!(batch_values(&snap.slice(2..9)), vec![2, 3, 4, 5, 6, 7, 8]);
-    assert_eq!(batch_values(&snap.slice(4..7)), vec![4, 5, 6]);
-    assert_eq!(batch_values(&snap.slice(11..12)), vec![11]);
+    assert_eq!(snap.rows(), 0..15_000);
+    assert_eq!(snap.num_chunks(), 3);
     assert_eq!(
-        batch_values(&snap.slice(0..12)),
-        (0..12).collect::<Vec<_>>()
+        batch_values(&snap.slice(4_998..10_002)),
+        (4_998..10_002).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        batch_values(&snap.slice(5_000..5_003)),
+        vec![5_000, 5_001, 5_002]
+    );
+    assert_eq!(batch_values(&snap.slice(14_999..15_000)), vec![14_999]);
+    assert_eq!(
+        batch_values(&snap.slice(0..15_000)),
+        (0..15_000).collect::<Vec<_>>()
     );
     // Clamped to the snapshot's rows.
-    assert_eq!(batch_values(&snap.slice(10..100)), vec![10, 11]);
-    assert!(snap.slice(12..20).is_empty());
+    assert_eq!(
+        batch_values(&snap.slice(14_998..20_000)),
+        vec![14_998, 14_999]
+    );
+    assert!(snap.slice(15_000..15_020).is_empty());
     assert!(snap.slice(5..5).is_empty());
+}
+
+#[test]
+fn small_cycles_of_an_append_table_are_coalesced_into_few_chunks() {
+    let engine = manual_engine();
+    let (table, publisher) = int_table(&engine, "t", TableKind::Append);
+    for i in 0..3_000 {
+        add(&publisher, i..i + 1);
+        engine.run_cycle();
+    }
+    let snap = table.snapshot();
+    assert_eq!(values(&table), (0..3_000).collect::<Vec<_>>());
+    assert!(snap.num_chunks() <= 12, "{} chunks", snap.num_chunks());
 }
 
 #[test]

@@ -51,6 +51,7 @@ enum Choice {
     W4,
     W5,
     W6,
+    W12,
     All,
 }
 
@@ -63,6 +64,7 @@ pub(crate) enum Workload {
     W4,
     W5,
     W6,
+    W12,
 }
 
 impl fmt::Display for Workload {
@@ -95,6 +97,7 @@ impl Args {
         let list: Vec<Workload> = match self.workload {
             // W6 first: its RSS baseline must not contain memory kept from other runs.
             Choice::All => vec![
+                Workload::W12,
                 Workload::W6,
                 Workload::W1,
                 Workload::W2,
@@ -108,11 +111,14 @@ impl Args {
             Choice::W4 => vec![Workload::W4],
             Choice::W5 => vec![Workload::W5],
             Choice::W6 => vec![Workload::W6],
+            Choice::W12 => vec![Workload::W12],
         };
         let mut runs = Vec::new();
         for w in list {
             if w == Workload::W5 {
                 runs.extend(self.latency_runs(all));
+            } else if w == Workload::W12 {
+                runs.extend(self.row_memory_runs());
             } else {
                 runs.push(self.throughput_run(w));
             }
@@ -140,6 +146,30 @@ impl Args {
             period: Duration::ZERO,
             low_latency: None,
         }
+    }
+
+    /// W12 at 1, 100 and 10,000 rows per cycle (or `--batch` rows per cycle if given), 1M
+    /// rows each unless `--n` says.
+    fn row_memory_runs(&self) -> Vec<Run> {
+        let child = std::env::var_os(crate::workload::W12_CHILD).is_some();
+        let shapes: Vec<(usize, u64)> = if self.batch == 10_000 && !child {
+            vec![(1, 1_000_000), (100, 1_000_000), (10_000, 1_000_000)]
+        } else {
+            vec![(self.batch.max(1), 1_000_000)]
+        };
+        shapes
+            .into_iter()
+            .map(|(batch, n)| Run {
+                workload: Workload::W12,
+                n: self.n.unwrap_or(n),
+                batch,
+                ring: self.ring,
+                cycle: Duration::ZERO,
+                threads: 1,
+                period: Duration::ZERO,
+                low_latency: None,
+            })
+            .collect()
     }
 
     fn latency_runs(&self, all: bool) -> Vec<Run> {

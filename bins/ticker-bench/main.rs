@@ -15,6 +15,7 @@
 //! | W4 | W3 feeding `ring_table(capacity = --ring)`, visible on the ring | rows/s |
 //! | W5 | 1 row every `--period-us` for `--duration-ms` | write→listener latency |
 //! | W6 | append table grown to `--n` rows with W3 batches | RSS bytes per row, rows/s |
+//! | W12 | append table written row by row at 1, 100 and 10,000 rows per cycle (manual cycles) | RSS and Arrow bytes per row, chunks |
 //!
 //! W6's `bytes_per_row` is `(rss_steady_bytes - rss_baseline_bytes) / n`: RSS is
 //! `/proc/self/statm`'s resident pages times the page size; the baseline is read once the
@@ -22,7 +23,10 @@
 //! after the last row was delivered and two more (idle) cycles ran. The ideal for this schema
 //! is 31 bytes per row (8 + 8 + 8 + a 3-byte symbol + a 4-byte offset).
 //!
-//! `--workload all` runs W6 first (so its RSS baseline is not inflated or deflated by memory
+//! W12 reports `bytes_per_row` the same way, beside `arrow_bytes_per_row` (the table's
+//! Arrow buffers, summed over its chunks) and its chunk count.
+//!
+//! `--workload all` runs W12 then W6 first (so its RSS baseline is not inflated or deflated by memory
 //! the allocator kept from the other runs), then W1..W5. W5 runs at 10 ms and 100 ms cycles,
 //! each with and without the low-latency option, unless `--cycle-ms` / `--low-latency` pin
 //! them; under `all` each W5 run lasts 2.5 s unless `--duration-ms` is given (10 s otherwise).

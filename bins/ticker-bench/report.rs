@@ -81,6 +81,14 @@ impl Report {
         self.fields.insert(key.to_owned(), value.into());
     }
 
+    /// A report printed by [`to_json`](Self::to_json) (another process's).
+    pub(crate) fn from_json(line: &str) -> anyhow::Result<Self> {
+        match serde_json::from_str(line)? {
+            Value::Object(fields) => Ok(Self { fields }),
+            other => anyhow::bail!("not a report: {other}"),
+        }
+    }
+
     /// The report as one line of JSON.
     pub(crate) fn to_json(&self) -> String {
         Value::Object(self.fields.clone()).to_string()

@@ -2,7 +2,10 @@
 
 mod batches;
 mod latency;
+mod row_memory;
 mod rows;
+
+pub(crate) use row_memory::CHILD as W12_CHILD;
 
 use std::sync::Barrier;
 use std::time::Instant;
@@ -18,6 +21,7 @@ pub(crate) fn run(run: &Run) -> Result<Report> {
         Workload::W1 | Workload::W2 => rows::run(run),
         Workload::W3 | Workload::W4 | Workload::W6 => batches::run(run),
         Workload::W5 => latency::run(run),
+        Workload::W12 => row_memory::run(run),
     }
 }
 

@@ -19,6 +19,10 @@ pub(crate) fn range_len(r: &Range<u64>) -> usize {
     (r.end - r.start) as usize
 }
 
+/// Chunks with fewer rows than this are coalesced at the end of a table
+/// ([`ChunkLog::push_coalescing`]).
+pub(crate) const SMALL_CHUNK_ROWS: usize = 4096;
+
 /// One stored `RecordBatch` and the position of its first row.
 #[derive(Debug, Clone)]
 pub(crate) struct Chunk {
@@ -63,6 +67,41 @@ impl ChunkLog {
             }));
         }
         self.end += n;
+    }
+
+    /// Appends rows as [`push`](Self::push) does, then coalesces small chunks at the end so
+    /// tables written a few rows per cycle keep close to their Arrow data size and a bounded
+    /// number of chunks.
+    ///
+    /// Chunks of [`SMALL_CHUNK_ROWS`] rows or more (a publisher's batches, usually) are never
+    /// touched: they stay as they were published, uncopied. Two small chunks at the end merge
+    /// while the older is no larger than the newer, as a binary counter does, so a row is
+    /// copied at most `log2(SMALL_CHUNK_ROWS)` times over its life (amortised O(rows
+    /// appended) per cycle) and at most that many small chunks sit at the end.
+    pub(crate) fn push_coalescing(&mut self, batch: RecordBatch) {
+        self.push(batch);
+        while self.chunks.len() >= 2 {
+            let last = &self.chunks[self.chunks.len() - 1];
+            let prev = &self.chunks[self.chunks.len() - 2];
+            let (p, l) = (prev.batch.num_rows(), last.batch.num_rows());
+            if p >= SMALL_CHUNK_ROWS || l >= SMALL_CHUNK_ROWS || p > l {
+                break;
+            }
+            let Ok(merged) = arrow_select::concat::concat_batches(
+                &prev.batch.schema(),
+                [&prev.batch, &last.batch],
+            ) else {
+                // Chunks of one table always concatenate; if not, keep them apart.
+                break;
+            };
+            let start = prev.start;
+            self.chunks.pop_back();
+            self.chunks.pop_back();
+            self.chunks.push_back(Arc::new(Chunk {
+                start,
+                batch: merged,
+            }));
+        }
     }
 
     /// Moves `end` forward over rows that are not stored (they were evicted before they
@@ -348,6 +387,37 @@ mod tests {
         log.evict_to(9);
         assert!(log.chunks().is_empty());
         assert_eq!(log.rows(), 9..9);
+    }
+
+    #[test]
+    fn small_chunks_coalesce_like_a_binary_counter_and_big_ones_stay() {
+        let mut log = ChunkLog::default();
+        for i in 0..1000 {
+            log.push_coalescing(batch(i..i + 1));
+        }
+        assert_eq!(all(&log), (0..1000).collect::<Vec<_>>());
+        // 1000 = 0b1111101000: one chunk per set bit.
+        let sizes: Vec<usize> = log.chunks().iter().map(|c| c.batch.num_rows()).collect();
+        assert_eq!(sizes, vec![512, 256, 128, 64, 32, 8]);
+        let starts: Vec<u64> = log.chunks().iter().map(|c| c.start).collect();
+        assert_eq!(starts, vec![0, 512, 768, 896, 960, 992]);
+        let big = SMALL_CHUNK_ROWS as i64;
+        log.push_coalescing(batch(1000..1000 + big));
+        log.push_coalescing(batch(1000 + big..1000 + 2 * big));
+        let n = log.chunks().len();
+        assert_eq!(log.chunks()[n - 1].batch.num_rows(), SMALL_CHUNK_ROWS);
+        assert_eq!(log.chunks()[n - 2].batch.num_rows(), SMALL_CHUNK_ROWS);
+        assert_eq!(log.rows(), 0..1000 + 2 * big as u64);
+    }
+
+    #[test]
+    fn the_chunk_count_of_a_row_at_a_time_table_stays_logarithmic() {
+        let mut log = ChunkLog::default();
+        for i in 0..20_000 {
+            log.push_coalescing(batch(i..i + 1));
+            assert!(log.chunks().len() <= 2 * 13 + 20_000 / SMALL_CHUNK_ROWS);
+        }
+        assert_eq!(all(&log), (0..20_000).collect::<Vec<_>>());
     }
 
     #[test]

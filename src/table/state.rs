@@ -98,7 +98,7 @@ impl TableState {
             self.log.skip_to(new_start);
         }
         for b in &batches {
-            self.log.push(b.clone());
+            self.log.push_coalescing(b.clone());
         }
         self.log.evict_to(new_start);
         debug_assert_eq!(self.log.rows(), new_start..e1);
