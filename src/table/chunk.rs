@@ -401,13 +401,13 @@ mod tests {
         assert_eq!(sizes, vec![512, 256, 128, 64, 32, 8]);
         let starts: Vec<u64> = log.chunks().iter().map(|c| c.start).collect();
         assert_eq!(starts, vec![0, 512, 768, 896, 960, 992]);
-        let big = SMALL_CHUNK_ROWS as i64;
+        let big = i64::try_from(SMALL_CHUNK_ROWS).unwrap();
         log.push_coalescing(batch(1000..1000 + big));
         log.push_coalescing(batch(1000 + big..1000 + 2 * big));
         let n = log.chunks().len();
         assert_eq!(log.chunks()[n - 1].batch.num_rows(), SMALL_CHUNK_ROWS);
         assert_eq!(log.chunks()[n - 2].batch.num_rows(), SMALL_CHUNK_ROWS);
-        assert_eq!(log.rows(), 0..1000 + 2 * big as u64);
+        assert_eq!(log.rows(), 0..u64::try_from(1000 + 2 * big).unwrap());
     }
 
     #[test]
