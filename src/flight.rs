@@ -20,8 +20,31 @@
 //!   batch upserts (a partial one if it has only some columns, by name), and a batch whose
 //!   schema metadata has `tickertable.op: delete` deletes its rows' keys.
 //!
-//! With [`FlightOptions::with_token`] every call needs the header
-//! `authorization: Bearer <token>`; [`FlightOptions::with_max_streams`] bounds open `DoGet`s.
+//! # Authentication
+//!
+//! With [`FlightOptions::with_token`] (or [`FlightOptions::with_token_file`]) every call needs
+//! the token, compared in constant time: the header `authorization: Bearer <token>`, or
+//! `Basic` credentials whose password is the token. A `Handshake` with basic credentials
+//! (pyarrow's `client.authenticate_basic_token(user, token)`) answers with the header
+//! `authorization: Bearer <token>` to send on later calls. Calls without it are refused with
+//! `UNAUTHENTICATED`.
+//!
+//! # TLS
+//!
+//! [`FlightOptions::with_tls`] serves TLS ([`ServerTls`]: a certificate chain and key, and
+//! optionally a client CA for mutual TLS); [`Client::connect_tls`] connects to
+//! `grpc+tls://host:port` with a [`ClientTls`]; pyarrow with
+//! `flight.connect("grpc+tls://host:port", tls_root_certs=ca)`. Needs the `tls` feature (on by
+//! default).
+//!
+//! # Limits
+//!
+//! Every connection has its own share of live streams and of snapshot streams, a live stream
+//! whose client stopped reading is ended, a `DoPut` is bounded in bytes and rows until it is
+//! staged whole, and messages are bounded in size: see [`FlightOptions`]. Refusals are
+//! `RESOURCE_EXHAUSTED` with the limit in the message, and errors never echo more than
+//! [`MAX_STATUS_MESSAGE`] bytes of a request back. Each error status carries its
+//! [`ErrorCode`](crate::ErrorCode) in the [`CODE_HEADER`] header.
 //!
 //! # Wire format
 //!
@@ -61,10 +84,13 @@
 //! A client too slow for the live stream is never buffered for without bound: its server-side
 //! subscription lags, and the next message is a `reset` with a fresh snapshot.
 
+pub(crate) mod auth;
 pub(crate) mod client;
+pub(crate) mod limits;
 pub(crate) mod server;
 pub(crate) mod status;
 pub(crate) mod ticket;
+pub(crate) mod tls;
 pub(crate) mod wire;
 
 pub use client::{
@@ -74,4 +100,5 @@ pub use client::{
 pub use server::{FlightOptions, FlightServer, STOP_GRACE};
 pub use status::{CODE_HEADER, MAX_STATUS_MESSAGE};
 pub use ticket::{FlightTicket, TicketKind};
+pub use tls::{ClientTls, ServerTls};
 pub use wire::MessageMeta;

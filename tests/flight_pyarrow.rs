@@ -96,3 +96,70 @@ fn pyarrow_lists_reads_follows_and_puts() {
         "the good put landed, the bad one did not"
     );
 }
+
+#[test]
+fn pyarrow_over_tls_with_the_basic_token_handshake() {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    if !pyarrow_available() {
+        assert!(
+            std::env::var_os("TICKERTABLE_REQUIRE_PYARROW").is_none(),
+            "pyarrow is required (TICKERTABLE_REQUIRE_PYARROW is set) but cannot be imported"
+        );
+        eprintln!("skipped: python3 with pyarrow is not installed");
+        return;
+    }
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    // Distinct names: a leaf whose issuer equals its subject looks self-signed to OpenSSL.
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "tickertable test CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca, &ca_key)
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("tt-pyarrow-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+
+    let engine = tickertable::test_util::manual_engine();
+    let (_, p) = engine
+        .table_publisher(
+            "t",
+            trade_schema(),
+            PublisherOptions::default().with_kind(TableKind::Append),
+        )
+        .unwrap();
+    p.add(trade_batch(0, 3)).unwrap();
+    engine.run_cycle();
+    let server = engine
+        .serve_flight_with(
+            "127.0.0.1:0",
+            tickertable::flight::FlightOptions::default()
+                .with_token("tls-token")
+                .with_tls(tickertable::flight::ServerTls::new(
+                    cert.pem(),
+                    key.serialize_pem(),
+                )),
+        )
+        .unwrap();
+    let url = format!("grpc+tls://{}", server.local_addr());
+    let out = Command::new("python3")
+        .args(["tests/pyarrow/hardening.py", &url])
+        .arg(&ca_file)
+        .arg("tls-token")
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "pyarrow hardening failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stdout.contains("pyarrow hardening: ok"), "{stdout}");
+}

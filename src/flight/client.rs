@@ -118,22 +118,62 @@ fn remote(status: &tonic::Status) -> Error {
 }
 
 impl Client {
-    /// Connects to `grpc://host:port` (or `http://host:port`).
+    /// Connects to `grpc://host:port` (or `http://host:port`). For `grpc+tls://` use
+    /// [`connect_tls`](Self::connect_tls).
     ///
     /// # Errors
     ///
-    /// [`Error::Remote`] with [`RemoteErrorKind::Unavailable`](crate::RemoteErrorKind::Unavailable) if the server cannot be reached,
-    /// [`Error::InvalidOption`] for a malformed URL.
+    /// [`Error::Remote`] with [`RemoteErrorKind::Unavailable`](crate::RemoteErrorKind::Unavailable)
+    /// if the server cannot be reached, [`Error::InvalidOption`] for a malformed URL or a
+    /// `grpc+tls://` URL without TLS settings.
     pub async fn connect(url: &str) -> Result<Self> {
-        let http = match url.strip_prefix("grpc://") {
-            Some(rest) => format!("http://{rest}"),
-            None => url.to_owned(),
+        Self::connect_inner(url, None).await
+    }
+
+    /// Connects to `grpc+tls://host:port` (or `https://host:port`) trusting the CA of `tls`,
+    /// and presenting its identity if it has one (mutual TLS).
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](Self::connect); [`Error::InvalidOption`] if `tls` has no CA or the build
+    /// has no `tls` feature.
+    pub async fn connect_tls(url: &str, tls: &crate::flight::ClientTls) -> Result<Self> {
+        Self::connect_inner(url, Some(tls)).await
+    }
+
+    async fn connect_inner(url: &str, tls: Option<&crate::flight::ClientTls>) -> Result<Self> {
+        let (http, secure) = if let Some(rest) = url.strip_prefix("grpc://") {
+            (format!("http://{rest}"), false)
+        } else if let Some(rest) = url.strip_prefix("grpc+tls://") {
+            (format!("https://{rest}"), true)
+        } else {
+            (url.to_owned(), url.starts_with("https://"))
         };
+        if secure && tls.is_none() {
+            return Err(Error::InvalidOption {
+                option: "url",
+                reason: format!("{url} is TLS: connect with Client::connect_tls and a CA"),
+            });
+        }
         let endpoint =
             tonic::transport::Endpoint::from_shared(http).map_err(|e| Error::InvalidOption {
                 option: "url",
                 reason: e.to_string(),
             })?;
+        #[cfg(feature = "tls")]
+        let endpoint = match tls {
+            Some(tls) => endpoint
+                .tls_config(tls.config()?)
+                .map_err(|e| Error::InvalidOption {
+                    option: "tls",
+                    reason: error_chain(&e),
+                })?,
+            None => endpoint,
+        };
+        #[cfg(not(feature = "tls"))]
+        if tls.is_some() {
+            return Err(crate::flight::tls::unsupported());
+        }
         // Keep-alive pings find a server that went away even on an idle live stream.
         let endpoint = endpoint
             .connect_timeout(CONNECT_TIMEOUT)

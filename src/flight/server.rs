@@ -6,7 +6,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arrow_array::RecordBatch;
 use arrow_flight::decode::FlightRecordBatchStream;
@@ -18,56 +18,175 @@ use arrow_flight::{
 };
 use arrow_ipc::writer::IpcWriteOptions;
 use futures_util::{stream, Stream, StreamExt, TryStreamExt};
-use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{watch, Semaphore};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::engine::EngineHandle;
 use crate::error::ErrorCode;
 use crate::error::{Error, Result};
+use crate::flight::auth::Auth;
+use crate::flight::limits::{Budget, Refusal, StreamKind, StreamLimits, StreamPermit};
 use crate::flight::status::{status, to_status};
 use crate::flight::ticket::{FlightTicket, TicketKind};
+use crate::flight::tls::ServerTls;
 use crate::flight::wire::Encoder;
 use crate::graph::stage;
 use crate::step::Step;
+use crate::subscribe::queue::Queue;
 use crate::subscribe::{Event, Subscription, SubscriptionOptions};
+use crate::sync::{AtomicBool, AtomicU64, Ordering};
 use crate::table::Table;
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = std::result::Result<T, Status>> + Send + 'static>>;
 
 /// Options of [`EngineHandle::serve_flight_with`].
-#[derive(Clone, PartialEq, Eq)]
+///
+/// # Limits
+///
+/// Every client and every call is bounded, so no request, idle subscriber or slow reader
+/// makes the server grow without limit:
+///
+/// - live streams: at most [`with_max_streams`](Self::with_max_streams) in all and
+///   [`with_max_streams_per_peer`](Self::with_max_streams_per_peer) per connection; snapshot
+///   streams have their own budget ([`with_max_snapshots`](Self::with_max_snapshots)), so a
+///   client holding live streams never makes another's snapshot fail;
+/// - a live stream whose client stopped reading (updates waiting, none taken for
+///   [`with_stall_timeout`](Self::with_stall_timeout)) is ended with `UNAVAILABLE` and a
+///   reason, and its queue and place are freed at once; a slower client short of that is
+///   resynchronised with a fresh snapshot (its queue is bounded by
+///   [`with_subscription`](Self::with_subscription));
+/// - a `DoPut` holds at most [`with_max_put_bytes`](Self::with_max_put_bytes) of decoded
+///   batches (and no more rows than the table's staging limit) until it is staged whole, and
+///   at most [`with_max_puts`](Self::with_max_puts) run at once; past either it is refused
+///   with `RESOURCE_EXHAUSTED`, nothing applied;
+/// - one message is at most [`with_max_message_bytes`](Self::with_max_message_bytes).
+#[derive(Clone)]
 pub struct FlightOptions {
     token: Option<String>,
-    max_streams: usize,
+    live: Budget,
+    snapshots: Budget,
+    stall_timeout: Duration,
+    max_message_bytes: usize,
+    max_put_bytes: usize,
+    max_puts: usize,
     worker_threads: usize,
     subscription: SubscriptionOptions,
+    tls: Option<ServerTls>,
 }
 
 impl Default for FlightOptions {
     fn default() -> Self {
         Self {
             token: None,
-            max_streams: 64,
+            live: Budget {
+                total: 256,
+                per_peer: 32,
+            },
+            snapshots: Budget {
+                total: 64,
+                per_peer: 8,
+            },
+            stall_timeout: Duration::from_secs(60),
+            max_message_bytes: MAX_MESSAGE_BYTES,
+            max_put_bytes: 256 << 20,
+            max_puts: 8,
             worker_threads: 2,
             subscription: SubscriptionOptions::default().with_capacity(256),
+            tls: None,
         }
     }
 }
 
 impl FlightOptions {
-    /// Require every call to carry the header `authorization: Bearer <token>`; calls without
-    /// it are refused with `UNAUTHENTICATED`.
+    /// Require every call to carry the token: the header `authorization: Bearer <token>`, or
+    /// pyarrow's `authenticate_basic_token(user, token)` handshake (see
+    /// [`flight`](crate::flight#authentication)). Calls without it are refused with
+    /// `UNAUTHENTICATED`. The token is compared in constant time.
     #[must_use]
     pub fn with_token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into());
         self
     }
 
-    /// The most `DoGet` streams open at once (default 64); more are refused with
+    /// The token from a file (its first line, trimmed), so it need not be on a command line
+    /// where `ps` shows it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the file cannot be read, [`Error::InvalidOption`] if it is empty.
+    pub fn with_token_file(self, path: impl AsRef<std::path::Path>) -> Result<Self> {
+        let text = std::fs::read_to_string(path)?;
+        let token = text.lines().next().unwrap_or("").trim();
+        if token.is_empty() {
+            return Err(Error::InvalidOption {
+                option: "token file",
+                reason: "the file holds no token".into(),
+            });
+        }
+        Ok(self.with_token(token))
+    }
+
+    /// The most live `DoGet` streams open at once (default 256); more are refused with
     /// `RESOURCE_EXHAUSTED`.
     #[must_use]
     pub fn with_max_streams(mut self, n: usize) -> Self {
-        self.max_streams = n.max(1);
+        self.live.total = n.max(1);
+        self
+    }
+
+    /// The most live streams one connection holds at once (default 32).
+    #[must_use]
+    pub fn with_max_streams_per_peer(mut self, n: usize) -> Self {
+        self.live.per_peer = n.max(1);
+        self
+    }
+
+    /// The most snapshot `DoGet` streams open at once (default 64), and per connection
+    /// (default 8).
+    #[must_use]
+    pub fn with_max_snapshots(mut self, total: usize, per_peer: usize) -> Self {
+        self.snapshots = Budget {
+            total: total.max(1),
+            per_peer: per_peer.max(1),
+        };
+        self
+    }
+
+    /// How long a live stream's client may leave updates unread before the server ends the
+    /// stream (default 60 s).
+    #[must_use]
+    pub fn with_stall_timeout(mut self, timeout: Duration) -> Self {
+        self.stall_timeout = timeout.max(Duration::from_millis(10));
+        self
+    }
+
+    /// The largest message the server sends or accepts (default 64 MiB). A larger batch in a
+    /// `DoPut` is refused with `RESOURCE_EXHAUSTED`: split it.
+    #[must_use]
+    pub fn with_max_message_bytes(mut self, bytes: usize) -> Self {
+        self.max_message_bytes = bytes.max(1 << 10);
+        self
+    }
+
+    /// The most bytes of decoded batches one `DoPut` holds before it is staged (default
+    /// 256 MiB).
+    #[must_use]
+    pub fn with_max_put_bytes(mut self, bytes: usize) -> Self {
+        self.max_put_bytes = bytes.max(1);
+        self
+    }
+
+    /// The most `DoPut` calls in progress at once (default 8).
+    #[must_use]
+    pub fn with_max_puts(mut self, n: usize) -> Self {
+        self.max_puts = n.max(1);
+        self
+    }
+
+    /// Serve TLS (see [`ServerTls`]); clients then connect to `grpc+tls://`.
+    #[must_use]
+    pub fn with_tls(mut self, tls: ServerTls) -> Self {
+        self.tls = Some(tls);
         self
     }
 
@@ -91,9 +210,15 @@ impl fmt::Debug for FlightOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FlightOptions")
             .field("token", &self.token.as_ref().map(|_| "<set>"))
-            .field("max_streams", &self.max_streams)
+            .field("live", &self.live)
+            .field("snapshots", &self.snapshots)
+            .field("stall_timeout", &self.stall_timeout)
+            .field("max_message_bytes", &self.max_message_bytes)
+            .field("max_put_bytes", &self.max_put_bytes)
+            .field("max_puts", &self.max_puts)
             .field("worker_threads", &self.worker_threads)
             .field("subscription", &self.subscription)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -182,14 +307,25 @@ impl EngineHandle {
             .thread_name("tickertable-flight")
             .enable_all()
             .build()?;
+        #[cfg(not(feature = "tls"))]
+        if options.tls.is_some() {
+            return Err(crate::flight::tls::unsupported());
+        }
+        let auth = Auth::new(options.token);
         let service = Service {
             engine: self.clone(),
-            streams: Arc::new(Semaphore::new(options.max_streams)),
-            max_streams: options.max_streams,
+            streams: Arc::new(StreamLimits::new(options.live, options.snapshots)),
+            puts: Arc::new(Semaphore::new(options.max_puts)),
+            max_puts: options.max_puts,
+            max_put_bytes: options.max_put_bytes,
+            max_message_bytes: options.max_message_bytes,
+            stall_timeout: options.stall_timeout,
             subscription: options.subscription,
+            auth: auth.clone(),
             stopped: stopped.clone(),
         };
-        let token = options.token.map(|t| format!("Bearer {t}"));
+        let max_message = options.max_message_bytes;
+        let tls = options.tls;
         let thread = std::thread::Builder::new()
             .name("tickertable-flight".into())
             .spawn(move || {
@@ -211,13 +347,28 @@ impl EngineHandle {
                         },
                     );
                     let server = FlightServiceServer::new(service)
-                        .max_decoding_message_size(MAX_MESSAGE_BYTES)
-                        .max_encoding_message_size(MAX_MESSAGE_BYTES);
-                    let auth = move |req: Request<()>| check_token(token.as_deref(), req);
+                        .max_decoding_message_size(max_message)
+                        .max_encoding_message_size(max_message);
+                    let check = move |req: Request<()>| auth.check(req.metadata()).map(|()| req);
                     let mut stop_signal = stopped.clone();
-                    let serve = tonic::transport::Server::builder()
+                    let builder = tonic::transport::Server::builder();
+                    #[cfg(feature = "tls")]
+                    let builder = match &tls {
+                        Some(tls) => match builder.tls_config(tls.config()) {
+                            Ok(b) => b,
+                            Err(error) => {
+                                tracing::error!(%error, "flight: bad TLS settings");
+                                return;
+                            }
+                        },
+                        None => builder,
+                    };
+                    #[cfg(not(feature = "tls"))]
+                    let _ = &tls;
+                    let serve = builder
+                        .layer(tower::util::MapResponseLayer::new(undecodable_is_invalid))
                         .add_service(tonic::service::interceptor::InterceptedService::new(
-                            server, auth,
+                            server, check,
                         ))
                         .serve_with_incoming_shutdown(incoming, async move {
                             let _ = stop_signal.wait_for(|s| *s).await;
@@ -247,37 +398,71 @@ impl EngineHandle {
 /// The largest message either side accepts.
 pub(crate) const MAX_MESSAGE_BYTES: usize = 64 << 20;
 
-#[allow(clippy::result_large_err)] // tonic's interceptor signature
-fn check_token(
-    expected: Option<&str>,
-    req: Request<()>,
-) -> std::result::Result<Request<()>, Status> {
-    let Some(expected) = expected else {
-        return Ok(req);
-    };
-    match req
-        .metadata()
-        .get("authorization")
+/// A request the server cannot decode (say a descriptor path that is not UTF-8) is the
+/// client's fault: tonic answers it `INTERNAL`; say `INVALID_ARGUMENT` instead.
+fn undecodable_is_invalid<B>(mut response: http::Response<B>) -> http::Response<B> {
+    let headers = response.headers_mut();
+    let internal = headers.get("grpc-status").is_some_and(|v| v == "13");
+    let undecodable = headers
+        .get("grpc-message")
         .and_then(|v| v.to_str().ok())
-    {
-        Some(given) if given == expected => Ok(req),
-        Some(_) => Err(Status::unauthenticated("invalid token")),
-        None => Err(Status::unauthenticated(
-            "missing authorization header (Bearer token)",
-        )),
+        .is_some_and(|m| m.contains("failed%20to%20decode") || m.contains("failed to decode"));
+    if internal && undecodable {
+        headers.insert("grpc-status", http::HeaderValue::from_static("3"));
+        headers.insert(
+            "grpc-message",
+            http::HeaderValue::from_static(
+                "the request is not a valid Flight message: descriptor paths, tickets' and \
+                 actions' strings must be UTF-8",
+            ),
+        );
     }
+    response
 }
 
 struct Service {
     engine: EngineHandle,
-    streams: Arc<Semaphore>,
-    max_streams: usize,
+    streams: Arc<StreamLimits>,
+    puts: Arc<Semaphore>,
+    max_puts: usize,
+    max_put_bytes: usize,
+    max_message_bytes: usize,
+    stall_timeout: Duration,
     subscription: SubscriptionOptions,
+    auth: Auth,
     /// Turns true when the server stops; open streams end on it.
     stopped: watch::Receiver<bool>,
 }
 
 impl Service {
+    /// The status for a `DoPut` whose data could not be read: a message over the size limit
+    /// is `RESOURCE_EXHAUSTED` with the limit, anything else `INVALID_ARGUMENT`.
+    fn bad_put_data(&self, e: &FlightError) -> Status {
+        if let FlightError::Tonic(s) = e {
+            if matches!(
+                s.code(),
+                tonic::Code::OutOfRange | tonic::Code::ResourceExhausted
+            ) {
+                return status(
+                    tonic::Code::ResourceExhausted,
+                    ErrorCode::BatchTooLarge,
+                    format!(
+                        "a DoPut message is larger than the server's limit of {} bytes; split \
+                         the batch into smaller ones",
+                        self.max_message_bytes
+                    ),
+                );
+            }
+            return Status::new(
+                s.code(),
+                crate::flight::status::capped(s.message().to_owned()),
+            );
+        }
+        Status::invalid_argument(crate::flight::status::capped(format!(
+            "bad DoPut data: {e}"
+        )))
+    }
+
     fn table(&self, name: &str) -> std::result::Result<Table, Status> {
         self.engine.table(name).ok_or_else(|| {
             to_status(&Error::NoSuchTable {
@@ -425,13 +610,85 @@ struct GetStream {
     work: Option<Work>,
     sub: Option<Subscription>,
     stopped: watch::Receiver<bool>,
-    _permit: OwnedSemaphorePermit,
+    /// This stream's place in the server's limits, and when it last sent a message; shared
+    /// with the stall watchdog of a live stream.
+    watch: Arc<StreamWatch>,
+}
+
+/// What a live stream's stall watchdog shares with the stream.
+struct StreamWatch {
+    permit: crate::sync::Mutex<Option<StreamPermit>>,
+    /// Milliseconds since `epoch` when the stream last handed a message to the transport.
+    /// Relaxed: a heuristic clock, nothing is published with it.
+    last_sent: AtomicU64,
+    epoch: Instant,
+    /// Set once the watchdog ended the stream.
+    stalled: AtomicBool,
+}
+
+impl StreamWatch {
+    fn new(permit: StreamPermit) -> Self {
+        Self {
+            permit: crate::sync::Mutex::new(Some(permit)),
+            last_sent: AtomicU64::new(0),
+            epoch: Instant::now(),
+            stalled: AtomicBool::new(false),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn sent(&self) {
+        self.last_sent.store(self.now_ms(), Ordering::Relaxed);
+    }
+}
+
+/// Ends a live stream whose client stopped reading: updates wait in its queue and none was
+/// sent for `timeout`. Frees the queue (the subscription is abandoned) and the stream's place
+/// at once; the stream says why when it is next polled.
+async fn stall_watchdog(watch: std::sync::Weak<StreamWatch>, queue: Arc<Queue>, timeout: Duration) {
+    let tick = (timeout / 4).max(Duration::from_millis(5));
+    let limit = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+    loop {
+        tokio::time::sleep(tick).await;
+        let Some(w) = watch.upgrade() else { return };
+        let idle = w
+            .now_ms()
+            .saturating_sub(w.last_sent.load(Ordering::Relaxed));
+        if queue.len() > 0 && idle >= limit {
+            // Release: the stream that sees `stalled` also sees the queue abandoned.
+            w.stalled.store(true, Ordering::Release);
+            queue.abandon();
+            w.permit.lock().take();
+            tracing::info!(
+                idle_ms = idle,
+                "flight: ended a live stream whose client stopped reading"
+            );
+            return;
+        }
+        if queue.is_ended() {
+            return;
+        }
+    }
 }
 
 impl GetStream {
     async fn next(&mut self) -> Option<std::result::Result<FlightData, Status>> {
         loop {
+            if self.watch.stalled.load(Ordering::Acquire) {
+                self.sub = None;
+                self.work = None;
+                self.pending.clear();
+                return Some(Err(status(
+                    tonic::Code::Unavailable,
+                    ErrorCode::Unavailable,
+                    "the live stream was ended: its client stopped reading; subscribe again",
+                )));
+            }
             if let Some(m) = self.pending.pop_front() {
+                self.watch.sent();
                 return Some(Ok(m));
             }
             if let Some(work) = &mut self.work {
@@ -459,6 +716,8 @@ impl GetStream {
                     self.sub = None;
                     return Some(Err(Status::aborted(e.to_string())));
                 }
+                // A queue the stall watchdog abandoned ends too: say why at the loop's top.
+                None if self.watch.stalled.load(Ordering::Acquire) => {}
                 None => {
                     self.sub = None;
                     return None;
@@ -482,8 +741,15 @@ impl FlightService for Service {
         &self,
         _request: Request<Streaming<HandshakeRequest>>,
     ) -> std::result::Result<Response<Self::HandshakeStream>, Status> {
-        // Authentication is by header on every call; a handshake has nothing to exchange.
-        Ok(Response::new(Box::pin(stream::empty())))
+        // The call got past the token check (a bearer header, or basic credentials with the
+        // token as password): answer with the bearer header for later calls, as pyarrow's
+        // `authenticate_basic_token` expects.
+        let mut response: Response<Self::HandshakeStream> =
+            Response::new(Box::pin(stream::empty()));
+        if let Some(bearer) = self.auth.bearer() {
+            response.metadata_mut().insert("authorization", bearer);
+        }
+        Ok(response)
     }
 
     async fn list_flights(
@@ -533,16 +799,32 @@ impl FlightService for Service {
             )
         })?;
         let table = self.table(&ticket.table)?;
-        let permit = self.streams.clone().try_acquire_owned().map_err(|_| {
-            status(
-                tonic::Code::ResourceExhausted,
-                ErrorCode::ResourceExhausted,
-                format!(
-                    "too many open streams (the server's limit is {})",
-                    self.max_streams
-                ),
-            )
-        })?;
+        let kind = match ticket.kind {
+            TicketKind::Snapshot => StreamKind::Snapshot,
+            TicketKind::Live => StreamKind::Live,
+        };
+        let what = match kind {
+            StreamKind::Live => "live streams",
+            StreamKind::Snapshot => "snapshot streams",
+        };
+        let permit = self
+            .streams
+            .acquire(request.remote_addr(), kind)
+            .map_err(|refusal| {
+                let why = match refusal {
+                    Refusal::Total(n) => {
+                        format!("too many open {what} (the server's limit is {n})")
+                    }
+                    Refusal::Peer(n) => format!(
+                        "this connection has {n} open {what}, its share; close one or retry later"
+                    ),
+                };
+                status(
+                    tonic::Code::ResourceExhausted,
+                    ErrorCode::ResourceExhausted,
+                    why,
+                )
+            })?;
         let mut enc = Encoder::new(table.schema().clone());
         let mut pending = VecDeque::new();
         pending.push_back(enc.schema_message());
@@ -556,13 +838,21 @@ impl FlightService for Service {
             }
         };
         let stopped = self.stopped.clone();
+        let watch = Arc::new(StreamWatch::new(permit));
+        if let Some(sub) = &sub {
+            tokio::spawn(stall_watchdog(
+                Arc::downgrade(&watch),
+                sub.queue(),
+                self.stall_timeout,
+            ));
+        }
         let state = GetStream {
             enc,
             pending,
             work,
             sub,
             stopped,
-            _permit: permit,
+            watch,
         };
         let out = stream::unfold(state, |mut s| async move { s.next().await.map(|m| (m, s)) });
         Ok(Response::new(Box::pin(out)))
@@ -581,13 +871,47 @@ impl FlightService for Service {
             Status::invalid_argument("the first DoPut message needs a descriptor")
         })?;
         let table = self.table_of(&descriptor)?;
+        let _put = self.puts.clone().try_acquire_owned().map_err(|_| {
+            status(
+                tonic::Code::ResourceExhausted,
+                ErrorCode::ResourceExhausted,
+                format!(
+                    "too many DoPut calls at once (the server's limit is {}); retry later",
+                    self.max_puts
+                ),
+            )
+        })?;
         let rest = input.map_err(FlightError::from);
         let messages = stream::once(async { Ok(first) }).chain(rest);
         let mut decoded = FlightRecordBatchStream::new_from_flight_data(messages);
+        // A DoPut lands whole or not at all: its batches are held, bounded, until the end of
+        // the call, then staged together in one step (one cycle applies all of them).
         let mut batches = Vec::new();
+        let (mut bytes, mut rows) = (0usize, 0usize);
+        let limit_rows = table.shared.staging.limit();
         while let Some(batch) = decoded.next().await {
-            batches
-                .push(batch.map_err(|e| Status::invalid_argument(format!("bad DoPut data: {e}")))?);
+            let batch = batch.map_err(|e| self.bad_put_data(&e))?;
+            bytes += batch.get_array_memory_size();
+            rows += batch.num_rows();
+            if bytes > self.max_put_bytes {
+                return Err(status(
+                    tonic::Code::ResourceExhausted,
+                    ErrorCode::BatchTooLarge,
+                    format!(
+                        "a DoPut may carry at most {} bytes (the server's limit); split it \
+                         into several calls",
+                        self.max_put_bytes
+                    ),
+                ));
+            }
+            if rows > limit_rows {
+                return Err(to_status(&Error::BatchTooLarge {
+                    table: table.name().to_owned(),
+                    rows,
+                    limit: limit_rows,
+                }));
+            }
+            batches.push(batch);
         }
         let core = table.core().map_err(|e| to_status(&e))?;
         let rows = stage::batches(&core, &table.shared, &batches, false)

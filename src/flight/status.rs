@@ -70,6 +70,11 @@ pub(crate) fn from_status(status: &Status) -> Error {
         Code::Unavailable | Code::Cancelled | Code::DeadlineExceeded | Code::Aborted => {
             RemoteErrorKind::Unavailable
         }
+        // A status made from a transport error (a broken connection, a refused handshake)
+        // carries that error as its source: the server could not be talked to.
+        Code::Unknown if std::error::Error::source(status).is_some() => {
+            RemoteErrorKind::Unavailable
+        }
         _ => RemoteErrorKind::Other,
     };
     let code = status

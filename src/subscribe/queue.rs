@@ -186,6 +186,22 @@ impl Queue {
         Self::notify(&self.ready, st);
     }
 
+    /// Ends the queue and throws away what it holds (a server ending a stalled stream).
+    #[cfg(feature = "flight")]
+    pub(crate) fn abandon(&self) {
+        let mut st = self.state.lock();
+        st.queue.clear();
+        st.queued_rows = 0;
+        st.ended = true;
+        Self::notify(&self.ready, st);
+    }
+
+    /// Whether the queue has ended.
+    #[cfg(feature = "flight")]
+    pub(crate) fn is_ended(&self) -> bool {
+        self.state.lock().ended
+    }
+
     fn notify(ready: &Condvar, mut st: MutexGuard<'_, QueueState>) {
         let waker = st.waker.take();
         drop(st);

@@ -72,6 +72,14 @@ impl Subscription {
     }
 }
 
+impl Subscription {
+    /// The queue, for a server that must end a subscription from another task.
+    #[cfg(feature = "flight")]
+    pub(crate) fn queue(&self) -> Arc<Queue> {
+        self.queue.clone()
+    }
+}
+
 impl Iterator for Subscription {
     type Item = Event;
 
