@@ -6,11 +6,13 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use tickertable::flight::FlightOptions;
 use tickertable::test_util::{i64_column, manual_engine, trade_schema};
 use tickertable::{
     DynamicWriterOptions, Engine, Error, FlushMode, MultithreadedTableWriter,
-    MultithreadedWriterOptions, PublisherOptions, Table, TableKind, Value, WriteTarget,
+    MultithreadedWriterOptions, PublisherOptions, Table, TableKind, TableUpdate, Value,
+    WriteTarget,
 };
 
 fn append_table(engine: &Engine, name: &str) -> Table {
@@ -401,5 +403,299 @@ fn a_remote_sink_needs_a_reachable_server_and_an_existing_table() {
             }
         ),
         "{err}"
+    );
+}
+
+/// The row count of every batch a table receives, in order.
+fn batch_sizes(table: &Table) -> (tickertable::ListenerHandle, Arc<Mutex<Vec<usize>>>) {
+    let sizes = Arc::new(Mutex::new(Vec::new()));
+    let sink = sizes.clone();
+    let handle = table
+        .listen(move |u: &TableUpdate| {
+            sink.lock()
+                .extend(u.batches().iter().map(arrow_array::RecordBatch::num_rows));
+        })
+        .expect("listen");
+    (handle, sizes)
+}
+
+#[test]
+fn batch_size_caps_every_batch_a_manual_flush_sends() {
+    let engine = manual_engine();
+    let table = append_table(&engine, "t");
+    let (_listener, sizes) = batch_sizes(&table);
+    let options = MultithreadedWriterOptions::default()
+        .with_flush_mode(FlushMode::Manual)
+        .with_batch_size(3);
+    let mtw = MultithreadedTableWriter::new(WriteTarget::Local(table.clone()), options).unwrap();
+    for i in 0..20 {
+        mtw.insert(&row(i, "A")).unwrap();
+    }
+    mtw.flush().unwrap();
+    engine.run_cycle();
+    let sizes = sizes.lock().clone();
+    assert!(sizes.iter().all(|&n| (1..=3).contains(&n)), "{sizes:?}");
+    assert_eq!(sizes.iter().sum::<usize>(), 20);
+    assert_eq!(
+        i64_column(table.snapshot().batches(), 0),
+        (0..20).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn batch_size_caps_every_batch_the_background_threads_send() {
+    let engine = manual_engine();
+    let table = append_table(&engine, "t");
+    let (_listener, sizes) = batch_sizes(&table);
+    // A throttle of an hour: only full batches go out before completion, and rows pile up
+    // behind the one being sent.
+    let options = MultithreadedWriterOptions::default()
+        .with_thread_count(2)
+        .with_partition_column("Sym")
+        .with_throttle(Duration::from_secs(3600))
+        .with_batch_size(3);
+    let mtw = MultithreadedTableWriter::new(WriteTarget::Local(table.clone()), options).unwrap();
+    for i in 0..2_000 {
+        mtw.insert(&row(i, if i % 3 == 0 { "A" } else { "B" }))
+            .unwrap();
+    }
+    let status = mtw.wait_for_completion();
+    assert_eq!(status.sent_rows, 2_000);
+    engine.run_cycle();
+    let sizes = sizes.lock().clone();
+    assert!(sizes.iter().all(|&n| (1..=3).contains(&n)), "{sizes:?}");
+    assert_eq!(sizes.iter().sum::<usize>(), 2_000);
+}
+
+#[test]
+fn a_writer_shared_by_ten_threads_writes_every_row_once_and_then_refuses_rows() {
+    const INSERTERS: i64 = 10;
+    const ROWS: i64 = 100;
+    let engine = manual_engine();
+    let table = append_table(&engine, "t");
+    let mtw = Arc::new(
+        MultithreadedTableWriter::new(
+            WriteTarget::Local(table.clone()),
+            MultithreadedWriterOptions::default().with_thread_count(5),
+        )
+        .unwrap(),
+    );
+    let barrier = Arc::new(std::sync::Barrier::new(10));
+    let threads: Vec<_> = (0..INSERTERS)
+        .map(|t| {
+            let mtw = mtw.clone();
+            let barrier = barrier.clone();
+            thread::spawn(move || {
+                for i in 0..ROWS {
+                    mtw.insert(&row(t * ROWS + i, "A")).unwrap();
+                }
+                // Once every inserter is done, one of them completes the writer (`&self`).
+                barrier
+                    .wait()
+                    .is_leader()
+                    .then(|| mtw.wait_for_completion())
+            })
+        })
+        .collect();
+    let mut statuses: Vec<_> = threads
+        .into_iter()
+        .filter_map(|t| t.join().unwrap())
+        .collect();
+    assert_eq!(statuses.len(), 1);
+    let status = statuses.pop().unwrap();
+    assert_eq!(status.threads.len(), 5);
+    assert_eq!(
+        status.threads.iter().map(|t| t.sent_rows).sum::<u64>(),
+        1_000
+    );
+    assert_eq!(
+        status.threads.iter().map(|t| t.routed_rows).sum::<u64>(),
+        1_000
+    );
+    assert_eq!(
+        (status.sent_rows, status.unsent_rows, status.failed_rows),
+        (1_000, 0, 0)
+    );
+    assert!(!status.has_error());
+    assert_eq!(
+        mtw.wait_for_completion(),
+        status,
+        "a second call: the same status"
+    );
+
+    let err = mtw.insert(&row(5_000, "A")).unwrap_err();
+    assert!(
+        matches!(err, Error::MultithreadedWriterClosed { .. }),
+        "{err}"
+    );
+    assert_eq!(err.code(), tickertable::ErrorCode::WriterClosed);
+    assert!(matches!(
+        mtw.try_insert(&row(5_001, "A")),
+        Err(tickertable::publish::TryInsertError::Refused(
+            Error::MultithreadedWriterClosed { .. }
+        ))
+    ));
+
+    engine.run_cycle();
+    let mut ts = i64_column(table.snapshot().batches(), 0);
+    ts.sort_unstable();
+    assert_eq!(ts, (0..INSERTERS * ROWS).collect::<Vec<_>>());
+}
+
+/// `Sym` (utf8, not null), `Px` (f64, null), `Qty` (i64, null), `Venue` (utf8, not null).
+fn named_schema() -> arrow_schema::SchemaRef {
+    use arrow_schema::{DataType, Field, Schema};
+    Arc::new(Schema::new(vec![
+        Field::new("Sym", DataType::Utf8, false),
+        Field::new("Px", DataType::Float64, true),
+        Field::new("Qty", DataType::Int64, true),
+        Field::new("Venue", DataType::Utf8, false),
+    ]))
+}
+
+/// The rows of a `named_schema()` table, sorted by `Sym`.
+fn named_rows(table: &Table) -> Vec<(String, Option<f64>, Option<i64>, String)> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float64Type, Int64Type};
+    use arrow_array::Array;
+    let mut out = Vec::new();
+    for b in table.snapshot().batches() {
+        let sym = b.column(0).as_string::<i32>();
+        let px = b.column(1).as_primitive::<Float64Type>();
+        let qty = b.column(2).as_primitive::<Int64Type>();
+        let venue = b.column(3).as_string::<i32>();
+        for i in 0..b.num_rows() {
+            out.push((
+                sym.value(i).to_owned(),
+                px.is_valid(i).then(|| px.value(i)),
+                qty.is_valid(i).then(|| qty.value(i)),
+                venue.value(i).to_owned(),
+            ));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+fn named_writer(
+    engine: &Engine,
+    options: DynamicWriterOptions,
+) -> (Table, MultithreadedTableWriter) {
+    let table = engine
+        .dynamic_table_writer("t", named_schema(), options)
+        .expect("create table")
+        .table()
+        .clone();
+    let mtw = MultithreadedTableWriter::new(
+        WriteTarget::Local(table.clone()),
+        MultithreadedWriterOptions::default().with_thread_count(2),
+    )
+    .expect("start the writer");
+    (table, mtw)
+}
+
+#[test]
+fn insert_named_into_an_append_table_leaves_the_other_columns_null() {
+    let engine = manual_engine();
+    let (table, mtw) = named_writer(&engine, DynamicWriterOptions::default());
+    mtw.insert_named(&[("Venue", "X".into()), ("Sym", "A".into())])
+        .unwrap();
+    mtw.insert_named(&[
+        ("Sym", "B".into()),
+        ("Qty", 7i64.into()),
+        ("Venue", "Y".into()),
+    ])
+    .unwrap();
+
+    let err = mtw
+        .insert_named(&[("Sym", "C".into()), ("Px", 1.0.into())])
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::NullInNonNullable { column, .. } if column == "Venue"),
+        "{err}"
+    );
+    let err = mtw
+        .insert_named(&[
+            ("Sym", "C".into()),
+            ("Venue", "Z".into()),
+            ("Bid", 1.0.into()),
+        ])
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::NoColumnNamed { column, .. } if column == "Bid"),
+        "{err}"
+    );
+    let err = mtw
+        .insert_named(&[
+            ("Sym", "C".into()),
+            ("Venue", "Z".into()),
+            ("Sym", "D".into()),
+        ])
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidOp { .. }), "{err}");
+    let err = mtw
+        .insert_named(&[("Sym", "C".into()), ("Venue", 3i64.into())])
+        .unwrap_err();
+    assert!(matches!(err, Error::SchemaMismatch { .. }), "{err}");
+
+    let status = mtw.wait_for_completion();
+    assert_eq!((status.sent_rows, status.failed_rows), (2, 0));
+    engine.run_cycle();
+    assert_eq!(
+        named_rows(&table),
+        vec![
+            ("A".into(), None, None, "X".into()),
+            ("B".into(), None, Some(7), "Y".into()),
+        ]
+    );
+}
+
+#[test]
+fn insert_named_into_a_keyed_table_is_a_partial_upsert() {
+    let engine = manual_engine();
+    let (table, mtw) = named_writer(&engine, DynamicWriterOptions::default().with_key(["Sym"]));
+    mtw.insert(&["A".into(), 1.0.into(), 10i64.into(), "X".into()])
+        .unwrap();
+    mtw.flush().unwrap();
+    engine.run_cycle();
+    // A's price and venue, its quantity kept; a new key B with its non-nullable venue.
+    mtw.insert_named(&[
+        ("Px", 2.0.into()),
+        ("Sym", "A".into()),
+        ("Venue", "W".into()),
+    ])
+    .unwrap();
+    mtw.insert_named(&[("Sym", "B".into()), ("Venue", "Y".into())])
+        .unwrap();
+
+    let err = mtw
+        .insert_named(&[("Px", 3.0.into()), ("Venue", "Z".into())])
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::MissingKeyColumn { column, .. } if column == "Sym"),
+        "{err}"
+    );
+    let err = mtw
+        .insert_named(&[("Sym", "C".into()), ("Qty", 1i64.into())])
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::UnsetColumn { column, .. } if column == "Venue"),
+        "{err}"
+    );
+    // As `TablePublisher::upsert`: only nullable columns may be left out, even for a key
+    // that has a value for them.
+    let err = mtw
+        .insert_named(&[("Sym", "A".into()), ("Qty", 1i64.into())])
+        .unwrap_err();
+    assert!(matches!(err, Error::UnsetColumn { .. }), "{err}");
+
+    mtw.flush().unwrap();
+    engine.run_cycle();
+    assert_eq!(
+        named_rows(&table),
+        vec![
+            ("A".into(), Some(2.0), Some(10), "W".into()),
+            ("B".into(), None, None, "Y".into()),
+        ]
     );
 }
