@@ -197,6 +197,19 @@ impl LaneState {
         Some((batch, self.taken))
     }
 
+    /// Marks every row still buffered or queued as failed, after the batch that failed: a
+    /// thread that gave up sends nothing more, so its rows are unwritten, not unsent.
+    fn fail_buffered(&mut self) {
+        self.seal();
+        for q in self.queue.drain(..) {
+            self.failed_rows += q.batch.num_rows() as u64;
+            self.failed.push(q.batch);
+        }
+        self.queued_rows = 0;
+        self.queued_bytes = 0;
+        self.oldest = None;
+    }
+
     /// Every row not yet written, in order: failed batches, then (once the writer completes
     /// or the thread gave up) everything still buffered. Takes them out of the lane.
     pub(crate) fn take_unwritten(&mut self, out: &mut Vec<RecordBatch>) {
@@ -326,6 +339,14 @@ pub(crate) fn run(
                 Err(e) => break Err(e),
             }
         };
+        let record = result.as_ref().err().map(|e| {
+            tracing::warn!(error = %e, lane = ix, rows, "multithreaded writer thread gave up");
+            let record = ErrorRecord::new(e, ix, rows, false);
+            // In the log before the lane says it is exiting: whoever sees the thread gone
+            // finds its error.
+            errors.lock().push(record.clone());
+            record
+        });
         let mut st = lane.state.lock();
         st.in_flight = 0;
         st.done = upto;
@@ -335,18 +356,14 @@ pub(crate) fn run(
                 st.sent_upto = upto;
                 lane.progress.notify_all();
             }
-            Err(e) => {
-                tracing::warn!(error = %e, lane = ix, rows, "multithreaded writer thread gave up");
-                let record = ErrorRecord::new(&e, ix, rows, false);
+            Err(_) => {
                 st.failed_rows += rows;
                 st.failed.push(batch);
-                st.error = Some(record.clone());
+                st.fail_buffered();
+                st.error = record;
                 st.exiting = true;
-                // Rows still buffered stay for `unwritten_data`.
                 st.done = st.inserted;
                 lane.progress.notify_all();
-                drop(st);
-                errors.lock().push(record);
                 return;
             }
         }
