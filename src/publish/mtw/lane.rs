@@ -350,22 +350,18 @@ pub(crate) fn run(
         let mut st = lane.state.lock();
         st.in_flight = 0;
         st.done = upto;
-        match result {
-            Ok(()) => {
-                st.sent += rows;
-                st.sent_upto = upto;
-                lane.progress.notify_all();
-            }
-            Err(_) => {
-                st.failed_rows += rows;
-                st.failed.push(batch);
-                st.fail_buffered();
-                st.error = record;
-                st.exiting = true;
-                st.done = st.inserted;
-                lane.progress.notify_all();
-                return;
-            }
+        if let Some(record) = record {
+            st.failed_rows += rows;
+            st.failed.push(batch);
+            st.fail_buffered();
+            st.error = Some(record);
+            st.exiting = true;
+            st.done = st.inserted;
+            lane.progress.notify_all();
+            return;
         }
+        st.sent += rows;
+        st.sent_upto = upto;
+        lane.progress.notify_all();
     }
 }
