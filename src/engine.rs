@@ -537,7 +537,7 @@ impl EngineHandle {
     /// refused loudly instead).
     pub fn run_cycle(&self) -> Step {
         assert!(
-            !cycle::on_cycle_thread(),
+            !crate::graph::on_cycle_thread(),
             "run_cycle called from inside a cycle"
         );
         if self.core.is_shut_down() {

@@ -41,6 +41,7 @@ pub(crate) mod stage;
 pub(crate) mod stats;
 pub(crate) mod wait;
 
+use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
@@ -55,6 +56,31 @@ use crate::sync::{AtomicBool, AtomicU64, Condvar, Mutex, Ordering, RwLock};
 use crate::table::lifecycle::Closing;
 use crate::table::shared::{TableId, TableShared, TableSpec};
 use crate::table::state::TableState;
+
+thread_local! {
+    static IN_CYCLE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether the calling thread is running a cycle (so it must never wait for one).
+pub(crate) fn on_cycle_thread() -> bool {
+    IN_CYCLE.with(Cell::get)
+}
+
+/// Marks the calling thread as running a cycle while it lives.
+pub(crate) struct InCycle;
+
+impl InCycle {
+    pub(crate) fn enter() -> Self {
+        IN_CYCLE.with(|c| c.set(true));
+        InCycle
+    }
+}
+
+impl Drop for InCycle {
+    fn drop(&mut self) {
+        IN_CYCLE.with(|c| c.set(false));
+    }
+}
 use stats::StatsLog;
 
 /// How many recent errors the engine keeps for `EngineHandle::recent_errors`.

@@ -175,7 +175,7 @@ impl Mirror {
     #[cfg(feature = "flight")]
     pub fn apply_message(
         &mut self,
-        meta: &crate::flight::MessageMeta,
+        meta: &crate::flight::wire::MessageMeta,
         batch: Option<&RecordBatch>,
     ) -> Result<Replaced> {
         if meta.reset {

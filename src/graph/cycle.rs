@@ -22,7 +22,6 @@
 //! Only tables with staged input, non-empty blink tables and the derived tables of changed
 //! tables are visited: a cycle costs O(tables changed + rows changed), not O(table size).
 
-use std::cell::Cell;
 use std::collections::BTreeSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -30,36 +29,12 @@ use std::time::{Duration, Instant};
 
 use crate::error::{panic_message, Error};
 use crate::graph::stats::CycleStats;
-use crate::graph::{AfterClose, Core, Graph, ShutdownFn};
+use crate::graph::{AfterClose, Core, Graph, InCycle, ShutdownFn};
 use crate::step::Step;
 use crate::sync::Ordering;
 use crate::table::lifecycle::Closing;
 use crate::table::shared::TableId;
 use crate::table::snapshot::TableSnapshot;
-
-thread_local! {
-    static IN_CYCLE: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Whether the calling thread is running a cycle (so it must never wait for one).
-pub(crate) fn on_cycle_thread() -> bool {
-    IN_CYCLE.with(Cell::get)
-}
-
-struct InCycle;
-
-impl InCycle {
-    fn enter() -> Self {
-        IN_CYCLE.with(|c| c.set(true));
-        InCycle
-    }
-}
-
-impl Drop for InCycle {
-    fn drop(&mut self) {
-        IN_CYCLE.with(|c| c.set(false));
-    }
-}
 
 /// Runs one cycle and returns its step.
 pub(crate) fn run(core: &Arc<Core>) -> Step {

@@ -11,7 +11,7 @@
 use arrow_array::RecordBatch;
 
 use crate::error::Error;
-use crate::graph::cycle::on_cycle_thread;
+use crate::graph::on_cycle_thread;
 use crate::graph::Core;
 use crate::publish::staging::{admit, Admit, Refused, WriterCell, WriterState, WAIT_SLICE};
 use crate::sync::{MutexGuard, Ordering};

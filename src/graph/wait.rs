@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::graph::cycle::{self, on_cycle_thread};
+use crate::graph::{cycle, on_cycle_thread};
 use crate::graph::Core;
 use crate::step::Step;
 use crate::sync::Ordering;
