@@ -10,8 +10,12 @@
 //! ```text
 //! cargo run --release --bin ticker-demo
 //! cargo run --release --bin ticker-demo -- --rate 1000000 --duration 10
-//! cargo run --release --bin ticker-demo -- --listen 127.0.0.1:8815 [--token SECRET]
+//! cargo run --release --bin ticker-demo -- --listen 127.0.0.1:8815 [--token-file F]
+//!     [--tls-cert cert.pem --tls-key key.pem [--tls-client-ca ca.pem]]
 //! ```
+//!
+//! The token can also come from the `TICKERTABLE_TOKEN` environment variable (`--token`
+//! works but shows in `ps`).
 //!
 //! With `--listen` it also serves the engine over Arrow Flight at that address until it stops
 //! (see `tickertable::flight`): watch it with `ticker-view grpc://127.0.0.1:8815`, or read it
@@ -25,6 +29,7 @@ use clap::Parser;
 use tickertable::Engine;
 
 use tickertable_tools::demo::{Demo, DemoArgs};
+use tickertable_tools::flight_args::ServeArgs;
 
 /// Runs the demo producers headless and prints their statistics.
 #[derive(Debug, Parser)]
@@ -41,9 +46,9 @@ struct Cli {
     /// Also serve the engine over Arrow Flight at this address (port 0: any free port).
     #[arg(long, value_name = "HOST:PORT")]
     listen: Option<String>,
-    /// With --listen: require `authorization: Bearer <TOKEN>` from Flight clients.
-    #[arg(long, requires = "listen")]
-    token: Option<String>,
+    /// With --listen: the token clients need and TLS.
+    #[command(flatten)]
+    security: ServeArgs,
 }
 
 fn main() -> Result<()> {
@@ -93,18 +98,18 @@ fn serve(cli: &Cli, engine: &Engine) -> Result<Option<tickertable::flight::Fligh
     let Some(addr) = &cli.listen else {
         return Ok(None);
     };
-    let mut options = tickertable::flight::FlightOptions::default();
-    if let Some(token) = &cli.token {
-        options = options.with_token(token.clone());
-    }
+    let options = cli
+        .security
+        .apply(tickertable::flight::FlightOptions::default())?;
     let server = engine
         .handle()
         .serve_flight_with(addr.as_str(), options)
         .with_context(|| format!("serving Flight at {addr}"))?;
-    let auth = if cli.token.is_some() {
-        " --token <TOKEN>"
-    } else {
-        ""
+    let auth = match (cli.security.wants_token(), cli.security.is_tls()) {
+        (true, true) => " --tls-ca <CA> --token-file <FILE>",
+        (true, false) => " --token-file <FILE>",
+        (false, true) => " --tls-ca <CA>",
+        (false, false) => "",
     };
     println!(
         "ticker-demo: serving Arrow Flight at {} (watch it: ticker-view {}{auth})",

@@ -229,6 +229,7 @@ impl fmt::Debug for FlightOptions {
 /// [`STOP_GRACE`] for calls in flight, then drops what is left.
 pub struct FlightServer {
     addr: SocketAddr,
+    tls: bool,
     stop: Option<watch::Sender<bool>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -242,9 +243,10 @@ impl FlightServer {
         self.addr
     }
 
-    /// The `grpc://host:port` URL clients connect to.
+    /// The URL clients connect to: `grpc://host:port`, or `grpc+tls://host:port` with TLS.
     pub fn url(&self) -> String {
-        format!("grpc://{}", self.addr)
+        let scheme = if self.tls { "grpc+tls" } else { "grpc" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Stops the server and waits for its thread.
@@ -326,6 +328,7 @@ impl EngineHandle {
         };
         let max_message = options.max_message_bytes;
         let tls = options.tls;
+        let is_tls = tls.is_some();
         let thread = std::thread::Builder::new()
             .name("tickertable-flight".into())
             .spawn(move || {
@@ -389,6 +392,7 @@ impl EngineHandle {
             })?;
         Ok(FlightServer {
             addr: local,
+            tls: is_tls,
             stop: Some(stop),
             thread: Some(thread),
         })

@@ -10,8 +10,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::graph::{cycle, on_cycle_thread};
 use crate::graph::Core;
+use crate::graph::{cycle, on_cycle_thread};
 use crate::step::Step;
 use crate::sync::Ordering;
 
