@@ -49,7 +49,10 @@ fn demo(args: &[&str], env: &[(&str, &str)]) -> Demo {
     for line in BufReader::new(stdout).lines() {
         let line = line.expect("ticker-demo's stdout");
         if let Some(rest) = line.split("serving Arrow Flight at ").nth(1) {
-            demo.url = rest.split_whitespace().next().unwrap_or("").to_owned();
+            rest.split_whitespace()
+                .next()
+                .unwrap_or("")
+                .clone_into(&mut demo.url);
             break;
         }
     }
