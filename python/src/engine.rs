@@ -1,7 +1,7 @@
 //! `tickertable.Engine` and its Flight server.
 
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use pyo3::prelude::*;
@@ -14,6 +14,9 @@ use crate::callback::{call_python, check_not_in_callback, fail_callback};
 use crate::convert::{key_names, kind_of, schema_of};
 use crate::errors::{simple, IntoPyResult};
 use crate::publish::{PyDynamicTableWriter, PyTablePublisher};
+
+/// How long a wait without the GIL lasts before checking for Ctrl-C.
+const SIGNAL_SLICE: Duration = Duration::from_millis(50);
 use crate::table::PyTable;
 
 /// What writers need to know about their engine.
@@ -127,6 +130,49 @@ impl PyEngine {
         check_not_in_callback(py, "run_cycle")?;
         let handle = self.handle().clone();
         Ok(py.detach(move || handle.run_cycle()).as_u64())
+    }
+
+    /// Makes everything written before this call visible and returns the step it is visible
+    /// at: rows staged by any writer before the call are in the tables when it returns
+    /// (`DolphinDB`'s "wait for the writer, then count the rows":
+    /// ``writer.wait_for_thread_completion(); engine.sync(); len(table.snapshot())``).
+    ///
+    /// A manual engine runs a cycle; a threaded one asks for a cycle now and waits for it
+    /// (with the GIL released). From a listener it cannot wait and returns the current step.
+    fn sync(&self, py: Python<'_>) -> u64 {
+        let handle = self.handle().clone();
+        py.detach(move || handle.sync()).as_u64()
+    }
+
+    /// Waits until step ``step`` is published (its snapshots readable, its updates
+    /// delivered), at most ``timeout`` seconds (``None``: no limit). Returns whether it was;
+    /// ``False`` also when the engine shut down first. Releases the GIL; Ctrl-C interrupts.
+    #[pyo3(signature = (step, timeout=None))]
+    fn wait_for_step(&self, py: Python<'_>, step: u64, timeout: Option<f64>) -> PyResult<bool> {
+        let deadline = match timeout {
+            Some(t) if !(t >= 0.0 && t.is_finite()) => {
+                return Err(pyo3::exceptions::PyValueError::new_err(
+                    "timeout must be a finite number of seconds >= 0, or None",
+                ))
+            }
+            Some(t) => Some(Instant::now() + Duration::from_secs_f64(t)),
+            None => None,
+        };
+        let target = tickertable::Step::new(step);
+        loop {
+            let slice = deadline.map_or(SIGNAL_SLICE, |d| {
+                d.saturating_duration_since(Instant::now())
+                    .min(SIGNAL_SLICE)
+            });
+            let handle = self.handle().clone();
+            if py.detach(move || handle.wait_for_step(target, slice)) {
+                return Ok(true);
+            }
+            if self.handle().is_shut_down() || deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(false);
+            }
+            py.check_signals()?;
+        }
     }
 
     /// Asks the cycle thread to run the next cycle now (requests coalesce). Does nothing in

@@ -162,3 +162,23 @@ def test_invalid_options_raise(engine: tt.Engine) -> None:
         tt.MultithreadedTableWriter(table, partition_col="nope")
     with pytest.raises(TypeError):
         tt.MultithreadedTableWriter("tglobal")
+
+
+def test_wait_for_completion_then_sync_then_count_with_a_threaded_engine() -> None:
+    # DolphinDB's documented workflow, on an engine whose cycle is a minute away: without
+    # ``sync()`` the rows would not be visible yet.
+    with tt.Engine(period=60) as engine:
+        table = tglobal(engine, "threaded")
+        writer = tt.MultithreadedTableWriter(table, batch_size=7, thread_count=3, partition_col="ticker")
+        for i in range(100):
+            writer.insert(np.datetime64("2022-03-20"), f"T{i % 5}", i)
+        status = writer.wait_for_thread_completion()
+        assert status.sent_rows == 100
+        step = engine.sync()
+        assert table.num_rows == 100
+        assert engine.step >= step
+        assert engine.wait_for_step(step, timeout=0)
+        # A step far ahead is not reached within a short wait.
+        assert not engine.wait_for_step(step + 1000, timeout=0.05)
+        with pytest.raises(ValueError, match="timeout"):
+            engine.wait_for_step(step, timeout=-1)

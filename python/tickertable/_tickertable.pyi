@@ -34,6 +34,10 @@ class Engine:
     ) -> None: ...
     def run_cycle(self) -> int:
         """Runs one cycle now on the calling thread and returns its step."""
+    def sync(self) -> int:
+        """Makes everything written before the call visible; returns its step."""
+    def wait_for_step(self, step: int, timeout: float | None = None) -> bool:
+        """Waits until ``step`` is published, at most ``timeout`` seconds."""
     def request_refresh(self) -> None:
         """Asks the cycle thread to run the next cycle now."""
     @property
