@@ -311,7 +311,8 @@ impl Mirror {
         } else {
             chunks.len()
         };
-        let index = |n: u64| usize::try_from(n).expect("invariant: a chunk's rows fit usize");
+        // Offsets into a chunk, which holds them: they fit `usize`.
+        let index = |n: u64| crate::table::chunk::range_len(&(0..n));
         chunks
             .focus()
             .narrow(first..)

@@ -42,7 +42,7 @@ pub(crate) struct Filter {
 #[derive(Debug, Clone)]
 enum Kind {
     /// An expression of `tickertable::expr`.
-    Expr(BoundExpr),
+    Expr(Box<BoundExpr>),
     /// The shorthand `Column ~ text`: a text column contains `needle` (lowercase), ignoring
     /// ASCII case.
     Contains { column: usize, needle: String },
@@ -72,7 +72,7 @@ impl Filter {
         Ok(Self {
             shown: bound.expr().to_string(),
             columns: bound.column_indices().to_vec(),
-            kind: Kind::Expr(bound),
+            kind: Kind::Expr(Box::new(bound)),
             pinned,
         })
     }
@@ -274,7 +274,7 @@ mod tests {
         };
         assert_eq!(pinned(r#"Sym == "AAPL""#), Some((0, "AAPL".to_owned())));
         assert_eq!(
-            pinned(r#"Price > 1 && 'MSFT' = Sym"#),
+            pinned("Price > 1 && 'MSFT' = Sym"),
             Some((0, "MSFT".to_owned()))
         );
         assert_eq!(pinned(r#"Sym == "AAPL" || Price > 1"#), None);

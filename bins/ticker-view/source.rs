@@ -525,10 +525,15 @@ mod tests {
         );
         // The first update again (rows added where rows are) does not fit: the table fails,
         // and nothing follows until a snapshot.
-        let added = events.iter().find(|e| matches!(e, Event::Update(u) if u.num_added() > 0));
+        let added = events
+            .iter()
+            .find(|e| matches!(e, Event::Update(u) if u.num_added() > 0));
         let added = added.unwrap();
         assert!(matches!(follower.follow(added), Some(DataEvent::Failed(_))));
         assert!(follower.follow(events.last().unwrap()).is_none());
-        assert!(matches!(follower.follow(&events[0]), Some(DataEvent::Snapshot(_))));
+        assert!(matches!(
+            follower.follow(&events[0]),
+            Some(DataEvent::Snapshot(_))
+        ));
     }
 }

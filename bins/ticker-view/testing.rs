@@ -246,7 +246,7 @@ impl Rig {
 
 /// A mirror holding `batch`'s rows from position `start`, at step 1: a snapshot's rows as a
 /// source hands them over.
-pub(crate) fn mirror_at(start: u64, batch: RecordBatch) -> Mirror {
+pub(crate) fn mirror_at(start: u64, batch: &RecordBatch) -> Mirror {
     let mut m = Mirror::new(batch.schema());
     let n = batch.num_rows() as u64;
     let snapshot = MessageMeta {
@@ -254,7 +254,7 @@ pub(crate) fn mirror_at(start: u64, batch: RecordBatch) -> Mirror {
         rows: Some(start..start + n),
         ..meta(Step::new(1), 0..0, Vec::new(), start..start + n)
     };
-    m.apply_message(&snapshot, Some(&batch)).unwrap();
+    m.apply_message(&snapshot, Some(batch)).unwrap();
     m
 }
 

@@ -444,7 +444,7 @@ fn steps_and_snapshots_in_several_parts_count_once_and_a_snapshot_revives_a_tabl
     assert!(rig.app.tables[HISTORY].ended.is_some());
     rig.app.update(Action::Data {
         table: HISTORY,
-        event: DataEvent::Snapshot(mirror_at(0, batch.slice(0, 2))),
+        event: DataEvent::Snapshot(mirror_at(0, &batch.slice(0, 2))),
         at: rig.now,
     });
     assert_eq!(rig.app.tables[HISTORY].ended, None);

@@ -245,7 +245,7 @@ mod tests {
             ],
         )
         .unwrap();
-        crate::testing::mirror_at(start, batch)
+        crate::testing::mirror_at(start, &batch)
     }
 
     /// The key `Sym == AAPL`.

@@ -187,7 +187,7 @@ mod tests {
         let schema = Arc::new(Schema::new(vec![Field::new("N", DataType::Int64, false)]));
         let values = Int64Array::from_iter_values(rows.clone().map(|p| p as i64));
         let batch = RecordBatch::try_new(schema, vec![Arc::new(values)]).unwrap();
-        crate::testing::mirror_at(rows.start, batch)
+        crate::testing::mirror_at(rows.start, &batch)
     }
 
     fn at(c: &Cursor) -> (usize, usize) {

@@ -215,7 +215,7 @@ mod tests {
             vec![Arc::new(Float64Array::from(bids.to_vec()))],
         )
         .unwrap();
-        mirror_at(start, batch)
+        mirror_at(start, &batch)
     }
 
     fn modified(rows: &[(u64, f64)], masks: Vec<u8>) -> Change {

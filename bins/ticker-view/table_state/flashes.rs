@@ -397,7 +397,7 @@ mod tests {
             ],
         )
         .unwrap();
-        crate::testing::mirror_at(start, batch)
+        crate::testing::mirror_at(start, &batch)
     }
 
     fn flashes() -> Flashes {

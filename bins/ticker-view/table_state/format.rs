@@ -239,7 +239,7 @@ mod tests {
             ],
         )
         .unwrap();
-        crate::testing::mirror_at(10, batch)
+        crate::testing::mirror_at(10, &batch)
     }
 
     fn cells(f: &Formatted) -> Vec<Vec<&str>> {

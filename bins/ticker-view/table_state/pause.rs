@@ -65,7 +65,7 @@ mod tests {
         let batch =
             RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from_iter_values(0..n))])
                 .unwrap();
-        crate::testing::mirror_at(0, batch)
+        crate::testing::mirror_at(0, &batch)
     }
 
     #[test]

@@ -103,7 +103,7 @@ mod tests {
         let batch =
             RecordBatch::try_new(schema(), vec![Arc::new(Float64Array::from(bids.to_vec()))])
                 .unwrap();
-        crate::testing::mirror_at(10, batch)
+        crate::testing::mirror_at(10, &batch)
     }
 
     #[test]

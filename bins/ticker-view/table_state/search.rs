@@ -111,7 +111,7 @@ mod tests {
             ],
         )
         .unwrap();
-        crate::testing::mirror_at(100, batch)
+        crate::testing::mirror_at(100, &batch)
     }
 
     fn search(query: &str) -> Search {

@@ -159,7 +159,7 @@ mod tests {
             ],
         )
         .unwrap();
-        crate::testing::mirror_at(0, batch)
+        crate::testing::mirror_at(0, &batch)
     }
 
     fn by(column: usize, descending: bool) -> Sort {
