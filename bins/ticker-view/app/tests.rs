@@ -451,6 +451,59 @@ fn steps_and_snapshots_in_several_parts_count_once_and_a_snapshot_revives_a_tabl
     assert_eq!(rig.app.tables[HISTORY].mirror.len(), 2);
 }
 
+#[test]
+fn filter_expressions_errors_with_positions_and_the_contains_shorthand() {
+    let mut rig = Rig::new(80, 12);
+    rig.app.open(HISTORY);
+    rig.publish(&[
+        ("AAPL", 101.0),
+        ("MSFT", 99.0),
+        ("AAPL", 103.0),
+        ("NVDA", 250.0),
+    ]);
+    rig.cycle();
+    let clear = |rig: &mut Rig| {
+        rig.key(KeyCode::Char('f'));
+        while rig.app.prompt.as_ref().is_some_and(|p| !p.text.is_empty()) {
+            rig.key(KeyCode::Backspace);
+        }
+    };
+    rig.key(KeyCode::Char('f'));
+    rig.type_line(r#"Price > 100 && Sym in ("AAPL", "NVDA")"#);
+    assert_eq!(rig.view_len(), 3);
+    let message = rig.app.message.clone().unwrap();
+    assert!(!message.error, "{}", message.text);
+    assert!(message.text.contains("3 rows match"), "{}", message.text);
+    // A new row is tested as it arrives: the mask of the update's rows.
+    rig.publish(&[("NVDA", 251.0), ("NVDA", 1.0)]);
+    rig.cycle();
+    assert_eq!(rig.view_len(), 4);
+
+    clear(&mut rig);
+    rig.type_line("Price >");
+    let message = rig.app.message.clone().unwrap();
+    assert!(message.error);
+    assert!(
+        message.text.starts_with("filter: at 7: expected"),
+        "{}",
+        message.text
+    );
+    assert_eq!(rig.view_len(), 4, "a bad filter leaves the old one");
+    clear(&mut rig);
+    rig.type_line("Sym > 1");
+    let text = rig.app.message.clone().unwrap().text;
+    assert_eq!(text, "filter: at 4: cannot apply '>' to Utf8 and Int64");
+
+    // Not an expression, but the shorthand: a text column contains, ignoring case.
+    clear(&mut rig);
+    rig.type_line("sym ~ VD");
+    assert_eq!(rig.view_len(), 3);
+    let v = rig.app.view.as_ref().unwrap();
+    assert_eq!(v.filter().unwrap().filter().to_string(), "Sym ~ VD");
+    rig.key(KeyCode::Char('f'));
+    assert_eq!(rig.app.prompt.as_ref().unwrap().text, "Sym ~ VD");
+}
+
 /// The `Sym` of each row of the open table's mirror.
 fn syms(rig: &Rig, table: usize) -> Vec<String> {
     let m = &rig.app.tables[table].mirror;

@@ -178,9 +178,9 @@ mod tests {
 
     use arrow_array::{Int64Array, RecordBatch};
     use arrow_schema::{DataType, Field, Schema};
+    use tickertable::Mirror;
 
     use super::*;
-    use tickertable::Mirror;
 
     /// A mirror of the positions `rows`.
     fn mirror(rows: Range<u64>) -> Mirror {

@@ -291,6 +291,45 @@ mod tests {
     }
 
     #[test]
+    fn a_scan_masks_each_chunk_and_an_expression_retests_rows_whose_columns_were_written() {
+        use arrow_array::StringArray;
+
+        // Sym, Bid and an unrelated Note; two chunks.
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("Sym", DataType::Utf8, false),
+            Field::new("Bid", DataType::Float64, true),
+            Field::new("Note", DataType::Utf8, true),
+        ]));
+        let rows = |syms: &[&str], bids: &[f64]| {
+            RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(StringArray::from_iter_values(syms.iter().copied())),
+                    Arc::new(Float64Array::from(bids.to_vec())),
+                    Arc::new(StringArray::from(vec![Some("n"); syms.len()])),
+                ],
+            )
+            .unwrap()
+        };
+        let mut m = mirror_at(0, &rows(&["A", "B", "A"], &[60.0, 70.0, 10.0]));
+        let step = tickertable::Step::new(2);
+        let more = crate::testing::meta(step, 0..0, vec![], 3..5);
+        crate::testing::update(&mut m, more, Some(rows(&["A", "A"], &[99.0, 98.0])));
+        assert_eq!(m.slice(m.rows()).len(), 2, "two chunks");
+        let filter = Filter::parse(r#"Bid > 50 && Sym == "A""#, &schema).unwrap();
+        let mut f = FilterState::new(filter, &m);
+        assert_eq!(f.matches, [0, 3, 4]);
+        // Row 0 rewritten to B (its Sym written), row 3 to a low bid with only Note written
+        // (a partial upsert that leaves the filter's columns as they were), row 2 to a high bid.
+        let batch = rows(&["B", "A", "A"], &[60.0, 99.0, 80.0]);
+        let all = 0b111;
+        let change = Change::modifying(vec![0, 2, 3], batch, vec![all, all, 0b100]);
+        f.on_update(&m, &change);
+        assert_eq!(f.matches, [2, 3, 4]);
+        assert!(f.error().is_none());
+    }
+
+    #[test]
     fn a_rescan_starts_over_from_the_rows_held() {
         let mut f = filter([0, 1, 7]);
         f.rescan(&mirror(5, &[99.0, 1.0]));

@@ -15,9 +15,9 @@ use std::time::Instant;
 use arrow_array::RecordBatch;
 use arrow_cast::display::ArrayFormatter;
 use arrow_schema::{DataType, SchemaRef};
+use tickertable::Mirror;
 
 use crate::cells::{format_cell, FORMAT};
-use tickertable::Mirror;
 
 /// The widest a column grows.
 const MAX_WIDTH: u16 = 40;

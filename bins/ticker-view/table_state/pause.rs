@@ -1,6 +1,6 @@
 //! Pausing: the rows the view froze, and how many updates came since.
 //!
-//! While paused the view shows a copy of the rows as they were (cheap: the batches are shared)
+//! While paused the view shows a copy of the rows as they were (O(1): the chunks are shared)
 //! and ignores updates but counts them; resuming shows the live rows again.
 
 use tickertable::Mirror;
@@ -29,7 +29,7 @@ impl Pause {
         self.pending
     }
 
-    /// Pauses on the rows of `live`. O(chunks).
+    /// Pauses on the rows of `live`. O(1): the copy shares the mirror's chunks.
     pub(super) fn freeze(&mut self, live: &Mirror) {
         self.frozen = Some(live.clone());
         self.pending = 0;

@@ -4,10 +4,11 @@
 
 use std::ops::Range;
 
+use tickertable::Mirror;
+
 use super::filter::FilterState;
 use super::sort::Sorted;
 use crate::cells::to_usize;
-use tickertable::Mirror;
 
 /// The rows shown, borrowed from the parts that choose them. Cheap to make: three references.
 #[derive(Debug, Clone, Copy)]

@@ -93,9 +93,9 @@ mod tests {
 
     use arrow_array::{Float64Array, RecordBatch, StringArray};
     use arrow_schema::{DataType, Field, Schema};
+    use tickertable::Mirror;
 
     use super::*;
-    use tickertable::Mirror;
 
     /// A mirror holding `rows` from position 100.
     fn mirror(rows: &[(&str, f64)]) -> Mirror {

@@ -9,10 +9,10 @@
 use std::cmp::Ordering;
 
 use arrow_array::Array;
+use tickertable::Mirror;
 
 use super::filter::FilterState;
 use crate::cells::{num_at, text_at};
-use tickertable::Mirror;
 
 /// Rows a sort orders: the newest of the row set.
 pub(crate) const SORT_ROWS: usize = 10_000;

@@ -13,11 +13,10 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::Float64Type;
 use arrow_array::RecordBatch;
 use futures_util::StreamExt;
-use tickertable::flight::{FlightOptions, FlightServer};
-use tickertable::{Engine, PublisherOptions, Table, TableKind, TablePublisher, TableSnapshot};
-
-use tickertable::flight::MessageMeta;
-use tickertable::Mirror;
+use tickertable::flight::{FlightOptions, FlightServer, MessageMeta};
+use tickertable::{
+    Engine, Mirror, PublisherOptions, Table, TableKind, TablePublisher, TableSnapshot,
+};
 use tickertable_tools::demo::trade_schema;
 
 use super::*;
