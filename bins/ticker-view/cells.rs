@@ -1,5 +1,6 @@
-//! Reading cells: one cell of a batch as a number or a string ([`num_at`], [`text_at`]), the kinds of columns ([`is_numeric`], [`is_time`], [`is_text`]), and cells
-//! formatted for the screen with arrow's `ArrayFormatter` ([`format_cell`]).
+//! Reading cells: one cell of a batch as a number or a string ([`num_at`], [`text_at`]), the
+//! kinds of columns ([`is_numeric`], [`is_time`], [`is_text`]), and cells formatted for the
+//! screen with arrow's `ArrayFormatter` ([`format_cell`]).
 //!
 //! The rows themselves are a `tickertable::Mirror`'s: these helpers read its chunks in place.
 

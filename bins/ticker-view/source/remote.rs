@@ -4,13 +4,13 @@
 //!
 //! One supervisor task on the tokio runtime owns the connection. A *session* connects, lists
 //! the tables and runs one forwarder task per table, which subscribes to the table's live
-//! ticket and sends what each message did as a [`DataEvent`] on that table's bounded channel: the
-//! [`DataStream`] the viewer reads. Every `poll` the session lists the tables again, which
-//! checks that the server still answers and finds tables created since. When the connection
-//! is lost the status says why, and the supervisor reconnects after an exponential backoff
-//! (250 ms doubling to 5 s by default, back to the start after a session that connected),
-//! resubscribing every table from a fresh snapshot. A table's channel outlives sessions, so
-//! the viewer keeps reading the same stream across reconnects.
+//! ticket and sends what each message did as a [`DataEvent`] on that table's bounded
+//! channel: the [`DataStream`] the viewer reads. Every `poll` the session lists the tables
+//! again, which checks that the server still answers and finds tables created since. When the
+//! connection is lost the status says why, and the supervisor reconnects after an exponential
+//! backoff (250 ms doubling to 5 s by default, back to the start after a session that
+//! connected), resubscribing every table from a fresh snapshot. A table's channel outlives
+//! sessions, so the viewer keeps reading the same stream across reconnects.
 //!
 //! A stream that fails while the server still answers a listing is the table's failure, not
 //! the connection's: the table's stream gets a [`DataEvent::Failed`] and is not resubscribed
