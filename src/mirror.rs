@@ -61,6 +61,25 @@ impl Replaced {
     pub fn is_empty(&self) -> bool {
         self.chunks.is_empty()
     }
+
+    /// Adds what a later update replaced, for one view of both: a chunk both replaced keeps
+    /// its version from before the first (`self`'s). For the parts of one step that a Flight
+    /// stream sends in several messages, whose chunks keep their positions.
+    /// O(chunks of both).
+    pub fn merge(&mut self, later: Replaced) {
+        let mut merged = Vec::with_capacity(self.chunks.len() + later.chunks.len());
+        let mut earlier = std::mem::take(&mut self.chunks).into_iter().peekable();
+        for (start, batch) in later.chunks {
+            while let Some(first) = earlier.next_if(|(s, _)| *s <= start) {
+                merged.push(first);
+            }
+            if merged.last().is_none_or(|(s, _)| *s != start) {
+                merged.push((start, batch));
+            }
+        }
+        merged.extend(earlier);
+        self.chunks = merged;
+    }
 }
 
 /// A local copy of a table; see the [module docs](self).
@@ -442,6 +461,35 @@ mod tests {
         engine.run_cycle();
         follow(&t, &sub, &mut m);
         assert_eq!(m.rows(), 0..2, "the next keys are at 0 again");
+    }
+
+    #[test]
+    fn merged_replaced_chunks_keep_the_oldest_version_of_each() {
+        let at = |chunks: Vec<(u64, i64)>| Replaced {
+            chunks: chunks
+                .into_iter()
+                .map(|(s, v)| (s, int_batch(v..v + 10)))
+                .collect(),
+        };
+        let mut first = at(vec![(0, 100), (20, 120)]);
+        // A later part replaced chunk 20 again (its rows as the first part left them), and
+        // chunks 10 and 30 for the first time.
+        first.merge(at(vec![(10, 210), (20, 220), (30, 230)]));
+        let got: Vec<(u64, i64)> = first
+            .chunks
+            .iter()
+            .map(|(s, b)| (*s, i64_column(&[b.slice(0, 1)], 0)[0]))
+            .collect();
+        assert_eq!(got, [(0, 100), (10, 210), (20, 120), (30, 230)]);
+        let (b, i) = first.locate(25).unwrap();
+        assert_eq!(
+            i64_column(&[b.slice(i, 1)], 0),
+            [125],
+            "as it was before both"
+        );
+        let mut none = Replaced::default();
+        none.merge(Replaced::default());
+        assert!(none.is_empty());
     }
 
     #[test]

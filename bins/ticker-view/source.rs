@@ -121,6 +121,61 @@ impl Change {
         }
     }
 
+    /// Whether message `next` continues the step this change (its first message) started:
+    /// the same step, not a reset, no rows removed, and modified rows only before any added
+    /// ones and after the modified ones so far. Such messages merge into one change.
+    pub(crate) fn continues(&self, next: &MessageMeta) -> bool {
+        let same_step = next.step == self.step && !next.reset && next.removed.is_empty();
+        let in_order = next.modified.is_empty()
+            || (self.added.is_empty()
+                && match (self.modified.last(), next.modified.first()) {
+                    (Some(last), Some(first)) => last < first,
+                    _ => true,
+                });
+        same_step && in_order
+    }
+
+    /// Adds `next`, a later message of the same step that [`continues`](Self::continues)
+    /// this one: its modified rows after these (their rows concatenated, O(rows so far)),
+    /// its added rows after these, and the chunks it replaced that these did not.
+    ///
+    /// # Errors
+    ///
+    /// If the modified rows do not concatenate (another schema).
+    pub(crate) fn merge(&mut self, next: Change) -> Result<(), String> {
+        if self.added.is_empty() {
+            self.added = next.added;
+        } else {
+            self.added.end = self.added.end.max(next.added.end);
+        }
+        if let Some(rows) = next.modified_rows {
+            let width = rows.num_columns().div_ceil(8);
+            if !self.masks.is_empty() || !next.masks.is_empty() {
+                if self.masks.is_empty() {
+                    // Every column of the rows so far was written.
+                    self.masks = vec![0xff; self.modified.len() * width];
+                }
+                if next.masks.is_empty() {
+                    self.masks
+                        .resize(self.masks.len() + next.modified.len() * width, 0xff);
+                } else {
+                    self.masks.extend(next.masks);
+                }
+            }
+            self.width = width;
+            self.modified.extend(next.modified);
+            self.modified_rows = Some(match self.modified_rows.take() {
+                None => rows,
+                Some(held) => {
+                    arrow_select::concat::concat_batches(held.schema_ref(), [&held, &rows])
+                        .map_err(|e| format!("modified rows: {e}"))?
+                }
+            });
+        }
+        self.replaced.merge(next.replaced);
+        Ok(())
+    }
+
     /// Rows `removed` and `added`, none modified.
     #[cfg(test)]
     pub(crate) fn moving(removed: Range<u64>, added: Range<u64>) -> Self {
@@ -477,6 +532,66 @@ mod tests {
         let c = Change::of_message(added, Some(rows(3, 2)), Replaced::default());
         assert!(c.modified_rows.is_none());
         assert_eq!(c.rows_written(), 3);
+    }
+
+    #[test]
+    fn the_messages_of_one_step_merge_in_order_with_their_column_masks() {
+        let part = |modified: Vec<u64>, masks: Vec<Vec<u8>>| {
+            let n = modified.len();
+            Change::of_message(meta(modified, masks), Some(rows(n, 1)), Replaced::default())
+        };
+        let mut c = part(vec![0, 3], vec![]);
+        // Column 1 only, then columns 0 and 8.
+        let next = meta(vec![5, 6], vec![vec![0b10, 0], vec![0b1, 0b1]]);
+        assert!(c.continues(&next));
+        c.merge(part(next.modified, next.masks)).unwrap();
+        let next = meta(vec![9], vec![]);
+        assert!(c.continues(&next));
+        c.merge(part(next.modified, next.masks)).unwrap();
+        assert_eq!(c.modified, [0, 3, 5, 6, 9]);
+        assert_eq!(c.modified_rows.as_ref().map(RecordBatch::num_rows), Some(5));
+        let written = |i| {
+            (0..9)
+                .filter(|&col| c.is_written(i, col))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(written(0), (0..9).collect::<Vec<_>>());
+        assert_eq!(written(2), [1]);
+        assert_eq!(written(3), [0, 8]);
+        assert_eq!(written(4), (0..9).collect::<Vec<_>>());
+        // Then added rows; after them, or out of order, or of another step, or removing
+        // rows, or a reset: a new change.
+        let added = MessageMeta {
+            added: 9..12,
+            ..meta(vec![], vec![])
+        };
+        assert!(c.continues(&added));
+        c.merge(Change::of_message(
+            added,
+            Some(rows(3, 2)),
+            Replaced::default(),
+        ))
+        .unwrap();
+        assert_eq!((c.added.clone(), c.rows_written()), (9..12, 8));
+        assert!(
+            !c.continues(&meta(vec![12], vec![])),
+            "modified after added"
+        );
+        let c = part(vec![4], vec![]);
+        assert!(!c.continues(&meta(vec![2], vec![])), "not ascending");
+        let later = MessageMeta {
+            step: Step::new(5),
+            ..meta(vec![], vec![])
+        };
+        let removing = MessageMeta {
+            removed: 8..9,
+            ..meta(vec![], vec![])
+        };
+        let reset = MessageMeta {
+            reset: true,
+            ..meta(vec![], vec![])
+        };
+        assert!(!c.continues(&later) && !c.continues(&removing) && !c.continues(&reset));
     }
 
     #[test]

@@ -25,11 +25,13 @@
 //! viewer that fell behind ([`DataEvent::Lagged`]); every other message is a
 //! [`DataEvent::Update`] whose [`Change`] holds its `removed` and `added` positions, or (a
 //! keyed table's message with `modified` positions) its rows modified in place, their column
-//! masks and the chunks they replaced. A large step comes in several messages, so in several
-//! updates of the same step, each applied in turn (a keyed table's: the removed suffix and
-//! the modified rows first, then the added rows). The server sends a snapshot a stored chunk
-//! per message, so a large one often comes in parts: the App takes updates of a snapshot's
-//! step as the rest of the snapshot, and they do not count as rows in.
+//! masks and the chunks they replaced. The messages of one step that have already arrived
+//! make one event ([`Change::merge`]), in order: a keyed table's update is its modified-row
+//! messages, the first with the `removed` range, then its added-row messages. The rest of a
+//! step that arrives later gives more updates with the same step, each describing what the
+//! mirror applied in turn. The server sends a snapshot a stored chunk per message, so a
+//! large one often comes in parts: the App takes updates of a snapshot's step as the rest of
+//! the snapshot, and they do not count as rows in.
 //!
 //! # What a remote source cannot know
 //!
@@ -53,7 +55,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use futures_util::{stream, StreamExt};
+use futures_util::{stream, FutureExt, StreamExt};
 use parking_lot::Mutex;
 use tickertable::flight::{Client, RemoteMessage, RemoteSubscription, RemoteTable};
 use tickertable::{Error, RemoteErrorKind, Step, TableKind};
@@ -519,13 +521,19 @@ async fn forward(mut client: Client, slot: Arc<Slot>, shared: Arc<Shared>) -> Re
     };
     let mut f = Forwarder {
         sub,
+        held: None,
         snapshots: 0,
         first_step: None,
         last_step: None,
         last_end: None,
     };
     loop {
-        let message = match f.sub.next().await {
+        let next = match f.held.take() {
+            Some(Ahead::Item(item)) => Some(item),
+            Some(Ahead::End) => None,
+            None => f.sub.next().await,
+        };
+        let message = match next {
             Some(Ok(m)) => m,
             Some(Err(e)) => return table_or_link(&mut client, &slot, &shared, reason(&e)).await,
             None => {
@@ -564,9 +572,17 @@ async fn table_or_link(
     }
 }
 
+/// What a stream's `next()` returned, read ahead.
+enum Ahead {
+    Item(tickertable::Result<RemoteMessage>),
+    End,
+}
+
 /// What a forwarder remembers between messages.
 struct Forwarder {
     sub: RemoteSubscription,
+    /// What `next()` returned while merging a step, not handled yet.
+    held: Option<Ahead>,
     /// Resets seen in this subscription.
     snapshots: u64,
     /// The step of the first snapshot while its messages may still come: they move the end
@@ -578,23 +594,43 @@ struct Forwarder {
 }
 
 impl Forwarder {
-    /// The event for a message the subscription applied to its mirror: the mirror, and what
-    /// the message changed. Counts the rows and the step.
-    fn event(&mut self, message: RemoteMessage, slot: &Slot, shared: &Shared) -> DataEvent {
-        let Some(mirror) = self.sub.mirror().cloned() else {
+    /// The event for `first`, a message the subscription applied to its mirror, and for the
+    /// messages of its step that have already arrived (the mirror applied them too): the
+    /// mirror after them, and what they changed. Counts the rows and the step.
+    fn event(&mut self, first: RemoteMessage, slot: &Slot, shared: &Shared) -> DataEvent {
+        let reset = first.meta.reset;
+        let step = first.meta.step;
+        let mut change = Change::of_message(first.meta, first.batch, first.replaced);
+        let mut mirror = self.sub.mirror().cloned();
+        // Merge the rest of the step if it is already here (`next` is cancel-safe: it only
+        // awaits the next message, then applies it without awaiting).
+        while let Some(next) = self.sub.next().now_or_never() {
+            match next {
+                Some(Ok(m)) if change.continues(&m.meta) => {
+                    let more = Change::of_message(m.meta, m.batch, m.replaced);
+                    if let Err(why) = change.merge(more) {
+                        return DataEvent::Failed(format!("step {step}: {why}"));
+                    }
+                    mirror = self.sub.mirror().cloned();
+                }
+                Some(item) => {
+                    self.held = Some(Ahead::Item(item));
+                    break;
+                }
+                None => {
+                    self.held = Some(Ahead::End);
+                    break;
+                }
+            }
+        }
+        let Some(mirror) = mirror else {
             // `next` applies every message it returns to the mirror, which it then has.
             return DataEvent::Failed("a message without the stream's schema".to_owned());
         };
-        let RemoteMessage {
-            meta,
-            batch,
-            replaced,
-        } = message;
-        let step = meta.step;
         let end = mirror.rows().end;
         let mut counted = true;
         let mut written = None;
-        let event = if meta.reset {
+        let event = if reset {
             self.snapshots += 1;
             self.first_step = (self.snapshots == 1).then_some(step);
             if self.snapshots == 1 {
@@ -613,7 +649,6 @@ impl Forwarder {
                 self.first_step = None;
                 shared.observe_step(step.as_u64());
             }
-            let change = Change::of_message(meta, batch, replaced);
             written = Some(change.rows_written());
             DataEvent::Update {
                 mirror,
