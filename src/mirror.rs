@@ -61,6 +61,25 @@ impl Replaced {
     pub fn is_empty(&self) -> bool {
         self.chunks.is_empty()
     }
+
+    /// Adds what a later update replaced, for one view of both: a chunk both replaced keeps
+    /// its version from before the first (`self`'s). For the parts of one step that a Flight
+    /// stream sends in several messages, whose chunks keep their positions.
+    /// O(chunks of both).
+    pub fn merge(&mut self, later: Replaced) {
+        let mut merged = Vec::with_capacity(self.chunks.len() + later.chunks.len());
+        let mut earlier = std::mem::take(&mut self.chunks).into_iter().peekable();
+        for (start, batch) in later.chunks {
+            while let Some(first) = earlier.next_if(|(s, _)| *s <= start) {
+                merged.push(first);
+            }
+            if merged.last().is_none_or(|(s, _)| *s != start) {
+                merged.push((start, batch));
+            }
+        }
+        merged.extend(earlier);
+        self.chunks = merged;
+    }
 }
 
 /// A local copy of a table; see the [module docs](self).
@@ -135,10 +154,11 @@ impl Mirror {
     /// [`Error::Protocol`] if the update does not fit the rows held (see the
     /// [module docs](self#rules)); the mirror is then as far as the update got.
     pub fn apply(&mut self, update: &TableUpdate) -> Result<Replaced> {
+        let removed = self.clear_if_all_removed(update.removed(), &update.added());
         let replaced = self
             .log
             .apply_update(
-                update.removed(),
+                removed,
                 update.modified(),
                 update.modified_batch(),
                 update.added(),
@@ -183,21 +203,17 @@ impl Mirror {
             self.log.skip_to(meta.added.start);
             self.resets += 1;
         }
+        let removed = self.clear_if_all_removed(meta.removed.clone(), &meta.added);
         let result = if meta.modified.is_empty() {
             let rows: Vec<RecordBatch> = batch.into_iter().cloned().collect();
             self.log
-                .apply_update(meta.removed.clone(), &[], None, meta.added.clone(), &rows)
+                .apply_update(removed, &[], None, meta.added.clone(), &rows)
         } else {
             if !meta.added.is_empty() {
                 return Err(protocol(meta.step, "a message both modifies and adds rows"));
             }
-            self.log.apply_update(
-                meta.removed.clone(),
-                &meta.modified,
-                batch,
-                meta.added.clone(),
-                &[],
-            )
+            self.log
+                .apply_update(removed, &meta.modified, batch, meta.added.clone(), &[])
         };
         let replaced = result.map_err(|e| protocol(meta.step, &e))?;
         if let Some(b) = batch {
@@ -207,6 +223,19 @@ impl Mirror {
         }
         self.step = meta.step;
         Ok(Replaced { chunks: replaced })
+    }
+
+    /// An update that removes every row held starts over where its added rows go, and then
+    /// removes nothing more: a keyed table emptied puts its next key at position 0 again,
+    /// below the old end (a blink cycle's or a ring's next rows go at the old end anyway).
+    fn clear_if_all_removed(&mut self, removed: Range<u64>, added: &Range<u64>) -> Range<u64> {
+        let held = self.log.rows();
+        if removed.is_empty() || removed.start > held.start || removed.end < held.end {
+            return removed;
+        }
+        self.log = ChunkLog::default();
+        self.log.skip_to(added.start);
+        added.start..added.start
     }
 
     /// The positions held.
@@ -259,6 +288,59 @@ impl Mirror {
     /// O(log chunks + chunks returned).
     pub fn slice(&self, range: Range<u64>) -> Vec<RecordBatch> {
         slice_chunks(self.log.chunks(), range)
+    }
+
+    /// The runs of rows at positions `range` (clamped to what is held), one per chunk they
+    /// fall in, in order: `(position of the run's first row, chunk, rows of the chunk)`.
+    ///
+    /// Like [`slice`](Self::slice) without making a batch per run: a reader that looks at
+    /// cells one by one (a viewer's chart, a sort) reads the chunks as they are.
+    /// O(log chunks) to start, then O(1) per run.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use tickertable::test_util::{int_batch, int_schema, manual_engine};
+    /// # use tickertable::Mirror;
+    /// # let engine = manual_engine();
+    /// # let (table, publisher) = engine.append_table("t", int_schema())?;
+    /// publisher.add(int_batch(0..4))?;
+    /// engine.run_cycle();
+    /// publisher.add(int_batch(4..10))?;
+    /// engine.run_cycle();
+    /// let mirror = Mirror::from_snapshot(&table.snapshot());
+    /// let mut next = 2;
+    /// for (position, chunk, rows) in mirror.runs(2..7) {
+    ///     assert_eq!(position, next);
+    ///     assert!(rows.end <= chunk.num_rows());
+    ///     next += rows.len() as u64;
+    /// }
+    /// assert_eq!(next, 7, "the runs cover 2..7, whatever the chunks");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn runs(
+        &self,
+        range: Range<u64>,
+    ) -> impl Iterator<Item = (u64, &RecordBatch, Range<usize>)> + '_ {
+        let held = self.log.rows();
+        let (from, to) = (range.start.max(held.start), range.end.min(held.end));
+        let chunks = self.log.chunks();
+        let first = if from < to {
+            crate::table::chunk::chunk_index(chunks, from)
+        } else {
+            chunks.len()
+        };
+        // Offsets into a chunk, which holds them: they fit `usize`.
+        let index = |n: u64| crate::table::chunk::range_len(&(0..n));
+        chunks
+            .focus()
+            .narrow(first..)
+            .into_iter()
+            .take_while(move |c| c.start < to)
+            .filter_map(move |c| {
+                let (lo, hi) = (from.max(c.start), to.min(c.end()));
+                (lo < hi).then(|| (lo, &c.batch, index(lo - c.start)..index(hi - c.start)))
+            })
     }
 
     /// The chunk holding `position` and the row's index in it. O(log chunks).
@@ -357,6 +439,87 @@ mod tests {
                 follow(&t, &sub, &mut m);
             }
         }
+    }
+
+    #[test]
+    fn regression_a_keyed_table_emptied_starts_over_at_position_zero() {
+        let engine = manual_engine();
+        let options = PublisherOptions::default()
+            .with_kind(TableKind::Keyed { capacity: None })
+            .with_key(["v"]);
+        let (t, p) = engine.table_publisher("k", int_schema(), options).unwrap();
+        let sub = t.subscribe().unwrap();
+        let mut m = Mirror::new(int_schema());
+        p.add(int_batch(0..3)).unwrap();
+        engine.run_cycle();
+        follow(&t, &sub, &mut m);
+        p.delete(int_batch(0..3)).unwrap();
+        engine.run_cycle();
+        follow(&t, &sub, &mut m);
+        assert!(m.is_empty());
+        p.add(int_batch(7..9)).unwrap();
+        engine.run_cycle();
+        follow(&t, &sub, &mut m);
+        assert_eq!(m.rows(), 0..2, "the next keys are at 0 again");
+    }
+
+    #[test]
+    fn merged_replaced_chunks_keep_the_oldest_version_of_each() {
+        let at = |chunks: Vec<(u64, i64)>| Replaced {
+            chunks: chunks
+                .into_iter()
+                .map(|(s, v)| (s, int_batch(v..v + 10)))
+                .collect(),
+        };
+        let mut first = at(vec![(0, 100), (20, 120)]);
+        // A later part replaced chunk 20 again (its rows as the first part left them), and
+        // chunks 10 and 30 for the first time.
+        first.merge(at(vec![(10, 210), (20, 220), (30, 230)]));
+        let got: Vec<(u64, i64)> = first
+            .chunks
+            .iter()
+            .map(|(s, b)| (*s, i64_column(&[b.slice(0, 1)], 0)[0]))
+            .collect();
+        assert_eq!(got, [(0, 100), (10, 210), (20, 120), (30, 230)]);
+        let (b, i) = first.locate(25).unwrap();
+        assert_eq!(
+            i64_column(&[b.slice(i, 1)], 0),
+            [125],
+            "as it was before both"
+        );
+        let mut none = Replaced::default();
+        none.merge(Replaced::default());
+        assert!(none.is_empty());
+    }
+
+    #[test]
+    fn runs_cover_exactly_the_range_held() {
+        // Five chunks of ten rows (pushed as they are, not coalesced), the first five rows
+        // evicted: the first chunk is sliced.
+        let mut m = Mirror::new(int_schema());
+        for i in 0..5 {
+            m.log.push(int_batch(i * 10..i * 10 + 10));
+        }
+        m.log.evict_to(5);
+        assert_eq!(m.rows(), 5..50);
+        let runs = |r: Range<u64>| -> Vec<(u64, Range<usize>, i64)> {
+            m.runs(r)
+                .map(|(p, b, rows)| (p, rows.clone(), i64_column(&[b.slice(rows.start, 1)], 0)[0]))
+                .collect()
+        };
+        assert_eq!(
+            runs(15..37),
+            [(15, 5..10, 15), (20, 0..10, 20), (30, 0..7, 30)]
+        );
+        assert_eq!(
+            runs(0..12),
+            [(5, 0..5, 5), (10, 0..2, 10)],
+            "clamped to the rows held"
+        );
+        assert_eq!(runs(49..80), [(49, 9..10, 49)]);
+        assert!(runs(50..60).is_empty() && runs(20..20).is_empty() && runs(0..5).is_empty());
+        let all: usize = m.runs(0..u64::MAX).map(|(_, _, r)| r.len()).sum();
+        assert_eq!(all, m.len());
     }
 
     #[test]

@@ -213,6 +213,8 @@ fn a_partial_upsert_keeps_the_other_columns_and_reports_only_its_own() {
     assert!(u.is_modified(0, 1), "a was given");
     assert!(!u.is_modified(0, 2), "b was left out");
     assert!(u.column_modified(1) && !u.column_modified(2));
+    let mask = u.modified_mask(0).expect("a partial upsert has a mask");
+    assert_eq!(mask[0] & 0b110, 0b010, "a written, b not: {mask:?}");
     assert_eq!(
         table_rows(&t),
         vec![

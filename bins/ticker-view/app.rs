@@ -2,19 +2,20 @@
 //! become actions in one function, [`App::map_key`]. Views read the App and never change it;
 //! [`App::prepare`] formats what the next frame shows, outside of drawing.
 //!
-//! Every table has a [`Mirror`] kept up to date from its stream (so opening one is instant and
-//! the list's counts are exact); the open table also has a [`TableState`].
+//! Every table has a [`Mirror`], the copy its source's last event brought (so opening one is
+//! instant and the list's counts are exact); the open table also has a [`TableState`]. The
+//! App never applies an update to a mirror: the source did (see `source`).
 
 use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use tickertable::{Mirror, Step};
 
 use crate::action::Action;
 use crate::filter::Filter;
-use crate::mirror::{Mirror, Replaced};
 use crate::source::{DataEvent, Link, SourceStatus, TableInfo};
 use crate::stats::Activity;
-use crate::table_state::{TableState, SORT_ROWS};
+use crate::table_state::{FilterState, TableState, SORT_ROWS};
 use crate::view;
 
 /// How long a status message stays.
@@ -71,20 +72,20 @@ pub(crate) struct Entry {
     pub(crate) ended: Option<String>,
     /// The step of the last snapshot, until an update of a later step: updates of that step
     /// are the rest of the snapshot (a remote source sends a large one in parts).
-    reset_step: Option<u64>,
+    reset_step: Option<Step>,
 }
 
 impl Entry {
     fn new(info: TableInfo) -> Self {
         Self {
-            info,
-            mirror: Mirror::default(),
+            mirror: Mirror::new(info.schema.clone()),
             activity: Activity::default(),
             updates: 0,
             shown: 0,
             written: 0,
             ended: None,
             reset_step: None,
+            info,
         }
     }
 }
@@ -439,12 +440,15 @@ impl App {
                                 let shown = f.to_string();
                                 v.set_filter(Some(f), m);
                                 let n = v.len(m);
-                                outcome = Ok(format!(
-                                    "filter {shown}: {} rows match",
-                                    tickertable_tools::demo::fmt_count(n as u64)
-                                ));
+                                outcome = match v.filter().and_then(FilterState::error) {
+                                    Some(e) => Err(format!("filter {shown}: {e}")),
+                                    None => Ok(format!(
+                                        "filter {shown}: {} rows match",
+                                        tickertable_tools::demo::fmt_count(n as u64)
+                                    )),
+                                };
                             }
-                            Err(e) => outcome = Err(e),
+                            Err(e) => outcome = Err(format!("filter: {e}")),
                         }
                     },
                     |_| {},
@@ -488,18 +492,18 @@ impl App {
         let open = self.view.as_mut().filter(|v| v.table() == table);
         let is_open = open.is_some();
         match event {
-            DataEvent::Snapshot(rows) => {
+            DataEvent::Snapshot(mirror) => {
                 // A fresh snapshot (a remote source resubscribed): the stream is live again.
                 entry.ended = None;
-                entry.reset_step = Some(rows.step);
-                entry.mirror = Mirror::from_rows(&rows);
+                entry.reset_step = Some(mirror.step());
+                entry.mirror = mirror;
                 if let Some(v) = open {
                     v.on_reset(&entry.mirror);
                 }
             }
-            DataEvent::Lagged { missed, rows } => {
-                entry.reset_step = Some(rows.step);
-                entry.mirror = Mirror::from_rows(&rows);
+            DataEvent::Lagged { missed, mirror } => {
+                entry.reset_step = Some(mirror.step());
+                entry.mirror = mirror;
                 self.lags += 1;
                 self.missed += missed;
                 self.last_lag = Some(at);
@@ -507,38 +511,29 @@ impl App {
                     v.on_reset(&entry.mirror);
                 }
             }
-            DataEvent::Update(d) if entry.reset_step == Some(d.step) => {
+            DataEvent::Update { mirror, change } if entry.reset_step == Some(change.step) => {
                 // The rest of the snapshot: rows that were there, not new ones.
-                if let Err(e) = entry.mirror.apply(&d) {
-                    entry.ended = Some(format!("failed: {e}"));
-                }
+                entry.mirror = mirror;
                 if let Some(v) = open {
                     v.on_reset(&entry.mirror);
                 }
             }
-            DataEvent::Update(d) => {
+            DataEvent::Update { mirror, change } => {
                 entry.reset_step = None;
                 let anchor = open.as_ref().map(|v| v.anchor(&entry.mirror));
                 let old_end = entry.mirror.rows().end;
                 // A remote step may come in several parts: count it once.
-                if d.step != entry.mirror.step() {
+                if change.step != entry.mirror.step() {
                     entry.updates += 1;
                 }
                 let keyed = entry.info.is_keyed();
                 if keyed {
-                    entry.written += d.rows_written();
+                    entry.written += change.rows_written();
                 }
-                let replaced = match entry.mirror.apply(&d) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        // Not what the table sent: say so; the next snapshot starts over.
-                        entry.ended = Some(format!("failed: {e}"));
-                        Replaced::default()
-                    }
-                };
+                entry.mirror = mirror;
                 if !open.as_ref().is_some_and(|v| v.is_paused()) {
                     entry.shown += if keyed {
-                        d.rows_written()
+                        change.rows_written()
                     } else {
                         // The end moved past every row the cycle took, those a ring evicted
                         // at once included: the view is up to date with all of them.
@@ -546,7 +541,7 @@ impl App {
                     };
                 }
                 if let (Some(v), Some(a)) = (open, anchor) {
-                    v.on_update(&entry.mirror, &d, &replaced, a, at);
+                    v.on_update(&entry.mirror, &change, a, at);
                 }
             }
             DataEvent::Failed(e) => entry.ended = Some(format!("failed: {e}")),

@@ -1,204 +1,176 @@
-//! Row filters: `Column op value`, as typed after `f`.
+//! Row filters, as typed after `f`: an expression of the library's language
+//! (`tickertable::expr`), such as `Price > 100 && Sym in ("AAPL", "MSFT")` or
+//! `Size >= 1000 || is_null(Venue)`, checked against the table's schema when it is typed.
+//! Parse and type errors name the byte position they are at (`at 6: ...`), for the status line.
 //!
-//! Operators: `==` (or `=`), `!=`, `>`, `>=`, `<`, `<=`, and `~` (contains, case-insensitive).
-//! Column names match case-insensitively. A numeric column compares numbers (`Price > 100`);
-//! a string column compares strings (`Sym == AAPL`, quotes optional).
+//! # Shorthand
+//!
+//! The viewer's earlier filters had `Column ~ text`: the rows whose text column contains
+//! `text`, ignoring ASCII case (`Sym ~ aa`). `~` is not an operator of the expression
+//! language, so such a line does not parse; when it does not, and it has that shape, it is
+//! kept as that shorthand (the help screen says so). Anything else that does not parse is an
+//! error.
+//!
+//! # Evaluation
+//!
+//! A filter evaluates whole batches ([`Filter::mask`]): the expression runs Arrow's compute
+//! kernels over a batch's columns, and the shorthand scans one column. The open table's
+//! filter state (`table_state/filter.rs`) calls it on the rows each update adds or modifies,
+//! never on the whole table.
 
 use std::fmt;
 
-use arrow_array::RecordBatch;
+use arrow_array::{BooleanArray, RecordBatch};
 use arrow_schema::Schema;
+use tickertable::expr::{BinaryOp, ExprKind, Literal};
+use tickertable::{BoundExpr, Expr};
 
-use crate::mirror::{is_numeric, is_text, Col};
+use crate::cells::{contains_ignore_case, is_text, text_at};
 
-/// A comparison operator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Op {
-    Eq,
-    Ne,
-    Gt,
-    Ge,
-    Lt,
-    Le,
-    Contains,
-}
-
-impl Op {
-    fn symbol(self) -> &'static str {
-        match self {
-            Op::Eq => "==",
-            Op::Ne => "!=",
-            Op::Gt => ">",
-            Op::Ge => ">=",
-            Op::Lt => "<",
-            Op::Le => "<=",
-            Op::Contains => "~",
-        }
-    }
-
-    fn test(self, ord: std::cmp::Ordering) -> bool {
-        use std::cmp::Ordering::{Equal, Greater, Less};
-        match self {
-            Op::Eq => ord == Equal,
-            Op::Ne => ord != Equal,
-            Op::Gt => ord == Greater,
-            Op::Ge => ord != Less,
-            Op::Lt => ord == Less,
-            Op::Le => ord != Greater,
-            Op::Contains => false,
-        }
-    }
-}
-
-/// The value compared with.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Operand {
-    Num(f64),
-    Text(String),
-}
-
-/// A parsed filter.
-#[derive(Debug, Clone, PartialEq)]
+/// A filter, checked against a schema.
+#[derive(Debug, Clone)]
 pub(crate) struct Filter {
-    pub(crate) column: usize,
-    pub(crate) column_name: String,
-    pub(crate) op: Op,
-    pub(crate) operand: Operand,
+    /// What the status line shows: the expression's canonical form, or the shorthand.
+    shown: String,
+    kind: Kind,
+    /// The schema indices of the columns the filter reads.
+    columns: Vec<usize>,
+    /// The column and string the filter pins (`Sym == "AAPL"`), if it does.
+    pinned: Option<(usize, String)>,
+}
+
+#[derive(Debug, Clone)]
+enum Kind {
+    /// An expression of `tickertable::expr`.
+    Expr(Box<BoundExpr>),
+    /// The shorthand `Column ~ text`: a text column contains `needle` (lowercase), ignoring
+    /// ASCII case.
+    Contains { column: usize, needle: String },
 }
 
 impl fmt::Display for Filter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.operand {
-            Operand::Num(n) => write!(f, "{} {} {n}", self.column_name, self.op.symbol()),
-            Operand::Text(s) => write!(f, "{} {} {s}", self.column_name, self.op.symbol()),
-        }
+        f.write_str(&self.shown)
     }
 }
 
 impl Filter {
-    /// Parses `Column op value` against `schema`.
+    /// Parses `input` and checks it against `schema`: an expression, or (if it does not
+    /// parse) the shorthand `Column ~ text`.
     ///
     /// # Errors
     ///
-    /// A message saying what is wrong, for the status line.
+    /// The expression's parse or type error, with its position, for the status line.
     pub(crate) fn parse(input: &str, schema: &Schema) -> Result<Self, String> {
-        const OPS: [(&str, Op); 8] = [
-            ("==", Op::Eq),
-            ("!=", Op::Ne),
-            (">=", Op::Ge),
-            ("<=", Op::Le),
-            (">", Op::Gt),
-            ("<", Op::Lt),
-            ("=", Op::Eq),
-            ("~", Op::Contains),
-        ];
-        let (at, sym, op) = OPS
-            .iter()
-            .filter_map(|(sym, op)| input.find(sym).map(|at| (at, *sym, *op)))
-            .min_by_key(|(at, sym, _)| (*at, std::cmp::Reverse(sym.len())))
-            .ok_or_else(|| "expected `Column op value`, op one of == != > >= < <= ~".to_owned())?;
-        let name = input[..at].trim();
-        let value = input[at + sym.len()..].trim();
+        let expr = match Expr::parse(input) {
+            Ok(e) => e,
+            Err(e) => return Self::contains(input, schema).ok_or_else(|| e.to_string()),
+        };
+        let bound = expr.bind_predicate(schema).map_err(|e| e.to_string())?;
+        let pinned = pinned_in(bound.expr())
+            .and_then(|(name, s)| Some((schema.index_of(name).ok()?, s.to_owned())));
+        Ok(Self {
+            shown: bound.expr().to_string(),
+            columns: bound.column_indices().to_vec(),
+            kind: Kind::Expr(Box::new(bound)),
+            pinned,
+        })
+    }
+
+    /// The shorthand `Column ~ text` (the column named ignoring case, the text optionally
+    /// quoted), if `input` is one over a text column of `schema`.
+    fn contains(input: &str, schema: &Schema) -> Option<Self> {
+        let (name, value) = input.split_once('~')?;
+        let (name, value) = (name.trim(), value.trim());
         let value = value
             .strip_prefix('"')
             .and_then(|v| v.strip_suffix('"'))
             .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
             .unwrap_or(value);
-        if name.is_empty() {
-            return Err("no column before the operator".to_owned());
-        }
         let (column, field) = schema
             .fields()
             .iter()
             .enumerate()
-            .find(|(_, f)| f.name().eq_ignore_ascii_case(name))
-            .ok_or_else(|| {
-                let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-                format!("no column {name:?}; columns: {}", names.join(", "))
-            })?;
-        let dt = field.data_type();
-        let operand =
-            if op == Op::Contains {
-                Operand::Text(value.to_lowercase())
-            } else if is_text(dt) {
-                Operand::Text(value.to_owned())
-            } else if is_numeric(dt) && !matches!(dt, arrow_schema::DataType::Timestamp(..)) {
-                Operand::Num(value.parse::<f64>().map_err(|_| {
-                    format!("{} is numeric: {value:?} is not a number", field.name())
-                })?)
-            } else {
-                return Err(format!(
-                    "cannot filter on {} ({dt}): use a number or string column",
-                    field.name()
-                ));
-            };
-        if op == Op::Contains && !is_text(dt) {
-            return Err(format!("~ needs a string column; {} is {dt}", field.name()));
+            .find(|(_, f)| f.name().eq_ignore_ascii_case(name))?;
+        if !is_text(field.data_type()) {
+            return None;
         }
-        Ok(Self {
-            column,
-            column_name: field.name().clone(),
-            op,
-            operand,
+        Some(Self {
+            shown: format!("{} ~ {value}", field.name()),
+            kind: Kind::Contains {
+                column,
+                needle: value.to_lowercase(),
+            },
+            columns: vec![column],
+            pinned: None,
         })
     }
 
-    /// Calls `hit(k)` for each row `first + k` (`k < len`) of `batch` that passes.
-    pub(crate) fn scan(
-        &self,
-        batch: &RecordBatch,
-        first: usize,
-        len: usize,
-        mut hit: impl FnMut(usize),
-    ) {
-        let col = Col::new(batch.column(self.column));
-        for k in 0..len {
-            if self.test(&col, first + k) {
-                hit(k);
+    /// The rows of `batch` the filter keeps: true where it does (a null counts as false).
+    /// One kernel pass per operator over the batch's rows.
+    ///
+    /// # Errors
+    ///
+    /// An expression that fails on these rows (integer overflow) or a batch without the
+    /// filter's columns.
+    pub(crate) fn mask(&self, batch: &RecordBatch) -> Result<BooleanArray, String> {
+        match &self.kind {
+            Kind::Expr(e) => e.filter_mask(batch).map_err(|e| e.to_string()),
+            Kind::Contains { column, needle } => {
+                let Some(col) = batch.columns().get(*column) else {
+                    return Err(format!("the rows have no column {column}"));
+                };
+                Ok((0..batch.num_rows())
+                    .map(|i| {
+                        Some(
+                            text_at(col.as_ref(), i)
+                                .is_some_and(|v| contains_ignore_case(v, needle)),
+                        )
+                    })
+                    .collect())
             }
         }
     }
 
-    /// Whether row `i` of `col` (this filter's column) passes.
-    pub(crate) fn test(&self, col: &Col<'_>, i: usize) -> bool {
-        match &self.operand {
-            Operand::Num(x) => col
-                .num(i)
-                .and_then(|v| v.partial_cmp(x))
-                .is_some_and(|o| self.op.test(o)),
-            Operand::Text(s) if self.op == Op::Contains => {
-                col.text(i).is_some_and(|v| contains_ignore_case(v, s))
-            }
-            Operand::Text(s) => col.text(i).is_some_and(|v| self.op.test(v.cmp(s.as_str()))),
-        }
+    /// The schema indices of the columns the filter reads: a modified row whose written
+    /// columns are none of them passes or fails as before.
+    pub(crate) fn columns(&self) -> &[usize] {
+        &self.columns
     }
 
-    /// The string this filter pins its column to (`Sym == AAPL`), if it does.
-    pub(crate) fn pinned(&self) -> Option<&str> {
-        match (&self.operand, self.op) {
-            (Operand::Text(s), Op::Eq) => Some(s),
-            _ => None,
-        }
+    /// The column and string this filter pins (`Sym == "AAPL"`, alone or in a chain of
+    /// `&&`), if it does.
+    pub(crate) fn pinned(&self) -> Option<(usize, &str)> {
+        self.pinned.as_ref().map(|(c, s)| (*c, s.as_str()))
     }
 }
 
-/// Whether `hay` contains `needle_lower` (already lowercase), ignoring ASCII case, without
-/// allocating.
-pub(crate) fn contains_ignore_case(hay: &str, needle_lower: &str) -> bool {
-    let n = needle_lower.as_bytes();
-    if n.is_empty() {
-        return true;
+/// The `Column == "text"` of `e`, or of one side of its top-level `&&`s.
+fn pinned_in(e: &Expr) -> Option<(&str, &str)> {
+    match e.kind() {
+        ExprKind::Binary {
+            op: BinaryOp::Eq,
+            left,
+            right,
+        } => match (left.kind(), right.kind()) {
+            (ExprKind::Column(c), ExprKind::Literal(Literal::Str(s)))
+            | (ExprKind::Literal(Literal::Str(s)), ExprKind::Column(c)) => Some((c, s)),
+            _ => None,
+        },
+        ExprKind::Binary {
+            op: BinaryOp::And,
+            left,
+            right,
+        } => pinned_in(left).or_else(|| pinned_in(right)),
+        _ => None,
     }
-    hay.as_bytes()
-        .windows(n.len())
-        .any(|w| w.iter().zip(n).all(|(a, b)| a.to_ascii_lowercase() == *b))
 }
 
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
 
-    use arrow_array::{Float64Array, StringArray};
+    use arrow_array::{Float64Array, Int64Array, StringArray};
     use arrow_schema::{DataType, Field};
 
     use super::*;
@@ -207,54 +179,105 @@ mod tests {
         Schema::new(vec![
             Field::new("Sym", DataType::Utf8, false),
             Field::new("Price", DataType::Float64, false),
+            Field::new("Size", DataType::Int64, false),
+            Field::new("Venue", DataType::Utf8, true),
         ])
+    }
+
+    fn batch() -> RecordBatch {
+        RecordBatch::try_new(
+            Arc::new(schema()),
+            vec![
+                Arc::new(StringArray::from(vec!["AAPL", "MSFT", "AAPL", "NVDA"])),
+                Arc::new(Float64Array::from(vec![99.0, 150.0, 101.0, 900.0])),
+                Arc::new(Int64Array::from(vec![500, 2_000, 100, 10])),
+                Arc::new(StringArray::from(vec![
+                    Some("X"),
+                    None,
+                    Some("Y"),
+                    Some("X"),
+                ])),
+            ],
+        )
+        .unwrap()
+    }
+
+    /// The rows of [`batch`] that `filter` keeps.
+    fn kept(filter: &str) -> Vec<usize> {
+        let f = Filter::parse(filter, &schema()).unwrap();
+        let mask = f.mask(&batch()).unwrap();
+        (0..mask.len()).filter(|&i| mask.value(i)).collect()
     }
 
     #[test]
     fn smoke() {
         let f = Filter::parse("Price > 100", &schema()).unwrap();
-        assert_eq!(
-            (f.column, f.op, &f.operand),
-            (1, Op::Gt, &Operand::Num(100.0))
-        );
         assert_eq!(f.to_string(), "Price > 100");
+        assert_eq!(f.columns(), [1]);
+        assert_eq!(kept("Price > 100"), [1, 2, 3]);
     }
 
     #[test]
-    fn parses_operators_names_and_quotes() {
+    fn expressions_combine_columns_lists_and_nulls() {
+        assert_eq!(kept(r#"Price > 100 && Sym in ("AAPL", "MSFT")"#), [1, 2]);
+        assert_eq!(kept("Size >= 1000 || is_null(Venue)"), [1]);
+        assert_eq!(kept("not (Sym == 'AAPL') and Price < 500"), [1]);
+        let f = Filter::parse("Size >= 1000 || is_null(Venue)", &schema()).unwrap();
+        assert_eq!(f.columns(), [2, 3]);
+        assert_eq!(f.to_string(), "Size >= 1000 || is_null(Venue)");
+    }
+
+    #[test]
+    fn errors_say_where_they_are() {
         let s = schema();
-        let f = Filter::parse("sym == \"AAPL\"", &s).unwrap();
-        assert_eq!((f.column, f.op, f.pinned()), (0, Op::Eq, Some("AAPL")));
-        assert_eq!(Filter::parse("Price>=1.5", &s).unwrap().op, Op::Ge);
-        assert_eq!(Filter::parse("Price <= 2", &s).unwrap().op, Op::Le);
-        assert_eq!(Filter::parse("Sym = MSFT", &s).unwrap().op, Op::Eq);
-        assert_eq!(Filter::parse("Sym ~ ms", &s).unwrap().op, Op::Contains);
-        assert!(Filter::parse("Price > abc", &s)
-            .unwrap_err()
-            .contains("not a number"));
-        assert!(Filter::parse("Nope == 1", &s)
-            .unwrap_err()
-            .contains("no column"));
-        assert!(Filter::parse("Price", &s).is_err());
+        let err = |text| Filter::parse(text, &s).unwrap_err();
+        assert_eq!(
+            err("Prise > 100"),
+            r#"at 0: no column named "Prise" (did you mean "Price"?)"#
+        );
+        assert_eq!(err("Sym > 100"), "at 4: cannot apply '>' to Utf8 and Int64");
+        assert!(
+            err("Price >").starts_with("at 7: expected"),
+            "{}",
+            err("Price >")
+        );
+        assert!(err("Price + 1").contains("boolean"), "{}", err("Price + 1"));
+        // An unquoted string is a column: the error says so, where it is.
+        assert!(err("Sym == AAPL").starts_with("at 7: no column named \"AAPL\""));
+        // `~` on a column that is not text is no shorthand: the parse error stands.
+        assert!(
+            err("Price ~ 1").starts_with("at 6:"),
+            "{}",
+            err("Price ~ 1")
+        );
     }
 
     #[test]
-    fn scans_a_batch() {
-        let batch = RecordBatch::try_new(
-            Arc::new(schema()),
-            vec![
-                Arc::new(StringArray::from(vec!["AAPL", "MSFT", "AAPL"])),
-                Arc::new(Float64Array::from(vec![99.0, 150.0, 101.0])),
-            ],
-        )
-        .unwrap();
-        let mut hits = Vec::new();
-        let f = Filter::parse("Price > 100", batch.schema_ref()).unwrap();
-        f.scan(&batch, 0, 3, |k| hits.push(k));
-        assert_eq!(hits, [1, 2]);
-        hits.clear();
-        let f = Filter::parse("Sym ~ aa", batch.schema_ref()).unwrap();
-        f.scan(&batch, 1, 2, |k| hits.push(k));
-        assert_eq!(hits, [1]);
+    fn the_contains_shorthand_is_kept_when_the_line_does_not_parse() {
+        assert_eq!(kept("Sym ~ aa"), [0, 2]);
+        assert_eq!(kept("sym ~ \"Sf\""), [1]);
+        let f = Filter::parse("venue~x", &schema()).unwrap();
+        assert_eq!(
+            (f.to_string().as_str(), f.columns()),
+            ("Venue ~ x", &[3][..])
+        );
+        assert_eq!(f.pinned(), None);
+    }
+
+    #[test]
+    fn a_filter_pins_the_string_its_column_equals() {
+        let pinned = |text| {
+            Filter::parse(text, &schema())
+                .unwrap()
+                .pinned()
+                .map(|(c, s)| (c, s.to_owned()))
+        };
+        assert_eq!(pinned(r#"Sym == "AAPL""#), Some((0, "AAPL".to_owned())));
+        assert_eq!(
+            pinned("Price > 1 && 'MSFT' = Sym"),
+            Some((0, "MSFT".to_owned()))
+        );
+        assert_eq!(pinned(r#"Sym == "AAPL" || Price > 1"#), None);
+        assert_eq!(pinned("Price > 1"), None);
     }
 }

@@ -31,9 +31,9 @@
 
 mod action;
 mod app;
+mod cells;
 mod event;
 mod filter;
-mod mirror;
 mod source;
 mod stats;
 mod table_state;

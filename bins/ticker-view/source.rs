@@ -1,10 +1,13 @@
 //! Where the viewer's data comes from: a [`DataSource`] lists tables, streams each table's
 //! snapshot and updates as [`DataEvent`]s, and reports the engine's status.
 //!
-//! The events are the viewer's own types, made of plain Arrow batches and position ranges, so
-//! a remote source can produce them as well as the embedded engine does. A keyed table's
-//! update also rewrites rows in place: [`Delta::modified`] holds their positions, their new
-//! rows and which columns were written.
+//! Each source keeps every table in a `tickertable::Mirror`, the library's copy of a table,
+//! which applies the protocol: the embedded source applies its subscriptions' [`Event`]s
+//! ([`Follower`]), the remote one relies on the mirror of its Flight subscription. Each
+//! [`DataEvent`] hands the viewer an O(1) copy of that mirror and a [`Change`] saying what the
+//! update did (for rates, flashes and the filter). A keyed table's update also rewrites rows
+//! in place: [`Change::modified`] holds their positions, with their new rows and which
+//! columns were written.
 //!
 //! [`Embedded`] reads an engine in this process: subscriptions for the data, lock-free
 //! snapshots and statistics for the status. Nothing here takes the engine's global lock after
@@ -26,8 +29,9 @@ use anyhow::{Context, Result};
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use futures_util::{Stream, StreamExt};
+use tickertable::flight::MessageMeta;
 use tickertable::{
-    EngineHandle, Event, SubscriptionOptions, Table, TableKind, TableSnapshot, TableUpdate,
+    EngineHandle, Event, Mirror, Replaced, Step, SubscriptionOptions, Table, TableKind, TableUpdate,
 };
 
 pub(crate) mod remote;
@@ -51,175 +55,249 @@ impl TableInfo {
     }
 }
 
-/// A table's rows at one step, as batches in position order from `rows.start`.
-#[derive(Debug, Clone)]
-#[allow(clippy::struct_field_names)] // `rows.rows`: the positions of the rows
-pub(crate) struct Rows {
-    pub(crate) step: u64,
-    pub(crate) rows: Range<u64>,
-    pub(crate) batches: Vec<RecordBatch>,
-}
-
-/// One cycle's change to a table (see `TableUpdate`): `removed` rows (a prefix; a keyed
-/// table's: a suffix), rows `modified` in place (keyed tables), then `added` rows at the end,
-/// applied in that order.
+/// One update as the viewer uses it once its rows are in the mirror: where the rows went,
+/// which rows a keyed table rewrote and which of their columns were written, and the chunks
+/// those rows replaced (what a flash compares a cell's new value with).
+///
+/// It describes what a [`Mirror`] applied; it never applies anything itself. A local update
+/// gives one, and so does each message of a remote update (a large one comes in several).
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Delta {
-    pub(crate) step: u64,
+pub(crate) struct Change {
+    pub(crate) step: Step,
+    /// Positions that left: a prefix, or a keyed table's suffix.
     pub(crate) removed: Range<u64>,
-    pub(crate) modified: Modified,
+    /// Positions that came, at the end.
     pub(crate) added: Range<u64>,
-    /// The added rows, in order.
-    pub(crate) batches: Vec<RecordBatch>,
+    /// A keyed table's positions rewritten in place, ascending.
+    pub(crate) modified: Vec<u64>,
+    /// The new rows at `modified`, in order; `None` when there are none.
+    pub(crate) modified_rows: Option<RecordBatch>,
+    /// Per modified row, `width` bytes: bit `c % 8` of byte `c / 8` says column `c` was
+    /// written. Empty when every column of every row was.
+    masks: Vec<u8>,
+    width: usize,
+    /// The chunks the modified rows replaced, as they were.
+    pub(crate) replaced: Replaced,
 }
 
-impl Delta {
+impl Change {
+    /// A local update, applied to a mirror that returned `replaced`. O(modified rows) for a
+    /// partial upsert's masks, else O(1) beyond the positions.
+    pub(crate) fn of_update(u: &TableUpdate, replaced: Replaced) -> Self {
+        let rows = u.modified_batch().cloned();
+        let width = rows.as_ref().map_or(0, |b| b.num_columns().div_ceil(8));
+        Self {
+            step: u.step(),
+            removed: u.removed(),
+            added: u.added(),
+            modified: u.modified().to_vec(),
+            masks: flat_masks(u.num_modified(), width, |i| u.modified_mask(i)),
+            width,
+            modified_rows: rows,
+            replaced,
+        }
+    }
+
+    /// One message of a Flight live stream, applied to the subscription's mirror (see
+    /// `tickertable::flight::RemoteMessage`).
+    pub(crate) fn of_message(
+        meta: MessageMeta,
+        batch: Option<RecordBatch>,
+        replaced: Replaced,
+    ) -> Self {
+        let rows = batch.filter(|_| !meta.modified.is_empty());
+        let width = rows.as_ref().map_or(0, |b| b.num_columns().div_ceil(8));
+        Self {
+            step: meta.step,
+            masks: flat_masks(meta.modified.len(), width, |i| {
+                meta.masks.get(i).map(Vec::as_slice)
+            }),
+            width,
+            removed: meta.removed,
+            added: meta.added,
+            modified: meta.modified,
+            modified_rows: rows,
+            replaced,
+        }
+    }
+
+    /// Whether message `next` continues the step this change (its first message) started:
+    /// the same step, not a reset, no rows removed, and modified rows only before any added
+    /// ones and after the modified ones so far. Such messages merge into one change.
+    pub(crate) fn continues(&self, next: &MessageMeta) -> bool {
+        let same_step = next.step == self.step && !next.reset && next.removed.is_empty();
+        let in_order = next.modified.is_empty()
+            || (self.added.is_empty()
+                && match (self.modified.last(), next.modified.first()) {
+                    (Some(last), Some(first)) => last < first,
+                    _ => true,
+                });
+        same_step && in_order
+    }
+
+    /// Adds `next`, a later message of the same step that [`continues`](Self::continues)
+    /// this one: its modified rows after these (their rows concatenated, O(rows so far)),
+    /// its added rows after these, and the chunks it replaced that these did not.
+    ///
+    /// # Errors
+    ///
+    /// If the modified rows do not concatenate (another schema).
+    pub(crate) fn merge(&mut self, next: Change) -> Result<(), String> {
+        if self.added.is_empty() {
+            self.added = next.added;
+        } else {
+            self.added.end = self.added.end.max(next.added.end);
+        }
+        if let Some(rows) = next.modified_rows {
+            let width = rows.num_columns().div_ceil(8);
+            if !self.masks.is_empty() || !next.masks.is_empty() {
+                if self.masks.is_empty() {
+                    // Every column of the rows so far was written.
+                    self.masks = vec![0xff; self.modified.len() * width];
+                }
+                if next.masks.is_empty() {
+                    self.masks
+                        .resize(self.masks.len() + next.modified.len() * width, 0xff);
+                } else {
+                    self.masks.extend(next.masks);
+                }
+            }
+            self.width = width;
+            self.modified.extend(next.modified);
+            self.modified_rows = Some(match self.modified_rows.take() {
+                None => rows,
+                Some(held) => {
+                    arrow_select::concat::concat_batches(held.schema_ref(), [&held, &rows])
+                        .map_err(|e| format!("modified rows: {e}"))?
+                }
+            });
+        }
+        self.replaced.merge(next.replaced);
+        Ok(())
+    }
+
+    /// Rows `removed` and `added`, none modified.
+    #[cfg(test)]
+    pub(crate) fn moving(removed: Range<u64>, added: Range<u64>) -> Self {
+        Self {
+            removed,
+            added,
+            ..Self::default()
+        }
+    }
+
+    /// Rows modified in place (every column written if `masks` is empty, else `masks` holds
+    /// each row's bytes), nothing removed or added.
+    #[cfg(test)]
+    pub(crate) fn modifying(modified: Vec<u64>, rows: RecordBatch, masks: Vec<u8>) -> Self {
+        Self {
+            modified,
+            width: rows.num_columns().div_ceil(8),
+            modified_rows: Some(rows),
+            masks,
+            ..Self::default()
+        }
+    }
+
     /// Rows the update wrote: modified and added (the rows/s of a keyed table).
     pub(crate) fn rows_written(&self) -> u64 {
         self.modified.len() as u64 + (self.added.end - self.added.start)
-    }
-}
-
-/// A keyed table's rows rewritten in place by one update.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Modified {
-    /// Ascending positions, held before and after the update.
-    pub(crate) positions: Vec<u64>,
-    /// The new rows at `positions`, in order; `None` when there are none.
-    pub(crate) batch: Option<RecordBatch>,
-    /// Per modified row, `width` bytes: bit `c % 8` of byte `c / 8` says column `c` was
-    /// written. Empty when every column of every row was.
-    pub(crate) masks: Vec<u8>,
-    pub(crate) width: usize,
-}
-
-impl Modified {
-    /// How many rows were modified.
-    pub(crate) fn len(&self) -> usize {
-        self.positions.len()
-    }
-
-    /// Whether no row was modified.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.positions.is_empty()
     }
 
     /// Whether column `column` of the `i`th modified row was written.
     pub(crate) fn is_written(&self, i: usize, column: usize) -> bool {
         if self.masks.is_empty() {
-            return i < self.positions.len();
+            return i < self.modified.len();
         }
         self.masks
             .get(i * self.width + column / 8)
             .is_some_and(|b| b & (1 << (column % 8)) != 0)
     }
-
-    /// The modified rows of a local update. O(modified rows × columns).
-    fn of_update(u: &TableUpdate) -> Self {
-        let Some(batch) = u.modified_batch() else {
-            return Self::default();
-        };
-        let n = u.num_modified();
-        let ncols = batch.num_columns();
-        let width = ncols.div_ceil(8);
-        let mut masks = vec![0u8; n * width];
-        let mut partial = false;
-        for i in 0..n {
-            for c in 0..ncols {
-                if u.is_modified(i, c) {
-                    masks[i * width + c / 8] |= 1 << (c % 8);
-                } else {
-                    partial = true;
-                }
-            }
-        }
-        if !partial {
-            masks.clear();
-        }
-        Self {
-            positions: u.modified().to_vec(),
-            batch: Some(batch.clone()),
-            masks,
-            width,
-        }
-    }
-
-    /// Appends the modified rows of a later part of the same update (a remote update sent
-    /// in several messages): `positions` past the ones held, their rows in `batch`, `masks`
-    /// one per row (empty: every column written). Concatenates the rows (O(rows so far)).
-    ///
-    /// # Errors
-    ///
-    /// If the positions do not continue the ascending order, or the masks or rows do not
-    /// match the positions.
-    pub(crate) fn extend(
-        &mut self,
-        positions: &[u64],
-        masks: &[Vec<u8>],
-        batch: &RecordBatch,
-    ) -> Result<(), String> {
-        if batch.num_rows() != positions.len() {
-            return Err(format!(
-                "{} modified positions for {} rows",
-                positions.len(),
-                batch.num_rows()
-            ));
-        }
-        if !masks.is_empty() && masks.len() != positions.len() {
-            return Err(format!(
-                "{} column masks for {} modified rows",
-                masks.len(),
-                positions.len()
-            ));
-        }
-        let ascending = positions.windows(2).all(|w| w[0] < w[1])
-            && match (self.positions.last(), positions.first()) {
-                (Some(last), Some(first)) => last < first,
-                _ => true,
-            };
-        if !ascending {
-            return Err("modified positions are not ascending".to_owned());
-        }
-        let width = batch.num_columns().div_ceil(8);
-        if !masks.is_empty() || !self.masks.is_empty() {
-            if self.masks.is_empty() {
-                // Every column of the rows so far was written.
-                self.masks = vec![0xff; self.positions.len() * width];
-            }
-            if masks.is_empty() {
-                self.masks
-                    .resize(self.masks.len() + positions.len() * width, 0xff);
-            } else {
-                for m in masks {
-                    let at = self.masks.len();
-                    self.masks.resize(at + width, 0);
-                    let n = m.len().min(width);
-                    self.masks[at..at + n].copy_from_slice(&m[..n]);
-                }
-            }
-        }
-        self.width = width;
-        self.batch = Some(match self.batch.take() {
-            None => batch.clone(),
-            Some(held) => arrow_select::concat::concat_batches(held.schema_ref(), [&held, batch])
-                .map_err(|e| format!("modified rows: {e}"))?,
-        });
-        self.positions.extend_from_slice(positions);
-        Ok(())
-    }
 }
 
-/// One item of a table's stream.
+/// `n` rows' masks of `width` bytes each in one buffer, or none when no row has one (every
+/// column written). A row without one gets every bit.
+fn flat_masks<'a>(n: usize, width: usize, mask: impl Fn(usize) -> Option<&'a [u8]>) -> Vec<u8> {
+    if !(0..n).any(|i| mask(i).is_some()) {
+        return Vec::new();
+    }
+    let mut out = Vec::with_capacity(n * width);
+    for i in 0..n {
+        let at = out.len();
+        match mask(i) {
+            Some(m) => {
+                out.extend(m.iter().take(width));
+                out.resize(at + width, 0);
+            }
+            None => out.resize(at + width, 0xff),
+        }
+    }
+    out
+}
+
+/// One item of a table's stream. Every item that changes the rows carries the table's
+/// [`Mirror`] after it (an O(1) copy sharing its chunks): the viewer shows what the source's
+/// mirror holds and never applies an update itself.
 #[derive(Debug, Clone)]
 pub(crate) enum DataEvent {
     /// The table's rows when the stream started.
-    Snapshot(Rows),
-    /// The next change.
-    Update(Delta),
+    Snapshot(Mirror),
+    /// The next change, and the rows after it.
+    Update { mirror: Mirror, change: Box<Change> },
     /// The viewer fell behind and `missed` updates were dropped: reset to these rows.
-    Lagged { missed: u64, rows: Rows },
+    Lagged { missed: u64, mirror: Mirror },
     /// The table failed; nothing follows.
     Failed(String),
+}
+
+/// A local subscription's events applied to a [`Mirror`]: the viewer's events.
+#[derive(Debug)]
+pub(crate) struct Follower {
+    mirror: Mirror,
+    /// An update did not fit: nothing more until a snapshot.
+    failed: bool,
+}
+
+impl Follower {
+    /// An empty mirror of a table with this schema.
+    pub(crate) fn new(schema: SchemaRef) -> Self {
+        Self {
+            mirror: Mirror::new(schema),
+            failed: false,
+        }
+    }
+
+    /// Applies `event` to the mirror and says what it did. `None` for what the viewer does
+    /// not show, and for updates after one that did not fit (until a fresh snapshot).
+    pub(crate) fn follow(&mut self, event: &Event) -> Option<DataEvent> {
+        Some(match event {
+            Event::Snapshot(s) => {
+                self.mirror.reset(s);
+                self.failed = false;
+                DataEvent::Snapshot(self.mirror.clone())
+            }
+            Event::Lagged { missed, snapshot } => {
+                self.mirror.reset(snapshot);
+                self.failed = false;
+                DataEvent::Lagged {
+                    missed: *missed,
+                    mirror: self.mirror.clone(),
+                }
+            }
+            Event::Update(u) if !self.failed => match self.mirror.apply(u) {
+                Ok(replaced) => DataEvent::Update {
+                    mirror: self.mirror.clone(),
+                    change: Box::new(Change::of_update(u, replaced)),
+                },
+                Err(e) => {
+                    self.failed = true;
+                    DataEvent::Failed(e.to_string())
+                }
+            },
+            Event::Failed(e) => DataEvent::Failed(e.to_string()),
+            _ => return None,
+        })
+    }
 }
 
 /// A boxed stream of one table's events.
@@ -340,8 +418,9 @@ impl DataSource for Embedded {
         let sub = table
             .subscribe_with(options)
             .with_context(|| format!("subscribing to {}", table.name()))?;
-        Ok(StreamExt::boxed(StreamExt::filter_map(sub, |e| {
-            std::future::ready(convert(e))
+        let mut follower = Follower::new(table.schema().clone());
+        Ok(StreamExt::boxed(StreamExt::filter_map(sub, move |e| {
+            std::future::ready(follower.follow(&e))
         })))
     }
 
@@ -378,42 +457,16 @@ impl DataSource for Embedded {
     }
 }
 
-/// A subscription event as the viewer's event.
-pub(crate) fn convert(event: Event) -> Option<DataEvent> {
-    Some(match event {
-        Event::Snapshot(s) => DataEvent::Snapshot(rows_of(&s)),
-        Event::Update(u) => DataEvent::Update(Delta {
-            step: u.step().as_u64(),
-            removed: u.removed(),
-            modified: Modified::of_update(&u),
-            added: u.added(),
-            batches: u.batches().to_vec(),
-        }),
-        Event::Lagged { missed, snapshot } => DataEvent::Lagged {
-            missed,
-            rows: rows_of(&snapshot),
-        },
-        Event::Failed(e) => DataEvent::Failed(e.to_string()),
-        _ => return None,
-    })
-}
-
-fn rows_of(s: &TableSnapshot) -> Rows {
-    Rows {
-        step: s.step().as_u64(),
-        rows: s.rows(),
-        batches: s.batches().cloned().collect(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
 
     use arrow_array::Int64Array;
     use arrow_schema::{DataType, Field, Schema};
+    use tickertable::PublisherOptions;
 
     use super::*;
+    use crate::testing::{bid_batch, quote_batch, quote_schema};
 
     /// Nine int64 columns (two mask bytes), `rows` rows of `v`.
     fn rows(n: usize, v: i64) -> RecordBatch {
@@ -426,39 +479,176 @@ mod tests {
         RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
     }
 
-    #[test]
-    fn smoke() {
-        let mut m = Modified::default();
-        m.extend(&[1, 4], &[], &rows(2, 7)).unwrap();
-        assert_eq!(m.len(), 2);
-        assert!(m.masks.is_empty(), "every column written");
-        assert!(m.is_written(1, 8));
-        assert!(!m.is_written(2, 0), "no third row");
+    fn meta(modified: Vec<u64>, masks: Vec<Vec<u8>>) -> MessageMeta {
+        MessageMeta {
+            step: Step::new(4),
+            reset: false,
+            removed: 0..0,
+            added: 9..9,
+            rows: None,
+            modified,
+            masks,
+        }
     }
 
     #[test]
-    fn modified_rows_in_parts_keep_their_order_and_column_masks() {
-        let mut m = Modified::default();
-        m.extend(&[0, 3], &[], &rows(2, 1)).unwrap();
+    fn smoke() {
+        let c = Change::of_message(
+            meta(vec![1, 4], vec![]),
+            Some(rows(2, 7)),
+            Replaced::default(),
+        );
+        assert_eq!(
+            (c.step, c.modified.as_slice(), c.rows_written()),
+            (Step::new(4), &[1, 4][..], 2)
+        );
+        assert!(c.masks.is_empty(), "every column written");
+        assert!(c.is_written(1, 8));
+        assert!(!c.is_written(2, 0), "no third row");
+        assert_eq!(c.modified_rows.map(|b| b.num_rows()), Some(2));
+    }
+
+    #[test]
+    fn a_message_keeps_the_column_masks_of_each_row() {
+        // Column 1 only, then columns 0 and 8, then (no mask) every column.
+        let masks = vec![vec![0b10, 0], vec![0b1, 0b1]];
+        let m = meta(vec![5, 6, 9], masks);
+        let mut c = Change::of_message(m, Some(rows(3, 2)), Replaced::default());
+        let written = |c: &Change, i| {
+            (0..9)
+                .filter(|&col| c.is_written(i, col))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(written(&c, 0), [1]);
+        assert_eq!(written(&c, 1), [0, 8]);
+        assert_eq!(written(&c, 2), (0..9).collect::<Vec<_>>());
+        c.masks = flat_masks(2, 1, |i| [Some(&[0xf0_u8][..]), None][i]);
+        assert_eq!(c.masks, [0xf0, 0xff]);
+        // Rows added, not modified: their batch is the mirror's, not the change's.
+        let added = MessageMeta {
+            added: 9..12,
+            ..meta(vec![], vec![])
+        };
+        let c = Change::of_message(added, Some(rows(3, 2)), Replaced::default());
+        assert!(c.modified_rows.is_none());
+        assert_eq!(c.rows_written(), 3);
+    }
+
+    #[test]
+    fn the_messages_of_one_step_merge_in_order_with_their_column_masks() {
+        let part = |modified: Vec<u64>, masks: Vec<Vec<u8>>| {
+            let n = modified.len();
+            Change::of_message(meta(modified, masks), Some(rows(n, 1)), Replaced::default())
+        };
+        let mut c = part(vec![0, 3], vec![]);
         // Column 1 only, then columns 0 and 8.
-        m.extend(&[5, 6], &[vec![0b10, 0], vec![0b1, 0b1]], &rows(2, 2))
-            .unwrap();
-        m.extend(&[9], &[], &rows(1, 3)).unwrap();
-        assert_eq!(m.positions, [0, 3, 5, 6, 9]);
-        assert_eq!(m.batch.as_ref().unwrap().num_rows(), 5);
-        let written = |i| (0..9).filter(|&c| m.is_written(i, c)).collect::<Vec<_>>();
+        let next = meta(vec![5, 6], vec![vec![0b10, 0], vec![0b1, 0b1]]);
+        assert!(c.continues(&next));
+        c.merge(part(next.modified, next.masks)).unwrap();
+        let next = meta(vec![9], vec![]);
+        assert!(c.continues(&next));
+        c.merge(part(next.modified, next.masks)).unwrap();
+        assert_eq!(c.modified, [0, 3, 5, 6, 9]);
+        assert_eq!(c.modified_rows.as_ref().map(RecordBatch::num_rows), Some(5));
+        let written = |i| {
+            (0..9)
+                .filter(|&col| c.is_written(i, col))
+                .collect::<Vec<_>>()
+        };
         assert_eq!(written(0), (0..9).collect::<Vec<_>>());
         assert_eq!(written(2), [1]);
         assert_eq!(written(3), [0, 8]);
         assert_eq!(written(4), (0..9).collect::<Vec<_>>());
-        assert!(m.extend(&[9], &[], &rows(1, 4)).is_err(), "not ascending");
+        // Then added rows; after them, or out of order, or of another step, or removing
+        // rows, or a reset: a new change.
+        let added = MessageMeta {
+            added: 9..12,
+            ..meta(vec![], vec![])
+        };
+        assert!(c.continues(&added));
+        c.merge(Change::of_message(
+            added,
+            Some(rows(3, 2)),
+            Replaced::default(),
+        ))
+        .unwrap();
+        assert_eq!((c.added.clone(), c.rows_written()), (9..12, 8));
         assert!(
-            m.extend(&[10, 11], &[], &rows(1, 4)).is_err(),
-            "rows and positions"
+            !c.continues(&meta(vec![12], vec![])),
+            "modified after added"
         );
-        assert!(
-            m.extend(&[10], &[vec![1], vec![1]], &rows(1, 4)).is_err(),
-            "masks and positions"
+        let c = part(vec![4], vec![]);
+        assert!(!c.continues(&meta(vec![2], vec![])), "not ascending");
+        let later = MessageMeta {
+            step: Step::new(5),
+            ..meta(vec![], vec![])
+        };
+        let removing = MessageMeta {
+            removed: 8..9,
+            ..meta(vec![], vec![])
+        };
+        let reset = MessageMeta {
+            reset: true,
+            ..meta(vec![], vec![])
+        };
+        assert!(!c.continues(&later) && !c.continues(&removing) && !c.continues(&reset));
+    }
+
+    #[test]
+    fn a_follower_mirrors_a_local_keyed_table_and_stops_at_an_update_that_does_not_fit() {
+        let engine = tickertable::test_util::manual_engine();
+        let options = PublisherOptions::default().with_key(["Sym"]);
+        let (table, publisher) = engine
+            .table_publisher("quotes", quote_schema(), options)
+            .unwrap();
+        let sub = table.subscribe().unwrap();
+        let mut follower = Follower::new(quote_schema());
+        publisher
+            .upsert(quote_batch(&[("A", 1.0, 2.0, "X"), ("B", 3.0, 4.0, "Y")]))
+            .unwrap();
+        engine.run_cycle();
+        publisher.upsert(bid_batch(&[("B", 5.0)])).unwrap();
+        engine.run_cycle();
+        let events: Vec<Event> = std::iter::from_fn(|| sub.try_recv().ok()).collect();
+        let mut changes = Vec::new();
+        let mut last = None;
+        for e in &events {
+            match follower.follow(e) {
+                Some(DataEvent::Snapshot(m)) => last = Some(m),
+                Some(DataEvent::Update { mirror, change }) => {
+                    changes.push(change);
+                    last = Some(mirror);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        let mirror = last.unwrap();
+        assert_eq!(mirror.rows(), table.snapshot().rows());
+        assert_eq!(
+            mirror.snapshot().to_batch().unwrap(),
+            table.snapshot().to_batch().unwrap()
         );
+        let partial = changes.last().unwrap();
+        assert_eq!(partial.modified, [1]);
+        let written: Vec<usize> = (0..4).filter(|&c| partial.is_written(0, c)).collect();
+        assert_eq!(written, [0, 1], "Sym and Bid, not Ask or Venue");
+        let (old, r) = partial.replaced.locate(1).unwrap();
+        assert_eq!(
+            crate::cells::num_at(old.column(1).as_ref(), r),
+            Some(3.0),
+            "as it was"
+        );
+        // The first update again (rows added where rows are) does not fit: the table fails,
+        // and nothing follows until a snapshot.
+        let added = events
+            .iter()
+            .find(|e| matches!(e, Event::Update(u) if u.num_added() > 0));
+        let added = added.unwrap();
+        assert!(matches!(follower.follow(added), Some(DataEvent::Failed(_))));
+        assert!(follower.follow(events.last().unwrap()).is_none());
+        assert!(matches!(
+            follower.follow(&events[0]),
+            Some(DataEvent::Snapshot(_))
+        ));
     }
 }

@@ -25,7 +25,8 @@
 //! # Bounded work
 //!
 //! Nothing is O(table) per frame or per update. A filter scans at most the newest
-//! [`FILTER_SCAN`] rows when it is set and then only the rows each update adds or modifies,
+//! [`FILTER_SCAN`] rows when it is set and then only the rows each update adds or modifies
+//! (a mask over those batches),
 //! and keeps the newest [`MAX_MATCHES`] matches. A sort orders the newest [`SORT_ROWS`] rows
 //! of the row set. A search looks at most [`SEARCH_ROWS`] rows ahead. Highlights are computed
 //! for the rows on screen only. A frame formats only the visible rows. Each part's module says
@@ -44,15 +45,14 @@ mod sort;
 use std::time::Instant;
 
 use arrow_schema::SchemaRef;
-use tickertable::TableKind;
+use tickertable::{Mirror, TableKind};
 
+use crate::cells::{is_numeric, is_text, text_at};
 use crate::filter::Filter;
-use crate::mirror::{is_numeric, is_text, text_at, Mirror, Replaced};
-use crate::source::{Delta, TableInfo};
+use crate::source::{Change, TableInfo};
 use chart::Chart;
 use cursor::{Anchor, Cursor};
-use filter::FilterState;
-pub(crate) use filter::{FILTER_SCAN, MAX_MATCHES};
+pub(crate) use filter::{FilterState, FILTER_SCAN, MAX_MATCHES};
 use flashes::Flashes;
 pub(crate) use flashes::Tick;
 use format::Formatted;
@@ -254,14 +254,13 @@ impl TableState {
         self.cursor.anchor(&self.rows(live))
     }
 
-    /// After `delta` was applied to `live`: follow the tail or keep the cursor on its row,
-    /// update the filter and sort, and flash the new and modified rows on screen. `replaced`
-    /// holds the modified rows as they were before the update.
+    /// After `change` was applied to `live`: follow the tail or keep the cursor on its row,
+    /// update the filter and sort, and flash the new and modified rows on screen (the change
+    /// holds the modified rows as they were before it).
     pub(crate) fn on_update(
         &mut self,
         live: &Mirror,
-        delta: &Delta,
-        replaced: &Replaced,
+        change: &Change,
         anchor: Anchor,
         at: Instant,
     ) {
@@ -269,11 +268,11 @@ impl TableState {
             return;
         }
         if let Some(f) = &mut self.filter {
-            f.on_update(live, delta);
+            f.on_update(live, change);
         }
         self.resort(live);
         let filter = self.filter.as_ref().map(FilterState::filter);
-        self.chart.on_update(filter, live, delta);
+        self.chart.on_update(filter, live, change);
         self.place_cursor(live, anchor);
         // The row set borrows the parts that make it; the flashes change meanwhile.
         let rows = RowSet::new(
@@ -282,7 +281,7 @@ impl TableState {
             self.sort.as_ref(),
         );
         let on_screen = rows.positions(self.cursor.on_screen(rows.len()));
-        self.flashes.on_update(live, delta, replaced, on_screen, at);
+        self.flashes.on_update(live, change, on_screen, at);
         self.format.touch();
     }
 
@@ -422,7 +421,9 @@ impl TableState {
             ));
         }
         let pinned = self.filter.as_ref().is_some_and(|f| {
-            f.filter().pinned().is_some() && Some(f.filter().column) == self.key_col
+            f.filter()
+                .pinned()
+                .is_some_and(|(column, _)| Some(column) == self.key_col)
         });
         let key = if pinned {
             None

@@ -13,13 +13,17 @@ use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::Style;
 use ratatui::Terminal;
+use tickertable::flight::MessageMeta;
 use tickertable::{
-    Engine, PublisherOptions, Subscription, SubscriptionOptions, TableKind, TablePublisher,
+    Engine, Mirror, PublisherOptions, Step, Subscription, SubscriptionOptions, TableKind,
+    TablePublisher,
 };
 
 use crate::action::Action;
 use crate::app::App;
-use crate::source::{convert, DataSource, Embedded, Link, Period, SourceStatus};
+use crate::source::{
+    Change, DataEvent, DataSource, Embedded, Follower, Link, Period, SourceStatus,
+};
 use tickertable_tools::demo::trade_schema;
 
 /// Table indices in the rig.
@@ -36,7 +40,8 @@ const T0_NS: i64 =
 pub(crate) struct Rig {
     pub(crate) engine: Engine,
     publisher: TablePublisher,
-    subs: Vec<Subscription>,
+    /// Each table's subscription, and its events applied to a mirror as `Embedded` does.
+    subs: Vec<(Subscription, Follower)>,
     pub(crate) app: App,
     pub(crate) now: Instant,
     seq: i64,
@@ -89,7 +94,10 @@ impl Rig {
         let subs = engine
             .tables()
             .iter()
-            .map(|t| t.subscribe_with(options).unwrap())
+            .map(|t| {
+                let sub = t.subscribe_with(options).unwrap();
+                (sub, Follower::new(t.schema().clone()))
+            })
             .collect();
         let now = Instant::now();
         let app = App::new(source.describe(), source.tables(), (width, height), now);
@@ -142,9 +150,9 @@ impl Rig {
 
     /// Delivers every queued subscription event.
     pub(crate) fn pump(&mut self) {
-        for (table, sub) in self.subs.iter().enumerate() {
+        for (table, (sub, follower)) in self.subs.iter_mut().enumerate() {
             while let Ok(e) = sub.try_recv() {
-                if let Some(event) = convert(e) {
+                if let Some(event) = follower.follow(&e) {
                     self.app.update(Action::Data {
                         table,
                         event,
@@ -233,6 +241,52 @@ impl Rig {
     pub(crate) fn selected_pos(&self) -> Option<u64> {
         let v = self.app.view.as_ref().unwrap();
         v.selected_pos(&self.app.tables[v.table()].mirror)
+    }
+}
+
+/// A mirror holding `batch`'s rows from position `start`, at step 1: a snapshot's rows as a
+/// source hands them over.
+pub(crate) fn mirror_at(start: u64, batch: &RecordBatch) -> Mirror {
+    let mut m = Mirror::new(batch.schema());
+    let n = batch.num_rows() as u64;
+    let snapshot = MessageMeta {
+        reset: true,
+        rows: Some(start..start + n),
+        ..meta(Step::new(1), 0..0, Vec::new(), start..start + n)
+    };
+    m.apply_message(&snapshot, Some(batch)).unwrap();
+    m
+}
+
+/// The metadata of a live stream's message of `step` (no reset): `removed` positions, rows
+/// `modified` in place (every column written), `added` positions.
+pub(crate) fn meta(
+    step: Step,
+    removed: std::ops::Range<u64>,
+    modified: Vec<u64>,
+    added: std::ops::Range<u64>,
+) -> MessageMeta {
+    MessageMeta {
+        step,
+        reset: false,
+        removed,
+        added,
+        rows: None,
+        modified,
+        masks: Vec::new(),
+    }
+}
+
+/// Applies one message to `mirror`, as a remote source does, and gives the App's event for it.
+pub(crate) fn update(
+    mirror: &mut Mirror,
+    meta: MessageMeta,
+    batch: Option<RecordBatch>,
+) -> DataEvent {
+    let replaced = mirror.apply_message(&meta, batch.as_ref()).unwrap();
+    DataEvent::Update {
+        mirror: mirror.clone(),
+        change: Box::new(Change::of_message(meta, batch, replaced)),
     }
 }
 

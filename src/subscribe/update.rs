@@ -100,6 +100,19 @@ impl TableUpdate {
         self.modified.is_modified(i, column)
     }
 
+    /// The columns the `i`th modified row had written, as a bit mask: bit `c % 8` of byte
+    /// `c / 8` is column `c` (the format of the Flight stream's `masks`). `None` when every
+    /// column was written (a whole-row upsert, a moved row), or when there is no such row.
+    ///
+    /// No copy: a slice of the update's own masks.
+    pub fn modified_mask(&self, i: usize) -> Option<&[u8]> {
+        let m = &self.modified;
+        if m.masks.is_empty() || i >= m.positions.len() {
+            return None;
+        }
+        m.masks.get(i * m.width..(i + 1) * m.width)
+    }
+
     /// Whether any modified row had column `column` written: Deephaven's modified column set.
     pub fn column_modified(&self, column: usize) -> bool {
         (0..self.num_modified()).any(|i| self.modified.is_modified(i, column))
@@ -108,5 +121,45 @@ impl TableUpdate {
     /// How many rows were removed.
     pub fn num_removed(&self) -> usize {
         crate::table::chunk::range_len(&self.removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn update(positions: Vec<u64>, masks: Vec<u8>, width: usize) -> TableUpdate {
+        TableUpdate {
+            step: Step(1),
+            removed: 0..0,
+            added: 0..0,
+            batches: Vec::new(),
+            modified: Modified {
+                positions,
+                batch: None,
+                masks,
+                width,
+            },
+        }
+    }
+
+    #[test]
+    fn smoke() {
+        let u = update(vec![3, 8], Vec::new(), 0);
+        assert_eq!(u.modified_mask(0), None, "every column written");
+        assert!(u.is_modified(1, 11));
+    }
+
+    #[test]
+    fn modified_masks_are_the_written_columns_of_each_row() {
+        // Nine columns, two bytes a row: row 0 wrote columns 1 and 8, row 1 column 0.
+        let u = update(vec![3, 8], vec![0b10, 0b1, 0b1, 0], 2);
+        assert_eq!(u.modified_mask(0), Some(&[0b10, 0b1][..]));
+        assert_eq!(u.modified_mask(1), Some(&[0b1, 0][..]));
+        assert_eq!(u.modified_mask(2), None, "no third row");
+        for (i, c) in [(0, 1), (0, 8), (1, 0)] {
+            assert!(u.is_modified(i, c), "row {i} column {c}");
+        }
+        assert!(!u.is_modified(0, 0) && !u.is_modified(1, 8));
     }
 }

@@ -3,12 +3,12 @@
 //! whose rows change in place and which shrinks at the end.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use tickertable::flight::MessageMeta;
 use tickertable::SubscriptionOptions;
 
 use super::*;
-use crate::source::Delta;
 use crate::table_state::Tick;
-use crate::testing::{Quote, Rig, HISTORY, QUOTES, RECENT, TRADES};
+use crate::testing::{meta, mirror_at, update, Quote, Rig, HISTORY, QUOTES, RECENT, TRADES};
 
 fn key(code: KeyCode) -> KeyEvent {
     KeyEvent::new(code, KeyModifiers::NONE)
@@ -232,7 +232,7 @@ fn filter_sort_and_search_work_on_the_row_set() {
     ]);
     rig.cycle();
     rig.key(KeyCode::Char('f'));
-    rig.type_line("Sym == AAPL");
+    rig.type_line(r#"Sym == "AAPL""#);
     assert_eq!(rig.view_len(), 2);
     rig.publish(&[("AAPL", 102.0), ("MSFT", 98.0)]);
     rig.cycle();
@@ -240,8 +240,8 @@ fn filter_sort_and_search_work_on_the_row_set() {
     assert_eq!(rig.selected_pos(), Some(4), "following the filtered tail");
 
     rig.key(KeyCode::Char('f'));
-    assert_eq!(rig.app.prompt.as_ref().unwrap().text, "Sym == AAPL");
-    for _ in 0.."Sym == AAPL".len() {
+    assert_eq!(rig.app.prompt.as_ref().unwrap().text, r#"Sym == "AAPL""#);
+    for _ in 0..r#"Sym == "AAPL""#.len() {
         rig.key(KeyCode::Backspace);
     }
     rig.type_line("Price > 100");
@@ -388,18 +388,14 @@ fn steps_and_snapshots_in_several_parts_count_once_and_a_snapshot_revives_a_tabl
     rig.cycle();
     let entry = &rig.app.tables[HISTORY];
     let (updates, batch) = (entry.updates, entry.mirror.locate(0).unwrap().0.clone());
-    let step = entry.mirror.step() + 1;
+    let step = entry.mirror.step().next();
+    let mut mirror = entry.mirror.clone();
     // One step's rows in two messages, as a remote source may deliver them.
     for (added, slice) in [(4..6, batch.slice(0, 2)), (6..8, batch.slice(2, 2))] {
+        let event = update(&mut mirror, meta(step, 0..0, vec![], added), Some(slice));
         rig.app.update(Action::Data {
             table: HISTORY,
-            event: DataEvent::Update(Delta {
-                step,
-                removed: 0..0,
-                added,
-                batches: vec![slice],
-                ..Delta::default()
-            }),
+            event,
             at: rig.now,
         });
     }
@@ -412,24 +408,28 @@ fn steps_and_snapshots_in_several_parts_count_once_and_a_snapshot_revives_a_tabl
         rig.app.tables[HISTORY].updates,
         rig.app.tables[HISTORY].shown,
     );
+    let mut mirror = Mirror::new(batch.schema());
+    let first = MessageMeta {
+        reset: true,
+        rows: Some(0..4),
+        ..meta(step, 0..0, vec![], 0..2)
+    };
+    mirror
+        .apply_message(&first, Some(&batch.slice(0, 2)))
+        .unwrap();
     rig.app.update(Action::Data {
         table: HISTORY,
-        event: DataEvent::Snapshot(crate::source::Rows {
-            step,
-            rows: 0..2,
-            batches: vec![batch.slice(0, 2)],
-        }),
+        event: DataEvent::Snapshot(mirror.clone()),
         at: rig.now,
     });
+    let rest = update(
+        &mut mirror,
+        meta(step, 2..2, vec![], 2..4),
+        Some(batch.slice(2, 2)),
+    );
     rig.app.update(Action::Data {
         table: HISTORY,
-        event: DataEvent::Update(Delta {
-            step,
-            removed: 2..2,
-            added: 2..4,
-            batches: vec![batch.slice(2, 2)],
-            ..Delta::default()
-        }),
+        event: rest,
         at: rig.now,
     });
     let entry = &rig.app.tables[HISTORY];
@@ -444,15 +444,64 @@ fn steps_and_snapshots_in_several_parts_count_once_and_a_snapshot_revives_a_tabl
     assert!(rig.app.tables[HISTORY].ended.is_some());
     rig.app.update(Action::Data {
         table: HISTORY,
-        event: DataEvent::Snapshot(crate::source::Rows {
-            step: step + 1,
-            rows: 0..2,
-            batches: vec![batch.slice(0, 2)],
-        }),
+        event: DataEvent::Snapshot(mirror_at(0, &batch.slice(0, 2))),
         at: rig.now,
     });
     assert_eq!(rig.app.tables[HISTORY].ended, None);
     assert_eq!(rig.app.tables[HISTORY].mirror.len(), 2);
+}
+
+#[test]
+fn filter_expressions_errors_with_positions_and_the_contains_shorthand() {
+    let mut rig = Rig::new(80, 12);
+    rig.app.open(HISTORY);
+    rig.publish(&[
+        ("AAPL", 101.0),
+        ("MSFT", 99.0),
+        ("AAPL", 103.0),
+        ("NVDA", 250.0),
+    ]);
+    rig.cycle();
+    let clear = |rig: &mut Rig| {
+        rig.key(KeyCode::Char('f'));
+        while rig.app.prompt.as_ref().is_some_and(|p| !p.text.is_empty()) {
+            rig.key(KeyCode::Backspace);
+        }
+    };
+    rig.key(KeyCode::Char('f'));
+    rig.type_line(r#"Price > 100 && Sym in ("AAPL", "NVDA")"#);
+    assert_eq!(rig.view_len(), 3);
+    let message = rig.app.message.clone().unwrap();
+    assert!(!message.error, "{}", message.text);
+    assert!(message.text.contains("3 rows match"), "{}", message.text);
+    // A new row is tested as it arrives: the mask of the update's rows.
+    rig.publish(&[("NVDA", 251.0), ("NVDA", 1.0)]);
+    rig.cycle();
+    assert_eq!(rig.view_len(), 4);
+
+    clear(&mut rig);
+    rig.type_line("Price >");
+    let message = rig.app.message.clone().unwrap();
+    assert!(message.error);
+    assert!(
+        message.text.starts_with("filter: at 7: expected"),
+        "{}",
+        message.text
+    );
+    assert_eq!(rig.view_len(), 4, "a bad filter leaves the old one");
+    clear(&mut rig);
+    rig.type_line("Sym > 1");
+    let text = rig.app.message.clone().unwrap().text;
+    assert_eq!(text, "filter: at 4: cannot apply '>' to Utf8 and Int64");
+
+    // Not an expression, but the shorthand: a text column contains, ignoring case.
+    clear(&mut rig);
+    rig.type_line("sym ~ VD");
+    assert_eq!(rig.view_len(), 3);
+    let v = rig.app.view.as_ref().unwrap();
+    assert_eq!(v.filter().unwrap().filter().to_string(), "Sym ~ VD");
+    rig.key(KeyCode::Char('f'));
+    assert_eq!(rig.app.prompt.as_ref().unwrap().text, "Sym ~ VD");
 }
 
 /// The `Sym` of each row of the open table's mirror.
@@ -461,7 +510,7 @@ fn syms(rig: &Rig, table: usize) -> Vec<String> {
     m.rows()
         .map(|p| {
             let (b, r) = m.locate(p).unwrap();
-            crate::mirror::text_at(b.column(0).as_ref(), r)
+            crate::cells::text_at(b.column(0).as_ref(), r)
                 .unwrap()
                 .to_owned()
         })
@@ -471,7 +520,7 @@ fn syms(rig: &Rig, table: usize) -> Vec<String> {
 /// The `Bid` of the row at `pos` of the keyed rig's mirror.
 fn bid(rig: &Rig, pos: u64) -> Option<f64> {
     let (b, r) = rig.app.tables[QUOTES].mirror.locate(pos)?;
-    crate::mirror::num_at(b.column(1).as_ref(), r)
+    crate::cells::num_at(b.column(1).as_ref(), r)
 }
 
 fn quotes(syms: &[&'static str], bid: f64) -> Vec<Quote<'static>> {
@@ -546,6 +595,7 @@ fn keyed_cursor_stays_on_its_row_and_clamps_as_the_table_shrinks() {
     assert_eq!(rig.selected_pos(), Some(2), "still on the last row");
     rig.delete(&["I", "B", "H"]);
     rig.cycle();
+    assert_eq!(rig.app.tables[QUOTES].ended, None);
     assert_eq!((rig.view_len(), rig.selected_pos()), (0, None));
     let screen = rig.screen();
     assert_eq!(screen[2].trim(), "no rows", "{screen:?}");

@@ -4,13 +4,13 @@
 //!
 //! One supervisor task on the tokio runtime owns the connection. A *session* connects, lists
 //! the tables and runs one forwarder task per table, which subscribes to the table's live
-//! ticket and turns its messages into [`DataEvent`]s on that table's bounded channel: the
-//! [`DataStream`] the viewer reads. Every `poll` the session lists the tables again, which
-//! checks that the server still answers and finds tables created since. When the connection
-//! is lost the status says why, and the supervisor reconnects after an exponential backoff
-//! (250 ms doubling to 5 s by default, back to the start after a session that connected),
-//! resubscribing every table from a fresh snapshot. A table's channel outlives sessions, so
-//! the viewer keeps reading the same stream across reconnects.
+//! ticket and sends what each message did as a [`DataEvent`] on that table's bounded
+//! channel: the [`DataStream`] the viewer reads. Every `poll` the session lists the tables
+//! again, which checks that the server still answers and finds tables created since. When the
+//! connection is lost the status says why, and the supervisor reconnects after an exponential
+//! backoff (250 ms doubling to 5 s by default, back to the start after a session that
+//! connected), resubscribing every table from a fresh snapshot. A table's channel outlives
+//! sessions, so the viewer keeps reading the same stream across reconnects.
 //!
 //! A stream that fails while the server still answers a listing is the table's failure, not
 //! the connection's: the table's stream gets a [`DataEvent::Failed`] and is not resubscribed
@@ -18,18 +18,20 @@
 //!
 //! # Messages to events
 //!
-//! A live stream's messages (see `tickertable::flight`, "Wire format") map onto the viewer's
-//! events. The first `reset` of a subscription starts a snapshot ([`DataEvent::Snapshot`]), a
-//! later one is a resynchronisation of a viewer that fell behind ([`DataEvent::Lagged`]);
-//! every other message is a [`DataEvent::Update`] with its `removed` prefix (a keyed table's:
-//! suffix), its `added` positions and its batch, or (a keyed table's message with `modified`
-//! positions) its rows modified in place and their column masks. The messages of one step that
-//! have already arrived are merged into one event, in order: a keyed table's update is its
-//! modified-row messages, the first with the `removed` range, then its added-row messages. The
-//! rest of a step that arrives later gives more updates with the same step, which apply in turn
-//! just as well (removed first, then modified, then added). The server sends a snapshot a
-//! stored chunk per message, so a large one often comes in parts: the App takes updates of a
-//! snapshot's step as the rest of the snapshot, and they do not count as rows in.
+//! The library's `RemoteSubscription` applies each message of a live stream (see
+//! `tickertable::flight`, "Wire format") to its `tickertable::Mirror`; the forwarder only
+//! says what happened, with an O(1) copy of that mirror. The first `reset` of a subscription
+//! starts a snapshot ([`DataEvent::Snapshot`]), a later one is a resynchronisation of a
+//! viewer that fell behind ([`DataEvent::Lagged`]); every other message is a
+//! [`DataEvent::Update`] whose [`Change`] holds its `removed` and `added` positions, or (a
+//! keyed table's message with `modified` positions) its rows modified in place, their column
+//! masks and the chunks they replaced. The messages of one step that have already arrived
+//! make one event ([`Change::merge`]), in order: a keyed table's update is its modified-row
+//! messages, the first with the `removed` range, then its added-row messages. The rest of a
+//! step that arrives later gives more updates with the same step, each describing what the
+//! mirror applied in turn. The server sends a snapshot a stored chunk per message, so a
+//! large one often comes in parts: the App takes updates of a snapshot's step as the rest of
+//! the snapshot, and they do not count as rows in.
 //!
 //! # What a remote source cannot know
 //!
@@ -53,17 +55,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use arrow_array::RecordBatch;
 use futures_util::{stream, FutureExt, StreamExt};
 use parking_lot::Mutex;
-use tickertable::flight::{Client, MessageMeta, RemoteMessage, RemoteSubscription, RemoteTable};
-use tickertable::{Error, RemoteErrorKind, TableKind};
+use tickertable::flight::{Client, RemoteMessage, RemoteSubscription, RemoteTable};
+use tickertable::{Error, RemoteErrorKind, Step, TableKind};
 use tokio::sync::{mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::{timeout, MissedTickBehavior};
 
 use crate::source::{
-    DataEvent, DataSource, DataStream, Delta, Link, Modified, Period, Rows, SourceStatus, TableInfo,
+    Change, DataEvent, DataSource, DataStream, Link, Period, SourceStatus, TableInfo,
 };
 
 /// How far back the observed period looks.
@@ -541,7 +542,6 @@ async fn forward(mut client: Client, slot: Arc<Slot>, shared: Arc<Shared>) -> Re
             }
         };
         let event = f.event(message, &slot, &shared);
-        // Messages that do not fit together fail the table: nothing follows.
         let failed = matches!(event, DataEvent::Failed(_));
         if slot.tx.send(event).await.is_err() || failed {
             return Ok(()); // the viewer is gone, or was told
@@ -587,32 +587,31 @@ struct Forwarder {
     snapshots: u64,
     /// The step of the first snapshot while its messages may still come: they move the end
     /// over rows that were there before the viewer came, which do not count as rows in.
-    first_step: Option<u64>,
-    last_step: Option<u64>,
+    first_step: Option<Step>,
+    last_step: Option<Step>,
     /// The end position after the last message.
     last_end: Option<u64>,
 }
 
 impl Forwarder {
-    /// The event for `first` and the messages of its step already received; counts the
-    /// rows and the step.
+    /// The event for `first`, a message the subscription applied to its mirror, and for the
+    /// messages of its step that have already arrived (the mirror applied them too): the
+    /// mirror after them, and what they changed. Counts the rows and the step.
     fn event(&mut self, first: RemoteMessage, slot: &Slot, shared: &Shared) -> DataEvent {
-        let meta = first.meta;
-        let mut end = meta.added.end;
-        let mut batches: Vec<RecordBatch> = Vec::new();
-        let mut modified = Modified::default();
-        if let Err(why) = take_rows(&meta, first.batch, &mut modified, &mut batches) {
-            return DataEvent::Failed(format!("step {}: {why}", meta.step));
-        }
+        let reset = first.meta.reset;
+        let step = first.meta.step;
+        let mut change = Change::of_message(first.meta, first.batch, first.replaced);
+        let mut mirror = self.sub.mirror().cloned();
         // Merge the rest of the step if it is already here (`next` is cancel-safe: it only
         // awaits the next message, then applies it without awaiting).
         while let Some(next) = self.sub.next().now_or_never() {
             match next {
-                Some(Ok(m)) if continues(&meta, &m.meta, end, &modified, &batches) => {
-                    end = m.meta.added.end;
-                    if let Err(why) = take_rows(&m.meta, m.batch, &mut modified, &mut batches) {
-                        return DataEvent::Failed(format!("step {}: {why}", meta.step));
+                Some(Ok(m)) if change.continues(&m.meta) => {
+                    let more = Change::of_message(m.meta, m.batch, m.replaced);
+                    if let Err(why) = change.merge(more) {
+                        return DataEvent::Failed(format!("step {step}: {why}"));
                     }
+                    mirror = self.sub.mirror().cloned();
                 }
                 Some(item) => {
                     self.held = Some(Ahead::Item(item));
@@ -624,44 +623,42 @@ impl Forwarder {
                 }
             }
         }
-        let step = meta.step.as_u64();
-        let added = meta.added.start..end;
-        let keyed = slot.info.is_keyed();
+        let Some(mirror) = mirror else {
+            // `next` applies every message it returns to the mirror, which it then has.
+            return DataEvent::Failed("a message without the stream's schema".to_owned());
+        };
+        let end = mirror.rows().end;
         let mut counted = true;
-        let event = if meta.reset {
+        let mut written = None;
+        let event = if reset {
             self.snapshots += 1;
             self.first_step = (self.snapshots == 1).then_some(step);
-            let rows = Rows {
-                step,
-                rows: added.clone(),
-                batches,
-            };
             if self.snapshots == 1 {
-                DataEvent::Snapshot(rows)
+                DataEvent::Snapshot(mirror)
             } else {
                 // The steps in between: at most this many updates were missed.
-                let missed = self.last_step.map_or(0, |s| step.saturating_sub(s + 1));
-                DataEvent::Lagged { missed, rows }
+                let missed = self
+                    .last_step
+                    .map_or(0, |s| step.as_u64().saturating_sub(s.as_u64() + 1));
+                DataEvent::Lagged { missed, mirror }
             }
         } else {
             if self.first_step == Some(step) {
                 counted = false;
             } else {
                 self.first_step = None;
-                shared.observe_step(step);
+                shared.observe_step(step.as_u64());
             }
-            DataEvent::Update(Delta {
-                step,
-                removed: meta.removed,
-                modified,
-                added: added.clone(),
-                batches,
-            })
+            written = Some(change.rows_written());
+            DataEvent::Update {
+                mirror,
+                change: Box::new(change),
+            }
         };
-        if keyed {
+        if slot.info.is_keyed() {
             // Its end is its size: count the rows each update wrote instead.
-            if let (true, DataEvent::Update(d)) = (counted, &event) {
-                slot.taken.fetch_add(d.rows_written(), Ordering::Relaxed);
+            if let (true, Some(n)) = (counted, written) {
+                slot.taken.fetch_add(n, Ordering::Relaxed);
             }
         } else if let Some(last) = self.last_end.filter(|_| counted) {
             // The first snapshot only sets where counting starts.
@@ -670,54 +667,9 @@ impl Forwarder {
         }
         self.last_end = Some(end);
         self.last_step = Some(step);
-        shared.step.fetch_max(step, Ordering::Relaxed);
+        shared.step.fetch_max(step.as_u64(), Ordering::Relaxed);
         event
     }
-}
-
-/// Whether message `next` continues the step that `first` started and that so far ends at
-/// `end`, with the `modified` rows and added `batches` taken: the same step, no reset, no
-/// removed rows, added rows where the step's end is, and modified rows only before any added
-/// ones and after the modified ones so far.
-fn continues(
-    first: &MessageMeta,
-    next: &MessageMeta,
-    end: u64,
-    modified: &Modified,
-    batches: &[RecordBatch],
-) -> bool {
-    let same_step = next.step == first.step
-        && !next.reset
-        && next.removed.is_empty()
-        && next.added.start == end;
-    let in_order = next.modified.is_empty()
-        || (!first.reset
-            && batches.is_empty()
-            && first.added.start == end
-            && match (modified.positions.last(), next.modified.first()) {
-                (Some(last), Some(p)) => last < p,
-                _ => true,
-            });
-    same_step && in_order
-}
-
-/// Takes a message's rows: modified rows into `modified`, added rows into `batches`.
-///
-/// # Errors
-///
-/// If its modified rows do not fit (the library's client checked them already).
-fn take_rows(
-    meta: &MessageMeta,
-    batch: Option<RecordBatch>,
-    modified: &mut Modified,
-    batches: &mut Vec<RecordBatch>,
-) -> Result<(), String> {
-    if meta.modified.is_empty() {
-        batches.extend(batch);
-        return Ok(());
-    }
-    let batch = batch.ok_or("modified positions without their rows")?;
-    modified.extend(&meta.modified, &meta.masks, &batch)
 }
 
 #[cfg(test)]

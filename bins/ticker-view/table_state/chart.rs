@@ -10,11 +10,11 @@
 
 use std::ops::Range;
 
-use arrow_array::RecordBatch;
+use tickertable::Mirror;
 
+use crate::cells::{num_at, text_at};
 use crate::filter::Filter;
-use crate::mirror::{num_at, text_at, Col, Mirror};
-use crate::source::Delta;
+use crate::source::Change;
 
 /// Points a chart shows.
 pub(crate) const CHART_POINTS: usize = 2_000;
@@ -63,20 +63,8 @@ impl Plot {
         self.y
     }
 
-    /// Whether row `r` of `b` belongs on the chart: its key and `filter`.
-    fn accepts(&self, filter: Option<&Filter>, b: &RecordBatch, r: usize) -> bool {
-        if let Some((kc, k)) = &self.key {
-            if text_at(b.column(*kc).as_ref(), r) != Some(k.as_str()) {
-                return false;
-            }
-        }
-        match filter {
-            Some(f) => f.test(&Col::new(b.column(f.column)), r),
-            None => true,
-        }
-    }
-
-    /// Appends the chart's points among `range` of `m` to `out`.
+    /// Appends the chart's points among `range` of `m` to `out`: the rows of its key that
+    /// `filter` keeps (a mask per chunk the range spans).
     fn collect(
         &self,
         filter: Option<&Filter>,
@@ -85,16 +73,25 @@ impl Plot {
         out: &mut Vec<(f64, f64)>,
     ) {
         let c = self.column;
-        m.for_each_run(range, |p0, b, r0, n| {
-            for k in 0..n {
-                let r = r0 + k;
-                if self.accepts(filter, b, r) {
-                    if let Some(v) = num_at(b.column(c).as_ref(), r) {
-                        out.push(((p0 + k as u64) as f64, v));
-                    }
+        for (p0, b, rows) in m.runs(range) {
+            let mask = match filter.map(|f| f.mask(&b.slice(rows.start, rows.len()))) {
+                Some(Ok(mask)) => Some(mask),
+                // Rows the filter cannot evaluate are not kept (the filter says why).
+                Some(Err(_)) => continue,
+                None => None,
+            };
+            let key = self.key.as_ref().map(|(kc, k)| (b.column(*kc), k.as_str()));
+            for (k, r) in rows.enumerate() {
+                if mask.as_ref().is_some_and(|m| !m.value(k))
+                    || key.is_some_and(|(col, k)| text_at(col.as_ref(), r) != Some(k))
+                {
+                    continue;
+                }
+                if let Some(v) = num_at(b.column(c).as_ref(), r) {
+                    out.push(((p0 + k as u64) as f64, v));
                 }
             }
-        });
+        }
     }
 
     /// Fills the chart from the newest rows of `m`, at most [`CHART_SCAN`] back.
@@ -120,14 +117,14 @@ impl Plot {
         self.points.drain(..skip);
     }
 
-    /// Adds the points among the rows `delta` added to `live`.
-    fn extend(&mut self, filter: Option<&Filter>, live: &Mirror, delta: &Delta) {
-        let from = delta
+    /// Adds the points among the rows `change` added to `live`.
+    fn extend(&mut self, filter: Option<&Filter>, live: &Mirror, change: &Change) {
+        let from = change
             .added
             .start
-            .max(delta.added.end.saturating_sub(CHART_UPDATE_SCAN));
+            .max(change.added.end.saturating_sub(CHART_UPDATE_SCAN));
         let mut fresh = Vec::new();
-        self.collect(filter, live, from..delta.added.end, &mut fresh);
+        self.collect(filter, live, from..change.added.end, &mut fresh);
         self.points.extend(fresh);
         if self.points.len() > 2 * CHART_POINTS {
             let skip = self.points.len() - CHART_POINTS;
@@ -207,10 +204,10 @@ impl Chart {
         self.note = Some(note);
     }
 
-    /// After `delta` was applied to `live`: adds the points among the rows it added.
-    pub(super) fn on_update(&mut self, filter: Option<&Filter>, live: &Mirror, delta: &Delta) {
+    /// After `change` was applied to `live`: adds the points among the rows it added.
+    pub(super) fn on_update(&mut self, filter: Option<&Filter>, live: &Mirror, change: &Change) {
         if let Some(plot) = &mut self.plot {
-            plot.extend(filter, live, delta);
+            plot.extend(filter, live, change);
         }
     }
 
@@ -226,11 +223,10 @@ impl Chart {
 mod tests {
     use std::sync::Arc;
 
-    use arrow_array::{Float64Array, StringArray};
+    use arrow_array::{Float64Array, RecordBatch, StringArray};
     use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
     use super::*;
-    use crate::source::Rows;
 
     fn schema() -> SchemaRef {
         Arc::new(Schema::new(vec![
@@ -249,11 +245,7 @@ mod tests {
             ],
         )
         .unwrap();
-        Mirror::from_rows(&Rows {
-            step: 1,
-            rows: start..start + rows.len() as u64,
-            batches: vec![batch],
-        })
+        crate::testing::mirror_at(start, &batch)
     }
 
     /// The key `Sym == AAPL`.
@@ -293,12 +285,8 @@ mod tests {
         c.open(1, Some(aapl()), None, &mirror(0, &[("AAPL", 1.0)]));
         // A blink table's next cycle: row 0 is gone.
         let live = mirror(1, &[("AAPL", 2.0), ("MSFT", 9.0)]);
-        let delta = Delta {
-            removed: 0..1,
-            added: 1..3,
-            ..Delta::default()
-        };
-        c.on_update(None, &live, &delta);
+        let change = Change::moving(0..1, 1..3);
+        c.on_update(None, &live, &change);
         assert_eq!(c.plot().unwrap().points(), [(0.0, 1.0), (1.0, 2.0)]);
     }
 
@@ -312,11 +300,8 @@ mod tests {
         assert_eq!(plot.points()[..1], [(10.0, 10.0)], "the newest");
         let start = rows.len() as u64;
         let more: Vec<(&str, f64)> = (0..=CHART_POINTS).map(|_| ("A", 0.0)).collect();
-        let delta = Delta {
-            added: start..start + more.len() as u64,
-            ..Delta::default()
-        };
-        c.on_update(None, &mirror(start, &more), &delta);
+        let change = Change::moving(0..0, start..start + more.len() as u64);
+        c.on_update(None, &mirror(start, &more), &change);
         // 2 000 + 2 001 points: over twice the drawn ones, trimmed to the newest 2 000.
         let plot = c.plot().unwrap();
         assert_eq!(plot.points.len(), CHART_POINTS);

@@ -178,21 +178,16 @@ mod tests {
 
     use arrow_array::{Int64Array, RecordBatch};
     use arrow_schema::{DataType, Field, Schema};
+    use tickertable::Mirror;
 
     use super::*;
-    use crate::mirror::Mirror;
-    use crate::source::Rows;
 
     /// A mirror of the positions `rows`.
     fn mirror(rows: Range<u64>) -> Mirror {
         let schema = Arc::new(Schema::new(vec![Field::new("N", DataType::Int64, false)]));
         let values = Int64Array::from_iter_values(rows.clone().map(|p| p as i64));
         let batch = RecordBatch::try_new(schema, vec![Arc::new(values)]).unwrap();
-        Mirror::from_rows(&Rows {
-            step: 1,
-            rows,
-            batches: vec![batch],
-        })
+        crate::testing::mirror_at(rows.start, &batch)
     }
 
     fn at(c: &Cursor) -> (usize, usize) {

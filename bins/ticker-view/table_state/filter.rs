@@ -1,5 +1,6 @@
 //! The open table's filter: the positions of the rows a [`Filter`] keeps, kept up to date as
-//! rows come, change in place and go.
+//! rows come, change in place and go. The filter evaluates whole batches (Arrow kernels over
+//! a chunk's columns): the rows scanned, the rows an update adds, the rows it modifies.
 //!
 //! # Bounded work
 //!
@@ -10,9 +11,11 @@
 use std::collections::VecDeque;
 use std::ops::Range;
 
+use arrow_array::RecordBatch;
+use tickertable::Mirror;
+
 use crate::filter::Filter;
-use crate::mirror::{Col, Mirror};
-use crate::source::Delta;
+use crate::source::Change;
 
 /// Rows a new filter scans, newest first.
 pub(crate) const FILTER_SCAN: u64 = 1_000_000;
@@ -26,6 +29,8 @@ pub(crate) struct FilterState {
     matches: VecDeque<u64>,
     /// The first position scanned: matches cover `[scanned_from, end)`.
     scanned_from: u64,
+    /// Why the filter could not be evaluated on some rows (they count as not kept).
+    error: Option<String>,
 }
 
 impl FilterState {
@@ -35,6 +40,7 @@ impl FilterState {
             filter,
             matches: VecDeque::new(),
             scanned_from: 0,
+            error: None,
         };
         f.rescan(m);
         f
@@ -50,6 +56,11 @@ impl FilterState {
         &self.matches
     }
 
+    /// Why the filter failed on some rows, if it did.
+    pub(crate) fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+
     /// Forgets the matches and scans the newest [`FILTER_SCAN`] rows of `m` again (the rows
     /// were replaced, or the view caught up after a pause).
     pub(super) fn rescan(&mut self, m: &Mirror) {
@@ -60,9 +71,9 @@ impl FilterState {
         self.scan(m, from..rows.end);
     }
 
-    /// After `delta` was applied to `live`: drops the matches whose rows are gone, tests the
+    /// After `change` was applied to `live`: drops the matches whose rows are gone, tests the
     /// rows modified in place again and scans the added rows.
-    pub(super) fn on_update(&mut self, live: &Mirror, delta: &Delta) {
+    pub(super) fn on_update(&mut self, live: &Mirror, change: &Change) {
         let rows = live.rows();
         while self.matches.front().is_some_and(|&p| p < rows.start) {
             self.matches.pop_front();
@@ -72,52 +83,64 @@ impl FilterState {
             self.matches.pop_back();
         }
         self.scanned_from = self.scanned_from.min(rows.end);
-        self.refilter_modified(delta);
-        let from = delta
+        self.refilter_modified(change);
+        let from = change
             .added
             .start
-            .max(delta.added.end.saturating_sub(FILTER_SCAN));
-        if from < self.scanned_from && self.scanned_from <= delta.added.end {
+            .max(change.added.end.saturating_sub(FILTER_SCAN));
+        if from < self.scanned_from && self.scanned_from <= change.added.end {
             self.scanned_from = from;
         }
-        self.scan(live, from..delta.added.end);
+        self.scan(live, from..change.added.end);
     }
 
-    /// Scans `range` of `m`, appending matches (keeping the newest [`MAX_MATCHES`]).
-    fn scan(&mut self, m: &Mirror, range: Range<u64>) {
-        let filter = &self.filter;
-        let matches = &mut self.matches;
-        m.for_each_run(range, |p0, b, r0, n| {
-            let sliced = b.slice(r0, n);
-            filter.scan(&sliced, 0, n, |k| matches.push_back(p0 + k as u64));
-        });
-        while matches.len() > MAX_MATCHES {
-            matches.pop_front();
+    /// The filter's mask over `batch`; an error counts as no row kept, and is remembered.
+    fn mask(&mut self, batch: &RecordBatch) -> Option<arrow_array::BooleanArray> {
+        match self.filter.mask(batch) {
+            Ok(mask) => Some(mask),
+            Err(e) => {
+                self.error = Some(e);
+                None
+            }
         }
     }
 
-    /// Updates the matches for the rows `delta` modified in place (a keyed table): a row
-    /// whose filter column was written may now pass or fail. O(modified × log matches), plus one
-    /// O(matches) merge when many rows changed sides.
-    fn refilter_modified(&mut self, delta: &Delta) {
+    /// Scans `range` of `m`, a mask per chunk it spans, appending matches (keeping the newest
+    /// [`MAX_MATCHES`]).
+    fn scan(&mut self, m: &Mirror, range: Range<u64>) {
+        for (p0, b, rows) in m.runs(range) {
+            let Some(mask) = self.mask(&b.slice(rows.start, rows.len())) else {
+                continue;
+            };
+            self.matches
+                .extend(mask.values().set_indices().map(|k| p0 + k as u64));
+        }
+        while self.matches.len() > MAX_MATCHES {
+            self.matches.pop_front();
+        }
+    }
+
+    /// Updates the matches for the rows `change` modified in place (a keyed table): a row
+    /// one of whose filter columns was written may now pass or fail. One mask over the
+    /// modified rows, O(modified × log matches), plus one O(matches) merge when many rows
+    /// changed sides.
+    fn refilter_modified(&mut self, change: &Change) {
         /// Changes applied one by one (each an O(matches) shift at worst) up to this many.
         const ONE_BY_ONE: usize = 32;
-        let m = &delta.modified;
-        let Some(batch) = m.batch.as_ref() else {
+        let Some(batch) = change.modified_rows.as_ref() else {
             return;
         };
-        let column = self.filter.column;
-        if column >= batch.num_columns() {
+        let Some(mask) = self.mask(batch) else {
             return;
-        }
-        let col = Col::new(batch.column(column));
+        };
         // (position, passes now), ascending.
         let mut changes: Vec<(u64, bool)> = Vec::new();
-        for (k, &p) in m.positions.iter().enumerate() {
-            if p < self.scanned_from || !m.is_written(k, column) {
+        for (k, &p) in change.modified.iter().enumerate() {
+            let read = self.filter.columns();
+            if p < self.scanned_from || !read.iter().any(|&c| change.is_written(k, c)) {
                 continue;
             }
-            let passes = self.filter.test(&col, k);
+            let passes = mask.value(k);
             if passes != self.matches.binary_search(&p).is_ok() {
                 changes.push((p, passes));
             }
@@ -169,7 +192,7 @@ mod tests {
     use arrow_schema::{DataType, Field, Schema};
 
     use super::*;
-    use crate::source::{Modified, Rows};
+    use crate::testing::mirror_at;
 
     fn schema() -> Schema {
         Schema::new(vec![Field::new("Bid", DataType::Float64, true)])
@@ -181,6 +204,7 @@ mod tests {
             filter: Filter::parse("Bid > 50", &schema()).unwrap(),
             matches: matches.into_iter().collect(),
             scanned_from: 0,
+            error: None,
         }
     }
 
@@ -191,14 +215,10 @@ mod tests {
             vec![Arc::new(Float64Array::from(bids.to_vec()))],
         )
         .unwrap();
-        Mirror::from_rows(&Rows {
-            step: 1,
-            rows: start..start + bids.len() as u64,
-            batches: vec![batch],
-        })
+        mirror_at(start, &batch)
     }
 
-    fn modified(rows: &[(u64, f64)], masks: Vec<u8>) -> Delta {
+    fn modified(rows: &[(u64, f64)], masks: Vec<u8>) -> Change {
         let batch = RecordBatch::try_new(
             Arc::new(schema()),
             vec![Arc::new(Float64Array::from_iter_values(
@@ -206,15 +226,7 @@ mod tests {
             ))],
         )
         .unwrap();
-        Delta {
-            modified: Modified {
-                positions: rows.iter().map(|r| r.0).collect(),
-                batch: Some(batch),
-                masks,
-                width: 1,
-            },
-            ..Delta::default()
-        }
+        Change::modifying(rows.iter().map(|r| r.0).collect(), batch, masks)
     }
 
     #[test]
@@ -263,12 +275,8 @@ mod tests {
         let mut f = filter([0, 2, 3]);
         // Rows 0 and 1 evicted, 4 and 5 added.
         let live = mirror(2, &[60.0, 70.0, 10.0, 80.0]);
-        let delta = Delta {
-            removed: 0..2,
-            added: 4..6,
-            ..Delta::default()
-        };
-        f.on_update(&live, &delta);
+        let change = Change::moving(0..2, 4..6);
+        f.on_update(&live, &change);
         assert_eq!(f.matches, [2, 3, 5]);
     }
 
@@ -276,13 +284,49 @@ mod tests {
     fn a_keyed_table_shrinking_drops_the_matches_past_its_end() {
         let mut f = filter([0, 2, 3]);
         let live = mirror(0, &[60.0, 10.0]);
-        let delta = Delta {
-            removed: 2..4,
-            ..Delta::default()
-        };
-        f.on_update(&live, &delta);
+        let change = Change::moving(2..4, 0..0);
+        f.on_update(&live, &change);
         assert_eq!(f.matches, [0]);
         assert_eq!(f.scanned_from, 0);
+    }
+
+    #[test]
+    fn a_scan_masks_each_chunk_and_an_expression_retests_rows_whose_columns_were_written() {
+        use arrow_array::StringArray;
+
+        // Sym, Bid and an unrelated Note; two chunks.
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("Sym", DataType::Utf8, false),
+            Field::new("Bid", DataType::Float64, true),
+            Field::new("Note", DataType::Utf8, true),
+        ]));
+        let rows = |syms: &[&str], bids: &[f64]| {
+            RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(StringArray::from_iter_values(syms.iter().copied())),
+                    Arc::new(Float64Array::from(bids.to_vec())),
+                    Arc::new(StringArray::from(vec![Some("n"); syms.len()])),
+                ],
+            )
+            .unwrap()
+        };
+        let mut m = mirror_at(0, &rows(&["A", "B", "A"], &[60.0, 70.0, 10.0]));
+        let step = tickertable::Step::new(2);
+        let more = crate::testing::meta(step, 0..0, vec![], 3..5);
+        crate::testing::update(&mut m, more, Some(rows(&["A", "A"], &[99.0, 98.0])));
+        assert_eq!(m.slice(m.rows()).len(), 2, "two chunks");
+        let filter = Filter::parse(r#"Bid > 50 && Sym == "A""#, &schema).unwrap();
+        let mut f = FilterState::new(filter, &m);
+        assert_eq!(f.matches, [0, 3, 4]);
+        // Row 0 rewritten to B (its Sym written), row 3 to a low bid with only Note written
+        // (a partial upsert that leaves the filter's columns as they were), row 2 to a high bid.
+        let batch = rows(&["B", "A", "A"], &[60.0, 99.0, 80.0]);
+        let all = 0b111;
+        let change = Change::modifying(vec![0, 2, 3], batch, vec![all, all, 0b100]);
+        f.on_update(&m, &change);
+        assert_eq!(f.matches, [2, 3, 4]);
+        assert!(f.error().is_none());
     }
 
     #[test]

@@ -22,9 +22,10 @@ use std::time::Instant;
 
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::{DataType, SchemaRef};
+use tickertable::Mirror;
 
-use crate::mirror::{is_numeric, is_time, num_at, text_at, Mirror, Replaced};
-use crate::source::Delta;
+use crate::cells::{is_numeric, is_time, num_at, text_at};
+use crate::source::Change;
 use crate::theme::FADE;
 
 /// How far back a highlight looks for the previous row of the same key.
@@ -153,28 +154,27 @@ impl Flashes {
         self.by_pos.retain(|_, f| now.duration_since(f.at) < FADE);
     }
 
-    /// After `delta` was applied to `live`: flashes the modified and new rows among
-    /// `on_screen` (positions) and remembers the newest values per key. `replaced` holds the
-    /// modified rows as they were before the update.
+    /// After `change` was applied to `live`: flashes the modified and new rows among
+    /// `on_screen` (positions) and remembers the newest values per key. The change holds the
+    /// modified rows as they were before it.
     pub(super) fn on_update(
         &mut self,
         live: &Mirror,
-        delta: &Delta,
-        replaced: &Replaced,
+        change: &Change,
         on_screen: impl Iterator<Item = u64> + Clone,
         at: Instant,
     ) {
         let end = live.rows().end;
-        if end < delta.removed.end {
+        if end < change.removed.end {
             // Positions past the end may be taken by other rows later: forget their flashes.
             self.by_pos.retain(|&p, _| p < end);
         }
-        self.flash_modified(delta, replaced, on_screen.clone(), at);
-        if !delta.added.is_empty() {
-            self.flash_new(live, delta.added.start, on_screen, at);
+        self.flash_modified(change, on_screen.clone(), at);
+        if !change.added.is_empty() {
+            self.flash_new(live, change.added.start, on_screen, at);
         }
         if !self.keyed {
-            self.remember_keys(live, delta);
+            self.remember_keys(live, change);
         }
     }
 
@@ -234,26 +234,24 @@ impl Flashes {
     }
 
     /// Flashes the cells of the modified rows of `on_screen` that were written and changed,
-    /// compared with the rows as they were (`replaced`); a row that now holds another key
-    /// flashes whole, neutral. O(rows on screen × (log modified + columns)).
+    /// compared with the rows as they were (`change.replaced`); a row that now holds another
+    /// key flashes whole, neutral. O(rows on screen × (log modified + columns)).
     fn flash_modified(
         &mut self,
-        delta: &Delta,
-        replaced: &Replaced,
+        change: &Change,
         on_screen: impl Iterator<Item = u64>,
         at: Instant,
     ) {
-        let m = &delta.modified;
-        let Some(batch) = m.batch.as_ref() else {
+        let Some(batch) = change.modified_rows.as_ref() else {
             return;
         };
         let ncols = self.schema.fields().len();
         let written = ncols.min(batch.num_columns());
         for p in on_screen {
-            let Ok(k) = m.positions.binary_search(&p) else {
+            let Ok(k) = change.modified.binary_search(&p) else {
                 continue;
             };
-            let Some((old, r)) = replaced.locate(p) else {
+            let Some((old, r)) = change.replaced.locate(p) else {
                 continue;
             };
             let moved = self.key_cols.iter().any(|&c| {
@@ -269,7 +267,7 @@ impl Flashes {
                 .remove(&p)
                 .unwrap_or_else(|| Flash::new(ncols, at));
             for c in 0..written {
-                if !m.is_written(k, c) {
+                if !change.is_written(k, c) {
                     continue;
                 }
                 let time = is_time(self.schema.field(c).data_type());
@@ -308,16 +306,16 @@ impl Flashes {
         None
     }
 
-    /// Remembers the last values per key from the newest rows of `delta`.
-    fn remember_keys(&mut self, live: &Mirror, delta: &Delta) {
-        let from = delta
+    /// Remembers the last values per key from the newest rows of `change`.
+    fn remember_keys(&mut self, live: &Mirror, change: &Change) {
+        let from = change
             .added
             .start
-            .max(delta.added.end.saturating_sub(KEY_ROWS));
+            .max(change.added.end.saturating_sub(KEY_ROWS));
         let (key_col, num_cols, map) = (self.key_col, &self.num_cols, &mut self.last_by_key);
-        live.for_each_run(from..delta.added.end, |_, b, r0, n| {
+        for (_, b, rows) in live.runs(from..change.added.end) {
             let keys = key_col.map(|k| b.column(k).clone());
-            for r in r0..r0 + n {
+            for r in rows {
                 let key = keys
                     .as_ref()
                     .and_then(|k| text_at(k.as_ref(), r))
@@ -332,7 +330,7 @@ impl Flashes {
                     *slot = num_at(b.column(c).as_ref(), r).unwrap_or(f64::NAN);
                 }
             }
-        });
+        }
     }
 }
 
@@ -381,7 +379,6 @@ mod tests {
     use arrow_schema::{Field, Schema};
 
     use super::*;
-    use crate::source::Rows;
 
     fn schema() -> SchemaRef {
         Arc::new(Schema::new(vec![
@@ -400,11 +397,7 @@ mod tests {
             ],
         )
         .unwrap();
-        Mirror::from_rows(&Rows {
-            step: 1,
-            rows: start..start + rows.len() as u64,
-            batches: vec![batch],
-        })
+        crate::testing::mirror_at(start, &batch)
     }
 
     fn flashes() -> Flashes {
@@ -413,11 +406,8 @@ mod tests {
 
     /// Flashes the rows `added` of `live`, all of them on screen.
     fn add(f: &mut Flashes, live: &Mirror, added: std::ops::Range<u64>, at: Instant) {
-        let delta = Delta {
-            added: added.clone(),
-            ..Delta::default()
-        };
-        f.on_update(live, &delta, &Replaced::default(), live.rows(), at);
+        let change = Change::moving(0..0, added.clone());
+        f.on_update(live, &change, live.rows(), at);
     }
 
     fn price(f: &Flashes, pos: u64) -> Option<Tick> {
@@ -466,11 +456,8 @@ mod tests {
     fn rows_off_screen_do_not_flash() {
         let (mut f, at) = (flashes(), Instant::now());
         let live = mirror(0, &[("AAPL", 100.0), ("AAPL", 101.0), ("AAPL", 102.0)]);
-        let delta = Delta {
-            added: 1..3,
-            ..Delta::default()
-        };
-        f.on_update(&live, &delta, &Replaced::default(), 0..2, at);
+        let change = Change::moving(0..0, 1..3);
+        f.on_update(&live, &change, 0..2, at);
         assert_eq!(price(&f, 1), Some(Tick::Up));
         assert!(f.get(2).is_none());
     }

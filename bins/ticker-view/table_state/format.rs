@@ -15,8 +15,9 @@ use std::time::Instant;
 use arrow_array::RecordBatch;
 use arrow_cast::display::ArrayFormatter;
 use arrow_schema::{DataType, SchemaRef};
+use tickertable::Mirror;
 
-use crate::mirror::{format_cell, Mirror, FORMAT};
+use crate::cells::{format_cell, FORMAT};
 
 /// The widest a column grows.
 const MAX_WIDTH: u16 = 40;
@@ -220,7 +221,6 @@ mod tests {
     use arrow_schema::{Field, Schema};
 
     use super::*;
-    use crate::source::Rows;
 
     fn schema() -> SchemaRef {
         Arc::new(Schema::new(vec![
@@ -239,11 +239,7 @@ mod tests {
             ],
         )
         .unwrap();
-        Mirror::from_rows(&Rows {
-            step: 1,
-            rows: 10..10 + rows.len() as u64,
-            batches: vec![batch],
-        })
+        crate::testing::mirror_at(10, &batch)
     }
 
     fn cells(f: &Formatted) -> Vec<Vec<&str>> {

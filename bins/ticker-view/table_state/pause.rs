@@ -1,9 +1,9 @@
 //! Pausing: the rows the view froze, and how many updates came since.
 //!
-//! While paused the view shows a copy of the rows as they were (cheap: the batches are shared)
+//! While paused the view shows a copy of the rows as they were (O(1): the chunks are shared)
 //! and ignores updates but counts them; resuming shows the live rows again.
 
-use crate::mirror::Mirror;
+use tickertable::Mirror;
 
 /// The frozen rows while paused.
 #[derive(Debug, Default)]
@@ -29,7 +29,7 @@ impl Pause {
         self.pending
     }
 
-    /// Pauses on the rows of `live`. O(chunks).
+    /// Pauses on the rows of `live`. O(1): the copy shares the mirror's chunks.
     pub(super) fn freeze(&mut self, live: &Mirror) {
         self.frozen = Some(live.clone());
         self.pending = 0;
@@ -58,7 +58,6 @@ mod tests {
     use arrow_schema::{DataType, Field, Schema};
 
     use super::*;
-    use crate::source::Rows;
 
     /// A mirror of `n` rows from position 0.
     fn mirror(n: i64) -> Mirror {
@@ -66,11 +65,7 @@ mod tests {
         let batch =
             RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from_iter_values(0..n))])
                 .unwrap();
-        Mirror::from_rows(&Rows {
-            step: 1,
-            rows: 0..n as u64,
-            batches: vec![batch],
-        })
+        crate::testing::mirror_at(0, &batch)
     }
 
     #[test]

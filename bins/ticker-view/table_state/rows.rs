@@ -4,9 +4,11 @@
 
 use std::ops::Range;
 
+use tickertable::Mirror;
+
 use super::filter::FilterState;
 use super::sort::Sorted;
-use crate::mirror::{to_usize, Mirror};
+use crate::cells::to_usize;
 
 /// The rows shown, borrowed from the parts that choose them. Cheap to make: three references.
 #[derive(Debug, Clone, Copy)]
@@ -88,7 +90,6 @@ mod tests {
     use super::super::sort::Sort;
     use super::*;
     use crate::filter::Filter;
-    use crate::source::Rows;
 
     fn schema() -> Arc<Schema> {
         Arc::new(Schema::new(vec![Field::new(
@@ -103,11 +104,7 @@ mod tests {
         let batch =
             RecordBatch::try_new(schema(), vec![Arc::new(Float64Array::from(bids.to_vec()))])
                 .unwrap();
-        Mirror::from_rows(&Rows {
-            step: 1,
-            rows: 10..10 + bids.len() as u64,
-            batches: vec![batch],
-        })
+        crate::testing::mirror_at(10, &batch)
     }
 
     #[test]

@@ -7,8 +7,8 @@
 //! (strings are compared as they are), so a miss costs O(`SEARCH_ROWS` × columns).
 
 use super::rows::RowSet;
-use crate::filter::contains_ignore_case;
-use crate::mirror::{format_cell, text_at};
+
+use crate::cells::{contains_ignore_case, format_cell, text_at};
 
 /// Rows a search looks at from the cursor.
 pub(crate) const SEARCH_ROWS: usize = 100_000;
@@ -93,10 +93,9 @@ mod tests {
 
     use arrow_array::{Float64Array, RecordBatch, StringArray};
     use arrow_schema::{DataType, Field, Schema};
+    use tickertable::Mirror;
 
     use super::*;
-    use crate::mirror::Mirror;
-    use crate::source::Rows;
 
     /// A mirror holding `rows` from position 100.
     fn mirror(rows: &[(&str, f64)]) -> Mirror {
@@ -112,11 +111,7 @@ mod tests {
             ],
         )
         .unwrap();
-        Mirror::from_rows(&Rows {
-            step: 1,
-            rows: 100..100 + rows.len() as u64,
-            batches: vec![batch],
-        })
+        crate::testing::mirror_at(100, &batch)
     }
 
     fn search(query: &str) -> Search {

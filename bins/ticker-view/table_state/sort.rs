@@ -9,9 +9,10 @@
 use std::cmp::Ordering;
 
 use arrow_array::Array;
+use tickertable::Mirror;
 
 use super::filter::FilterState;
-use crate::mirror::{num_at, text_at, Mirror};
+use crate::cells::{num_at, text_at};
 
 /// Rows a sort orders: the newest of the row set.
 pub(crate) const SORT_ROWS: usize = 10_000;
@@ -84,12 +85,12 @@ impl Sorted {
         } else {
             let rows = m.rows();
             let from = rows.start.max(rows.end.saturating_sub(SORT_ROWS as u64));
-            m.for_each_run(from..rows.end, |p0, b, r0, n| {
+            for (p0, b, run) in m.runs(from..rows.end) {
                 let a = b.column(sort.column).as_ref();
-                for k in 0..n {
-                    keys.push((Key::of(a, r0 + k), p0 + k as u64));
+                for (k, r) in run.enumerate() {
+                    keys.push((Key::of(a, r), p0 + k as u64));
                 }
-            });
+            }
         }
         keys.sort_by(|(a, pa), (b, pb)| {
             let o = a.cmp(b);
@@ -140,7 +141,6 @@ mod tests {
 
     use super::*;
     use crate::filter::Filter;
-    use crate::source::Rows;
 
     fn schema() -> Arc<Schema> {
         Arc::new(Schema::new(vec![
@@ -159,11 +159,7 @@ mod tests {
             ],
         )
         .unwrap();
-        Mirror::from_rows(&Rows {
-            step: 1,
-            rows: 0..rows.len() as u64,
-            batches: vec![batch],
-        })
+        crate::testing::mirror_at(0, &batch)
     }
 
     fn by(column: usize, descending: bool) -> Sort {

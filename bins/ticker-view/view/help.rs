@@ -9,7 +9,7 @@ use crate::table_state::{FILTER_SCAN, MAX_MATCHES, SEARCH_ROWS, SORT_ROWS};
 use crate::theme::THEME;
 use tickertable_tools::demo::fmt_count;
 
-const KEYS: [(&str, &str); 19] = [
+const KEYS: [(&str, &str); 20] = [
     ("↑↓ j k", "move the cursor"),
     ("←→ h l", "select a column"),
     ("PgUp PgDn", "page up / down (also Ctrl-b Ctrl-f, Space)"),
@@ -17,7 +17,8 @@ const KEYS: [(&str, &str); 19] = [
     ("Enter", "open a table / show the cursor row in full"),
     ("/", "search the rows below the cursor"),
     ("n  N", "next / previous match"),
-    ("f", "filter: Price > 100, Sym == AAPL, Sym ~ aa"),
+    ("f", "filter: Price > 100 && Sym in (\"AAPL\", \"MSFT\")"),
+    ("", "not an expression? Sym ~ aa: contains, any case"),
     ("s", "sort by the column: ascending, descending, off"),
     ("p", "pause: freeze the rows; p again resumes the tail"),
     ("c", "live chart of the column (per symbol)"),

@@ -102,7 +102,7 @@ pub(crate) fn draw_hints(app: &App, area: Rect, buf: &mut Buffer) {
     if let Some(p) = &app.prompt {
         let label = match p.kind {
             PromptKind::Search => " search /",
-            PromptKind::Filter => " filter (Col op value, empty clears): ",
+            PromptKind::Filter => " filter (expression, empty clears): ",
         };
         let (x, _) = buf.set_stringn(area.x, area.y, label, width, THEME.prompt);
         let rest = usize::from(area.right().saturating_sub(x));

@@ -13,7 +13,7 @@ use ratatui::style::Style;
 use ratatui::widgets::Widget;
 use tickertable::TableKind;
 
-use crate::mirror::{is_numeric, is_time};
+use crate::cells::{is_numeric, is_time};
 use crate::table_state::{TableState, Tick};
 use crate::theme::{fade_step, THEME};
 

@@ -176,7 +176,7 @@ fn filter_keeps_matching_rows_and_shows_the_predicate() {
     let screen = rig.screen();
     assert_eq!(
         screen[9].trim_end(),
-        " filter (Col op value, empty clears): Price > 100▏"
+        " filter (expression, empty clears): Price > 100▏"
     );
     rig.key(KeyCode::Enter);
     assert_screen(
@@ -261,16 +261,20 @@ fn help_overlay_lists_the_keys_and_the_bounds() {
     rig.key(KeyCode::Char('?'));
     let screen = rig.screen();
     assert_eq!(
-        screen[3],
-        " 1 ┌ ticker-view keys ──────────────────────────────────────────────┐   "
+        screen[2],
+        " 0 ┌ ticker-view keys ──────────────────────────────────────────────┐   "
     );
     assert_eq!(
-        screen[4],
-        " 2 │ ↑↓ j k      move the cursor                                    │   "
+        screen[3],
+        " 1 │ ↑↓ j k      move the cursor                                    │   "
+    );
+    assert_eq!(
+        screen[10],
+        "   │ f           filter: Price > 100 && Sym in (\"AAPL\", \"MSFT\")     │   "
     );
     assert_eq!(
         screen[11],
-        "   │ f           filter: Price > 100, Sym == AAPL, Sym ~ aa         │   "
+        "   │             not an expression? Sym ~ aa: contains, any case    │   "
     );
     assert_eq!(
         screen[24],

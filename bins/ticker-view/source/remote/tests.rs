@@ -7,19 +7,21 @@
 //! Nothing waits on the clock: the tests await the source's streams and its link state, with
 //! timeouts only as hang guards.
 
-use std::ops::Range;
 use std::time::Duration;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::Float64Type;
+use arrow_array::RecordBatch;
 use futures_util::StreamExt;
-use tickertable::flight::{FlightOptions, FlightServer};
-use tickertable::{Engine, PublisherOptions, Table, TableKind, TablePublisher, TableSnapshot};
+use tickertable::flight::{FlightOptions, FlightServer, MessageMeta};
+use tickertable::{
+    Engine, Mirror, PublisherOptions, Table, TableKind, TablePublisher, TableSnapshot,
+};
+use tickertable_tools::demo::trade_schema;
 
 use super::*;
-use crate::mirror::Mirror;
+use crate::cells::num_at;
 use crate::testing::trade_batch;
-use tickertable_tools::demo::trade_schema;
 
 const HANG_GUARD: Duration = Duration::from_secs(20);
 
@@ -107,8 +109,8 @@ struct Viewer {
     state: watch::Receiver<State>,
     streams: Vec<DataStream>,
     mirrors: Vec<Mirror>,
-    /// Per table: the updates applied, snapshots, lags and failures seen.
-    updates: Vec<Vec<Delta>>,
+    /// Per table: the updates seen, snapshots, lags and failures.
+    updates: Vec<Vec<Change>>,
     snapshots: Vec<u64>,
     lags: Vec<u64>,
     failed: Vec<Option<String>>,
@@ -141,7 +143,8 @@ impl Viewer {
     fn adopt(&mut self) {
         for i in self.streams.len()..self.source.tables().len() {
             self.streams.push(self.source.subscribe(i).unwrap());
-            self.mirrors.push(Mirror::default());
+            let schema = self.source.tables()[i].schema.clone();
+            self.mirrors.push(Mirror::new(schema));
             self.updates.push(Vec::new());
             self.snapshots.push(0);
             self.lags.push(0);
@@ -164,18 +167,18 @@ impl Viewer {
             .expect("hang guard: an event")
             .expect("the stream stays open");
         match event {
-            DataEvent::Snapshot(rows) => {
+            DataEvent::Snapshot(mirror) => {
                 self.snapshots[i] += 1;
                 self.failed[i] = None;
-                self.mirrors[i] = Mirror::from_rows(&rows);
+                self.mirrors[i] = mirror;
             }
-            DataEvent::Lagged { rows, .. } => {
+            DataEvent::Lagged { mirror, .. } => {
                 self.lags[i] += 1;
-                self.mirrors[i] = Mirror::from_rows(&rows);
+                self.mirrors[i] = mirror;
             }
-            DataEvent::Update(d) => {
-                self.mirrors[i].apply(&d).unwrap();
-                self.updates[i].push(d);
+            DataEvent::Update { mirror, change } => {
+                self.mirrors[i] = mirror;
+                self.updates[i].push(*change);
             }
             DataEvent::Failed(why) => self.failed[i] = Some(why),
         }
@@ -187,7 +190,7 @@ impl Viewer {
         let want = table.snapshot();
         while !(self.snapshots[i] > 0
             && self.mirrors[i].rows() == want.rows()
-            && self.mirrors[i].step() == want.step().as_u64())
+            && self.mirrors[i].step() == want.step())
         {
             self.next(i).await;
         }
@@ -206,7 +209,7 @@ impl Viewer {
         let cells = want.to_batch().unwrap();
         while !(self.snapshots[i] > 0
             && self.mirrors[i].rows() == want.rows()
-            && self.mirrors[i].step() == want.step().as_u64()
+            && self.mirrors[i].step() == want.step()
             && same_cells(&mirror_batch(&self.mirrors[i], want.schema()), &cells))
         {
             self.next(i).await;
@@ -223,18 +226,16 @@ impl Viewer {
 
 fn mirror_prices(m: &Mirror) -> Vec<f64> {
     let mut out = Vec::new();
-    m.for_each_run(m.rows(), |_, batch, row, n| {
+    for (_, batch, rows) in m.runs(m.rows()) {
         let prices = batch.column(2).as_primitive::<Float64Type>();
-        out.extend((row..row + n).map(|r| prices.value(r)));
-    });
+        out.extend(rows.map(|r| prices.value(r)));
+    }
     out
 }
 
 /// Every cell of a mirror, as one batch.
 fn mirror_batch(m: &Mirror, schema: &arrow_schema::SchemaRef) -> RecordBatch {
-    let mut parts = Vec::new();
-    m.for_each_run(m.rows(), |_, b, r, n| parts.push(b.slice(r, n)));
-    arrow_select::concat::concat_batches(schema, &parts).unwrap()
+    arrow_select::concat::concat_batches(schema, &m.slice(m.rows())).unwrap()
 }
 
 /// Whether two batches hold the same cells (whatever their schemas' metadata).
@@ -528,7 +529,7 @@ async fn a_keyed_table_mirrors_exactly_over_flight() {
         .unwrap();
     engine.run_cycle();
     // Two chunks of 512 rows: the snapshot's second message is an update of its step.
-    let snapshot_step = table.snapshot().step().as_u64();
+    let snapshot_step = table.snapshot().step();
     let server = engine
         .serve_flight_with("127.0.0.1:0", FlightOptions::default())
         .unwrap();
@@ -561,10 +562,15 @@ async fn a_keyed_table_mirrors_exactly_over_flight() {
     viewer.catch_up_exactly(0, &table).await;
     let partial = &viewer.updates[0][before..];
     assert_eq!(partial.len(), 1);
-    let m = &partial[0].modified;
-    assert_eq!(m.positions, [2, 7]);
+    let m = &partial[0];
+    assert_eq!(m.modified, [2, 7]);
     assert!((0..2).all(|i| m.is_written(i, 0) && m.is_written(i, 1)));
     assert!((0..2).all(|i| !m.is_written(i, 2) && !m.is_written(i, 3)));
+    let old = m
+        .replaced
+        .locate(7)
+        .map(|(b, r)| num_at(b.column(1).as_ref(), r));
+    assert_eq!(old, Some(Some(10.0)), "the row as it was");
 
     // Random upserts, partial upserts and deletes: the table shrinks and grows at the end.
     let mut rng = 0x0123_4567_89ab_cdef_u64;
@@ -596,7 +602,7 @@ async fn a_keyed_table_mirrors_exactly_over_flight() {
     let written: u64 = viewer.updates[0]
         .iter()
         .filter(|d| d.step != snapshot_step)
-        .map(Delta::rows_written)
+        .map(Change::rows_written)
         .sum();
     assert_eq!(
         viewer.source.status().ends,
@@ -610,90 +616,81 @@ async fn a_keyed_table_mirrors_exactly_over_flight() {
 }
 
 #[test]
-fn a_keyed_update_in_several_messages_merges_in_order() {
-    use crate::testing::{quote_batch, Quote};
+fn a_keyed_update_in_several_messages_applies_in_order() {
+    use crate::testing::{meta, mirror_at, quote_batch, update, Quote};
 
-    let meta = |removed: Range<u64>, modified: Vec<u64>, added: Range<u64>| MessageMeta {
-        step: tickertable::Step::new(9),
-        reset: false,
-        removed,
-        added,
-        rows: None,
-        modified,
-        masks: Vec::new(),
-    };
     let q = |s: &'static str, bid: f64| -> Quote<'static> { (s, bid, bid, "X") };
+    let step = tickertable::Step::new(9);
     // The table held A B C D E. One update with all three parts (the wire allows it): D and E
     // removed from the end; A and B rewritten and D into C's slot, in two messages, the first
-    // with the removed suffix; then F added.
-    let first = meta(3..5, vec![0, 1], 3..3);
-    let mut modified = Modified::default();
-    let mut batches = Vec::new();
-    take_rows(
-        &first,
-        Some(quote_batch(&[q("A", 1.0), q("B", 2.0)])),
-        &mut modified,
-        &mut batches,
-    )
-    .unwrap();
-    let second = meta(5..5, vec![2], 3..3);
-    assert!(continues(&first, &second, 3, &modified, &batches));
-    take_rows(
-        &second,
-        Some(quote_batch(&[q("D", 4.0)])),
-        &mut modified,
-        &mut batches,
-    )
-    .unwrap();
-    let added = meta(5..5, vec![], 3..4);
-    assert!(continues(&first, &added, 3, &modified, &batches));
-    take_rows(
-        &added,
-        Some(quote_batch(&[q("F", 6.0)])),
-        &mut modified,
-        &mut batches,
-    )
-    .unwrap();
-    // Modified rows after added ones, out of order, or of another step do not continue.
-    let late = meta(4..4, vec![3], 4..4);
-    assert!(!continues(&first, &late, 4, &modified, &batches));
-    let back = meta(5..5, vec![1], 3..3);
-    assert!(!continues(&first, &back, 3, &modified, &[]));
-    let other = MessageMeta {
-        step: tickertable::Step::new(10),
-        ..meta(5..5, vec![], 3..4)
-    };
-    assert!(!continues(&first, &other, 3, &modified, &[]));
-
-    let mut mirror = Mirror::from_rows(&Rows {
-        step: 8,
-        rows: 0..5,
-        batches: vec![quote_batch(&[
+    // with the removed suffix, the second a partial upsert (Sym and Bid); then F added.
+    let mut mirror = mirror_at(
+        0,
+        &quote_batch(&[
             q("A", 0.0),
             q("B", 0.0),
             q("C", 0.0),
             q("D", 0.0),
             q("E", 0.0),
-        ])],
-    });
-    let delta = Delta {
-        step: 9,
-        removed: first.removed.clone(),
-        modified,
-        added: 3..4,
-        batches,
+        ]),
+    );
+    let rows = |event: &DataEvent| match event {
+        DataEvent::Update { change, .. } => change.as_ref().clone(),
+        other => panic!("{other:?}"),
     };
-    mirror.apply(&delta).unwrap();
+    let first = update(
+        &mut mirror,
+        meta(step, 3..5, vec![0, 1], 3..3),
+        Some(quote_batch(&[q("A", 1.0), q("B", 2.0)])),
+    );
+    let partial = MessageMeta {
+        masks: vec![vec![0b11]],
+        ..meta(step, 3..3, vec![2], 3..3)
+    };
+    let second = update(&mut mirror, partial, Some(quote_batch(&[q("D", 4.0)])));
+    let added = update(
+        &mut mirror,
+        meta(step, 3..3, vec![], 3..4),
+        Some(quote_batch(&[q("F", 6.0)])),
+    );
+    let (first, second, added) = (rows(&first), rows(&second), rows(&added));
+    assert_eq!(
+        (first.removed.clone(), first.modified.as_slice()),
+        (3..5, &[0, 1][..])
+    );
+    assert!((0..4).all(|c| first.is_written(1, c)));
+    assert_eq!(second.modified, [2]);
+    let written: Vec<usize> = (0..4).filter(|&c| second.is_written(0, c)).collect();
+    assert_eq!(written, [0, 1], "the partial upsert's mask");
+    let (old, r) = second.replaced.locate(2).unwrap();
+    assert_eq!(
+        crate::cells::text_at(old.column(0).as_ref(), r),
+        Some("C"),
+        "as it was"
+    );
+    assert_eq!(
+        (added.added.clone(), added.modified_rows.is_none()),
+        (3..4, true)
+    );
+    assert_eq!(
+        [
+            first.rows_written(),
+            second.rows_written(),
+            added.rows_written()
+        ],
+        [2, 1, 1]
+    );
     let syms: Vec<String> = mirror
         .rows()
         .map(|p| {
             let (b, r) = mirror.locate(p).unwrap();
             format!(
                 "{}={}",
-                crate::mirror::text_at(b.column(0).as_ref(), r).unwrap(),
-                crate::mirror::num_at(b.column(1).as_ref(), r).unwrap()
+                crate::cells::text_at(b.column(0).as_ref(), r).unwrap(),
+                num_at(b.column(1).as_ref(), r).unwrap()
             )
         })
         .collect();
     assert_eq!(syms, ["A=1", "B=2", "D=4", "F=6"]);
+    assert_eq!(mirror.step(), step);
 }
