@@ -9,8 +9,9 @@
 //!
 //! `--demo` runs an engine in this process fed by the demo producers of `ticker-demo` (trades,
 //! quotes, a ring of recent trades and a trade history). `ticker-view grpc://host:port` shows
-//! a served engine over Arrow Flight (`--token` if the server wants one): the same screens,
-//! a status line that says when the connection is lost, and reconnection with backoff. Both
+//! a served engine over Arrow Flight (`--token-file` or `TICKERTABLE_TOKEN` if it wants a
+//! token; `grpc+tls://host:port --tls-ca ca.pem` over TLS): the same screens, a status line
+//! that says when the connection is lost, and reconnection with backoff. Both
 //! are a `source::DataSource`; the network runs on the tokio runtime's worker threads and the
 //! UI only reads what it left behind.
 //!
@@ -54,6 +55,7 @@ use app::App;
 use event::{Event, Events};
 use source::{DataSource, Embedded};
 use tickertable_tools::demo::{Demo, DemoArgs};
+use tickertable_tools::flight_args::ClientArgs;
 
 /// A terminal UI over live tickertable tables.
 #[derive(Debug, Parser)]
@@ -62,11 +64,12 @@ struct Cli {
     /// Run an embedded engine fed by the demo producers (what `ticker-demo` runs).
     #[arg(long)]
     demo: bool,
-    /// A served engine to connect to: `grpc://host:port` (see `ticker-demo --listen`).
+    /// A served engine to connect to: `grpc://host:port`, or `grpc+tls://host:port` with
+    /// --tls-ca (see `ticker-demo --listen`).
     url: Option<String>,
-    /// The bearer token the served engine wants (`ticker-demo --token`).
-    #[arg(long, requires = "url")]
-    token: Option<String>,
+    /// The token and TLS the served engine wants.
+    #[command(flatten)]
+    security: ClientArgs,
     /// Frames per second at most (a frame is drawn only when something changed).
     #[arg(long, default_value_t = 30.0)]
     fps: f64,
@@ -83,7 +86,7 @@ fn main() -> Result<()> {
     let frame = period("--fps", cli.fps)?;
     match (&cli.url, cli.demo) {
         (Some(_), true) => bail!("give either --demo or a URL, not both"),
-        (Some(url), false) => remote(url, cli.token.clone(), tick, frame),
+        (Some(url), false) => remote(url, &cli.security, tick, frame),
         (None, true) => demo(&cli, tick, frame),
         (None, false) => bail!(
             "nothing to view: run `ticker-view grpc://host:port` for a served engine, or \
@@ -93,7 +96,12 @@ fn main() -> Result<()> {
 }
 
 /// Views a served engine.
-fn remote(url: &str, token: Option<String>, tick: Duration, frame: Duration) -> Result<()> {
+fn remote(url: &str, security: &ClientArgs, tick: Duration, frame: Duration) -> Result<()> {
+    let tls = security.tls()?;
+    let secure = url.starts_with("grpc+tls://") || url.starts_with("https://");
+    if secure && tls.is_none() {
+        bail!("{url} is TLS: give the CA that signed the server's certificate with --tls-ca");
+    }
     // The network on two worker threads; the UI loop on this one (`block_on`).
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -102,7 +110,8 @@ fn remote(url: &str, token: Option<String>, tick: Duration, frame: Duration) -> 
         .build()
         .context("starting the tokio runtime")?;
     let options = source::remote::RemoteOptions {
-        token,
+        token: security.token()?,
+        tls,
         ..source::remote::RemoteOptions::default()
     };
     let source = {

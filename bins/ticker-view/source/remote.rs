@@ -57,7 +57,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use futures_util::{stream, FutureExt, StreamExt};
 use parking_lot::Mutex;
-use tickertable::flight::{Client, RemoteMessage, RemoteSubscription, RemoteTable};
+use tickertable::flight::{Client, ClientTls, RemoteMessage, RemoteSubscription, RemoteTable};
 use tickertable::{Error, RemoteErrorKind, Step, TableKind};
 use tokio::sync::{mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
@@ -71,10 +71,12 @@ use crate::source::{
 const PERIOD_WINDOW: Duration = Duration::from_secs(3);
 
 /// Options of a [`Remote`] source.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub(crate) struct RemoteOptions {
     /// Sent as `authorization: Bearer <token>` with every call.
     pub(crate) token: Option<String>,
+    /// For `grpc+tls://` URLs: the CA to trust (and an identity for mutual TLS).
+    pub(crate) tls: Option<ClientTls>,
     /// The first wait before reconnecting.
     pub(crate) min_backoff: Duration,
     /// The longest wait before reconnecting.
@@ -91,6 +93,7 @@ impl Default for RemoteOptions {
     fn default() -> Self {
         Self {
             token: None,
+            tls: None,
             min_backoff: Duration::from_millis(250),
             max_backoff: Duration::from_secs(5),
             poll: Duration::from_secs(1),
@@ -104,6 +107,7 @@ impl fmt::Debug for RemoteOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RemoteOptions")
             .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .field("tls", &self.tls.is_some())
             .field("min_backoff", &self.min_backoff)
             .field("max_backoff", &self.max_backoff)
             .field("poll", &self.poll)
@@ -371,7 +375,7 @@ async fn session(shared: &Arc<Shared>, connected: &mut bool) -> String {
     let options = &shared.options;
     let mut client = match timeout(
         options.timeout,
-        connect(&shared.url, options.token.as_deref()),
+        connect(&shared.url, options.token.as_deref(), options.tls.as_ref()),
     )
     .await
     {
@@ -438,9 +442,17 @@ fn start_forwarders(
     }
 }
 
-/// Connects, with the token if any.
-async fn connect(url: &str, token: Option<&str>) -> Result<Client, String> {
-    let client = match Client::connect(url).await {
+/// Connects, over TLS if `tls` is given, with the token if any.
+async fn connect(
+    url: &str,
+    token: Option<&str>,
+    tls: Option<&ClientTls>,
+) -> Result<Client, String> {
+    let connected = match tls {
+        Some(tls) => Client::connect_tls(url, tls).await,
+        None => Client::connect(url).await,
+    };
+    let client = match connected {
         Ok(c) => c,
         Err(e) => return Err(connect_reason(url, &e).await),
     };
@@ -499,11 +511,11 @@ fn lowercase_first(s: &str) -> String {
 ///
 /// For any other URL.
 fn authority(url: &str) -> Result<&str> {
-    let Some(rest) = url
-        .strip_prefix("grpc://")
-        .or_else(|| url.strip_prefix("http://"))
+    let Some(rest) = ["grpc://", "http://", "grpc+tls://", "https://"]
+        .iter()
+        .find_map(|p| url.strip_prefix(p))
     else {
-        bail!("{url:?}: expected grpc://host:port (TLS is not supported)");
+        bail!("{url:?}: expected grpc://host:port or grpc+tls://host:port");
     };
     let authority = rest.trim_end_matches('/');
     if authority.is_empty() || authority.contains('/') || !authority.contains(':') {

@@ -479,10 +479,12 @@ fn urls_need_a_host_and_port() {
         "127.0.0.1:8815"
     );
     assert_eq!(authority("http://localhost:1/").unwrap(), "localhost:1");
+    assert_eq!(authority("grpc+tls://h:1").unwrap(), "h:1");
     for bad in [
         "127.0.0.1:8815",
         "grpc://",
-        "grpc+tls://h:1",
+        "grpc+tls://h",
+        "ftp://h:1",
         "grpc://h",
         "grpc://h:1/x",
     ] {
