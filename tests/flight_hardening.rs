@@ -312,7 +312,8 @@ async fn tls_serves_clients_that_trust_the_ca_and_refuses_plain_ones() {
                 .with_token("s3cret"),
         )
         .unwrap();
-    let url = format!("grpc+tls://{}", server.local_addr());
+    let url = server.url();
+    assert!(url.starts_with("grpc+tls://"), "{url}");
     let tls = ClientTls::default()
         .with_ca(pki.ca.clone())
         .with_domain("localhost");
@@ -349,7 +350,7 @@ async fn tls_serves_clients_that_trust_the_ca_and_refuses_plain_ones() {
         assert_eq!(put.code(), ErrorCode::Unauthenticated);
     }
     // A plain-text client cannot talk to it.
-    let plain = Client::connect(&server.url()).await;
+    let plain = Client::connect(&format!("grpc://{}", server.local_addr())).await;
     let refused = match plain {
         Err(e) => e,
         Ok(mut c) => c.list().await.unwrap_err(),

@@ -55,8 +55,8 @@ type BoxStream<T> = Pin<Box<dyn Stream<Item = std::result::Result<T, Status>> + 
 ///   reason, and its queue and place are freed at once; a slower client short of that is
 ///   resynchronised with a fresh snapshot (its queue is bounded by
 ///   [`with_subscription`](Self::with_subscription));
-/// - a `DoPut` holds at most [`with_max_put_bytes`](Self::with_max_put_bytes) of decoded
-///   batches (and no more rows than the table's staging limit) until it is staged whole, and
+/// - a `DoPut` holds at most [`with_max_put_bytes`](Self::with_max_put_bytes) of Arrow IPC
+///   data (and no more rows than the table's staging limit) until it is staged whole, and
 ///   at most [`with_max_puts`](Self::with_max_puts) run at once; past either it is refused
 ///   with `RESOURCE_EXHAUSTED`, nothing applied;
 /// - one message is at most [`with_max_message_bytes`](Self::with_max_message_bytes).
@@ -168,8 +168,9 @@ impl FlightOptions {
         self
     }
 
-    /// The most bytes of decoded batches one `DoPut` holds before it is staged (default
-    /// 256 MiB).
+    /// The most bytes of Arrow IPC data (message headers and bodies, as sent) one `DoPut`
+    /// holds before it is staged (default 256 MiB). The decoded batches share those buffers,
+    /// so this is what the call holds in memory.
     #[must_use]
     pub fn with_max_put_bytes(mut self, bytes: usize) -> Self {
         self.max_put_bytes = bytes.max(1);
@@ -885,19 +886,27 @@ impl FlightService for Service {
                 ),
             )
         })?;
-        let rest = input.map_err(FlightError::from);
-        let messages = stream::once(async { Ok(first) }).chain(rest);
+        // Counted as sent: decoded columns are slices of their message's body, so summing each
+        // array's memory would count one body once per buffer.
+        let wire = Arc::new(AtomicU64::new(0));
+        let counted = wire.clone();
+        let messages = stream::once(async { Ok(first) })
+            .chain(input)
+            .inspect_ok(move |m| {
+                let len = m.data_header.len() + m.data_body.len();
+                counted.fetch_add(len as u64, Ordering::Relaxed);
+            })
+            .map_err(FlightError::from);
         let mut decoded = FlightRecordBatchStream::new_from_flight_data(messages);
         // A DoPut lands whole or not at all: its batches are held, bounded, until the end of
         // the call, then staged together in one step (one cycle applies all of them).
         let mut batches = Vec::new();
-        let (mut bytes, mut rows) = (0usize, 0usize);
+        let mut rows = 0usize;
         let limit_rows = table.shared.staging.limit();
         while let Some(batch) = decoded.next().await {
             let batch = batch.map_err(|e| self.bad_put_data(&e))?;
-            bytes += batch.get_array_memory_size();
             rows += batch.num_rows();
-            if bytes > self.max_put_bytes {
+            if wire.load(Ordering::Relaxed) > self.max_put_bytes as u64 {
                 return Err(status(
                     tonic::Code::ResourceExhausted,
                     ErrorCode::BatchTooLarge,

@@ -78,10 +78,9 @@ def main() -> None:
             while time.monotonic() < deadline:
                 writer.write_batch(batch)
                 sent += batch.nbytes
-        except fl.FlightError as e:
-            ended = f"{type(e).__name__}: {str(e).splitlines()[0][:160]}"
-        except OSError as e:
-            ended = f"{type(e).__name__}: {str(e).splitlines()[0][:160]}"
+        except (fl.FlightError, pa.ArrowException, OSError) as e:
+            # pyarrow reports a refused DoPut as ArrowInvalid carrying the gRPC status.
+            ended = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
         time.sleep(0.5)
         done.set()
         sampler.join()
