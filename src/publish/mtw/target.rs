@@ -18,6 +18,11 @@ pub enum WriteTarget {
     /// A table of a local engine (not a derived table).
     Local(Table),
     /// A table on a remote engine, over Arrow Flight `DoPut`.
+    ///
+    /// Each writer thread drives its own single-threaded tokio runtime, so the writer works
+    /// from plain threads. Its calls block: from inside a tokio runtime, create the writer and
+    /// call `insert`, `flush` and `wait_for_completion` on a blocking task
+    /// (`tokio::task::spawn_blocking`), never directly on an async worker.
     #[cfg(feature = "flight")]
     Remote {
         /// `grpc://host:port`.
