@@ -51,6 +51,9 @@ pub(crate) struct Args {
     /// must exist there, and its schema is the one used.
     #[arg(long)]
     pub(crate) server: Option<String>,
+    /// About how many bytes of Arrow data one `DoPut` of a served load carries.
+    #[arg(long, default_value_t = 16 << 20, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) put_bytes: u64,
     /// The server's token.
     #[arg(long)]
     pub(crate) token: Option<String>,

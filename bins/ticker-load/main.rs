@@ -207,10 +207,11 @@ fn open_served(args: &Args, url: &str, table: &str) -> Result<Target> {
     }
     let schema = remote.schema.clone();
     let kind = format!("served {} table", remote.kind);
+    let put_bytes = usize::try_from(args.put_bytes).context("--put-bytes is too large")?;
     Ok(Target {
         schema,
         origin: Origin::Server,
-        sink: Sink::served(runtime, client, remote)?,
+        sink: Sink::served(runtime, client, remote, put_bytes)?,
         kind,
         embedded: None,
     })

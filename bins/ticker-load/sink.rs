@@ -3,8 +3,10 @@
 //!
 //! Batches arrive in file order and are published in that order: an embedded load `add`s
 //! each batch (one batch lands whole in one cycle; into a keyed table it upserts, so the last
-//! line of a key wins); a served load groups batches into `DoPut`s of about [`PUT_BYTES`],
-//! one at a time, on its own thread, so parsing goes on while a `DoPut` is on the wire.
+//! line of a key wins); a served load groups batches into `DoPut`s of about `--put-bytes`
+//! (16 MiB: far below the server's 64 MiB limit per message, which applies to each batch;
+//! at most [`PUT_BATCHES`] batches), one at a time, on its own thread, so parsing goes on
+//! while a `DoPut` is on the wire.
 
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread::JoinHandle;
@@ -15,11 +17,10 @@ use arrow_array::RecordBatch;
 use tickertable::flight::{Client, RemoteTable};
 use tickertable::{Error, TablePublisher};
 
-/// About how many bytes of Arrow data one `DoPut` carries (far below the server's 64 MiB
-/// message limit, which applies to each batch).
-pub(crate) const PUT_BYTES: usize = 16 << 20;
 /// At most this many batches per `DoPut`.
 const PUT_BATCHES: usize = 64;
+/// Ranges parsed and queued for the `DoPut` thread, at most.
+const PUT_QUEUE: usize = 8;
 /// Transient failures (`ResourceExhausted`, `Unavailable`) retried before giving up, with
 /// exponential backoff from [`RETRY_BASE`] up to [`RETRY_MAX`] between tries.
 const RETRIES: u32 = 30;
@@ -76,12 +77,14 @@ impl Sink {
         runtime: tokio::runtime::Runtime,
         client: Client,
         table: RemoteTable,
+        put_bytes: usize,
     ) -> Result<Self> {
-        // Room for about two `DoPut`s ahead of the one on the wire.
-        let (tx, rx) = mpsc::sync_channel(2 * PUT_BATCHES);
+        // A few ranges' batches ahead of the `DoPut` being filled: enough to keep the wire
+        // busy, few enough that a slow server holds the parsers back soon (see `load.rs`).
+        let (tx, rx) = mpsc::sync_channel(PUT_QUEUE);
         let sender = std::thread::Builder::new()
             .name("ticker-load-put".into())
-            .spawn(move || send_loop(&runtime, client, &table.name, &rx))
+            .spawn(move || send_loop(&runtime, client, &table.name, &rx, put_bytes))
             .context("starting the DoPut thread")?;
         Ok(Sink::Served {
             tx: Some(tx),
@@ -164,6 +167,7 @@ fn send_loop(
     mut client: Client,
     table: &str,
     rx: &Receiver<Vec<RecordBatch>>,
+    put_bytes: usize,
 ) -> SinkReport {
     let mut report = SinkReport::default();
     let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
@@ -176,7 +180,7 @@ fn send_loop(
             bytes += batch.get_array_memory_size();
             group.push(batch);
         }
-        if group.is_empty() || (!done && bytes < PUT_BYTES && group.len() < PUT_BATCHES) {
+        if group.is_empty() || (!done && bytes < put_bytes && group.len() < PUT_BATCHES) {
             if done {
                 return report;
             }
