@@ -170,6 +170,13 @@ pub enum Error {
         /// The name.
         table: String,
     },
+    /// The table was dropped ([`EngineHandle::drop_table`](crate::EngineHandle::drop_table)):
+    /// what its listeners and subscriptions end with, and what a handle still held reports.
+    #[error("table {table:?} was dropped")]
+    TableDropped {
+        /// The table.
+        table: String,
+    },
     /// The table's staging buffer is full and the call could not wait for a cycle. Transient:
     /// the next cycle makes room.
     #[error(
@@ -267,7 +274,7 @@ pub enum Error {
 /// | `staging_full` | [`Error::StagingFull`] | yes |
 /// | `batch_too_large` | [`Error::BatchTooLarge`] | no |
 /// | `table_closed` | [`Error::TableClosed`], [`Error::TableFailed`], [`Error::DerivedTable`] | no |
-/// | `table_missing` | [`Error::NoSuchTable`] | no |
+/// | `table_missing` | [`Error::NoSuchTable`], [`Error::TableDropped`] | no |
 /// | `table_exists` | [`Error::TableExists`] | no |
 /// | `engine_shut_down` | [`Error::EngineShutDown`], [`Error::CyclePanicked`] | no |
 /// | `writer_closed` | [`Error::MultithreadedWriterClosed`] | no |
@@ -432,7 +439,7 @@ impl Error {
             Error::TableClosed { .. } | Error::TableFailed { .. } | Error::DerivedTable { .. } => {
                 ErrorCode::TableClosed
             }
-            Error::NoSuchTable { .. } => ErrorCode::TableMissing,
+            Error::NoSuchTable { .. } | Error::TableDropped { .. } => ErrorCode::TableMissing,
             Error::TableExists { .. } => ErrorCode::TableExists,
             Error::EngineShutDown | Error::CyclePanicked { .. } => ErrorCode::EngineShutDown,
             Error::MultithreadedWriterClosed { .. } => ErrorCode::WriterClosed,
