@@ -340,7 +340,10 @@ impl EngineHandle {
             (_, Some(_)) => {
                 return Err(Error::InvalidOption {
                     option: "limit",
-                    reason: format!("table {name:?} is {}: only append tables have a limit", options.kind),
+                    reason: format!(
+                        "table {name:?} is {}: only append tables have a limit",
+                        options.kind
+                    ),
                 })
             }
         };
@@ -483,7 +486,8 @@ impl EngineHandle {
             self.check_alive()?;
             let src = source.id();
             match graph.nodes.get(src.index()) {
-                Some(node) if Arc::ptr_eq(&node.shared, &source.shared) && graph.is_listed(src) => {}
+                Some(node) if Arc::ptr_eq(&node.shared, &source.shared) && graph.is_listed(src) => {
+                }
                 _ => {
                     return Err(Error::NoSuchTable {
                         table: source.name().to_owned(),

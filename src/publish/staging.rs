@@ -167,8 +167,7 @@ impl Staging {
     pub(crate) fn staged_rows(&self) -> usize {
         let st = self.state.lock();
         st.rows
-            + st
-                .writers
+            + st.writers
                 .iter()
                 .map(|c| c.state.lock().staged())
                 .sum::<usize>()
