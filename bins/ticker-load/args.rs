@@ -24,7 +24,7 @@ pub(crate) struct Args {
     /// How many data lines `--schema infer` reads.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) infer_lines: u64,
-    /// The table kind for an embedded engine: `append`, `blink`, `ring:N`, or
+    /// The table kind for an embedded engine or `--create`: `append`, `blink`, `ring:N`, or
     /// `keyed:COLUMN[,COLUMN...]` (each batch upserts its keys; `keyed:Sym:N` keeps the N most
     /// recently written keys).
     #[arg(long, default_value = "append")]
@@ -51,6 +51,11 @@ pub(crate) struct Args {
     /// must exist there, and its schema is the one used.
     #[arg(long)]
     pub(crate) server: Option<String>,
+    /// With --server: create the table first (`DoAction create_table`) from `--schema` (or the
+    /// schema inferred from the first file) and `--kind`; a table that exists with the same
+    /// schema and kind is used as it is, one that differs is refused.
+    #[arg(long, requires = "server")]
+    pub(crate) create: bool,
     /// About how many bytes of Arrow data one `DoPut` of a served load carries.
     #[arg(long, default_value_t = 16 << 20, value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) put_bytes: u64,

@@ -4,6 +4,7 @@
 //! ```text
 //! ticker-load trades.csv --table trades --kind ring:1000000 --threads 2
 //! ticker-load a.csv b.csv --table trades --server grpc://127.0.0.1:8815
+//! ticker-load trades.csv --table trades --server grpc://127.0.0.1:8815 --create
 //! ticker-load quotes.csv --table book --kind keyed:Sym
 //! ticker-load --generate trades.csv --lines 10000000
 //! ```
@@ -29,7 +30,9 @@
 //! surprise, say a column of codes that happen to be digits). Fields map to columns by
 //! position. Every column of a schema made here is nullable. A served load uses the served
 //! table's schema (and `--schema`, if given, must agree with it); a null in a column that
-//! schema says is not nullable makes a bad line.
+//! schema says is not nullable makes a bad line. With `--create` a served load first creates
+//! the table (`DoAction create_table`) with the schema it would use embedded and `--kind`; an
+//! identical table is used as it is, a different one is refused.
 //!
 //! # Nulls
 //!
@@ -153,7 +156,7 @@ struct Target {
 /// Creates the embedded table, or finds the served one.
 fn open(args: &Args, table: &str, dialect: &Dialect) -> Result<Target> {
     if let Some(url) = &args.server {
-        return open_served(args, url, table);
+        return open_served(args, url, table, dialect);
     }
     let chosen = schema::choose(&args.schema, &args.files[0], dialect, args.infer_lines)?;
     let (kind, key) = kind(&args.kind)?;
@@ -175,27 +178,46 @@ fn open(args: &Args, table: &str, dialect: &Dialect) -> Result<Target> {
 }
 
 /// Connects to the server and looks the table up; its schema is the one used.
-fn open_served(args: &Args, url: &str, table: &str) -> Result<Target> {
+fn open_served(args: &Args, url: &str, table: &str, dialect: &Dialect) -> Result<Target> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    // A later `--create` sends `schema::choose(..)`'s schema in a `DoAction create_table`
-    // here, before the lookup; nothing else changes.
-    let (client, remote) = runtime.block_on(async {
+    // `--create`: the schema this load would use embedded, sent in a `DoAction create_table`
+    // before the lookup.
+    let create = if args.create {
+        let chosen = schema::choose(&args.schema, &args.files[0], dialect, args.infer_lines)?;
+        let (kind, key) = kind(&args.kind)?;
+        let create = tickertable::flight::CreateTable::new(table, chosen.schema.clone())
+            .with_kind(kind)
+            .with_key(key);
+        Some((create, chosen.origin))
+    } else {
+        None
+    };
+    let (client, remote, created) = runtime.block_on(async {
         let mut client = tickertable::flight::Client::connect(url)
             .await
             .with_context(|| format!("connecting to {url}"))?;
         if let Some(token) = &args.token {
             client = client.with_token(token)?;
         }
+        let created = match &create {
+            Some((c, _)) => Some(
+                client
+                    .create_table(c)
+                    .await
+                    .with_context(|| format!("creating table {table:?} on {url}"))?,
+            ),
+            None => None,
+        };
         let remote = client
             .table(table)
             .await
             .with_context(|| format!("looking up table {table:?} on {url}"))?;
-        anyhow::Ok((client, remote))
+        anyhow::Ok((client, remote, created))
     })?;
-    if args.schema != "infer" {
+    if create.is_none() && args.schema != "infer" {
         let given = schema::parse(&args.schema)?;
         if !same_columns(&given, &remote.schema) {
             bail!(
@@ -206,11 +228,16 @@ fn open_served(args: &Args, url: &str, table: &str) -> Result<Target> {
         }
     }
     let schema = remote.schema.clone();
-    let kind = format!("served {} table", remote.kind);
+    let kind = match created {
+        Some(true) => format!("served {} table (created)", remote.kind),
+        Some(false) => format!("served {} table (existed, the same)", remote.kind),
+        None => format!("served {} table", remote.kind),
+    };
+    let origin = create.map_or(Origin::Server, |(_, origin)| origin);
     let put_bytes = usize::try_from(args.put_bytes).context("--put-bytes is too large")?;
     Ok(Target {
         schema,
-        origin: Origin::Server,
+        origin,
         sink: Sink::served(runtime, client, remote, put_bytes)?,
         kind,
         embedded: None,

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use arrow_array::types::Float64Type;
 use arrow_cast::parse::Parser;
-use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use regex::Regex;
 
 /// The default null markers: what pandas and `DuckDB` users expect to load as missing.
