@@ -337,7 +337,10 @@ fn parse_metrics(text: &str) -> HashMap<String, f64> {
     for line in text.lines() {
         if line.is_empty() || line.starts_with('#') {
             if let Some(rest) = line.strip_prefix("# TYPE ") {
-                let kind = rest.split_whitespace().nth(1).unwrap();
+                let kind = rest
+                    .split_whitespace()
+                    .nth(1)
+                    .expect("a TYPE line names a kind");
                 assert!(["counter", "gauge", "histogram"].contains(&kind), "{line}");
             }
             continue;
@@ -358,6 +361,8 @@ fn parse_metrics(text: &str) -> HashMap<String, f64> {
 }
 
 #[tokio::test]
+// The values compared are counts: whole numbers, exact in an f64.
+#[allow(clippy::float_cmp)]
 async fn the_metrics_endpoint_serves_prometheus_text() {
     let path = config("metrics", TABLES);
     let server = Server::start(&[

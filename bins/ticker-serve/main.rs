@@ -172,7 +172,7 @@ fn main() -> Result<()> {
         std::thread::Builder::new()
             .name("metrics".into())
             .spawn(move || {
-                metrics::serve(listener, move || metrics::render(&handle, &flight.stats()))
+                metrics::serve(&listener, move || metrics::render(&handle, &flight.stats()));
             })
             .context("spawning the metrics thread")?;
         writeln!(stdout, "ticker-serve: metrics on http://{local}/metrics")?;

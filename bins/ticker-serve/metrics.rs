@@ -26,7 +26,7 @@ use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
 use tickertable::flight::FlightStats;
-use tickertable::{EngineHandle, CYCLE_BUCKETS};
+use tickertable::{EngineHandle, TableStats, CYCLE_BUCKETS};
 
 /// `value` as a label value: backslash, quote and line feed escaped.
 fn label(value: &str) -> String {
@@ -41,13 +41,28 @@ fn head(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
+/// One per-table metric: name, type, help, and its value in a table's statistics.
+type TableMetric = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&TableStats) -> u64,
+);
+
 /// The metrics text for `engine` and its Flight server's `flight` counters.
 pub(crate) fn render(engine: &EngineHandle, flight: &FlightStats) -> String {
     let mut out = String::new();
+    render_engine(&mut out, engine);
+    render_tables(&mut out, engine);
+    render_flight(&mut out, flight);
+    out
+}
+
+fn render_engine(out: &mut String, engine: &EngineHandle) {
     let stats = engine.stats();
     let name = "tickertable_cycle_duration_seconds";
     head(
-        &mut out,
+        out,
         name,
         "histogram",
         "Time each cycle held the global lock.",
@@ -64,17 +79,12 @@ pub(crate) fn render(engine: &EngineHandle, flight: &FlightStats) -> String {
     let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", stats.cycles);
     let _ = writeln!(out, "{name}_sum {}", stats.total_cycle_time.as_secs_f64());
     let _ = writeln!(out, "{name}_count {}", stats.cycles);
-    head(
-        &mut out,
-        "tickertable_cycles_total",
-        "counter",
-        "Cycles run.",
-    );
+    head(out, "tickertable_cycles_total", "counter", "Cycles run.");
     let _ = writeln!(out, "tickertable_cycles_total {}", stats.cycles);
-    head(&mut out, "tickertable_step", "gauge", "The engine's step.");
+    head(out, "tickertable_step", "gauge", "The engine's step.");
     let _ = writeln!(out, "tickertable_step {}", engine.step().as_u64());
     head(
-        &mut out,
+        out,
         "tickertable_period_seconds",
         "gauge",
         "The target cycle period.",
@@ -84,7 +94,9 @@ pub(crate) fn render(engine: &EngineHandle, flight: &FlightStats) -> String {
         "tickertable_period_seconds {}",
         engine.period().as_secs_f64()
     );
+}
 
+fn render_tables(out: &mut String, engine: &EngineHandle) {
     let tables: Vec<_> = engine
         .tables()
         .into_iter()
@@ -93,7 +105,7 @@ pub(crate) fn render(engine: &EngineHandle, flight: &FlightStats) -> String {
             (label(t.name()), s)
         })
         .collect();
-    let per_table: [(&str, &str, &str, fn(&tickertable::TableStats) -> u64); 6] = [
+    let per_table: [TableMetric; 6] = [
         ("tickertable_table_rows", "gauge", "Rows visible.", |s| {
             s.rows as u64
         }),
@@ -129,14 +141,16 @@ pub(crate) fn render(engine: &EngineHandle, flight: &FlightStats) -> String {
         ),
     ];
     for (name, kind, help, value) in per_table {
-        head(&mut out, name, kind, help);
+        head(out, name, kind, help);
         for (table, s) in &tables {
             let _ = writeln!(out, "{name}{{table=\"{table}\"}} {}", value(s));
         }
     }
+}
 
+fn render_flight(out: &mut String, flight: &FlightStats) {
     head(
-        &mut out,
+        out,
         "tickertable_lagged_resyncs_total",
         "counter",
         "Live streams resynchronised with a fresh snapshot after falling behind.",
@@ -147,7 +161,7 @@ pub(crate) fn render(engine: &EngineHandle, flight: &FlightStats) -> String {
         flight.lagged_resyncs
     );
     head(
-        &mut out,
+        out,
         "tickertable_refused_writes_total",
         "counter",
         "DoPut calls refused, by error code.",
@@ -160,27 +174,26 @@ pub(crate) fn render(engine: &EngineHandle, flight: &FlightStats) -> String {
         );
     }
     head(
-        &mut out,
+        out,
         "tickertable_puts_total",
         "counter",
         "DoPut calls staged.",
     );
     let _ = writeln!(out, "tickertable_puts_total {}", flight.puts);
     head(
-        &mut out,
+        out,
         "tickertable_rows_put_total",
         "counter",
         "Rows staged by DoPut calls.",
     );
     let _ = writeln!(out, "tickertable_rows_put_total {}", flight.rows_put);
     head(
-        &mut out,
+        out,
         "tickertable_live_streams",
         "gauge",
         "Live streams open.",
     );
     let _ = writeln!(out, "tickertable_live_streams {}", flight.live_streams);
-    out
 }
 
 /// Answers one connection: `GET /metrics` (or `/`) with `body()`, anything else 404.
@@ -217,7 +230,7 @@ fn answer(stream: TcpStream, body: &dyn Fn() -> String) -> std::io::Result<()> {
 }
 
 /// Serves `body()` on `listener` until the process exits, one connection at a time.
-pub(crate) fn serve(listener: TcpListener, body: impl Fn() -> String + Send + 'static) {
+pub(crate) fn serve(listener: &TcpListener, body: impl Fn() -> String) {
     for conn in listener.incoming() {
         match conn {
             Ok(stream) => {

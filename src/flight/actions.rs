@@ -402,11 +402,9 @@ pub(crate) fn stats_json(engine: &EngineHandle, counters: &Counters) -> Value {
             })
         })
         .collect();
-    let mean = if totals.cycles == 0 {
-        0
-    } else {
-        micros(totals.total_cycle_time) / totals.cycles
-    };
+    let mean = micros(totals.total_cycle_time)
+        .checked_div(totals.cycles)
+        .unwrap_or(0);
     json!({
         "step": engine.step().as_u64(),
         "period_ms": u64::try_from(engine.period().as_millis()).unwrap_or(u64::MAX),

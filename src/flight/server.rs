@@ -365,6 +365,8 @@ impl EngineHandle {
     /// # Errors
     ///
     /// [`Error::Io`] if the address cannot be bound or the runtime cannot start.
+    // One sequence of setup steps; splitting it would only pass its locals around.
+    #[allow(clippy::too_many_lines)]
     pub fn serve_flight_with(
         &self,
         addr: impl ToSocketAddrs,

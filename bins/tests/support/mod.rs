@@ -137,12 +137,12 @@ pub(crate) fn refused(args: &[&str]) -> (ExitStatus, String) {
 /// `GET path` from `addr` over plain HTTP/1.1: the status line and the body.
 pub(crate) fn http_get(addr: &str, path: &str) -> (String, String) {
     let mut s = std::net::TcpStream::connect(addr).expect("connect to metrics");
-    s.set_read_timeout(Some(HANG_GUARD)).unwrap();
+    s.set_read_timeout(Some(HANG_GUARD)).expect("set a timeout");
     write!(
         s,
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
     )
-    .unwrap();
+    .expect("send the request");
     let mut text = String::new();
     s.read_to_string(&mut text).expect("read the response");
     let (head, body) = text.split_once("\r\n\r\n").expect("a header and a body");
