@@ -385,7 +385,7 @@ pub(crate) fn stats_json(engine: &EngineHandle, counters: &Counters) -> Value {
                 .collect();
             json!({
                 "name": t.name(),
-                "kind": crate::flight::server::kind_name(t),
+                "kind": t.kind().name(),
                 "capacity": t.capacity(),
                 "key": key,
                 "derived": t.is_derived(),
