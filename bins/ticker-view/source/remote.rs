@@ -212,16 +212,15 @@ impl DataSource for Remote {
             },
         };
         let server = *self.shared.server.lock();
-        let period = match server {
-            Some(s) => Period::Configured(s.period),
-            None => {
-                let steps = self.shared.steps.lock();
-                match (steps.front(), steps.back()) {
-                    (Some(&(t0, s0)), Some(&(t1, s1))) if s1 > s0 => {
-                        Period::Observed((t1 - t0) / u32::try_from(s1 - s0).unwrap_or(u32::MAX))
-                    }
-                    _ => Period::Unknown,
+        let period = if let Some(s) = server {
+            Period::Configured(s.period)
+        } else {
+            let steps = self.shared.steps.lock();
+            match (steps.front(), steps.back()) {
+                (Some(&(t0, s0)), Some(&(t1, s1))) if s1 > s0 => {
+                    Period::Observed((t1 - t0) / u32::try_from(s1 - s0).unwrap_or(u32::MAX))
                 }
+                _ => Period::Unknown,
             }
         };
         let step = self.shared.step.load(Ordering::Relaxed);
