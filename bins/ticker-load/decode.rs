@@ -3,7 +3,7 @@
 //!
 //! # Fast path and bad lines
 //!
-//! A range is parsed whole by an arrow-csv [`Decoder`](arrow_csv::reader::Decoder) into
+//! A range is parsed whole by an arrow-csv [`Decoder`] into
 //! batches of at most `--batch` rows. arrow-csv fails a whole batch for one bad line (a wrong
 //! field count, a value that does not parse, a null in a column the table says is not
 //! nullable), so a range that fails is parsed again in halves, and halves of halves, down to
