@@ -27,7 +27,9 @@ use std::time::{Duration, Instant};
 use arrow_schema::SchemaRef;
 
 use crate::error::{Error, Result};
-use crate::graph::{cycle, AfterClose, Config, Core, CycleStats, EngineStats, Flusher, Graph};
+use crate::graph::{
+    cycle, AfterClose, Config, Core, CycleStats, EngineStats, Flusher, Graph, TableStats,
+};
 use crate::publish::rows::RowBuffer;
 use crate::publish::{DynamicTableWriter, DynamicWriterOptions, PublisherOptions, TablePublisher};
 use crate::step::Step;
@@ -330,7 +332,21 @@ impl EngineHandle {
         schema: SchemaRef,
         options: PublisherOptions,
     ) -> Result<(Table, TablePublisher)> {
-        let retention = Retention::for_kind(options.kind)?;
+        let retention = match (Retention::for_kind(options.kind)?, options.limit) {
+            (r, None) => r,
+            (Retention::Append { .. }, Some(limit)) => Retention::Append {
+                limit: Some(limit as u64),
+            },
+            (_, Some(_)) => {
+                return Err(Error::InvalidOption {
+                    option: "limit",
+                    reason: format!(
+                        "table {name:?} is {}: only append tables have a limit",
+                        options.kind
+                    ),
+                })
+            }
+        };
         let key = resolve_key(name, &schema, options.kind, &options.key)?;
         let mut after = AfterClose::default();
         let mut graph = self.core.graph.write();
@@ -470,7 +486,8 @@ impl EngineHandle {
             self.check_alive()?;
             let src = source.id();
             match graph.nodes.get(src.index()) {
-                Some(node) if Arc::ptr_eq(&node.shared, &source.shared) => {}
+                Some(node) if Arc::ptr_eq(&node.shared, &source.shared) && graph.is_listed(src) => {
+                }
                 _ => {
                     return Err(Error::NoSuchTable {
                         table: source.name().to_owned(),
@@ -633,6 +650,72 @@ impl EngineHandle {
     /// Totals over the engine's life.
     pub fn stats(&self) -> EngineStats {
         self.core.stats.lock().totals
+    }
+
+    /// Table `table`'s statistics: rows now and over its life, staged rows, consumers. Takes
+    /// no global lock (the statistics log's, the table's staging and consumer locks, briefly).
+    /// O(row writers + consumers of the table).
+    pub fn table_stats(&self, table: &Table) -> TableStats {
+        let shared = &table.shared;
+        let totals = self.core.stats.lock().table(shared.id);
+        let (listeners, subscriptions) = shared.consumers.lock().counts();
+        let snapshot = table.snapshot();
+        TableStats {
+            rows: snapshot.num_rows(),
+            rows_added: totals.added,
+            rows_modified: totals.modified,
+            rows_removed: totals.removed,
+            rows_dropped: totals.dropped,
+            staged_rows: shared.staging.staged_rows(),
+            listeners,
+            subscriptions,
+            step: snapshot.step(),
+        }
+    }
+
+    /// Drops the table named `name` and every table derived from it (their names are
+    /// returned, `name` first). Each is closed the way a failed table is: its listeners get
+    /// `on_failure` and its subscriptions (Flight live streams included) end with
+    /// [`Error::TableDropped`]. Rows staged for it are discarded, its storage is released,
+    /// and its name can be used again at once.
+    ///
+    /// Handles still held ([`Table`], [`TablePublisher`], row writers) stay valid but refer
+    /// to the dropped table, not to a later one of the same name: a snapshot is empty (at the
+    /// step of the drop), writes are refused with [`Error::TableClosed`], and
+    /// [`Table::failure`] is the [`Error::TableDropped`]. Snapshots taken before the drop keep
+    /// their rows. Table ids are never reused; a dropped table's id stays taken.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoSuchTable`], [`Error::EngineShutDown`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use arrow_schema::{DataType, Field, Schema};
+    /// let engine = tickertable::Engine::builder().manual().build()?;
+    /// let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
+    /// let (trades, _) = engine.append_table("trades", schema.clone())?;
+    /// engine.ring_table("recent", &trades, 10)?;
+    /// assert_eq!(engine.drop_table("trades")?, ["trades", "recent"]);
+    /// assert!(engine.table("recent").is_none() && trades.is_closed());
+    /// engine.append_table("trades", schema)?; // the name is free again
+    /// # Ok::<(), tickertable::Error>(())
+    /// ```
+    pub fn drop_table(&self, name: &str) -> Result<Vec<String>> {
+        let mut after = AfterClose::default();
+        let dropped = {
+            let mut graph = self.core.graph.write();
+            self.check_alive()?;
+            let id = *graph.by_name.get(name).ok_or_else(|| Error::NoSuchTable {
+                table: name.to_owned(),
+            })?;
+            let step = graph.step;
+            graph.drop_table(id, step, &mut after)
+        };
+        cycle::finish(&self.core, after);
+        Ok(dropped.iter().map(ToString::to_string).collect())
     }
 
     /// The last errors the engine reported on its own (panicking listeners and callbacks),

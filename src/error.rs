@@ -170,6 +170,29 @@ pub enum Error {
         /// The name.
         table: String,
     },
+    /// The table was dropped ([`EngineHandle::drop_table`](crate::EngineHandle::drop_table)):
+    /// what its listeners and subscriptions end with, and what a handle still held reports.
+    #[error("table {table:?} was dropped")]
+    TableDropped {
+        /// The table.
+        table: String,
+    },
+    /// A table of this name exists with another kind or schema than a create asked for (an
+    /// identical create is not an error: it leaves the table as it is).
+    #[error("table {table:?} exists with {existing}; the create asked for {requested}")]
+    TableConflict {
+        /// The table.
+        table: String,
+        /// What the existing table is (its kind, options or schema, whichever differs).
+        existing: String,
+        /// What the create asked for instead.
+        requested: String,
+    },
+    /// The server is shutting down: what its live streams end with after the last cycle,
+    /// and what calls made while it drains are refused with. Transient: reconnect once it is
+    /// back.
+    #[error("the server is shutting down; reconnect once it is back")]
+    ServerStopping,
     /// The table's staging buffer is full and the call could not wait for a cycle. Transient:
     /// the next cycle makes room.
     #[error(
@@ -268,8 +291,10 @@ pub enum Error {
 /// | `batch_too_large` | [`Error::BatchTooLarge`] | no |
 /// | `table_closed` | [`Error::TableClosed`], [`Error::TableFailed`], [`Error::DerivedTable`] | no |
 /// | `table_missing` | [`Error::NoSuchTable`] | no |
-/// | `table_exists` | [`Error::TableExists`] | no |
+/// | `table_dropped` | [`Error::TableDropped`] | no |
+/// | `table_exists` | [`Error::TableExists`], [`Error::TableConflict`] | no |
 /// | `engine_shut_down` | [`Error::EngineShutDown`], [`Error::CyclePanicked`] | no |
+/// | `server_stopping` | [`Error::ServerStopping`]: a server draining on SIGTERM, not a failure | yes |
 /// | `writer_closed` | [`Error::MultithreadedWriterClosed`] | no |
 /// | `invalid_option` | [`Error::InvalidOption`], [`Error::Transaction`] | no |
 /// | `callback_panicked` | [`Error::CallbackPanicked`], [`Error::ListenerPanicked`] | no |
@@ -295,10 +320,14 @@ pub enum ErrorCode {
     TableClosed,
     /// No such table.
     TableMissing,
+    /// The table was dropped.
+    TableDropped,
     /// A table of that name exists.
     TableExists,
     /// The engine has shut down.
     EngineShutDown,
+    /// The server is shutting down cleanly: reconnect once it is back.
+    ServerStopping,
     /// A multithreaded writer takes no more rows.
     WriterClosed,
     /// An option or call sequence that cannot work.
@@ -323,15 +352,17 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the table above.
-    pub const ALL: [ErrorCode; 18] = [
+    pub const ALL: [ErrorCode; 20] = [
         ErrorCode::Schema,
         ErrorCode::InvalidOp,
         ErrorCode::StagingFull,
         ErrorCode::BatchTooLarge,
         ErrorCode::TableClosed,
         ErrorCode::TableMissing,
+        ErrorCode::TableDropped,
         ErrorCode::TableExists,
         ErrorCode::EngineShutDown,
+        ErrorCode::ServerStopping,
         ErrorCode::WriterClosed,
         ErrorCode::InvalidOption,
         ErrorCode::CallbackPanicked,
@@ -353,8 +384,10 @@ impl ErrorCode {
             ErrorCode::BatchTooLarge => "batch_too_large",
             ErrorCode::TableClosed => "table_closed",
             ErrorCode::TableMissing => "table_missing",
+            ErrorCode::TableDropped => "table_dropped",
             ErrorCode::TableExists => "table_exists",
             ErrorCode::EngineShutDown => "engine_shut_down",
+            ErrorCode::ServerStopping => "server_stopping",
             ErrorCode::WriterClosed => "writer_closed",
             ErrorCode::InvalidOption => "invalid_option",
             ErrorCode::CallbackPanicked => "callback_panicked",
@@ -377,7 +410,10 @@ impl ErrorCode {
     pub fn is_transient(self) -> bool {
         matches!(
             self,
-            ErrorCode::StagingFull | ErrorCode::Unavailable | ErrorCode::ResourceExhausted
+            ErrorCode::StagingFull
+                | ErrorCode::Unavailable
+                | ErrorCode::ResourceExhausted
+                | ErrorCode::ServerStopping
         )
     }
 
@@ -393,10 +429,10 @@ impl ErrorCode {
             ErrorCode::TableClosed | ErrorCode::EngineShutDown | ErrorCode::WriterClosed => {
                 RemoteErrorKind::FailedPrecondition
             }
-            ErrorCode::TableMissing => RemoteErrorKind::NotFound,
+            ErrorCode::TableMissing | ErrorCode::TableDropped => RemoteErrorKind::NotFound,
             ErrorCode::TableExists => RemoteErrorKind::AlreadyExists,
             ErrorCode::InvalidOption | ErrorCode::Protocol => RemoteErrorKind::InvalidArgument,
-            ErrorCode::Unavailable => RemoteErrorKind::Unavailable,
+            ErrorCode::Unavailable | ErrorCode::ServerStopping => RemoteErrorKind::Unavailable,
             ErrorCode::Unauthenticated => RemoteErrorKind::Unauthenticated,
             ErrorCode::CallbackPanicked | ErrorCode::Io | ErrorCode::Arrow | ErrorCode::Other => {
                 RemoteErrorKind::Other
@@ -433,7 +469,9 @@ impl Error {
                 ErrorCode::TableClosed
             }
             Error::NoSuchTable { .. } => ErrorCode::TableMissing,
-            Error::TableExists { .. } => ErrorCode::TableExists,
+            Error::TableDropped { .. } => ErrorCode::TableDropped,
+            Error::TableExists { .. } | Error::TableConflict { .. } => ErrorCode::TableExists,
+            Error::ServerStopping => ErrorCode::ServerStopping,
             Error::EngineShutDown | Error::CyclePanicked { .. } => ErrorCode::EngineShutDown,
             Error::MultithreadedWriterClosed { .. } => ErrorCode::WriterClosed,
             Error::InvalidOption { .. } | Error::Transaction(_) => ErrorCode::InvalidOption,

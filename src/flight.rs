@@ -20,6 +20,27 @@
 //!   batch upserts (a partial one if it has only some columns, by name), and a batch whose
 //!   schema metadata has `tickertable.op: delete` deletes its rows' keys.
 //!
+//! # Table management
+//!
+//! `ListActions` and `DoAction` (details in [`CreateTable`] and the action constants):
+//!
+//! - `stats`: engine and per-table statistics as JSON (step, period, last, worst and mean
+//!   cycle time, rows, rows/s, staged rows, subscribers; the server's puts, refusals by code
+//!   and resynchronised streams);
+//! - with [`FlightOptions::with_table_management`]: `create_table` (a JSON body with the
+//!   name, kind, options and the schema as base64 Arrow IPC schema bytes, so any Arrow client
+//!   can send one; an identical existing table is a no-op, a different one is refused with
+//!   `ALREADY_EXISTS`) and `drop_table` (the table and its derived tables; their live streams
+//!   end with `NOT_FOUND` and code `table_dropped`).
+//!
+//! # Stopping
+//!
+//! A live stream ends with `UNAVAILABLE` and code `server_stopping`
+//! ([`Error::ServerStopping`](crate::Error::ServerStopping)) when the server stops or its
+//! engine shuts down: not a failure, so a client can reconnect later. A failed table ends its
+//! streams with the table's error and code (`table_closed`). See
+//! [`FlightServer`'s draining](FlightServer#draining) for a stop that loses no staged row.
+//!
 //! # Authentication
 //!
 //! With [`FlightOptions::with_token`] (or [`FlightOptions::with_token_file`]) every call needs
@@ -84,20 +105,24 @@
 //! A client too slow for the live stream is never buffered for without bound: its server-side
 //! subscription lags, and the next message is a `reset` with a fresh snapshot.
 
+pub(crate) mod actions;
 pub(crate) mod auth;
 pub(crate) mod client;
 pub(crate) mod limits;
 pub(crate) mod server;
+pub(crate) mod server_stats;
 pub(crate) mod status;
 pub(crate) mod ticket;
 pub(crate) mod tls;
 pub(crate) mod wire;
 
+pub use actions::{CreateTable, CREATE_TABLE, DROP_TABLE, STATS};
 pub use client::{
     Client, RemoteMessage, RemoteSnapshot, RemoteSubscription, RemoteTable, CALL_TIMEOUT,
     CONNECT_TIMEOUT,
 };
 pub use server::{FlightOptions, FlightServer, STOP_GRACE};
+pub use server_stats::{FlightStats, FlightStatsHandle};
 pub use status::{CODE_HEADER, MAX_STATUS_MESSAGE};
 pub use ticket::{FlightTicket, TicketKind};
 pub use tls::{ClientTls, ServerTls};

@@ -30,7 +30,7 @@
 //!    a subscription's queue;
 //! 5. leaf locks, under which nothing else is taken: a table's lifecycle
 //!    (`table/lifecycle.rs`), a listener's failure message, the statistics and error logs, a
-//!    multithreaded writer's lane.
+//!    multithreaded writer's lane, a Flight server's counters (`flight/server_stats.rs`).
 //!
 //! Writers take only (2), (3) and (5), never the global lock: staging is the only handoff
 //! between writer threads and the cycle. Snapshot readers take no lock at all: they load an
@@ -47,7 +47,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use stats::{CycleStats, EngineStats};
+pub use stats::{CycleStats, EngineStats, TableStats, CYCLE_BUCKETS};
 
 use crate::error::{Error, Result};
 use crate::step::Step;
@@ -383,6 +383,63 @@ impl Graph {
         }
     }
 
+    /// Drops table `id` and every table derived from it, at `step`: each is closed as
+    /// [`close`](Self::close) does, failed with [`Error::TableDropped`] under its own name (so
+    /// listeners get `on_failure` and subscriptions `Event::Failed` saying so), its name leaves
+    /// the index (it can be reused), its staged input is discarded, and its storage is
+    /// released: its published snapshot becomes an empty one at `step`. The node stays as a
+    /// tombstone, so table ids stay indices. Returns the names dropped, `id`'s first.
+    ///
+    /// Cost O(dropped tables + their staged input + their chunks).
+    pub(crate) fn drop_table(
+        &mut self,
+        id: TableId,
+        step: Step,
+        after: &mut AfterClose,
+    ) -> Vec<Arc<str>> {
+        let mut ids = vec![id];
+        let mut i = 0;
+        while i < ids.len() {
+            ids.extend(self.node(ids[i]).children.iter().copied());
+            i += 1;
+        }
+        // Derived tables first, each with its own reason, so none closes as its source's.
+        for &t in ids.iter().rev() {
+            let name = self.node(t).shared.name.to_string();
+            let closing = Closing::Failed(Arc::new(Error::TableDropped { table: name }));
+            self.close(t, step, &closing, after);
+        }
+        if let Some(src) = self.node(id).shared.source {
+            self.node_mut(src).children.retain(|c| *c != id);
+        }
+        self.nonempty_blinks.retain(|t| !ids.contains(t));
+        let mut names = Vec::with_capacity(ids.len());
+        let mut discarded = Vec::new();
+        for &t in &ids {
+            let node = self.node_mut(t);
+            let shared = node.shared.clone();
+            discarded.clear();
+            let _ = shared.staging.drain(&shared.lifecycle, &mut discarded);
+            node.state = TableState::new(shared.retention, &shared.schema, &shared.key);
+            node.children.clear();
+            node.update = None;
+            shared.snapshot.store(Arc::new(node.state.snapshot(
+                step,
+                &shared.schema,
+                &shared.key,
+            )));
+            self.by_name.remove(&shared.name);
+            names.push(shared.name.clone());
+        }
+        names
+    }
+
+    /// Whether table `id` is in the graph, not dropped.
+    pub(crate) fn is_listed(&self, id: TableId) -> bool {
+        let name = &self.node(id).shared.name;
+        self.by_name.get(name) == Some(&id)
+    }
+
     /// Publishes step `step` to readers that do not take the lock.
     pub(crate) fn publish_step(&mut self, core: &Core, step: Step) {
         self.step = step;
@@ -397,8 +454,12 @@ impl Graph {
             .map(|id| self.node(*id).shared.clone())
     }
 
+    /// Every table not dropped, in creation order.
     pub(crate) fn tables(&self) -> impl Iterator<Item = &Arc<TableShared>> + '_ {
-        self.nodes.iter().map(|n| &n.shared)
+        self.nodes
+            .iter()
+            .filter(|n| self.by_name.get(&n.shared.name) == Some(&n.shared.id))
+            .map(|n| &n.shared)
     }
 }
 

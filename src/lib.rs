@@ -97,7 +97,7 @@ pub mod test_util;
 pub use engine::{Builder, Engine, EngineHandle, View};
 pub use error::{Error, ErrorCode, RemoteErrorKind, Result, TransactionError, TryPublishError};
 pub use expr::{BoundExpr, Expr, ExprError};
-pub use graph::{CycleStats, EngineStats};
+pub use graph::{CycleStats, EngineStats, TableStats, CYCLE_BUCKETS};
 pub use mirror::{Mirror, Replaced};
 pub use publish::{
     DynamicTableWriter, DynamicWriterOptions, ErrorRecord, FlushMode, MultithreadedTableWriter,

@@ -404,8 +404,11 @@ async fn a_failed_table_ends_its_live_stream_with_an_error() {
     engine.run_cycle();
     let end = tokio::time::timeout(HANG_GUARD, sub.next()).await.unwrap();
     match end {
-        Some(Err(tickertable::Error::Remote { message, .. })) => {
-            assert!(message.contains("feed lost"), "{message}");
+        Some(Err(e @ tickertable::Error::Remote { .. })) => {
+            assert!(e.to_string().contains("feed lost"), "{e}");
+            // The table's failure, with its code: not a transient transport error.
+            assert_eq!(e.code(), tickertable::ErrorCode::TableClosed, "{e}");
+            assert!(!e.is_transient(), "{e}");
         }
         other => panic!("unexpected {other:?}"),
     }

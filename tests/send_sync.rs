@@ -42,6 +42,17 @@ fn consumers_are_send_and_sync() {
 }
 
 #[test]
+fn flight_handles_are_send_and_sync() {
+    use tickertable::flight::{Client, CreateTable, FlightServer, FlightStats, FlightStatsHandle};
+    assert_send_sync::<FlightServer>();
+    assert_send_sync::<FlightStatsHandle>();
+    assert_send_sync::<FlightStats>();
+    assert_send_sync::<CreateTable>();
+    assert_send_sync::<Client>();
+    assert_send_sync::<tickertable::TableStats>();
+}
+
+#[test]
 fn errors_are_send_sync_and_static() {
     fn assert_error<E: std::error::Error + Send + Sync + 'static>() {}
     assert_send_sync::<Error>();

@@ -1,12 +1,179 @@
-//! Schemas for CSV loading: parsing `--schema`, inferring one, and converting fields.
+//! The schema a load uses and the CSV dialect it reads: `--schema` parsed, or a schema
+//! inferred by arrow-csv, and the null markers.
+//!
+//! Nothing here touches an engine or a server: [`choose`] builds the schema from the
+//! arguments and the first file alone, so an embedded load creates its table with it, and a
+//! later `--create` can send the same schema to a server.
 
+use std::fmt;
+use std::fs::File;
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use tickertable::Value;
+use arrow_array::types::Float64Type;
+use arrow_cast::parse::Parser;
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use regex::Regex;
 
-/// Parses `Name:type,Name:type`.
+/// The default null markers: what pandas and `DuckDB` users expect to load as missing.
+pub(crate) const DEFAULT_NULLS: [&str; 6] = ["", "NA", "N/A", "NULL", "null", "NaN"];
+
+/// How the files are written: header, delimiter, quoting, and which values are nulls.
+#[derive(Debug, Clone)]
+pub(crate) struct Dialect {
+    /// The first line of each file names the columns.
+    pub(crate) header: bool,
+    /// The field delimiter.
+    pub(crate) delimiter: u8,
+    /// The quote character (`"`; a doubled quote inside quotes is a quote).
+    pub(crate) quote: u8,
+    /// Quoted fields may hold line breaks.
+    pub(crate) newlines_in_values: bool,
+    /// The values that load as nulls.
+    pub(crate) nulls: NullMarkers,
+}
+
+/// The values that load as nulls: exact matches of a whole field, after unquoting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct NullMarkers {
+    markers: Vec<String>,
+}
+
+impl Default for NullMarkers {
+    fn default() -> Self {
+        Self {
+            markers: DEFAULT_NULLS.iter().map(|m| (*m).to_owned()).collect(),
+        }
+    }
+}
+
+impl NullMarkers {
+    /// `--null-values`: a comma-separated list replacing the default; `None` is the default.
+    pub(crate) fn parse(list: Option<&str>) -> Self {
+        match list {
+            None => Self::default(),
+            Some(list) => {
+                let mut markers: Vec<String> = Vec::new();
+                for m in list.split(',') {
+                    if !markers.iter().any(|k| k == m) {
+                        markers.push(m.to_owned());
+                    }
+                }
+                Self { markers }
+            }
+        }
+    }
+
+    /// The markers, in the order given.
+    pub(crate) fn markers(&self) -> &[String] {
+        &self.markers
+    }
+
+    /// Whether `marker` is a float literal arrow parses (`NaN`, `inf`): in a float column it
+    /// is a value, not a null.
+    fn is_float_literal(marker: &str) -> bool {
+        Float64Type::parse(marker).is_some()
+    }
+
+    /// The regex arrow-csv matches each field against, for float columns or the others;
+    /// `None` when the empty field is the only marker (arrow-csv's own default, the fastest).
+    pub(crate) fn regex(&self, floats: bool) -> Result<Option<Regex>> {
+        let markers: Vec<&str> = self
+            .markers
+            .iter()
+            .map(String::as_str)
+            .filter(|m| !(floats && Self::is_float_literal(m)))
+            .collect();
+        if markers == [""] {
+            return Ok(None);
+        }
+        let pattern = if markers.is_empty() {
+            // Only float literals were given and this is for a float column: nothing is null.
+            r"[^\s\S]".to_owned()
+        } else {
+            let alternatives: Vec<String> = markers.iter().map(|m| regex::escape(m)).collect();
+            format!("^(?:{})$", alternatives.join("|"))
+        };
+        Ok(Some(Regex::new(&pattern).with_context(|| {
+            format!("the null markers {:?} make no regex", self.markers)
+        })?))
+    }
+
+    /// Whether the markers differ between float columns and the others (a float literal is
+    /// among them), so float columns need a second look.
+    pub(crate) fn float_columns_differ(&self) -> bool {
+        self.markers.iter().any(|m| Self::is_float_literal(m))
+    }
+
+    /// Whether `value` is a marker in a column of type `dt`.
+    pub(crate) fn is_null(&self, value: &str, dt: &DataType) -> bool {
+        self.markers
+            .iter()
+            .any(|m| m == value && !(is_float(dt) && Self::is_float_literal(m)))
+    }
+}
+
+impl fmt::Display for NullMarkers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let quoted: Vec<String> = self.markers.iter().map(|m| format!("{m:?}")).collect();
+        f.write_str(&quoted.join(", "))
+    }
+}
+
+/// Whether a column of this type is a float column (where `NaN` is a value).
+pub(crate) fn is_float(dt: &DataType) -> bool {
+    matches!(
+        dt,
+        DataType::Float16 | DataType::Float32 | DataType::Float64
+    )
+}
+
+/// Where the schema of a load came from, for the summary.
+#[derive(Debug, Clone)]
+pub(crate) enum Origin {
+    /// `--schema`.
+    Given,
+    /// Inferred by arrow-csv from these data lines of this file (`records` records).
+    Inferred {
+        file: PathBuf,
+        lines: Option<RangeInclusive<u64>>,
+        records: usize,
+    },
+    /// The served table's.
+    Server,
+}
+
+/// A schema and where it came from.
+#[derive(Debug, Clone)]
+pub(crate) struct Chosen {
+    pub(crate) schema: SchemaRef,
+    pub(crate) origin: Origin,
+}
+
+/// The schema of a new table: `--schema`, or inferred from the first `infer_lines` data lines
+/// of `first`. Every column is nullable.
+///
+/// # Errors
+///
+/// A malformed `--schema`, or a first file that cannot be read or is empty.
+pub(crate) fn choose(
+    spec: &str,
+    first: &Path,
+    dialect: &Dialect,
+    infer_lines: u64,
+) -> Result<Chosen> {
+    if spec != "infer" {
+        return Ok(Chosen {
+            schema: parse(spec)?,
+            origin: Origin::Given,
+        });
+    }
+    infer(first, dialect, infer_lines)
+}
+
+/// Parses `Name:type,Name:type`; every column is nullable.
 pub(crate) fn parse(spec: &str) -> Result<SchemaRef> {
     let mut fields = Vec::new();
     for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -22,84 +189,150 @@ pub(crate) fn parse(spec: &str) -> Result<SchemaRef> {
 }
 
 fn data_type(name: &str) -> Result<DataType> {
-    Ok(match name.to_ascii_lowercase().as_str() {
-        "bool" | "boolean" => DataType::Boolean,
-        "int8" | "i8" => DataType::Int8,
-        "int16" | "i16" => DataType::Int16,
-        "int32" | "i32" => DataType::Int32,
-        "int64" | "i64" | "long" => DataType::Int64,
-        "uint8" | "u8" => DataType::UInt8,
-        "uint16" | "u16" => DataType::UInt16,
-        "uint32" | "u32" => DataType::UInt32,
-        "uint64" | "u64" => DataType::UInt64,
-        "float32" | "f32" | "float" => DataType::Float32,
-        "float64" | "f64" | "double" => DataType::Float64,
-        "utf8" | "string" | "str" => DataType::Utf8,
-        "timestamp_s" => DataType::Timestamp(TimeUnit::Second, None),
-        "timestamp_ms" => DataType::Timestamp(TimeUnit::Millisecond, None),
-        "timestamp_us" => DataType::Timestamp(TimeUnit::Microsecond, None),
-        "timestamp_ns" | "timestamp" => DataType::Timestamp(TimeUnit::Nanosecond, None),
-        "date32" | "date" => DataType::Date32,
-        other => bail!("unknown column type {other:?}"),
-    })
+    tickertable_tools::types::data_type(name)
+        .with_context(|| format!("unknown column type {name:?}"))
 }
 
-/// Infers a schema from a header and sample rows: each column is the narrowest of int64,
-/// float64, bool and utf8 that every non-empty sample value parses as.
-pub(crate) fn infer(header: &[String], samples: &[Vec<String>]) -> SchemaRef {
-    let fields = header
+/// The `--schema` name of a type (the inverse of [`parse`]), or Arrow's for other types.
+pub(crate) fn type_name(dt: &DataType) -> String {
+    tickertable_tools::types::type_name(dt)
+}
+
+/// The schema as `--schema` takes it: `Ts:int64,Sym:utf8`.
+pub(crate) fn spec(schema: &Schema) -> String {
+    let fields: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f| format!("{}:{}", f.name(), type_name(f.data_type())))
+        .collect();
+    fields.join(",")
+}
+
+/// A CSV reader of `path` in this dialect (flexible: records may have any field count).
+pub(crate) fn csv_reader(path: &Path, dialect: &Dialect) -> Result<csv::Reader<File>> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    Ok(csv::ReaderBuilder::new()
+        .has_headers(dialect.header)
+        .delimiter(dialect.delimiter)
+        .quote(dialect.quote)
+        .flexible(true)
+        .from_reader(file))
+}
+
+/// The arrow-csv format of a dialect, for float columns or the others, without a header
+/// (ranges never start with one).
+pub(crate) fn format(dialect: &Dialect, floats: bool) -> Result<arrow_csv::reader::Format> {
+    let mut format = arrow_csv::reader::Format::default()
+        .with_header(false)
+        .with_delimiter(dialect.delimiter)
+        .with_quote(dialect.quote);
+    if let Some(regex) = dialect.nulls.regex(floats)? {
+        format = format.with_null_regex(regex);
+    }
+    Ok(format)
+}
+
+/// Infers a schema with arrow-csv from the first `lines` data lines of `path`: each column
+/// is the narrowest of bool, int64, float64, date32, timestamps and utf8 that all its
+/// non-null values fit. A column of nothing but nulls is utf8. Every column is nullable.
+///
+/// # Errors
+///
+/// The file cannot be opened or read, or has no line at all.
+pub(crate) fn infer(path: &Path, dialect: &Dialect, lines: u64) -> Result<Chosen> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let format = format(dialect, false)?
+        .with_header(dialect.header)
+        // A bad line among the first ones must not stop the inference: it is reported when
+        // loaded.
+        .with_truncated_rows(true);
+    let max = usize::try_from(lines).unwrap_or(usize::MAX);
+    let (schema, records) = format
+        .infer_schema(std::io::BufReader::new(file), Some(max))
+        .with_context(|| format!("inferring a schema from {}", path.display()))?;
+    if schema.fields().is_empty() {
+        bail!("{} is empty: cannot infer a schema", path.display());
+    }
+    let fields: Vec<Field> = schema
+        .fields()
         .iter()
         .enumerate()
-        .map(|(i, name)| {
-            let values = samples
-                .iter()
-                .filter_map(|r| r.get(i))
-                .filter(|v| !v.is_empty());
-            let (mut int, mut float, mut boolean, mut any) = (true, true, true, false);
-            for v in values {
-                any = true;
-                int &= v.parse::<i64>().is_ok();
-                float &= v.parse::<f64>().is_ok();
-                boolean &= matches!(v.as_str(), "true" | "false" | "TRUE" | "FALSE");
-            }
-            let dt = match (any, int, float, boolean) {
-                (true, true, ..) => DataType::Int64,
-                (true, false, true, _) => DataType::Float64,
-                (true, false, false, true) => DataType::Boolean,
-                _ => DataType::Utf8,
+        .map(|(i, f)| {
+            let name = if dialect.header {
+                f.name().clone()
+            } else {
+                format!("c{i}")
             };
-            Field::new(name.as_str(), dt, true)
+            let dt = match f.data_type() {
+                DataType::Null => DataType::Utf8,
+                dt => dt.clone(),
+            };
+            Field::new(name, dt, true)
         })
-        .collect::<Vec<_>>();
-    Arc::new(Schema::new(fields))
+        .collect();
+    Ok(Chosen {
+        schema: Arc::new(Schema::new(fields)),
+        origin: Origin::Inferred {
+            file: path.to_owned(),
+            lines: record_lines(path, dialect, records)?,
+            records,
+        },
+    })
 }
 
-/// Converts one CSV field to a value of the column's type; an empty field is null.
-///
-/// Range and nullability are checked later by the writer, which names the column.
-pub(crate) fn value<'a>(field: &'a str, dt: &DataType) -> Result<Value<'a>, String> {
-    if field.is_empty() && !matches!(dt, DataType::Utf8 | DataType::LargeUtf8) {
-        return Ok(Value::Null);
+/// The line numbers of the first and of the `records`-th data record of `path`.
+fn record_lines(
+    path: &Path,
+    dialect: &Dialect,
+    records: usize,
+) -> Result<Option<RangeInclusive<u64>>> {
+    let mut reader = csv_reader(path, dialect)?;
+    let mut record = csv::StringRecord::new();
+    let (mut first, mut last) = (None, None);
+    for _ in 0..records {
+        match reader.read_record(&mut record) {
+            Ok(true) => {
+                let line = record.position().map_or(0, csv::Position::line);
+                first.get_or_insert(line);
+                last = Some(line);
+            }
+            Ok(false) | Err(_) => break,
+        }
     }
-    let bad = |what: &str| format!("{field:?} is not {what}");
-    Ok(match dt {
-        DataType::Boolean => match field {
-            "true" | "TRUE" | "True" | "1" => Value::Bool(true),
-            "false" | "FALSE" | "False" | "0" => Value::Bool(false),
-            _ => return Err(bad("a boolean")),
-        },
-        DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => {
-            Value::UInt(field.parse().map_err(|_| bad("an unsigned integer"))?)
+    Ok(first.zip(last).map(|(a, b)| a..=b))
+}
+
+/// For each column of `schema`, whether it is a temporal column whose values in the first
+/// lines of `path` are integers (epoch counts in the column's unit) rather than text that
+/// arrow-csv parses as dates and times. Decided once per load, from the first non-null value.
+pub(crate) fn integer_temporals(
+    path: &Path,
+    dialect: &Dialect,
+    schema: &Schema,
+) -> Result<Vec<bool>> {
+    let temporal: Vec<bool> = schema
+        .fields()
+        .iter()
+        .map(|f| f.data_type().is_temporal())
+        .collect();
+    let mut out = vec![false; temporal.len()];
+    if !temporal.contains(&true) {
+        return Ok(out);
+    }
+    let mut decided = vec![false; temporal.len()];
+    let mut reader = csv_reader(path, dialect)?;
+    for record in reader.records().take(100) {
+        let Ok(record) = record else { continue };
+        for (i, f) in schema.fields().iter().enumerate() {
+            let Some(value) = record.get(i) else { continue };
+            if !temporal[i] || decided[i] || dialect.nulls.is_null(value, f.data_type()) {
+                continue;
+            }
+            decided[i] = true;
+            out[i] = value.trim().parse::<i64>().is_ok();
         }
-        DataType::Float32 | DataType::Float64 => {
-            Value::Float(field.parse().map_err(|_| bad("a number"))?)
-        }
-        DataType::Utf8 | DataType::LargeUtf8 => Value::Str(field),
-        dt if dt.is_integer() || dt.is_temporal() => {
-            Value::Int(field.parse().map_err(|_| bad("an integer"))?)
-        }
-        other => return Err(format!("column type {other} cannot be loaded from CSV")),
-    })
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -111,39 +344,44 @@ mod tests {
         let s = parse("Ts:int64, Sym:utf8,Price:float64").unwrap();
         assert_eq!(s.fields().len(), 3);
         assert_eq!(s.field(2).data_type(), &DataType::Float64);
+        assert!(s.fields().iter().all(|f| f.is_nullable()));
+        assert_eq!(spec(&s), "Ts:int64,Sym:utf8,Price:float64");
         assert!(parse("Ts:decimal").is_err());
         assert!(parse("Ts").is_err());
     }
 
     #[test]
-    fn inference_picks_the_narrowest_type_that_fits_every_sample() {
-        let header = ["a", "b", "c", "d", "e"].map(String::from).to_vec();
-        let rows = vec![
-            ["1", "1.5", "x", "true", ""].map(String::from).to_vec(),
-            ["2", "2", "3", "false", ""].map(String::from).to_vec(),
-        ];
-        let s = infer(&header, &rows);
-        let types: Vec<_> = s.fields().iter().map(|f| f.data_type().clone()).collect();
-        assert_eq!(
-            types,
-            [
-                DataType::Int64,
-                DataType::Float64,
-                DataType::Utf8,
-                DataType::Boolean,
-                DataType::Utf8
-            ]
-        );
+    fn null_markers_replace_the_default_and_spare_nan_in_float_columns() {
+        let default = NullMarkers::parse(None);
+        assert_eq!(default.markers(), DEFAULT_NULLS);
+        assert!(default.is_null("NaN", &DataType::Int64));
+        assert!(!default.is_null("NaN", &DataType::Float64));
+        assert!(default.is_null("", &DataType::Utf8));
+        let all = default.regex(false).unwrap().unwrap();
+        let floats = default.regex(true).unwrap().unwrap();
+        for m in DEFAULT_NULLS {
+            assert!(all.is_match(m), "{m:?}");
+        }
+        assert!(!all.is_match("NAN") && !all.is_match("xNA") && !all.is_match("NA "));
+        assert!(!floats.is_match("NaN") && floats.is_match("NA"));
+        assert!(default.float_columns_differ());
+
+        let custom = NullMarkers::parse(Some("-,n.a."));
+        assert_eq!(custom.markers(), ["-", "n.a."]);
+        let re = custom.regex(false).unwrap().unwrap();
+        assert!(re.is_match("n.a.") && !re.is_match("nxa.") && !re.is_match(""));
+        assert!(!custom.float_columns_differ());
+        assert!(NullMarkers::parse(Some("")).regex(false).unwrap().is_none());
+        let nan = NullMarkers::parse(Some("NaN"))
+            .regex(true)
+            .unwrap()
+            .unwrap();
+        assert!(!nan.is_match("") && !nan.is_match("NaN"));
     }
 
     #[test]
-    fn fields_convert_or_say_why_not() {
-        assert_eq!(value("42", &DataType::Int64), Ok(Value::Int(42)));
-        assert_eq!(value("", &DataType::Int64), Ok(Value::Null));
-        assert_eq!(value("", &DataType::Utf8), Ok(Value::Str("")));
-        assert_eq!(
-            value("x1", &DataType::Int64),
-            Err("\"x1\" is not an integer".into())
-        );
+    fn type_names_round_trip() {
+        let s = parse("a:bool,b:uint16,c:timestamp_ms,d:date32,e:float32").unwrap();
+        assert_eq!(parse(&spec(&s)).unwrap(), s);
     }
 }

@@ -45,7 +45,7 @@
 //! | table state | `table/{append, blink, ring, keyed, state, shared}`, `publish/{rows, staging}`, `subscribe/{listener, queue, registry}`, `mirror` | each kind's state and its apply step, the one row buffer (row writers and writer lanes), the staging area and its one admission rule, listener cells, subscription queues, the registry, mirrors |
 //! | graph | `graph`, `graph/{cycle, stage, wait, stats}` | the global lock and everything under it: table nodes, the cycle, the one staging entry point (`graph::stage`), waiting for visibility, cycle statistics, the one close function (`Graph::close`) |
 //! | handles | `table`, `subscribe/subscription`, `publish/{publisher, writer}`, `engine` | the public handles ([`Table`](crate::Table), [`Subscription`](crate::Subscription), publishers, writers) and the engine facade ([`Engine`](crate::Engine), [`EngineHandle`](crate::EngineHandle), the cycle thread) |
-//! | on the public API | `publish/mtw/*`, `flight/*` | the multithreaded writer and Arrow Flight (server, client, auth, limits, TLS, status mapping), built on the handles |
+//! | on the public API | `publish/mtw/*`, `flight/*` | the multithreaded writer and Arrow Flight (server, client, table management actions, server counters, auth, limits, TLS, status mapping), built on the handles |
 //! | root | `lib`, `test_util` | re-exports, test helpers |
 //!
 //! A handle holds an `Arc` of the graph's core; nothing below the handles holds a handle, so no

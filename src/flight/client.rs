@@ -340,6 +340,106 @@ impl Client {
         self.publish(table, vec![tagged]).await
     }
 
+    /// The actions the server offers (`ListActions`): their names.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Remote`].
+    pub async fn list_actions(&mut self) -> Result<Vec<String>> {
+        let limit = self.timeout;
+        timed(limit, "list_actions", async {
+            let req = self.request(arrow_flight::Empty {});
+            let mut list = self
+                .inner
+                .list_actions(req)
+                .await
+                .map_err(|s| remote(&s))?
+                .into_inner();
+            let mut out = Vec::new();
+            while let Some(a) = list.message().await.map_err(|s| remote(&s))? {
+                out.push(a.r#type);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Runs `DoAction` `kind` with `body`; its one result's body.
+    async fn action(&mut self, kind: &str, body: Vec<u8>) -> Result<Vec<u8>> {
+        let limit = self.timeout;
+        timed(limit, kind, async {
+            let req = self.request(arrow_flight::Action {
+                r#type: kind.to_owned(),
+                body: body.into(),
+            });
+            let mut results = self
+                .inner
+                .do_action(req)
+                .await
+                .map_err(|s| remote(&s))?
+                .into_inner();
+            let mut out = Vec::new();
+            while let Some(r) = results.message().await.map_err(|s| remote(&s))? {
+                out.extend_from_slice(&r.body);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    fn json(bytes: &[u8], what: &str) -> Result<serde_json::Value> {
+        serde_json::from_slice(bytes).map_err(|e| Error::Protocol {
+            message: format!("{what} result: {e}"),
+        })
+    }
+
+    /// Creates a table on the server (`DoAction` `create_table`). Returns `true` if it was
+    /// created, `false` if an identical one existed (which is left as it is).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Remote`]: `AlreadyExists` with code `table_exists` if a table of that name has
+    /// another kind, options or schema; `InvalidArgument` for a request that cannot work.
+    pub async fn create_table(&mut self, table: &crate::flight::CreateTable) -> Result<bool> {
+        let body = table.to_json()?.into_bytes();
+        let out = self.action(crate::flight::CREATE_TABLE, body).await?;
+        Ok(Self::json(&out, "create_table")?
+            .get("created")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false))
+    }
+
+    /// Drops a table on the server and the tables derived from it (`DoAction`
+    /// `drop_table`); returns their names, `name` first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Remote`]: `NotFound` if there is no such table.
+    pub async fn drop_table(&mut self, name: &str) -> Result<Vec<String>> {
+        let body = serde_json::json!({ "name": name }).to_string().into_bytes();
+        let out = self.action(crate::flight::DROP_TABLE, body).await?;
+        let v = Self::json(&out, "drop_table")?;
+        Ok(v.get("dropped")
+            .and_then(serde_json::Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|n| n.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// The server's statistics (`DoAction` `stats`), as the JSON the
+    /// [table management docs](crate::flight#table-management) describe.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Remote`] or [`Error::Protocol`].
+    pub async fn stats(&mut self) -> Result<serde_json::Value> {
+        let out = self.action(crate::flight::STATS, Vec::new()).await?;
+        Self::json(&out, "stats")
+    }
+
     async fn publish_now(&mut self, table: &str, batches: Vec<RecordBatch>) -> Result<u64> {
         let schema = match batches.first() {
             Some(b) => b.schema(),

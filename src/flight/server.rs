@@ -24,8 +24,10 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::engine::EngineHandle;
 use crate::error::ErrorCode;
 use crate::error::{Error, Result};
+use crate::flight::actions::{self, CreateTable};
 use crate::flight::auth::Auth;
 use crate::flight::limits::{Budget, Refusal, StreamKind, StreamLimits, StreamPermit};
+use crate::flight::server_stats::{Counters, FlightStats, FlightStatsHandle};
 use crate::flight::status::{status, to_status};
 use crate::flight::ticket::{FlightTicket, TicketKind};
 use crate::flight::tls::ServerTls;
@@ -72,6 +74,7 @@ pub struct FlightOptions {
     worker_threads: usize,
     subscription: SubscriptionOptions,
     tls: Option<ServerTls>,
+    manage_tables: bool,
 }
 
 impl Default for FlightOptions {
@@ -93,6 +96,7 @@ impl Default for FlightOptions {
             worker_threads: 2,
             subscription: SubscriptionOptions::default().with_capacity(256),
             tls: None,
+            manage_tables: false,
         }
     }
 }
@@ -191,6 +195,15 @@ impl FlightOptions {
         self
     }
 
+    /// Let clients create and drop tables with the `create_table` and `drop_table` actions
+    /// (see [table management](crate::flight#table-management)); off by default, when
+    /// `ListActions` offers `stats` only and those two are refused with `PERMISSION_DENIED`.
+    #[must_use]
+    pub fn with_table_management(mut self, on: bool) -> Self {
+        self.manage_tables = on;
+        self
+    }
+
     /// The server's tokio worker threads (default 2).
     #[must_use]
     pub fn with_worker_threads(mut self, n: usize) -> Self {
@@ -220,18 +233,38 @@ impl fmt::Debug for FlightOptions {
             .field("worker_threads", &self.worker_threads)
             .field("subscription", &self.subscription)
             .field("tls", &self.tls)
+            .field("manage_tables", &self.manage_tables)
             .finish()
     }
 }
 
 /// A running Flight server. Dropping it stops the server and joins its thread.
 ///
-/// Stopping ends every open stream (live clients see their stream end), waits up to
-/// [`STOP_GRACE`] for calls in flight, then drops what is left.
+/// Stopping ends every open stream (live clients see their stream end with `UNAVAILABLE` and
+/// code `server_stopping`, [`Error::ServerStopping`]), waits up to [`STOP_GRACE`] for calls
+/// in flight, then drops what is left.
+///
+/// # Draining
+///
+/// A clean stop that loses no acknowledged row and tells live clients why (what
+/// `ticker-serve` does on SIGTERM):
+///
+/// 1. [`drain`](Self::drain): the server stops accepting connections, refuses new calls with
+///    `UNAVAILABLE` and code `server_stopping`, and waits for the `DoPut`s in progress to
+///    stage their batches;
+/// 2. shut the engine down ([`Engine::shutdown`](crate::Engine::shutdown)): its last cycle
+///    applies everything staged and delivers it;
+/// 3. [`shutdown`](Self::shutdown): each live stream sends what it has not sent yet, that
+///    last cycle's updates included, then ends with `server_stopping`.
 pub struct FlightServer {
     addr: SocketAddr,
     tls: bool,
     stop: Option<watch::Sender<bool>>,
+    accept: watch::Sender<bool>,
+    draining: Arc<AtomicBool>,
+    puts: Arc<Semaphore>,
+    max_puts: usize,
+    counters: Arc<Counters>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -248,6 +281,42 @@ impl FlightServer {
     pub fn url(&self) -> String {
         let scheme = if self.tls { "grpc+tls" } else { "grpc" };
         format!("{scheme}://{}", self.addr)
+    }
+
+    /// Step 1 of [draining](Self#draining): stops accepting connections and calls (new calls
+    /// are refused with [`Error::ServerStopping`]'s status), then waits up to `timeout` for
+    /// the `DoPut` calls in progress to stage their batches. Returns whether they all did.
+    /// Live streams go on until their tables close or [`shutdown`](Self::shutdown).
+    pub fn drain(&self, timeout: Duration) -> bool {
+        // SeqCst: a DoPut takes its permit, then reads the flag; this sets the flag, then
+        // counts permits. Either the DoPut sees the flag, or this sees its permit taken.
+        self.draining.store(true, Ordering::SeqCst);
+        let _ = self.accept.send(true);
+        let deadline = Instant::now() + timeout;
+        // Polled, not awaited: this runs on the caller's thread, outside the server's runtime.
+        while self.puts.available_permits() < self.max_puts {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        true
+    }
+
+    /// Whether [`drain`](Self::drain) was called.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    /// The server's counters: puts, rows put, refusals by reason, resynchronised streams.
+    pub fn stats(&self) -> FlightStats {
+        self.counters.snapshot()
+    }
+
+    /// A handle to the server's counters, usable from another thread and after the server
+    /// stopped.
+    pub fn stats_handle(&self) -> FlightStatsHandle {
+        FlightStatsHandle(self.counters.clone())
     }
 
     /// Stops the server and waits for its thread.
@@ -296,6 +365,8 @@ impl EngineHandle {
     /// # Errors
     ///
     /// [`Error::Io`] if the address cannot be bound or the runtime cannot start.
+    // One sequence of setup steps; splitting it would only pass its locals around.
+    #[allow(clippy::too_many_lines)]
     pub fn serve_flight_with(
         &self,
         addr: impl ToSocketAddrs,
@@ -305,6 +376,10 @@ impl EngineHandle {
         listener.set_nonblocking(true)?;
         let local = listener.local_addr()?;
         let (stop, stopped) = watch::channel(false);
+        let (accept, accept_stop) = watch::channel(false);
+        let draining = Arc::new(AtomicBool::new(false));
+        let counters = Arc::new(Counters::default());
+        let puts = Arc::new(Semaphore::new(options.max_puts));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(options.worker_threads)
             .thread_name("tickertable-flight")
@@ -318,8 +393,11 @@ impl EngineHandle {
         let service = Service {
             engine: self.clone(),
             streams: Arc::new(StreamLimits::new(options.live, options.snapshots)),
-            puts: Arc::new(Semaphore::new(options.max_puts)),
+            puts: puts.clone(),
             max_puts: options.max_puts,
+            manage_tables: options.manage_tables,
+            counters: counters.clone(),
+            draining: draining.clone(),
             max_put_bytes: options.max_put_bytes,
             max_message_bytes: options.max_message_bytes,
             stall_timeout: options.stall_timeout,
@@ -355,6 +433,7 @@ impl EngineHandle {
                         .max_encoding_message_size(max_message);
                     let check = move |req: Request<()>| auth.check(req.metadata()).map(|()| req);
                     let mut stop_signal = stopped.clone();
+                    let mut accept_stop = accept_stop;
                     let builder = tonic::transport::Server::builder();
                     #[cfg(feature = "tls")]
                     let builder = match &tls {
@@ -375,7 +454,10 @@ impl EngineHandle {
                             server, check,
                         ))
                         .serve_with_incoming_shutdown(incoming, async move {
-                            let _ = stop_signal.wait_for(|s| *s).await;
+                            tokio::select! {
+                                _ = stop_signal.wait_for(|s| *s) => {}
+                                _ = accept_stop.wait_for(|s| *s) => {}
+                            }
                         });
                     let mut grace = stopped;
                     tokio::select! {
@@ -395,6 +477,11 @@ impl EngineHandle {
             addr: local,
             tls: is_tls,
             stop: Some(stop),
+            accept,
+            draining,
+            puts,
+            max_puts: options.max_puts,
+            counters,
             thread: Some(thread),
         })
     }
@@ -435,11 +522,24 @@ struct Service {
     stall_timeout: Duration,
     subscription: SubscriptionOptions,
     auth: Auth,
+    /// Whether clients may create and drop tables.
+    manage_tables: bool,
+    counters: Arc<Counters>,
+    /// Set by [`FlightServer::drain`]: new calls are refused.
+    draining: Arc<AtomicBool>,
     /// Turns true when the server stops; open streams end on it.
     stopped: watch::Receiver<bool>,
 }
 
 impl Service {
+    /// Refuses a call once the server drains.
+    fn check_open(&self) -> std::result::Result<(), Status> {
+        if self.draining.load(Ordering::SeqCst) {
+            return Err(to_status(&Error::ServerStopping));
+        }
+        Ok(())
+    }
+
     /// The status for a `DoPut` whose data could not be read: a message over the size limit
     /// is `RESOURCE_EXHAUSTED` with the limit, anything else `INVALID_ARGUMENT`.
     fn bad_put_data(&self, e: &FlightError) -> Status {
@@ -618,6 +718,27 @@ struct GetStream {
     /// This stream's place in the server's limits, and when it last sent a message; shared
     /// with the stall watchdog of a live stream.
     watch: Arc<StreamWatch>,
+    /// To tell a table closed by the engine's shutdown from one closed by its publisher.
+    engine: EngineHandle,
+    counters: Arc<Counters>,
+    /// Counts a live stream as open while it lives.
+    _live: Option<LiveGuard>,
+}
+
+/// One open live stream in the server's counters.
+struct LiveGuard(Arc<Counters>);
+
+impl LiveGuard {
+    fn new(counters: &Arc<Counters>) -> Self {
+        counters.live_opened();
+        Self(counters.clone())
+    }
+}
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        self.0.live_closed();
+    }
 }
 
 /// What a live stream's stall watchdog shares with the stream.
@@ -708,22 +829,39 @@ impl GetStream {
                 }
             }
             let sub = self.sub.as_mut()?;
+            // Biased: what the queue holds (a shutting-down engine's last cycle) is sent
+            // before the stream ends for the server's stop.
             let event = tokio::select! {
-                e = StreamExt::next(sub) => e,
+                biased;
+                e = StreamExt::next(sub) => Some(e),
                 _ = self.stopped.wait_for(|s| *s) => None,
             };
             match event {
-                Some(Event::Snapshot(s) | Event::Lagged { snapshot: s, .. }) => {
+                Some(Some(Event::Snapshot(s))) => self.work = Some(Work::snapshot(&s)),
+                Some(Some(Event::Lagged { snapshot: s, .. })) => {
+                    self.counters.lagged();
                     self.work = Some(Work::snapshot(&s));
                 }
-                Some(Event::Update(u)) => self.work = Some(Work::update(&u)),
-                Some(Event::Failed(e)) => {
+                Some(Some(Event::Update(u))) => self.work = Some(Work::update(&u)),
+                Some(Some(Event::Failed(e))) => {
                     self.sub = None;
-                    return Some(Err(Status::aborted(e.to_string())));
+                    // A failed or dropped table: its code says which (`table_closed`,
+                    // `table_dropped`), with the publisher's reason in the message.
+                    return Some(Err(to_status(&e)));
                 }
                 // A queue the stall watchdog abandoned ends too: say why at the loop's top.
-                None if self.watch.stalled.load(Ordering::Acquire) => {}
+                Some(None) if self.watch.stalled.load(Ordering::Acquire) => {}
+                // Closed cleanly by the engine's shutdown, or the server stops: not a
+                // failure, and the client can tell (`server_stopping`).
+                Some(None) if self.engine.is_shut_down() => {
+                    self.sub = None;
+                    return Some(Err(to_status(&Error::ServerStopping)));
+                }
                 None => {
+                    self.sub = None;
+                    return Some(Err(to_status(&Error::ServerStopping)));
+                }
+                Some(None) => {
                     self.sub = None;
                     return None;
                 }
@@ -797,6 +935,7 @@ impl FlightService for Service {
         &self,
         request: Request<Ticket>,
     ) -> std::result::Result<Response<Self::DoGetStream>, Status> {
+        self.check_open()?;
         let ticket = FlightTicket::parse(&request.get_ref().ticket).ok_or_else(|| {
             Status::invalid_argument(
                 "not a tickertable ticket (expected tickertable:snapshot:<table> or \
@@ -851,6 +990,7 @@ impl FlightService for Service {
                 self.stall_timeout,
             ));
         }
+        let live = sub.as_ref().map(|_| LiveGuard::new(&self.counters));
         let state = GetStream {
             enc,
             pending,
@@ -858,6 +998,9 @@ impl FlightService for Service {
             sub,
             stopped,
             watch,
+            engine: self.engine.clone(),
+            counters: self.counters.clone(),
+            _live: live,
         };
         let out = stream::unfold(state, |mut s| async move { s.next().await.map(|m| (m, s)) });
         Ok(Response::new(Box::pin(out)))
@@ -867,6 +1010,114 @@ impl FlightService for Service {
         &self,
         request: Request<Streaming<FlightData>>,
     ) -> std::result::Result<Response<Self::DoPutStream>, Status> {
+        match self.put(request).await {
+            Ok(rows) => {
+                self.counters.put(rows);
+                let result = PutResult {
+                    app_metadata: serde_json::json!({ "rows": rows }).to_string().into(),
+                };
+                Ok(Response::new(Box::pin(stream::iter([Ok(result)]))))
+            }
+            Err(status) => {
+                self.counters
+                    .refused(crate::flight::status::from_status(&status).code());
+                Err(status)
+            }
+        }
+    }
+
+    async fn do_exchange(
+        &self,
+        _request: Request<Streaming<FlightData>>,
+    ) -> std::result::Result<Response<Self::DoExchangeStream>, Status> {
+        Err(Status::unimplemented("do_exchange"))
+    }
+
+    async fn do_action(
+        &self,
+        request: Request<Action>,
+    ) -> std::result::Result<Response<Self::DoActionStream>, Status> {
+        self.check_open()?;
+        let action = request.into_inner();
+        let body = match action.r#type.as_str() {
+            actions::STATS => actions::stats_json(&self.engine, &self.counters).to_string(),
+            actions::CREATE_TABLE | actions::DROP_TABLE if !self.manage_tables => {
+                return Err(status(
+                    tonic::Code::PermissionDenied,
+                    ErrorCode::InvalidOption,
+                    format!(
+                        "{}: this server does not let clients manage tables",
+                        action.r#type
+                    ),
+                ))
+            }
+            actions::CREATE_TABLE => {
+                let text = std::str::from_utf8(&action.body)
+                    .map_err(|_| Status::invalid_argument("create_table: the body is not UTF-8"))?;
+                let create = CreateTable::from_json(text).map_err(|e| to_status(&e))?;
+                let created = create.apply(&self.engine).map_err(|e| to_status(&e))?;
+                if created {
+                    tracing::info!(
+                        table = create.name(),
+                        kind = %create.kind(),
+                        schema = %actions::describe(create.schema()),
+                        "flight: created a table"
+                    );
+                }
+                serde_json::json!({ "created": created, "table": create.name() }).to_string()
+            }
+            actions::DROP_TABLE => {
+                let name = actions::drop_target(&action.body).map_err(|e| to_status(&e))?;
+                let dropped = self.engine.drop_table(&name).map_err(|e| to_status(&e))?;
+                tracing::info!(table = %name, ?dropped, "flight: dropped tables");
+                serde_json::json!({ "dropped": dropped }).to_string()
+            }
+            other => {
+                return Err(Status::invalid_argument(crate::flight::status::capped(
+                    format!(
+                        "unknown action {other:?} (ListActions lists the ones this server has)"
+                    ),
+                )))
+            }
+        };
+        let result = arrow_flight::Result { body: body.into() };
+        Ok(Response::new(Box::pin(stream::iter([Ok(result)]))))
+    }
+
+    async fn list_actions(
+        &self,
+        _request: Request<Empty>,
+    ) -> std::result::Result<Response<Self::ListActionsStream>, Status> {
+        let mut list = vec![ActionType {
+            r#type: actions::STATS.into(),
+            description: "engine and per-table statistics as JSON".into(),
+        }];
+        if self.manage_tables {
+            list.push(ActionType {
+                r#type: actions::CREATE_TABLE.into(),
+                description: "create a table: JSON {name, kind, options: {capacity, limit, \
+                              key}, schema: base64 of an Arrow IPC schema message}; an \
+                              identical existing table is left as it is"
+                    .into(),
+            });
+            list.push(ActionType {
+                r#type: actions::DROP_TABLE.into(),
+                description: "drop a table and the tables derived from it: JSON {name}".into(),
+            });
+        }
+        Ok(Response::new(Box::pin(stream::iter(
+            list.into_iter().map(Ok),
+        ))))
+    }
+}
+
+impl Service {
+    /// A `DoPut`: its batches staged together; the rows staged.
+    async fn put(
+        &self,
+        request: Request<Streaming<FlightData>>,
+    ) -> std::result::Result<u64, Status> {
+        self.check_open()?;
         let mut input = request.into_inner();
         let first = input
             .message()
@@ -886,6 +1137,8 @@ impl FlightService for Service {
                 ),
             )
         })?;
+        // After taking the permit: see `FlightServer::drain`.
+        self.check_open()?;
         // Counted as sent: decoded columns are slices of their message's body, so summing each
         // array's memory would count one body once per buffer.
         let wire = Arc::new(AtomicU64::new(0));
@@ -929,30 +1182,6 @@ impl FlightService for Service {
         let core = table.core().map_err(|e| to_status(&e))?;
         let rows = stage::batches(&core, &table.shared, &batches, false)
             .map_err(|e| to_status(&e.into_error(&core, &table.shared)))?;
-        let result = PutResult {
-            app_metadata: serde_json::json!({ "rows": rows }).to_string().into(),
-        };
-        Ok(Response::new(Box::pin(stream::iter([Ok(result)]))))
-    }
-
-    async fn do_exchange(
-        &self,
-        _request: Request<Streaming<FlightData>>,
-    ) -> std::result::Result<Response<Self::DoExchangeStream>, Status> {
-        Err(Status::unimplemented("do_exchange"))
-    }
-
-    async fn do_action(
-        &self,
-        _request: Request<Action>,
-    ) -> std::result::Result<Response<Self::DoActionStream>, Status> {
-        Err(Status::unimplemented("do_action: no actions"))
-    }
-
-    async fn list_actions(
-        &self,
-        _request: Request<Empty>,
-    ) -> std::result::Result<Response<Self::ListActionsStream>, Status> {
-        Ok(Response::new(Box::pin(stream::empty())))
+        Ok(rows as u64)
     }
 }

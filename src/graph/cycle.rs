@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{panic_message, Error};
-use crate::graph::stats::CycleStats;
+use crate::graph::stats::{CycleStats, TableTotals};
 use crate::graph::{AfterClose, Core, Graph, InCycle, ShutdownFn};
 use crate::step::Step;
 use crate::sync::Ordering;
@@ -90,6 +90,7 @@ fn run_inner(core: &Arc<Core>, last: bool) -> Step {
         tables_changed: 0,
     };
     let mut changed = Vec::new();
+    let mut per_table = Vec::new();
     let mut closing = Vec::new();
     let mut input = Vec::new();
     while let Some(id) = dirty.pop_first() {
@@ -113,6 +114,18 @@ fn run_inner(core: &Arc<Core>, last: bool) -> Step {
         let node = graph.node_mut(id);
         let applied = node.state.apply(step, &input);
         stats.rows_dropped += applied.dropped;
+        let mut change = TableTotals {
+            dropped: applied.dropped,
+            ..TableTotals::default()
+        };
+        if let Some(update) = &applied.update {
+            change.added = update.num_added() as u64;
+            change.modified = update.num_modified() as u64;
+            change.removed = update.num_removed() as u64;
+        }
+        if change.added + change.modified + change.removed + change.dropped > 0 {
+            per_table.push((id, change));
+        }
         if let Some(update) = applied.update {
             stats.rows_appended += update.num_added() as u64;
             stats.rows_removed += update.num_removed() as u64;
@@ -138,7 +151,13 @@ fn run_inner(core: &Arc<Core>, last: bool) -> Step {
     stats.duration = locked.elapsed();
     // Recorded under the global lock so cycles run from several threads (`run_cycle` next to
     // the cycle thread) are recorded in step order.
-    core.stats.lock().record(stats);
+    {
+        let mut log = core.stats.lock();
+        log.record(stats);
+        for (id, change) in per_table {
+            log.record_table(id, change);
+        }
+    }
     drop(graph);
     drop(in_cycle);
     finish(core, after);

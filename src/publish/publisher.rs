@@ -16,6 +16,7 @@ use crate::table::{Table, TableKind};
 pub struct PublisherOptions {
     pub(crate) kind: TableKind,
     pub(crate) key: Vec<String>,
+    pub(crate) limit: Option<usize>,
     pub(crate) on_flush: Option<OnFlush>,
     pub(crate) on_shutdown: Option<crate::graph::ShutdownFn>,
 }
@@ -28,6 +29,7 @@ impl Default for PublisherOptions {
         Self {
             kind: TableKind::Blink,
             key: Vec::new(),
+            limit: None,
             on_flush: None,
             on_shutdown: None,
         }
@@ -50,6 +52,17 @@ impl PublisherOptions {
     pub fn with_key<S: Into<String>>(mut self, columns: impl IntoIterator<Item = S>) -> Self {
         self.key = columns.into_iter().map(Into::into).collect();
         self.kind = self.kind.keyed();
+        self
+    }
+
+    /// An append table that stops taking rows once it holds `rows` rows: the rows past it are
+    /// counted in [`CycleStats::rows_dropped`](crate::CycleStats::rows_dropped) and
+    /// [`TableStats::rows_dropped`](crate::TableStats::rows_dropped), as a
+    /// [`blink_to_append_only`](crate::EngineHandle::blink_to_append_only) limit is. Only for
+    /// [`TableKind::Append`]; creating a table of another kind with a limit is refused.
+    #[must_use]
+    pub fn with_limit(mut self, rows: usize) -> Self {
+        self.limit = Some(rows);
         self
     }
 
@@ -77,6 +90,7 @@ impl fmt::Debug for PublisherOptions {
         f.debug_struct("PublisherOptions")
             .field("kind", &self.kind)
             .field("key", &self.key)
+            .field("limit", &self.limit)
             .field("on_flush", &self.on_flush.is_some())
             .field("on_shutdown", &self.on_shutdown.is_some())
             .finish()

@@ -162,6 +162,17 @@ impl Staging {
                 .any(|c| c.state.lock().committed_rows() > 0)
     }
 
+    /// Rows staged and not yet drained: staged batches' and every row writer's (committed or
+    /// not). O(writers + batches).
+    pub(crate) fn staged_rows(&self) -> usize {
+        let st = self.state.lock();
+        st.rows
+            + st.writers
+                .iter()
+                .map(|c| c.state.lock().staged())
+                .sum::<usize>()
+    }
+
     /// Registers a row writer's cell so the cycle drains it.
     pub(crate) fn add_writer(&self, cell: Arc<WriterCell>) {
         self.state.lock().writers.push(cell);

@@ -39,6 +39,14 @@ impl Registry {
         self.queues.retain(|q| !q.is_dropped());
     }
 
+    /// How many listeners and subscriptions the table has now (removed listeners and dropped
+    /// subscriptions not counted). O(consumers).
+    pub(crate) fn counts(&self) -> (usize, usize) {
+        let listeners = self.listeners.iter().filter(|l| !l.is_removed()).count();
+        let queues = self.queues.iter().filter(|q| !q.is_dropped()).count();
+        (listeners, queues)
+    }
+
     /// Delivers one update: to the listeners in registration order, then to every queue.
     /// Runs on the cycle thread; cost O(listeners + subscriptions). A panicking listener is
     /// removed and its error pushed to `errors`.

@@ -33,10 +33,16 @@
 //! large one often comes in parts: the App takes updates of a snapshot's step as the rest of
 //! the snapshot, and they do not count as rows in.
 //!
+//! # Cycle period and time
+//!
+//! Every `poll` the session also asks for the server's `stats` (`DoAction`): its configured
+//! period ([`Period::Configured`]), its last cycle time and its step. A server that does not
+//! answer `stats` (another Flight server) is still shown: the period is then measured from the
+//! steps seen go by ([`Period::Observed`]) and the last cycle time is unknown.
+//!
 //! # What a remote source cannot know
 //!
-//! Cycle times and the configured period are not on the wire: the period is measured from the
-//! steps seen go by ([`Period::Observed`]) and the last cycle time is unknown. Rows dropped by
+//! Rows dropped by
 //! append limits are not counted. The rows "in" are the rows the table's end position moved
 //! over while connected (a keyed table's: the rows modified and added), counted when they
 //! arrive.
@@ -145,6 +151,7 @@ impl Remote {
             }),
             step: AtomicU64::new(0),
             steps: Mutex::new(VecDeque::new()),
+            server: Mutex::new(None),
         });
         let task = runtime.spawn(supervise(shared.clone()));
         Ok(Self { shared, task })
@@ -204,7 +211,10 @@ impl DataSource for Remote {
                 retry_in: retry_at.map(|at| tenths(at.saturating_duration_since(Instant::now()))),
             },
         };
-        let period = {
+        let server = *self.shared.server.lock();
+        let period = if let Some(s) = server {
+            Period::Configured(s.period)
+        } else {
             let steps = self.shared.steps.lock();
             match (steps.front(), steps.back()) {
                 (Some(&(t0, s0)), Some(&(t1, s1))) if s1 > s0 => {
@@ -213,11 +223,12 @@ impl DataSource for Remote {
                 _ => Period::Unknown,
             }
         };
+        let step = self.shared.step.load(Ordering::Relaxed);
         SourceStatus {
             link,
-            step: self.shared.step.load(Ordering::Relaxed),
+            step: server.map_or(step, |s| s.step.max(step)),
             period,
-            last_cycle: None,
+            last_cycle: server.and_then(|s| s.last_cycle),
             ends: self
                 .shared
                 .slots
@@ -250,6 +261,36 @@ struct Shared {
     step: AtomicU64,
     /// Steps seen in updates and when, over the last [`PERIOD_WINDOW`], oldest first.
     steps: Mutex<VecDeque<(Instant, u64)>>,
+    /// What the server's last `stats` said, in this session.
+    server: Mutex<Option<ServerCycles>>,
+}
+
+/// The server's cycle figures, from its `stats` action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ServerCycles {
+    period: Duration,
+    last_cycle: Option<Duration>,
+    step: u64,
+}
+
+impl ServerCycles {
+    /// The figures of a `stats` result, if it has a period.
+    fn parse(stats: &serde_json::Value) -> Option<Self> {
+        let period = Duration::from_millis(stats.get("period_ms")?.as_u64()?);
+        let last_cycle = stats
+            .get("last_cycle_us")
+            .and_then(serde_json::Value::as_u64)
+            .map(Duration::from_micros);
+        let step = stats
+            .get("step")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0);
+        Some(Self {
+            period,
+            last_cycle,
+            step,
+        })
+    }
 }
 
 /// What changes as the network tasks go: the link, and how many tables are listed.
@@ -293,6 +334,7 @@ impl Shared {
     fn new_session(&self) {
         self.step.store(0, Ordering::Relaxed);
         self.steps.lock().clear();
+        *self.server.lock() = None;
     }
 
     /// Records a step seen in an update.
@@ -389,6 +431,7 @@ async fn session(shared: &Arc<Shared>, connected: &mut bool) -> String {
     };
     shared.new_session();
     *connected = true;
+    poll_stats(shared, &mut client).await;
     // Tables with a forwarder in this session, or that failed in it.
     let mut started = HashSet::new();
     let mut forwarders = JoinSet::new();
@@ -402,6 +445,7 @@ async fn session(shared: &Arc<Shared>, connected: &mut bool) -> String {
             _ = poll.tick() => match list(&mut client, options.timeout).await {
                 Ok(listed) => {
                     start_forwarders(shared, &client, &listed, &mut started, &mut forwarders);
+                    poll_stats(shared, &mut client).await;
                 }
                 Err(reason) => return format!("connection lost ({reason})"),
             },
@@ -413,6 +457,16 @@ async fn session(shared: &Arc<Shared>, connected: &mut bool) -> String {
             },
         }
     }
+}
+
+/// Asks the server for its `stats`; a server without them (or that does not answer in time)
+/// leaves the figures unknown.
+async fn poll_stats(shared: &Shared, client: &mut Client) {
+    let stats = timeout(shared.options.timeout, client.stats()).await;
+    *shared.server.lock() = match stats {
+        Ok(Ok(v)) => ServerCycles::parse(&v),
+        _ => None,
+    };
 }
 
 /// Starts a forwarder for each listed table that has none in this session yet.

@@ -277,10 +277,19 @@ async fn smoke() {
     assert_eq!(viewer.mirrors[HISTORY].len(), 3);
     let status = viewer.source.status();
     assert_eq!(status.link, Link::Connected);
+    // From the server's `stats`, asked for at connect.
     assert_eq!(
-        status.last_cycle, None,
-        "a remote engine's cycle times are unknown"
+        status.period,
+        crate::source::Period::Configured(served.engine.period())
     );
+    let last = served.engine.last_cycle().unwrap().duration;
+    let micros = Duration::from_micros(u64::try_from(last.as_micros()).unwrap());
+    assert_eq!(
+        status.last_cycle,
+        Some(micros),
+        "the server's last cycle time"
+    );
+    assert_eq!(status.step, served.engine.step().as_u64());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
