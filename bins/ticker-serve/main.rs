@@ -2,8 +2,12 @@
 //!
 //! ```text
 //! ticker-serve --listen 127.0.0.1:8815 [--config tables.toml] [--token-file F]
+//!              [--tls-cert cert.pem --tls-key key.pem [--tls-client-ca ca.pem]]
 //!              [--period-ms N] [--metrics 127.0.0.1:9100] [--log-level info]
 //! ```
+//!
+//! The token can also come from the `TICKERTABLE_TOKEN` environment variable (`--token`
+//! works but shows in `ps`).
 //!
 //! Tables come from the config file (see `config.rs` for its format) and from clients:
 //! `DoAction` `create_table`, `drop_table` and `stats` (see `tickertable::flight`), `DoPut`
@@ -36,6 +40,7 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use tickertable::flight::FlightOptions;
 use tickertable::Engine;
+use tickertable_tools::flight_args::ServeArgs;
 
 /// Serve a tickertable engine over Arrow Flight: tables from a config and from clients.
 #[derive(Debug, Parser)]
@@ -50,9 +55,9 @@ struct Cli {
     /// Where durable tables keep their logs (not yet supported).
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
-    /// Require the token in this file (its first line) from every client.
-    #[arg(long, value_name = "FILE")]
-    token_file: Option<PathBuf>,
+    /// The token clients need, and TLS.
+    #[command(flatten)]
+    security: ServeArgs,
     /// The cycle period in milliseconds (default: the config's `period_ms`, else 100).
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
     period_ms: Option<u64>,
@@ -152,12 +157,9 @@ fn main() -> Result<()> {
     if let Some(config) = &config {
         config.apply(&engine)?;
     }
-    let mut options = FlightOptions::default().with_table_management(true);
-    if let Some(path) = &cli.token_file {
-        options = options
-            .with_token_file(path)
-            .with_context(|| format!("--token-file {}", path.display()))?;
-    }
+    let options = cli
+        .security
+        .apply(FlightOptions::default().with_table_management(true))?;
     let server = engine
         .serve_flight_with(cli.listen.as_str(), options)
         .with_context(|| format!("listening on {}", cli.listen))?;
@@ -184,7 +186,8 @@ fn main() -> Result<()> {
         period_ms,
         tables = engine.tables().len(),
         config_tables = config.as_ref().map_or(0, config::Config::len),
-        auth = cli.token_file.is_some(),
+        auth = cli.security.wants_token(),
+        tls = cli.security.is_tls(),
         "serving"
     );
 
