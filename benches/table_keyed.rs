@@ -1,0 +1,229 @@
+//! Keyed tables (W11): the cost of one cycle that writes 10,000 random keys into a keyed table
+//! of 100k or 1M keys, which should not grow with the table.
+//!
+//! Machine: 2 cores (shared), Linux, `[profile.bench]` lto = true, codegen-units = 1.
+//! Defaults: criterion with 10 samples, 0.5 s warm-up, 3 s measurement per benchmark; a
+//! manual engine, so a sample is "stage the batch, run one cycle" on the bench thread (the
+//! cycle publishes the new snapshot and drops the previous one).
+//!
+//! The table has the trades schema (`Ts` i64, `Sym` utf8, `Price` f64, `Size` i64); key `k`
+//! has `Sym = "K{k:07}"`, `Size = k`. Workloads, each over 16 prepared batches used in turn:
+//!
+//! - `upsert/sym`, `upsert/i64`: 10,000 whole-row upserts of random existing keys, keyed by
+//!   `Sym` or by `Size`;
+//! - `partial/sym`: 10,000 upserts of `Sym` and `Price` only (the other columns are kept);
+//! - `churn/sym`: 5,000 random keys deleted and 5,000 new keys upserted in one cycle (the new
+//!   keys fill the deleted keys' slots), the next cycle the other way round;
+//! - `shrink_grow/sym`: 5,000 random keys deleted (the last rows move into their slots), the
+//!   next cycle upserted again (appended at the end); 5,000 keys a cycle, not 10,000.
+//!
+//! Before the runs the bench prints the table's Arrow bytes per key and the process's
+//! resident memory per key after loading 1M keys, for the memory side of the layout.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow_array::{Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow_schema::{Field, Schema};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use tickertable::test_util::{manual_engine, trade_schema};
+use tickertable::{Engine, PublisherOptions, Table, TablePublisher};
+
+/// Keys written per cycle.
+const CHANGED: usize = 10_000;
+/// Prepared batches per workload, used in turn.
+const ROUNDS: usize = 16;
+
+/// Whole rows of the trades schema for keys `keys`, with `Ts = ts`.
+#[allow(clippy::cast_possible_wrap, clippy::cast_precision_loss)]
+fn rows(keys: &[usize], ts: i64) -> RecordBatch {
+    RecordBatch::try_new(
+        trade_schema(),
+        vec![
+            Arc::new(Int64Array::from_iter_values(keys.iter().map(|_| ts))),
+            Arc::new(StringArray::from_iter_values(
+                keys.iter().map(|k| format!("K{k:07}")),
+            )),
+            Arc::new(Float64Array::from_iter_values(
+                keys.iter().map(|&k| k as f64 + ts as f64),
+            )),
+            Arc::new(Int64Array::from_iter_values(keys.iter().map(|&k| k as i64))),
+        ],
+    )
+    .expect("batch")
+}
+
+/// `Sym` and `Price` only, for a partial upsert.
+#[allow(clippy::cast_precision_loss)]
+fn sym_price(keys: &[usize], round: usize) -> RecordBatch {
+    let schema = trade_schema();
+    RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::clone(schema.field(1)),
+            Field::clone(schema.field(2)),
+        ])),
+        vec![
+            Arc::new(StringArray::from_iter_values(
+                keys.iter().map(|k| format!("K{k:07}")),
+            )),
+            Arc::new(Float64Array::from_iter_values(
+                keys.iter().map(|&k| (k + round) as f64),
+            )),
+        ],
+    )
+    .expect("batch")
+}
+
+/// `n` random numbers below `below` (xorshift, fixed seed), distinct.
+fn random_keys(seed: &mut u64, n: usize, below: usize) -> Vec<usize> {
+    let mut taken = std::collections::HashSet::with_capacity(n);
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        *seed ^= *seed << 13;
+        *seed ^= *seed >> 7;
+        *seed ^= *seed << 17;
+        let k = usize::try_from(*seed % below as u64).expect("below size");
+        if taken.insert(k) {
+            out.push(k);
+        }
+    }
+    out
+}
+
+/// A keyed table of `size` keys `0..size`, keyed by `key`.
+fn table(engine: &Engine, name: &str, key: &str, size: usize) -> (Table, TablePublisher) {
+    let (table, publisher) = engine
+        .table_publisher(
+            name,
+            trade_schema(),
+            PublisherOptions::default().with_key([key]),
+        )
+        .expect("table");
+    for start in (0..size).step_by(100_000) {
+        let keys: Vec<usize> = (start..(start + 100_000).min(size)).collect();
+        publisher.upsert(rows(&keys, 0)).expect("load");
+    }
+    engine.run_cycle();
+    assert_eq!(table.num_rows(), size);
+    (table, publisher)
+}
+
+/// The resident set size of this process, in bytes (0 where `/proc` is missing).
+fn rss() -> usize {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<usize>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
+/// Prints the Arrow bytes and the resident bytes per key of a 1M-key table.
+#[allow(clippy::cast_precision_loss)]
+fn memory() {
+    const SIZE: usize = 1_000_000;
+    let before = rss();
+    let engine = manual_engine();
+    let (t, _p) = table(&engine, "memory", "Sym", SIZE);
+    let after = rss();
+    let arrow: usize = t
+        .snapshot()
+        .batches()
+        .map(RecordBatch::get_array_memory_size)
+        .sum();
+    println!(
+        "keyed memory, 1M keys: arrow {:.1} B/key in {} chunks, rss +{:.1} B/key",
+        arrow as f64 / SIZE as f64,
+        t.snapshot().num_chunks(),
+        after.saturating_sub(before) as f64 / SIZE as f64,
+    );
+}
+
+/// Times one cycle after `stage(round)` staged that round's input.
+fn run(c: &mut Criterion, name: &str, size: usize, engine: &Engine, mut stage: impl FnMut(usize)) {
+    let mut group = c.benchmark_group("keyed_cycle");
+    group.throughput(Throughput::Elements(CHANGED as u64));
+    let mut round = 0;
+    group.bench_with_input(BenchmarkId::new(name, size), &size, |b, _| {
+        b.iter(|| {
+            stage(round);
+            round += 1;
+            black_box(engine.run_cycle())
+        });
+    });
+    group.finish();
+}
+
+/// The key names of `keys`, as a one-column delete batch.
+fn syms(keys: &[usize]) -> RecordBatch {
+    let schema = trade_schema();
+    RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::clone(schema.field(1))])),
+        vec![Arc::new(StringArray::from_iter_values(
+            keys.iter().map(|k| format!("K{k:07}")),
+        ))],
+    )
+    .expect("batch")
+}
+
+#[allow(clippy::cast_possible_wrap)]
+fn keyed_cycle(c: &mut Criterion) {
+    memory();
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    for size in [100_000usize, 1_000_000] {
+        for (label, key) in [("upsert/sym", "Sym"), ("upsert/i64", "Size")] {
+            let engine = manual_engine();
+            let (_t, p) = table(&engine, "k", key, size);
+            let batches: Vec<RecordBatch> = (0..ROUNDS)
+                .map(|r| rows(&random_keys(&mut seed, CHANGED, size), r as i64 + 1))
+                .collect();
+            run(c, label, size, &engine, |r| {
+                p.upsert(batches[r % ROUNDS].clone()).expect("upsert");
+            });
+        }
+    }
+    let size = 1_000_000;
+    let engine = manual_engine();
+    let (_t, p) = table(&engine, "k", "Sym", size);
+    let batches: Vec<RecordBatch> = (0..ROUNDS)
+        .map(|r| sym_price(&random_keys(&mut seed, CHANGED, size), r))
+        .collect();
+    run(c, "partial/sym", size, &engine, |r| {
+        p.upsert(batches[r % ROUNDS].clone()).expect("upsert");
+    });
+
+    // Even rounds delete `a` and add `b`, odd rounds the reverse.
+    let engine = manual_engine();
+    let (_t, p) = table(&engine, "k", "Sym", size);
+    let a = random_keys(&mut seed, CHANGED / 2, size);
+    let b: Vec<usize> = (size..size + CHANGED / 2).collect();
+    let (rows_ab, syms_ab) = ([rows(&a, 1), rows(&b, 1)], [syms(&a), syms(&b)]);
+    run(c, "churn/sym", size, &engine, |r| {
+        p.delete(syms_ab[r % 2].clone()).expect("delete");
+        p.upsert(rows_ab[(r + 1) % 2].clone()).expect("upsert");
+    });
+
+    // Even rounds delete `a` (the last rows move into the holes), odd rounds put it back.
+    let engine = manual_engine();
+    let (_t, p) = table(&engine, "k", "Sym", size);
+    run(c, "shrink_grow/sym", size, &engine, |r| {
+        if r % 2 == 0 {
+            p.delete(syms_ab[0].clone()).expect("delete");
+        } else {
+            p.upsert(rows_ab[0].clone()).expect("upsert");
+        }
+    });
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3))
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = keyed_cycle
+}
+criterion_main!(benches);
