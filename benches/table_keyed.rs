@@ -7,7 +7,7 @@
 //! cycle publishes the new snapshot and drops the previous one).
 //!
 //! The table has the trades schema (`Ts` i64, `Sym` utf8, `Price` f64, `Size` i64); key `k`
-//! has `Sym = "K{k:07}"`, `Size = k`. Workloads, each over 16 prepared batches used in turn:
+//! has `Sym = "K{k:07}"`, `Size = k`. Workloads (the input is made before each timed cycle):
 //!
 //! - `upsert/sym`, `upsert/i64`: 10,000 whole-row upserts of random existing keys, keyed by
 //!   `Sym` or by `Size`;
@@ -16,6 +16,8 @@
 //!   keys fill the deleted keys' slots), the next cycle the other way round;
 //! - `shrink_grow/sym`: 5,000 random keys deleted (the last rows move into their slots), the
 //!   next cycle upserted again (appended at the end); 5,000 keys a cycle, not 10,000.
+//!
+//! The upserts use 16 batches of 10,000 distinct random keys in turn.
 //!
 //! Before the runs the bench prints the table's Arrow bytes per key and the process's
 //! resident memory per key after loading 1M keys, for the memory side of the layout.
@@ -26,7 +28,7 @@ use std::time::Duration;
 
 use arrow_array::{Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{Field, Schema, SchemaRef};
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use tickertable::test_util::{manual_engine, trade_schema};
 use tickertable::{Engine, PublisherOptions, Table, TablePublisher};
 
@@ -168,17 +170,30 @@ fn memory() {
     );
 }
 
-/// Times one cycle after `stage(round)` staged that round's input.
-fn run(c: &mut Criterion, name: &str, size: usize, engine: &Engine, mut stage: impl FnMut(usize)) {
+/// Times one cycle after `stage` staged the input `prepare(round)` made (untimed).
+fn run<I>(
+    c: &mut Criterion,
+    name: &str,
+    size: usize,
+    engine: &Engine,
+    mut prepare: impl FnMut(usize) -> I,
+    mut stage: impl FnMut(I),
+) {
     let mut group = c.benchmark_group("keyed_cycle");
     group.throughput(Throughput::Elements(CHANGED as u64));
     let mut round = 0;
     group.bench_with_input(BenchmarkId::new(name, size), &size, |b, _| {
-        b.iter(|| {
-            stage(round);
-            round += 1;
-            black_box(engine.run_cycle())
-        });
+        b.iter_batched(
+            || {
+                round += 1;
+                prepare(round - 1)
+            },
+            |input| {
+                stage(input);
+                black_box(engine.run_cycle())
+            },
+            BatchSize::PerIteration,
+        );
     });
     group.finish();
 }
@@ -206,8 +221,9 @@ fn keyed_cycle(c: &mut Criterion) {
             let batches: Vec<RecordBatch> = (0..ROUNDS)
                 .map(|r| rows(&random_keys(&mut seed, CHANGED, size), r as i64 + 1))
                 .collect();
-            run(c, label, size, &engine, |r| {
-                p.upsert(batches[r % ROUNDS].clone()).expect("upsert");
+            let prepare = |r: usize| batches[r % ROUNDS].clone();
+            run(c, label, size, &engine, prepare, |b| {
+                p.upsert(b).expect("upsert");
             });
         }
     }
@@ -217,8 +233,9 @@ fn keyed_cycle(c: &mut Criterion) {
     let batches: Vec<RecordBatch> = (0..ROUNDS)
         .map(|r| sym_price(&random_keys(&mut seed, CHANGED, size), r))
         .collect();
-    run(c, "partial/sym", size, &engine, |r| {
-        p.upsert(batches[r % ROUNDS].clone()).expect("upsert");
+    let prepare = |r: usize| batches[r % ROUNDS].clone();
+    run(c, "partial/sym", size, &engine, prepare, |b| {
+        p.upsert(b).expect("upsert");
     });
 
     // Even rounds delete `a` and add `b`, odd rounds the reverse.
@@ -227,21 +244,39 @@ fn keyed_cycle(c: &mut Criterion) {
     let a = random_keys(&mut seed, CHANGED / 2, size);
     let b: Vec<usize> = (size..size + CHANGED / 2).collect();
     let (rows_ab, syms_ab) = ([rows(&a, 1), rows(&b, 1)], [syms(&a), syms(&b)]);
-    run(c, "churn/sym", size, &engine, |r| {
-        p.delete(syms_ab[r % 2].clone()).expect("delete");
-        p.upsert(rows_ab[(r + 1) % 2].clone()).expect("upsert");
+    let prepare = |r: usize| (syms_ab[r % 2].clone(), rows_ab[(r + 1) % 2].clone());
+    run(c, "churn/sym", size, &engine, prepare, |(gone, new)| {
+        p.delete(gone).expect("delete");
+        p.upsert(new).expect("upsert");
     });
 
-    // Even rounds delete `a` (the last rows move into the holes), odd rounds put it back.
+    // Even rounds delete 5,000 random keys (the last rows move into their slots), odd rounds
+    // upsert them again (at the end).
     let engine = manual_engine();
     let (_t, p) = table(&engine, "k", "Sym", size);
-    run(c, "shrink_grow/sym", size, &engine, |r| {
+    let mut keys = Vec::new();
+    let prepare = |r: usize| {
         if r % 2 == 0 {
-            p.delete(syms_ab[0].clone()).expect("delete");
+            keys = random_keys(&mut seed, CHANGED / 2, size);
+            (true, syms(&keys))
         } else {
-            p.upsert(rows_ab[0].clone()).expect("upsert");
+            (false, rows(&keys, 1))
         }
-    });
+    };
+    run(
+        c,
+        "shrink_grow/sym",
+        size,
+        &engine,
+        prepare,
+        |(delete, batch)| {
+            if delete {
+                p.delete(batch).expect("delete");
+            } else {
+                p.upsert(batch).expect("upsert");
+            }
+        },
+    );
 }
 
 fn config() -> Criterion {
