@@ -22,6 +22,9 @@ pub(crate) mod append;
 pub(crate) mod blink;
 pub(crate) mod chunk;
 pub(crate) mod keyed;
+#[cfg(test)]
+#[allow(warnings, clippy::all, clippy::pedantic, missing_docs)]
+pub(crate) mod keyed_old;
 pub(crate) mod kind;
 pub(crate) mod lifecycle;
 pub(crate) mod read;

@@ -116,7 +116,10 @@ impl KeyedState {
             schema: schema.clone(),
             key,
             capacity,
-            chunk_rows: CHUNK_ROWS,
+            chunk_rows: std::env::var("KEYED_CHUNK")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(CHUNK_ROWS),
             index,
             recency: capacity.map(|_| Recency::new()),
             layout: Layout::default(),

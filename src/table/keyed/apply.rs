@@ -33,10 +33,13 @@ impl KeyedState {
     ) -> Option<TableUpdate> {
         let n = self.index.len();
         debug_assert_eq!(log.rows(), 0..n as u64);
+        let t0 = std::time::Instant::now();
         self.resolved
             .resolve(&self.schema, &self.key, &self.index, input);
+        let t1 = std::time::Instant::now();
         let capacity = self.capacity.zip(self.recency.as_ref());
         self.layout.plan(&mut self.resolved, n, capacity);
+        let t2 = std::time::Instant::now();
         let written = rebuild::gather(
             &self.schema,
             input,
@@ -45,6 +48,7 @@ impl KeyedState {
             log.chunks(),
             self.chunk_rows,
         );
+        let t3 = std::time::Instant::now();
         rebuild::store(
             log,
             &self.schema,
@@ -54,8 +58,22 @@ impl KeyedState {
             written.as_ref(),
             self.chunk_rows,
         );
+        let t4 = std::time::Instant::now();
         let update = self.update(step, log, written.as_ref());
+        let t5 = std::time::Instant::now();
         self.reindex();
+        let t6 = std::time::Instant::now();
+        if std::env::var_os("KEYED_PHASES").is_some() {
+            eprintln!(
+                "phases resolve {:?} plan {:?} gather {:?} store {:?} update {:?} reindex {:?}",
+                t1 - t0,
+                t2 - t1,
+                t3 - t2,
+                t4 - t3,
+                t5 - t4,
+                t6 - t5
+            );
+        }
         update
     }
 
@@ -110,6 +128,8 @@ impl KeyedState {
     /// Updates the key index and the recency list to the layout just stored.
     fn reindex(&mut self) {
         let (layout, resolved) = (&self.layout, &self.resolved);
+        self.index
+            .reserve((layout.n2 + layout.removals.len()).saturating_sub(layout.n));
         for &s in &layout.removals {
             self.index.remove(s);
             if let Some(recency) = &mut self.recency {

@@ -151,6 +151,13 @@ impl KeyIndex {
         });
     }
 
+    /// Makes room for `additional` more keys, so inserting them rehashes at most once.
+    pub(super) fn reserve(&mut self, additional: usize) {
+        let (keys, hasher) = (&self.keys, &self.hasher);
+        self.table
+            .reserve(additional, |&s| hasher.hash_one(keys.get(s as usize)));
+    }
+
     /// Drops the key bytes of the slots from `len` on (their keys were removed or moved).
     /// Compacts the key arena when its dead bytes outweigh the live ones: O(keys) then, and
     /// amortised O(1) per byte written.

@@ -48,12 +48,9 @@ impl Write {
     pub(super) fn cell(&self, resolved: &Resolved, c: usize) -> CellFrom {
         match self.from {
             RowFrom::Moved(s) => CellFrom::Old(s),
-            RowFrom::Touched(e) => match resolved.cells(e)[c] {
-                Cell::Input { batch, row } => CellFrom::Input {
-                    batch: batch as usize,
-                    row: row as usize,
-                },
-                Cell::Keep => match resolved.touched()[e] {
+            RowFrom::Touched(e) => match resolved.cells(e)[c].given() {
+                Some((batch, row)) => CellFrom::Input { batch, row },
+                None => match resolved.touched()[e] {
                     t if t.fresh => CellFrom::Null,
                     t => CellFrom::Old(
                         t.old
@@ -73,7 +70,7 @@ impl Write {
             RowFrom::Moved(_) => false,
             RowFrom::Touched(e) => {
                 let t = resolved.touched()[e];
-                !t.fresh && t.old == Some(self.target) && resolved.cells(e)[c] == Cell::Keep
+                !t.fresh && t.old == Some(self.target) && resolved.cells(e)[c] == Cell::KEEP
             }
         }
     }
@@ -126,6 +123,10 @@ impl Layout {
                 .filter(|t| t.deleted)
                 .filter_map(|t| t.old),
         );
+        if capacity.is_some() || !self.removals.is_empty() {
+            // Evictions skip touched keys, and rows may move: both ask which key a slot held.
+            resolved.sort_by_old();
+        }
         if let Some((capacity, recency)) = capacity {
             self.evict(resolved, n, capacity, recency);
         }

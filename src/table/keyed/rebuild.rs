@@ -10,10 +10,17 @@
 //!
 //! O(rows written × columns) to gather, and O(chunk rows × columns) per chunk rebuilt.
 
-use arrow_array::{make_array, new_null_array, Array, ArrayRef, RecordBatch};
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::ByteArrayType;
+use arrow_array::{
+    downcast_primitive_array, make_array, new_null_array, Array, ArrayRef, ArrowPrimitiveType,
+    GenericByteArray, PrimitiveArray, RecordBatch,
+};
+use arrow_buffer::{ArrowNativeType, BooleanBufferBuilder, NullBuffer, OffsetBuffer};
 use arrow_data::transform::MutableArrayData;
-use arrow_data::ArrayData;
-use arrow_schema::SchemaRef;
+use arrow_schema::{DataType, SchemaRef};
 
 use super::layout::{CellFrom, Layout};
 use super::resolve::Resolved;
@@ -105,7 +112,6 @@ pub(super) fn store(
         return;
     };
     let ncols = schema.fields().len();
-    let written_data: Vec<ArrayData> = written.columns().iter().map(Array::to_data).collect();
     let writes = &layout.writes;
     let mut rows: Vec<usize> = Vec::with_capacity(chunk_rows);
     let mut first = 0;
@@ -133,7 +139,7 @@ pub(super) fn store(
                     {
                         col.clone()
                     }
-                    _ => merge(old_column, &written_data[c], &rows, first, end - start),
+                    _ => merge(old_column, written.column(c), &rows, first, end - start),
                 }
             })
             .collect();
@@ -149,39 +155,186 @@ pub(super) fn store(
     debug_assert_eq!(log.rows(), 0..layout.n2 as u64);
 }
 
-/// A chunk column of `len` rows: row `rows[i]` is row `first + i` of `written`, every other
-/// row is the same row of `old`. O(len).
+/// A chunk column of `len` rows: row `rows[i]` (ascending) is row `first + i` of `written`,
+/// every other row is the same row of `old`, which holds at least those rows. O(len).
+///
+/// Primitive and byte (string, binary) columns are built directly from their buffers: the
+/// old values copied in runs, the written ones put in place. Other types go through arrow's
+/// `MutableArrayData`.
 fn merge(
     old: Option<&ArrayRef>,
-    written: &ArrayData,
+    written: &ArrayRef,
     rows: &[usize],
     first: usize,
     len: usize,
 ) -> ArrayRef {
-    let old = old.map(|a| Array::to_data(a.as_ref()));
-    let mut sources = vec![written];
-    sources.extend(old.as_ref());
-    let mut out = MutableArrayData::new(sources, false, len);
-    let mut at = 0;
-    let mut i = 0;
-    while i < rows.len() {
-        if at < rows[i] {
-            out.try_extend(1, at, rows[i])
+    let old = old.map(AsRef::as_ref);
+    let merge = Merge {
+        rows,
+        first,
+        len,
+        old_len: old.map_or(0, |o| o.len().min(len)),
+    };
+    downcast_primitive_array!(
+        written => merge.primitive(old.map(AsArray::as_primitive), written),
+        DataType::Utf8 => merge.bytes(old.map(AsArray::as_string::<i32>), written.as_string::<i32>()),
+        DataType::LargeUtf8 => {
+            merge.bytes(old.map(AsArray::as_string::<i64>), written.as_string::<i64>())
+        }
+        DataType::Binary => {
+            merge.bytes(old.map(AsArray::as_binary::<i32>), written.as_binary::<i32>())
+        }
+        DataType::LargeBinary => {
+            merge.bytes(old.map(AsArray::as_binary::<i64>), written.as_binary::<i64>())
+        }
+        _ => merge.generic(old, written)
+    )
+}
+
+/// One step of a merge: old rows `from..to`, or written row `first + i`.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Old(usize, usize),
+    Written(usize),
+}
+
+/// Which rows of a chunk column a merge takes from the written rows.
+#[derive(Debug, Clone, Copy)]
+struct Merge<'a> {
+    /// The chunk rows written, ascending: row `rows[i]` is written row `first + i`.
+    rows: &'a [usize],
+    first: usize,
+    /// The rows of the chunk.
+    len: usize,
+    /// The rows of the old chunk kept (every row at or past it is written).
+    old_len: usize,
+}
+
+impl Merge<'_> {
+    /// Walks the chunk's rows in order: each run of old rows kept, and each written row.
+    fn walk(self, mut f: impl FnMut(Step)) {
+        let mut at = 0;
+        for (i, &r) in self.rows.iter().enumerate() {
+            if at < r {
+                f(Step::Old(at, r));
+            }
+            f(Step::Written(i));
+            at = r + 1;
+        }
+        if at < self.old_len {
+            f(Step::Old(at, self.old_len));
+        }
+    }
+
+    fn primitive<T: ArrowPrimitiveType>(
+        self,
+        old: Option<&PrimitiveArray<T>>,
+        written: &PrimitiveArray<T>,
+    ) -> ArrayRef {
+        let mut values: Vec<T::Native> = Vec::with_capacity(self.len);
+        if let Some(old) = old {
+            values.extend_from_slice(&old.values()[..self.old_len]);
+        }
+        values.resize(self.len, T::Native::default());
+        let given = &written.values()[self.first..self.first + self.rows.len()];
+        for (&r, &v) in self.rows.iter().zip(given) {
+            values[r] = v;
+        }
+        let nulls = self.nulls(old.and_then(Array::nulls), written.nulls());
+        Arc::new(
+            PrimitiveArray::<T>::new(values.into(), nulls)
+                .with_data_type(written.data_type().clone()),
+        )
+    }
+
+    fn bytes<T: ByteArrayType>(
+        self,
+        old: Option<&GenericByteArray<T>>,
+        written: &GenericByteArray<T>,
+    ) -> ArrayRef {
+        let offset = |n: usize| {
+            T::Offset::from_usize(n).expect("invariant: a chunk's offsets fit their type")
+        };
+        let given = written.value_offsets();
+        let given_bytes =
+            given[self.first + self.rows.len()].as_usize() - given[self.first].as_usize();
+        let old_bytes = old.map_or(0, |o| {
+            let offsets = o.value_offsets();
+            offsets[self.old_len].as_usize() - offsets[0].as_usize()
+        });
+        let mut offsets: Vec<T::Offset> = Vec::with_capacity(self.len + 1);
+        let mut values: Vec<u8> = Vec::with_capacity(old_bytes + given_bytes);
+        offsets.push(offset(0));
+        self.walk(|step| match step {
+            Step::Old(from, to) => {
+                let old = old.expect("invariant: only an old chunk has old rows");
+                let old_offsets = old.value_offsets();
+                let (start, end) = (old_offsets[from].as_usize(), old_offsets[to].as_usize());
+                let base = values.len();
+                values.extend_from_slice(&old.value_data()[start..end]);
+                offsets.extend(
+                    old_offsets[from + 1..=to]
+                        .iter()
+                        .map(|o| offset(o.as_usize() - start + base)),
+                );
+            }
+            Step::Written(i) => {
+                let w = self.first + i;
+                values.extend_from_slice(
+                    &written.value_data()[given[w].as_usize()..given[w + 1].as_usize()],
+                );
+                offsets.push(offset(values.len()));
+            }
+        });
+        debug_assert_eq!(offsets.len(), self.len + 1);
+        let nulls = self.nulls(old.and_then(Array::nulls), written.nulls());
+        Arc::new(
+            GenericByteArray::<T>::try_new(OffsetBuffer::new(offsets.into()), values.into(), nulls)
+                .expect("invariant: merged values of the column's type are of its type"),
+        )
+    }
+
+    /// The validity of the merged column: `None` when no row is null.
+    fn nulls(self, old: Option<&NullBuffer>, written: Option<&NullBuffer>) -> Option<NullBuffer> {
+        let given = self.first..self.first + self.rows.len();
+        let written_nulls = written.filter(|w| given.clone().any(|i| w.is_null(i)));
+        let old_nulls = old.filter(|o| o.slice(0, self.old_len).null_count() > 0);
+        if written_nulls.is_none() && old_nulls.is_none() {
+            return None;
+        }
+        let mut validity = BooleanBufferBuilder::new(self.len);
+        match old_nulls {
+            Some(o) => validity.append_buffer(&o.inner().slice(0, self.old_len)),
+            None => validity.append_n(self.old_len, true),
+        }
+        validity.append_n(self.len - self.old_len, true);
+        if let Some(w) = written_nulls {
+            for (&r, i) in self.rows.iter().zip(given) {
+                validity.set_bit(r, w.is_valid(i));
+            }
+        } else {
+            for &r in self.rows {
+                validity.set_bit(r, true);
+            }
+        }
+        Some(NullBuffer::new(validity.finish())).filter(|n| n.null_count() > 0)
+    }
+
+    /// Any type, through `MutableArrayData`: runs of old rows and of written rows.
+    fn generic(self, old: Option<&dyn Array>, written: &ArrayRef) -> ArrayRef {
+        let written = written.to_data();
+        let old = old.map(Array::to_data);
+        let mut sources = vec![&written];
+        sources.extend(old.as_ref());
+        let mut out = MutableArrayData::new(sources, false, self.len);
+        let extend = |out: &mut MutableArrayData<'_>, source, from, to| {
+            out.try_extend(source, from, to)
                 .expect("invariant: a chunk's offsets fit their type");
-        }
-        // A run of consecutive written rows is one extend.
-        let mut j = i + 1;
-        while j < rows.len() && rows[j] == rows[j - 1] + 1 {
-            j += 1;
-        }
-        out.try_extend(0, first + i, first + j)
-            .expect("invariant: a chunk's offsets fit their type");
-        at = rows[j - 1] + 1;
-        i = j;
+        };
+        self.walk(|step| match step {
+            Step::Old(from, to) => extend(&mut out, 1, from, to),
+            Step::Written(i) => extend(&mut out, 0, self.first + i, self.first + i + 1),
+        });
+        make_array(out.freeze())
     }
-    if at < len {
-        out.try_extend(1, at, len)
-            .expect("invariant: a chunk's offsets fit their type");
-    }
-    make_array(out.freeze())
 }

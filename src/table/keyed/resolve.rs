@@ -20,13 +20,37 @@ use hashbrown::HashTable;
 use super::index::KeyIndex;
 use super::input::{bit, column_map, shape_of, Shape};
 
-/// Where one cell of a touched key's row comes from.
+/// Where one cell of a touched key's row comes from: row `row` of input batch `batch`, or
+/// [`Cell::KEEP`]. Eight bytes, as there are columns × keys touched of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Cell {
+pub(super) struct Cell {
+    batch: u32,
+    row: u32,
+}
+
+impl Cell {
     /// Not written this cycle: the key's value before it, or null if the row is fresh.
-    Keep,
+    pub(super) const KEEP: Cell = Cell {
+        batch: u32::MAX,
+        row: 0,
+    };
+
     /// Row `row` of input batch `batch`.
-    Input { batch: u32, row: u32 },
+    fn input(batch: usize, row: usize) -> Self {
+        let batch = u32::try_from(batch)
+            .ok()
+            .filter(|&b| b != u32::MAX)
+            .expect("invariant: a cycle's input has fewer than 2^32 - 1 batches");
+        Self {
+            batch,
+            row: small(row),
+        }
+    }
+
+    /// The input batch and row of the cell, or `None` for [`Cell::KEEP`].
+    pub(super) fn given(self) -> Option<(usize, usize)> {
+        (self.batch != u32::MAX).then_some((self.batch as usize, self.row as usize))
+    }
 }
 
 /// One key written or deleted this cycle, after its last operation.
@@ -36,11 +60,12 @@ pub(super) struct Touched {
     pub(super) key_row: u32,
     /// The hash of its key bytes.
     pub(super) hash: u64,
-    /// Its slot before the cycle.
+    /// Its slot before the cycle (looked up once every key of the cycle is known).
     pub(super) old: Option<usize>,
     /// Its last operation deletes it, or the capacity evicts it.
     pub(super) deleted: bool,
-    /// Its row starts from nulls: a new key, or one deleted and then upserted again.
+    /// Its row starts from nulls: a new key, or one deleted and then upserted again (set
+    /// for new keys with `old`).
     pub(super) fresh: bool,
     /// The order of its last operation in the cycle.
     pub(super) seq: u64,
@@ -59,7 +84,8 @@ pub(super) struct Resolved {
     cells: Vec<Cell>,
     /// Key hash → index in `touched`.
     pending: HashTable<u32>,
-    /// `(old slot, index in touched)` of the touched keys that had a slot, by slot.
+    /// `(old slot, index in touched)` of the touched keys that had a slot, by slot; made
+    /// by [`sort_by_old`](Self::sort_by_old) when the layout needs it.
     by_old: Vec<(usize, u32)>,
 }
 
@@ -102,7 +128,16 @@ impl Resolved {
         self.keys.clear();
         self.touched.clear();
         self.cells.clear();
-        self.pending.clear();
+        // Sized to this cycle's input: a table left large by a bulk load would make every
+        // later cycle's probes miss the cache.
+        let rows: usize = input.iter().map(RecordBatch::num_rows).sum();
+        if self.pending.capacity() > 4 * rows.max(64) {
+            self.pending = HashTable::with_capacity(rows);
+        } else {
+            self.pending.clear();
+            // Empty, so no entry is rehashed.
+            self.pending.reserve(rows, |_| 0);
+        }
         self.by_old.clear();
         let mut key_columns: Vec<ArrayRef> = Vec::with_capacity(key.len());
         let mut seq = 0u64;
@@ -122,6 +157,7 @@ impl Resolved {
                 Shape::Mixed(op) => Some(batch.column(op).as_binary::<i32>()),
                 Shape::Upsert | Shape::Delete => None,
             };
+            let whole = map.iter().all(Option::is_some);
             for r in 0..batch.num_rows() {
                 let e = self.touch(index, first + r);
                 let mask = masks.map(|m| m.value(r));
@@ -137,26 +173,44 @@ impl Resolved {
                 if delete {
                     touched.deleted = true;
                     touched.fresh = true;
-                    cells.fill(Cell::Keep);
+                    cells.fill(Cell::KEEP);
                     continue;
                 }
                 touched.deleted = false;
-                let from = Cell::Input {
-                    batch: small(b),
-                    row: small(r),
-                };
-                for (c, cell) in cells.iter_mut().enumerate() {
-                    let given = match mask {
-                        Some(m) => bit(m, c),
-                        None => map[c].is_some(),
-                    };
-                    if given {
-                        *cell = from;
+                let from = Cell::input(b, r);
+                match mask {
+                    None if whole => cells.fill(from),
+                    None => {
+                        for (cell, m) in cells.iter_mut().zip(&map) {
+                            if m.is_some() {
+                                *cell = from;
+                            }
+                        }
+                    }
+                    Some(m) => {
+                        for (c, cell) in cells.iter_mut().enumerate() {
+                            if bit(m, c) {
+                                *cell = from;
+                            }
+                        }
                     }
                 }
             }
             self.maps.push(map);
         }
+        // The index lookups, in a loop of their own: independent of each other, so their
+        // cache misses overlap.
+        let (keys, touched) = (&self.keys, &mut self.touched);
+        for t in touched.iter_mut() {
+            t.old = index.find(t.hash, keys.row(t.key_row as usize).data());
+            t.fresh |= t.old.is_none();
+        }
+    }
+
+    /// Sorts the touched keys that had a slot by that slot, for
+    /// [`touched_at`](Self::touched_at). O(k log k) for k keys touched.
+    pub(super) fn sort_by_old(&mut self) {
+        self.by_old.clear();
         self.by_old.extend(
             self.touched
                 .iter()
@@ -177,22 +231,20 @@ impl Resolved {
         if let Some(&e) = found {
             return e as usize;
         }
-        let old = index.find(hash, bytes);
         let e = self.touched.len();
         self.touched.push(Touched {
             key_row: small(key_row),
             hash,
-            old,
+            old: None,
             deleted: false,
-            fresh: old.is_none(),
+            fresh: false,
             seq: 0,
         });
         self.cells
-            .extend(std::iter::repeat_n(Cell::Keep, self.ncols));
-        let (keys, touched) = (&self.keys, &self.touched);
-        self.pending.insert_unique(hash, small(e), |&x| {
-            index.hash(keys.row(touched[x as usize].key_row as usize).data())
-        });
+            .extend(std::iter::repeat_n(Cell::KEEP, self.ncols));
+        let touched = &self.touched;
+        self.pending
+            .insert_unique(hash, small(e), |&x| touched[x as usize].hash);
         e
     }
 
@@ -216,7 +268,8 @@ impl Resolved {
         self.maps[b][c]
     }
 
-    /// The touched key that was in slot `slot` before the cycle, if any. O(log keys touched).
+    /// The touched key that was in slot `slot` before the cycle, if any, once
+    /// [`sort_by_old`](Self::sort_by_old) ran. O(log keys touched).
     pub(super) fn touched_at(&self, slot: usize) -> Option<usize> {
         let i = self.by_old.binary_search_by_key(&slot, |&(s, _)| s).ok()?;
         Some(self.by_old[i].1 as usize)
