@@ -20,11 +20,20 @@
 //! # Cost
 //!
 //! The rows a cycle writes are gathered into one batch (the update's modified and added
-//! rows), then merged into the chunks holding a written slot; the other chunks, and the
-//! columns of a rebuilt chunk that no write changed, are shared with earlier snapshots, which
-//! are never mutated. A cycle costs O(rows written × columns) plus O([`CHUNK_ROWS`] ×
-//! columns) per chunk rebuilt, and never grows with churn: deleted slots are reused at once,
-//! and no memory stays behind a deleted key.
+//! rows), then written into the chunks holding a written slot. A chunk column no write
+//! changed is shared with earlier snapshots, which are never mutated; a changed one is
+//! written in place into its *spare*, the column's version before its last change, which no
+//! snapshot holds any more (`spare`: double buffering, checked by arrow's refusal to hand out
+//! a shared buffer). So a cycle costs O(rows written × columns) plus O(columns) per chunk
+//! touched, whatever the table's size. Where the spare is still shared (a reader holds an old
+//! snapshot) or cannot take the change (a string that changes length), that chunk column is
+//! merged instead, at O([`CHUNK_ROWS`]). Deleted slots are reused at once, so churn never
+//! grows the table, and no memory stays behind a deleted key.
+//!
+//! # Memory
+//!
+//! The rows' Arrow data, plus a spare copy of every chunk column that changed (up to twice
+//! the data for a table whose every chunk is written), plus the key index (see `index`).
 //!
 //! # Input
 //!
@@ -47,7 +56,8 @@
 //! - `recency`: the least-recently-written list of a table with a capacity;
 //! - `resolve`: the input → one final operation per key;
 //! - `layout`: which slots empty, which are written, where each row and cell comes from;
-//! - `rebuild`: gathering the written rows and merging them into the chunks;
+//! - `rebuild`: gathering the written rows and writing them into the chunks;
+//! - `spare`: each changed chunk column's previous version, to write in place;
 //! - `apply`: [`KeyedState::apply`], the phases in order, and the update.
 
 use std::sync::Arc;
@@ -57,6 +67,8 @@ use arrow_row::{RowConverter, SortField};
 use arrow_schema::{Schema, SchemaRef};
 
 use crate::error::Result;
+use crate::publish::columns::ColumnBuilder;
+use crate::schema::OwnedValue;
 
 mod apply;
 mod index;
@@ -65,6 +77,7 @@ mod layout;
 mod rebuild;
 mod recency;
 mod resolve;
+mod spare;
 
 use index::KeyIndex;
 pub(crate) use input::{check_batch, mask_width, staged_schema, Masks};
@@ -72,6 +85,33 @@ pub use input::{OP_COLUMN, OP_METADATA};
 use layout::Layout;
 use recency::Recency;
 use resolve::Resolved;
+use spare::Spares;
+
+/// One-row arrays of the key columns `key` of `schema` holding `values` (one per key column,
+/// in key order), for a lookup.
+///
+/// # Errors
+///
+/// The errors of [`check_value`](crate::schema::check_value) for a value that does not fit
+/// its column, and [`Error::UnsupportedType`](crate::Error::UnsupportedType) for a key type
+/// values cannot hold.
+pub(crate) fn key_arrays(
+    table: &str,
+    schema: &SchemaRef,
+    key: &[usize],
+    values: &[OwnedValue],
+) -> Result<Vec<ArrayRef>> {
+    key.iter()
+        .zip(values)
+        .map(|(&k, v)| {
+            let value = v.as_value();
+            crate::schema::check_value(table, schema, k, &value)?;
+            let mut builder = ColumnBuilder::try_new(schema.field(k), 1)?;
+            builder.append(&value);
+            Ok(builder.finish())
+        })
+        .collect()
+}
 
 /// Rows per chunk of a keyed table.
 pub(crate) const CHUNK_ROWS: usize = 256;
@@ -90,6 +130,8 @@ pub(crate) struct KeyedState {
     /// Buffers reused from cycle to cycle.
     resolved: Resolved,
     layout: Layout,
+    /// The previous version of each changed chunk column, rewritten in place next time.
+    spares: Spares,
 }
 
 impl std::fmt::Debug for KeyedState {
@@ -123,6 +165,7 @@ impl KeyedState {
             index,
             recency: capacity.map(|_| Recency::new()),
             layout: Layout::default(),
+            spares: Spares::default(),
         }
     }
 
@@ -145,10 +188,6 @@ impl KeyedState {
     /// does not fit the key columns (in number or type) or has no row `row`.
     ///
     /// Expected O(key width): one encoding, one hash, one probe.
-    #[allow(
-        dead_code,
-        reason = "the key lookup of `Table::get`, which is on its way"
-    )]
     pub(crate) fn slot_of(&self, key: &[ArrayRef], row: usize) -> Option<usize> {
         self.index.slot_of(key, row)
     }

@@ -51,6 +51,7 @@ impl KeyedState {
         let t3 = std::time::Instant::now();
         rebuild::store(
             log,
+            &mut self.spares,
             &self.schema,
             &self.key,
             &self.resolved,
@@ -433,6 +434,56 @@ mod tests {
     }
 
     #[test]
+    fn a_changed_column_is_written_in_place_into_its_spare_once_nobody_holds_it() {
+        let mut t = table_with(0..4);
+        let buffer = |t: &Table| t.log.chunks()[0].batch.column(1).to_data().buffers()[0].as_ptr();
+        let a = |t: &Table| t.rows().iter().map(|r| r.1.unwrap()).collect::<Vec<_>>();
+        let v0 = buffer(&t);
+        t.cycle(&[only_a(&[(1, Some(10))])]);
+        let v1 = buffer(&t);
+        assert_ne!(v0, v1, "no spare yet: merged into a new buffer");
+        t.cycle(&[only_a(&[(2, Some(20))])]);
+        assert_eq!(buffer(&t), v0, "written into the first version, which nobody holds");
+        assert_eq!(a(&t), vec![0, 10, 20, 3], "with the lag row 1 brought up to date");
+        // A snapshot's hold on the current version keeps it from being written next-but-one.
+        let held = t.log.clone();
+        t.cycle(&[only_a(&[(3, Some(30))])]);
+        assert_eq!(buffer(&t), v1);
+        t.cycle(&[only_a(&[(0, Some(-1))])]);
+        let v4 = buffer(&t);
+        assert!(v4 != v0 && v4 != v1, "the spare is held: merged instead");
+        assert_eq!(a(&t), vec![-1, 10, 20, 30]);
+        assert_eq!(
+            rows_of(held.chunks().iter().map(|c| &c.batch)),
+            vec![
+                row(0, Some(0), None),
+                row(1, Some(10), None),
+                row(2, Some(20), None),
+                row(3, Some(3), None)
+            ],
+            "the held version never changed"
+        );
+        assert!(t.state.spares.array_bytes() > 0, "a spare is kept for the next change");
+    }
+
+    #[test]
+    fn strings_of_the_same_length_are_written_in_place_and_others_merged() {
+        let mut t = Table::new(None);
+        t.cycle(&[full(&[(1, None, Some("aa")), (2, None, Some("bb"))])]);
+        let buffer = |t: &Table| t.log.chunks()[0].batch.column(2).to_data().buffers()[1].as_ptr();
+        let v0 = buffer(&t);
+        t.cycle(&[full(&[(1, None, Some("cc"))])]);
+        t.cycle(&[full(&[(2, None, Some("dd"))])]);
+        assert_eq!(buffer(&t), v0, "same lengths: in place");
+        t.cycle(&[full(&[(1, None, Some("longer"))])]);
+        t.cycle(&[full(&[(2, None, Some("e"))])]);
+        assert_eq!(
+            t.rows(),
+            vec![row(1, None, Some("longer")), row(2, None, Some("e"))]
+        );
+    }
+
+    #[test]
     fn a_delete_fills_its_hole_with_the_last_row_and_shrinks_at_the_end() {
         let mut t = table_with(0..8);
         let u = t.cycle(&[deletes(&[1, 2, 42])]).unwrap();
@@ -700,7 +751,10 @@ mod tests {
         let mut model: HashMap<i64, (Option<i64>, Option<String>, u64)> = HashMap::new();
         let mut seq = 0;
         let mut mirrored: Vec<Row> = Vec::new();
-        for ops in cycles {
+        // Copies of the log as a snapshot holds it, with its rows then: chunks written in place
+        // must never be ones a snapshot can see.
+        let mut held: Vec<(ChunkLog, Vec<Row>)> = Vec::new();
+        for (i, ops) in cycles.iter().enumerate() {
             for op in ops {
                 seq += 1;
                 match op {
@@ -725,6 +779,15 @@ mod tests {
             }
             let rows = t.rows();
             prop_assert_eq!(&mirrored, &rows, "the mirror follows the updates");
+            for (log, was) in &held {
+                prop_assert_eq!(&rows_of(log.chunks().iter().map(|c| &c.batch)), was);
+            }
+            if i % 3 == 0 {
+                held.push((t.log.clone(), rows.clone()));
+                if held.len() > 2 {
+                    held.remove(0);
+                }
+            }
             let mut want: Vec<Row> = model
                 .iter()
                 .map(|(k, (a, b, _))| (*k, *a, b.clone()))

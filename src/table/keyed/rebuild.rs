@@ -2,13 +2,16 @@
 //!
 //! First the written rows are gathered, in slot order, into one batch (arrow's `interleave`
 //! over the input batches, the old chunks and a null): that batch is also the update's
-//! modified and added rows. Then each chunk holding a written slot is rebuilt by merging its
-//! old rows with its written rows, column by column; a column none of whose rows changed is
-//! shared with the old chunk, and untouched chunks are shared with earlier snapshots.
+//! modified and added rows. Then each chunk holding a written slot gets a new version, column
+//! by column: a column none of whose rows changed is shared with the old chunk; a changed one
+//! is written in place into its spare (see `spare`) when the spare is free and fits, and
+//! merged from the old chunk's rows and the written rows otherwise. Untouched chunks are
+//! shared with earlier snapshots.
 //!
 //! # Cost
 //!
-//! O(rows written × columns) to gather, and O(chunk rows × columns) per chunk rebuilt.
+//! O(rows written × columns) to gather and to write in place, plus O(columns) per chunk
+//! touched; a merge costs O(chunk rows) for its column.
 
 use std::sync::Arc;
 
@@ -18,12 +21,13 @@ use arrow_array::{
     downcast_primitive_array, make_array, new_null_array, Array, ArrayRef, ArrowPrimitiveType,
     GenericByteArray, PrimitiveArray, RecordBatch,
 };
-use arrow_buffer::{ArrowNativeType, BooleanBufferBuilder, NullBuffer, OffsetBuffer};
+use arrow_buffer::{ArrowNativeType, BooleanBufferBuilder, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow_data::transform::MutableArrayData;
 use arrow_schema::{DataType, SchemaRef};
 
 use super::layout::{CellFrom, Layout};
 use super::resolve::Resolved;
+use super::spare::{Spare, Spares};
 use crate::table::chunk::{ChunkLog, Chunks};
 
 /// Gathers the rows `layout` writes, in slot order, from the input, the old chunks `chunks`
@@ -97,8 +101,10 @@ pub(super) fn gather(
 
 /// Stores the rows `layout` writes (`written`, from [`gather`]) into `log`: drops the rows
 /// past the new end, rebuilds the chunks holding a written slot and appends new ones.
+#[allow(clippy::too_many_arguments)] // the parts of one cycle, each borrowed differently
 pub(super) fn store(
     log: &mut ChunkLog,
+    spares: &mut Spares,
     schema: &SchemaRef,
     key: &[usize],
     resolved: &Resolved,
@@ -107,6 +113,7 @@ pub(super) fn store(
     chunk_rows: usize,
 ) {
     log.truncate_to(layout.kept() as u64);
+    spares.truncate(log.chunks().len());
     let Some(written) = written else {
         debug_assert_eq!(log.rows(), 0..layout.n2 as u64);
         return;
@@ -139,7 +146,21 @@ pub(super) fn store(
                     {
                         col.clone()
                     }
-                    _ => merge(old_column, written.column(c), &rows, first, end - start),
+                    _ => {
+                        let len = end - start;
+                        let new = old_column
+                            .zip(spares.take(ci, c))
+                            .and_then(|(col, spare)| {
+                                rewrite(spare, col, written.column(c), &rows, first, len)
+                            })
+                            .unwrap_or_else(|| {
+                                merge(old_column, written.column(c), &rows, first, len)
+                            });
+                        if let Some(col) = old_column {
+                            spares.keep(ci, c, ncols, col.clone(), &rows);
+                        }
+                        new
+                    }
                 }
             })
             .collect();
@@ -189,6 +210,152 @@ fn merge(
         }
         _ => merge.generic(old, written)
     )
+}
+
+/// Chunk column `current` of `len` rows with row `rows[i]` (ascending) set to row `first + i`
+/// of `written`, written in place into `spare`, the column's previous version: its lag rows
+/// copied from `current`, then the written rows. O(lag + rows written), plus O(`len` / 8) for
+/// the validity when there are nulls.
+///
+/// `None` when the spare cannot be rewritten: its buffers are shared (a snapshot, an update or
+/// a reader holds them), it is sliced, the written strings or bytes change a value's length,
+/// or the type has no fast path. The caller then merges.
+fn rewrite(
+    spare: Spare,
+    current: &ArrayRef,
+    written: &ArrayRef,
+    rows: &[usize],
+    first: usize,
+    len: usize,
+) -> Option<ArrayRef> {
+    let rewrite = Rewrite {
+        merge: Merge {
+            rows,
+            first,
+            len,
+            old_len: current.len().min(len),
+        },
+        lag: &spare.lag,
+    };
+    let spare = spare.array;
+    downcast_primitive_array!(
+        written => rewrite.primitive(spare, current.as_primitive_opt()?, written),
+        DataType::Utf8 => rewrite.bytes(spare, current.as_string_opt::<i32>()?, written.as_string::<i32>()),
+        DataType::LargeUtf8 => {
+            rewrite.bytes(spare, current.as_string_opt::<i64>()?, written.as_string::<i64>())
+        }
+        DataType::Binary => {
+            rewrite.bytes(spare, current.as_binary_opt::<i32>()?, written.as_binary::<i32>())
+        }
+        DataType::LargeBinary => {
+            rewrite.bytes(spare, current.as_binary_opt::<i64>()?, written.as_binary::<i64>())
+        }
+        _ => None
+    )
+}
+
+/// A rewrite in place: the merge it stands for, and the spare's lag rows.
+#[derive(Debug, Clone, Copy)]
+struct Rewrite<'a> {
+    merge: Merge<'a>,
+    lag: &'a [u32],
+}
+
+impl Rewrite<'_> {
+    fn primitive<T: ArrowPrimitiveType>(
+        self,
+        spare: ArrayRef,
+        current: &PrimitiveArray<T>,
+        written: &PrimitiveArray<T>,
+    ) -> Option<ArrayRef> {
+        let Merge {
+            rows, first, len, ..
+        } = self.merge;
+        // Our own handle on the spare's buffers, so that dropping the `ArrayRef` leaves it the
+        // only one if nobody else holds them.
+        let typed = spare.as_primitive_opt::<T>()?.clone();
+        drop(spare);
+        let (_, values, _) = typed.into_parts();
+        let mut buffer = values.into_inner().into_mutable().ok()?;
+        let width = std::mem::size_of::<T::Native>();
+        let spare_len = buffer.len() / width;
+        let current_len = current.len();
+        let now = current.values();
+        // The spare takes the current column's length, then its lag rows.
+        if spare_len > current_len {
+            buffer.truncate(current_len * width);
+        } else if spare_len < current_len {
+            buffer.extend_from_slice(&now[spare_len..current_len]);
+        }
+        buffer.resize(len * width, 0);
+        let values = buffer.typed_data_mut::<T::Native>();
+        let stale = spare_len.min(current_len).min(len);
+        for &r in self.lag {
+            let r = r as usize;
+            if r < stale {
+                values[r] = now[r];
+            }
+        }
+        let given = &written.values()[first..first + rows.len()];
+        for (&r, &v) in rows.iter().zip(given) {
+            values[r] = v;
+        }
+        let nulls = self.merge.nulls(current.nulls(), written.nulls());
+        Some(Arc::new(
+            PrimitiveArray::<T>::new(ScalarBuffer::new(buffer.into(), 0, len), nulls)
+                .with_data_type(written.data_type().clone()),
+        ))
+    }
+
+    /// Only when no value changes length: the offsets are then the current column's, shared.
+    fn bytes<T: ByteArrayType>(
+        self,
+        spare: ArrayRef,
+        current: &GenericByteArray<T>,
+        written: &GenericByteArray<T>,
+    ) -> Option<ArrayRef> {
+        let Merge {
+            rows, first, len, ..
+        } = self.merge;
+        if current.len() != len {
+            return None;
+        }
+        let offsets = current.value_offsets();
+        let given = written.value_offsets();
+        let same_length = rows.iter().enumerate().all(|(i, &r)| {
+            given[first + i + 1].as_usize() - given[first + i].as_usize()
+                == offsets[r + 1].as_usize() - offsets[r].as_usize()
+        });
+        if !same_length {
+            return None;
+        }
+        let typed = spare.as_bytes_opt::<T>()?.clone();
+        drop(spare);
+        if typed.value_offsets() != offsets {
+            return None;
+        }
+        let (_, values, _) = typed.into_parts();
+        let mut buffer = values.into_mutable().ok()?;
+        let bytes = buffer.as_slice_mut();
+        let now = current.value_data();
+        for &r in self.lag {
+            let r = r as usize;
+            if r < len {
+                let (from, to) = (offsets[r].as_usize(), offsets[r + 1].as_usize());
+                bytes[from..to].copy_from_slice(&now[from..to]);
+            }
+        }
+        let data = written.value_data();
+        for (i, &r) in rows.iter().enumerate() {
+            let w = first + i;
+            let (from, to) = (offsets[r].as_usize(), offsets[r + 1].as_usize());
+            bytes[from..to].copy_from_slice(&data[given[w].as_usize()..given[w + 1].as_usize()]);
+        }
+        let nulls = self.merge.nulls(current.nulls(), written.nulls());
+        let array = GenericByteArray::<T>::try_new(current.offsets().clone(), buffer.into(), nulls)
+            .expect("invariant: whole values of the column's type, at the column's offsets");
+        Some(Arc::new(array))
+    }
 }
 
 /// One step of a merge: old rows `from..to`, or written row `first + i`.
