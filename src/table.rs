@@ -175,6 +175,10 @@ impl Table {
     /// column; [`Error::SchemaMismatch`], [`Error::NullInNonNullable`] or
     /// [`Error::ValueOutOfRange`] if a value does not fit its key column;
     /// [`Error::EngineShutDown`] if the engine is gone.
+    ///
+    /// # Panics
+    ///
+    /// Only on a broken invariant: a keyed table without its key index.
     pub fn get(&self, key: &[OwnedValue]) -> Result<Option<Vec<OwnedValue>>> {
         let shared = &self.shared;
         if !shared.is_keyed() || key.len() != shared.key.len() {

@@ -177,8 +177,12 @@ fn load(publisher: &TablePublisher, model: &mut Model, n: i64) {
         schema(),
         vec![
             Arc::new(Int64Array::from(ks.clone())),
-            Arc::new(Int64Array::from_iter(ks.iter().map(|&k| Some(k)))),
-            Arc::new(StringArray::from_iter(ks.iter().map(|k| Some(format!("v{k}"))))),
+            Arc::new(ks.iter().map(|&k| Some(k)).collect::<Int64Array>()),
+            Arc::new(
+                ks.iter()
+                    .map(|k| Some(format!("v{k}")))
+                    .collect::<StringArray>(),
+            ),
         ],
     )
     .unwrap();
@@ -242,7 +246,11 @@ fn check_against_model(
                 .map_err(|e| TestCaseError::fail(format!("update does not apply: {e}")))?;
         }
         let rows = rows_of(&snapshot);
-        prop_assert_eq!(&rows_of(&mirror.snapshot()), &rows, "the mirror is the table");
+        prop_assert_eq!(
+            &rows_of(&mirror.snapshot()),
+            &rows,
+            "the mirror is the table"
+        );
 
         // Every key of a small table; a spread of a large one's.
         let stride = 1 + model.rows.len() / 200;
@@ -273,7 +281,11 @@ fn smoke() {
     let mut model = Model::default();
     load(&publisher, &mut model, 3);
     engine.run_cycle();
-    let ops = [Op::UpsertA(1, None), Op::Delete(0), Op::Upsert(9, None, Some("x".into()))];
+    let ops = [
+        Op::UpsertA(1, None),
+        Op::Delete(0),
+        Op::Upsert(9, None, Some("x".into())),
+    ];
     publish(&publisher, &ops);
     engine.run_cycle();
     let snapshot = table.snapshot();
@@ -304,7 +316,10 @@ fn get_refuses_a_key_that_does_not_fit() {
         table.get(&["one".into()]),
         Err(tickertable::Error::SchemaMismatch { .. })
     ));
-    assert!(table.get(&[OwnedValue::Null]).is_err(), "the key is not nullable");
+    assert!(
+        table.get(&[OwnedValue::Null]).is_err(),
+        "the key is not nullable"
+    );
     let engine = manual_engine();
     let (append, _) = engine.append_table("a", schema()).unwrap();
     assert!(matches!(

@@ -113,8 +113,11 @@ pub(crate) fn key_arrays(
         .collect()
 }
 
-/// Rows per chunk of a keyed table.
-pub(crate) const CHUNK_ROWS: usize = 256;
+/// Rows per chunk of a keyed table. Large, since a cycle's cost per chunk touched is O(columns)
+/// when its columns are written in place: a million keys are 245 chunks, and a cycle writing
+/// 10,000 random keys touches them all. A chunk column that must be merged costs this many
+/// rows.
+pub(crate) const CHUNK_ROWS: usize = 4096;
 
 /// A keyed table's key index, recency order and per-cycle buffers; its rows live in the
 /// table's `ChunkLog`. Guarded by the global lock, as the table's state is.

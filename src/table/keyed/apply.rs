@@ -3,13 +3,15 @@
 //! 1. [resolve](super::resolve): one final operation per key touched;
 //! 2. [lay out](super::layout): the capacity's evictions, then the slot of every row written
 //!    or moved;
-//! 3. [rebuild]: gather the written rows, merge them into their chunks;
+//! 3. [rebuild]: gather the written rows, write them into their chunks (in place into the
+//!    chunk columns' spares where nobody holds those, merged otherwise);
 //! 4. the update: modified rows (with their column masks), the removed suffix, the added end;
 //! 5. reindex: the key index and the recency list follow the new layout.
 //!
 //! # Cost
 //!
-//! O(input rows × columns + chunks rebuilt × chunk rows × columns); nothing is O(table size).
+//! O(input rows × columns + chunks touched × columns), plus O(chunk rows) for each chunk
+//! column merged rather than written in place; nothing is O(table size).
 
 use std::ops::Range;
 
@@ -33,13 +35,10 @@ impl KeyedState {
     ) -> Option<TableUpdate> {
         let n = self.index.len();
         debug_assert_eq!(log.rows(), 0..n as u64);
-        let t0 = std::time::Instant::now();
         self.resolved
             .resolve(&self.schema, &self.key, &self.index, input);
-        let t1 = std::time::Instant::now();
         let capacity = self.capacity.zip(self.recency.as_ref());
         self.layout.plan(&mut self.resolved, n, capacity);
-        let t2 = std::time::Instant::now();
         let written = rebuild::gather(
             &self.schema,
             input,
@@ -48,7 +47,6 @@ impl KeyedState {
             log.chunks(),
             self.chunk_rows,
         );
-        let t3 = std::time::Instant::now();
         rebuild::store(
             log,
             &mut self.spares,
@@ -59,22 +57,8 @@ impl KeyedState {
             written.as_ref(),
             self.chunk_rows,
         );
-        let t4 = std::time::Instant::now();
         let update = self.update(step, log, written.as_ref());
-        let t5 = std::time::Instant::now();
         self.reindex();
-        let t6 = std::time::Instant::now();
-        if std::env::var_os("KEYED_PHASES").is_some() {
-            eprintln!(
-                "phases resolve {:?} plan {:?} gather {:?} store {:?} update {:?} reindex {:?}",
-                t1 - t0,
-                t2 - t1,
-                t3 - t2,
-                t4 - t3,
-                t5 - t4,
-                t6 - t5
-            );
-        }
         update
     }
 
@@ -443,8 +427,16 @@ mod tests {
         let v1 = buffer(&t);
         assert_ne!(v0, v1, "no spare yet: merged into a new buffer");
         t.cycle(&[only_a(&[(2, Some(20))])]);
-        assert_eq!(buffer(&t), v0, "written into the first version, which nobody holds");
-        assert_eq!(a(&t), vec![0, 10, 20, 3], "with the lag row 1 brought up to date");
+        assert_eq!(
+            buffer(&t),
+            v0,
+            "written into the first version, which nobody holds"
+        );
+        assert_eq!(
+            a(&t),
+            vec![0, 10, 20, 3],
+            "with the lag row 1 brought up to date"
+        );
         // A snapshot's hold on the current version keeps it from being written next-but-one.
         let held = t.log.clone();
         t.cycle(&[only_a(&[(3, Some(30))])]);
@@ -463,7 +455,10 @@ mod tests {
             ],
             "the held version never changed"
         );
-        assert!(t.state.spares.array_bytes() > 0, "a spare is kept for the next change");
+        assert!(
+            t.state.spares.array_bytes() > 0,
+            "a spare is kept for the next change"
+        );
     }
 
     #[test]

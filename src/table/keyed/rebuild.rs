@@ -148,16 +148,29 @@ pub(super) fn store(
                     }
                     _ => {
                         let len = end - start;
+                        let spare = spares.take(ci, c);
+                        let mut lag = Vec::new();
                         let new = old_column
-                            .zip(spares.take(ci, c))
-                            .and_then(|(col, spare)| {
-                                rewrite(spare, col, written.column(c), &rows, first, len)
+                            .zip(spare)
+                            .and_then(|(col, Spare { array, lag: stale })| {
+                                let new = rewrite(
+                                    array,
+                                    &stale,
+                                    col,
+                                    written.column(c),
+                                    &rows,
+                                    first,
+                                    len,
+                                );
+                                // Its buffer, for the next spare's lag rows.
+                                lag = stale;
+                                new
                             })
                             .unwrap_or_else(|| {
                                 merge(old_column, written.column(c), &rows, first, len)
                             });
                         if let Some(col) = old_column {
-                            spares.keep(ci, c, ncols, col.clone(), &rows);
+                            spares.keep(ci, c, ncols, col.clone(), &rows, lag);
                         }
                         new
                     }
@@ -213,7 +226,7 @@ fn merge(
 }
 
 /// Chunk column `current` of `len` rows with row `rows[i]` (ascending) set to row `first + i`
-/// of `written`, written in place into `spare`, the column's previous version: its lag rows
+/// of `written`, written in place into `spare`, the column's previous version: its `lag` rows
 /// copied from `current`, then the written rows. O(lag + rows written), plus O(`len` / 8) for
 /// the validity when there are nulls.
 ///
@@ -221,7 +234,8 @@ fn merge(
 /// a reader holds them), it is sliced, the written strings or bytes change a value's length,
 /// or the type has no fast path. The caller then merges.
 fn rewrite(
-    spare: Spare,
+    spare: ArrayRef,
+    lag: &[u32],
     current: &ArrayRef,
     written: &ArrayRef,
     rows: &[usize],
@@ -235,9 +249,8 @@ fn rewrite(
             len,
             old_len: current.len().min(len),
         },
-        lag: &spare.lag,
+        lag,
     };
-    let spare = spare.array;
     downcast_primitive_array!(
         written => rewrite.primitive(spare, current.as_primitive_opt()?, written),
         DataType::Utf8 => rewrite.bytes(spare, current.as_string_opt::<i32>()?, written.as_string::<i32>()),

@@ -48,8 +48,9 @@ impl Spares {
     }
 
     /// Keeps `array`, the version of chunk `chunk`'s column `column` just replaced, as its
-    /// spare; `rows` are the rows (in the chunk) the replacement wrote. A change that wrote
-    /// most of the chunk keeps no spare: rewriting it would cost as much as a merge.
+    /// spare; `rows` are the rows (in the chunk) the replacement wrote, kept in `lag` (a
+    /// buffer to reuse). A change that wrote most of the chunk keeps no spare: rewriting it
+    /// would cost as much as a merge.
     pub(super) fn keep(
         &mut self,
         chunk: usize,
@@ -57,6 +58,7 @@ impl Spares {
         ncols: usize,
         array: ArrayRef,
         rows: &[usize],
+        mut lag: Vec<u32>,
     ) {
         if self.chunks.len() <= chunk {
             self.chunks.resize_with(chunk + 1, Vec::new);
@@ -65,13 +67,14 @@ impl Spares {
         if columns.len() < ncols {
             columns.resize_with(ncols, || None);
         }
-        columns[column] = (rows.len() * 2 <= array.len()).then(|| {
-            let mut lag = Vec::with_capacity(rows.len());
-            lag.extend(rows.iter().map(|&r| {
-                u32::try_from(r).expect("invariant: a chunk has fewer than 2^32 rows")
-            }));
-            Spare { array, lag }
-        });
+        columns[column] =
+            (rows.len() * 2 <= array.len()).then(|| {
+                lag.clear();
+                lag.extend(rows.iter().map(|&r| {
+                    u32::try_from(r).expect("invariant: a chunk has fewer than 2^32 rows")
+                }));
+                Spare { array, lag }
+            });
     }
 
     /// Drops the spares of the chunks from `chunks` on (the table shrank past them).
