@@ -161,10 +161,7 @@ impl KeyedState {
             schema: schema.clone(),
             key,
             capacity,
-            chunk_rows: std::env::var("KEYED_CHUNK")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(CHUNK_ROWS),
+            chunk_rows: CHUNK_ROWS,
             index,
             recency: capacity.map(|_| Recency::new()),
             layout: Layout::default(),
