@@ -1,8 +1,7 @@
 //! The multithreaded table writer: rows per second through `insert` from 1, 2 and 8 threads
 //! into a local table (`mtw_insert`) and into a keyed table of 100,000 keys
-//! (`mtw_insert_keyed`: every row upserts one of 100k symbols); and the cost of one keyed
-//! cycle upserting 10,000 random keys into tables of 100k and 1M keys (`keyed_cycle`), which
-//! should not grow with the table.
+//! (`mtw_insert_keyed`: every row upserts one of 100k symbols). The cost of one keyed cycle
+//! (W11) is in `table_keyed.rs`.
 //!
 //! Machine: 2 cores (shared), Linux, `[profile.bench]` lto = true, codegen-units = 1. The
 //! writer has 2 writer threads, batches of 10,000 rows, a 10 ms throttle; a manual engine's
@@ -23,8 +22,6 @@ use tickertable::{
 
 const ROWS: u64 = 200_000;
 const KEYS: usize = 100_000;
-/// Keys upserted per cycle by `keyed_cycle`.
-const CHANGED: usize = 10_000;
 
 #[allow(
     clippy::cast_possible_wrap,
@@ -117,72 +114,6 @@ fn run(c: &mut Criterion, name: &str, options: PublisherOptions, syms: &Arc<Vec<
     cycles.join().expect("cycle thread");
 }
 
-/// One cycle upserting 10,000 random keys (whole rows) into a keyed table of `size` keys.
-#[allow(clippy::cast_possible_wrap, clippy::cast_precision_loss)]
-fn keyed_cycle(c: &mut Criterion) {
-    use arrow_array::{Float64Array, Int64Array, RecordBatch, StringArray};
-    let mut group = c.benchmark_group("keyed_cycle");
-    group.throughput(Throughput::Elements(CHANGED as u64));
-    for size in [100_000usize, 1_000_000] {
-        let engine = manual_engine();
-        let (table, publisher) = engine
-            .table_publisher(
-                "k",
-                trade_schema(),
-                PublisherOptions::default().with_key(["Sym"]),
-            )
-            .expect("table");
-        let batch = |keys: &mut dyn Iterator<Item = usize>, ts: i64| {
-            let keys: Vec<usize> = keys.collect();
-            RecordBatch::try_new(
-                trade_schema(),
-                vec![
-                    Arc::new(Int64Array::from_iter_values(keys.iter().map(|_| ts))),
-                    Arc::new(StringArray::from_iter_values(
-                        keys.iter().map(|k| format!("K{k:07}")),
-                    )),
-                    Arc::new(Float64Array::from_iter_values(
-                        keys.iter().map(|&k| k as f64),
-                    )),
-                    Arc::new(Int64Array::from_iter_values(keys.iter().map(|&k| k as i64))),
-                ],
-            )
-            .expect("batch")
-        };
-        for start in (0..size).step_by(100_000) {
-            publisher
-                .upsert(batch(&mut (start..start + 100_000), 0))
-                .expect("load");
-        }
-        engine.run_cycle();
-        assert_eq!(table.num_rows(), size);
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let updates: Vec<RecordBatch> = (0..16)
-            .map(|round| {
-                let mut keys = std::iter::repeat_with(|| {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    usize::try_from(seed % size as u64).expect("below size")
-                })
-                .take(CHANGED);
-                batch(&mut keys, round)
-            })
-            .collect();
-        let mut round = 0;
-        group.bench_with_input(BenchmarkId::new("upsert_10k_of", size), &size, |b, _| {
-            b.iter(|| {
-                publisher
-                    .upsert(updates[round % updates.len()].clone())
-                    .expect("upsert");
-                round += 1;
-                engine.run_cycle()
-            });
-        });
-    }
-    group.finish();
-}
-
 fn config() -> Criterion {
     Criterion::default()
         .sample_size(10)
@@ -193,6 +124,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = insert, keyed_cycle
+    targets = insert
 }
 criterion_main!(benches);

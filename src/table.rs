@@ -41,6 +41,7 @@ pub use shared::TableId;
 
 use crate::error::{Error, Result};
 use crate::graph::Core;
+use crate::schema::{value_at, OwnedValue};
 use crate::subscribe::listener::{Listener, ListenerHandle};
 use crate::subscribe::queue::SubscriptionOptions;
 use crate::subscribe::subscription::{self, Subscription};
@@ -125,6 +126,98 @@ impl Table {
     /// The failure the table closed with, once a cycle has applied it.
     pub fn failure(&self) -> Option<Arc<Error>> {
         self.shared.lifecycle.failure()
+    }
+
+    /// A keyed table's current row for `key` (the key columns' values, in
+    /// [`key_columns`](Self::key_columns) order), or `None` if the key is not in the table.
+    ///
+    /// It reads the table as of the last cycle, under the shared side of the engine's lock:
+    /// it waits while a cycle runs, never for long. Never call it from a listener, which runs
+    /// under the exclusive side (that deadlocks); a listener reads its update. Expected O(key width + columns): one key
+    /// encoded, one hash probe, one row read. To read many keys at one step, or rows in key
+    /// order, use a [`snapshot`](Self::snapshot) and
+    /// [`TableSnapshot::rows_in_key_order`](crate::TableSnapshot::rows_in_key_order).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use arrow_array::{Float64Array, RecordBatch, StringArray};
+    /// # use arrow_schema::{DataType, Field, Schema};
+    /// use tickertable::{OwnedValue, PublisherOptions};
+    /// # let engine = tickertable::Engine::builder().manual().build()?;
+    /// let schema = Arc::new(Schema::new(vec![
+    ///     Field::new("Sym", DataType::Utf8, false),
+    ///     Field::new("Bid", DataType::Float64, false),
+    /// ]));
+    /// let (quotes, publisher) = engine.table_publisher(
+    ///     "quotes", schema.clone(), PublisherOptions::default().with_key(["Sym"]))?;
+    /// publisher.upsert(RecordBatch::try_new(schema.clone(), vec![
+    ///     Arc::new(StringArray::from(vec!["AAPL", "MSFT"])),
+    ///     Arc::new(Float64Array::from(vec![187.5, 411.0])),
+    /// ])?)?;
+    /// engine.run_cycle();
+    /// publisher.upsert(RecordBatch::try_new(schema, vec![
+    ///     Arc::new(StringArray::from(vec!["AAPL"])),
+    ///     Arc::new(Float64Array::from(vec![187.25])),
+    /// ])?)?;
+    /// engine.run_cycle();
+    ///
+    /// let row = quotes.get(&["AAPL".into()])?;
+    /// assert_eq!(row, Some(vec![OwnedValue::from("AAPL"), OwnedValue::from(187.25)]));
+    /// assert_eq!(quotes.get(&["NVDA".into()])?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOp`] if the table is not keyed, or `key` has not one value per key
+    /// column; [`Error::SchemaMismatch`], [`Error::NullInNonNullable`] or
+    /// [`Error::ValueOutOfRange`] if a value does not fit its key column;
+    /// [`Error::EngineShutDown`] if the engine is gone.
+    ///
+    /// # Panics
+    ///
+    /// Only on a broken invariant: a keyed table without its key index.
+    pub fn get(&self, key: &[OwnedValue]) -> Result<Option<Vec<OwnedValue>>> {
+        let shared = &self.shared;
+        if !shared.is_keyed() || key.len() != shared.key.len() {
+            return Err(Error::InvalidOp {
+                table: shared.name.to_string(),
+                reason: if shared.is_keyed() {
+                    format!(
+                        "a key has {} values, one per key column; {} given",
+                        shared.key.len(),
+                        key.len()
+                    )
+                } else {
+                    format!("get needs a keyed table; this one is {}", self.kind())
+                },
+            });
+        }
+        let columns = keyed::key_arrays(&shared.name, &shared.schema, &shared.key, key)?;
+        let core = self.core()?;
+        let graph = core.graph.read();
+        let state = &graph.node(shared.id).state;
+        let keyed = state
+            .keyed
+            .as_ref()
+            .expect("invariant: a keyed table has a keyed state");
+        let Some(slot) = keyed.slot_of(&columns, 0) else {
+            return Ok(None);
+        };
+        let chunks = state.log.chunks();
+        let chunk = &chunks[chunk::chunk_index(chunks, slot as u64)];
+        let index = usize::try_from(slot as u64 - chunk.start)
+            .expect("invariant: a row's index in its chunk fits usize");
+        Ok(Some(
+            chunk
+                .batch
+                .columns()
+                .iter()
+                .map(|c| value_at(c.as_ref(), index).map_or(OwnedValue::Null, OwnedValue::from))
+                .collect(),
+        ))
     }
 
     /// Registers a listener: a callback on the cycle thread with each update of this table.

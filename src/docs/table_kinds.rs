@@ -32,9 +32,16 @@
 //!   of the cycle that goes past it.
 //! - Derived tables (`ring_table`, `tail`, `blink_to_append_only`) of a keyed table are
 //!   refused for now.
-//! - A cycle rebuilds only the 256-row chunks holding a written key, copying their unchanged
-//!   rows in bulk; random writes across a very large table touch most chunks, so the cost per
-//!   cycle is O(keys written × 256 rows) at worst, bounded by the table's size.
+//! - A cycle costs O(keys written), not O(table size): the rows are in chunks of 4,096, and a
+//!   chunk column a cycle changes is written in place into its spare, the column's version
+//!   before its last change, which no snapshot holds any more (double buffering). Snapshots
+//!   are never mutated: a spare someone still holds (an old snapshot, an update a subscriber
+//!   has not taken), or one a write does not fit (a string changing length), is left alone and
+//!   that chunk column is rebuilt instead, at O(4,096 rows). The price is memory: a chunk
+//!   column that changes keeps two versions.
+//! - [`Table::get`](crate::Table::get) reads a key's current row (one hash probe);
+//!   [`TableSnapshot::rows_in_key_order`](crate::TableSnapshot::rows_in_key_order) reads the
+//!   rows in key order.
 //!
 //! ## Differences from the systems users know
 //!
