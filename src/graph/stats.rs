@@ -3,6 +3,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use crate::durable::LogStats;
 use crate::step::Step;
 
 /// What one cycle did and how long it took.
@@ -23,6 +24,13 @@ pub struct CycleStats {
     pub rows_dropped: u64,
     /// Tables that changed.
     pub tables_changed: usize,
+    /// How long the cycle waited for its durable tables' records to be written and synced
+    /// ([`SyncPolicy::EveryCycle`](crate::SyncPolicy::EveryCycle)), holding only the
+    /// upgradable side of the global lock; not part of `duration`.
+    pub log_wait: Duration,
+    /// Bytes of this cycle's log records, when the cycle waited for them (otherwise 0: the
+    /// writer counts them in [`LogStats::bytes`]).
+    pub log_bytes: u64,
 }
 
 /// Totals over the engine's life.
@@ -41,6 +49,11 @@ pub struct EngineStats {
     pub total_cycle_time: Duration,
     /// The longest cycle.
     pub max_cycle_time: Duration,
+    /// Total time cycles waited for their log records to be synced (see
+    /// [`CycleStats::log_wait`]).
+    pub total_log_wait: Duration,
+    /// The durable log writer's totals (zero without a data directory).
+    pub log: LogStats,
 }
 
 impl EngineStats {
@@ -72,6 +85,7 @@ impl StatsLog {
         t.rows_dropped += c.rows_dropped;
         t.total_cycle_time += c.duration;
         t.max_cycle_time = t.max_cycle_time.max(c.duration);
+        t.total_log_wait += c.log_wait;
         if self.recent.len() == RECENT {
             self.recent.pop_front();
         }
