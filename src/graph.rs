@@ -396,7 +396,9 @@ impl Graph {
         let node = self.node_mut(id);
         node.state = state;
         node.log = Some(log);
-        let snapshot = node.state.snapshot(step, &node.shared.schema);
+        let snapshot = node
+            .state
+            .snapshot(step, &node.shared.schema, &node.shared.key);
         node.shared.snapshot.store(Arc::new(snapshot));
         if node.state.retention.is_blink() && !node.state.log.rows().is_empty() {
             self.nonempty_blinks.push(id);
