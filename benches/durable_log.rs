@@ -89,7 +89,9 @@ fn cycle_w3(c: &mut Criterion) {
             });
         });
         let after = engine.stats();
-        let n = u32::try_from(after.cycles - before.cycles).expect("cycles fit").max(1);
+        let n = u32::try_from(after.cycles - before.cycles)
+            .expect("cycles fit")
+            .max(1);
         #[allow(clippy::cast_precision_loss)] // a report
         let mb = (after.log.bytes - before.log.bytes) as f64 / 1e6;
         eprintln!(
