@@ -309,4 +309,11 @@ pub struct LogStats {
     pub checkpoint_bytes: u64,
     /// Time spent writing them (off the cycle and the log writer).
     pub checkpoint_time: Duration,
+    /// Durable tables replayed since the engine started.
+    pub replayed_tables: u64,
+    /// Rows they replayed (checkpoint rows and logged rows).
+    pub replayed_rows: u64,
+    /// Time spent replaying them (reading checkpoints and logs, when the tables were
+    /// created); per table in [`ReplayReport::duration`].
+    pub replay_time: Duration,
 }

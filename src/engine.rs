@@ -435,10 +435,7 @@ impl EngineHandle {
         if let Some(c) = &opened.report.corruption {
             self.core.report_shared(c.clone());
         }
-        durable
-            .reports
-            .lock()
-            .insert(table.shared.name.clone(), opened.report.clone());
+        durable.record_replay(&opened.report);
     }
 
     /// What replaying durable table `table` found when it was created in this engine:

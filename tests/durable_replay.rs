@@ -558,6 +558,14 @@ fn stats_report_bytes_logged_fsyncs_and_the_cycle_wait() {
     // A cycle with nothing to log does not wait.
     e.run_cycle();
     assert_eq!(e.last_cycle().unwrap().log_bytes, 0);
+    assert_eq!((s.log.replayed_tables, s.log.replayed_rows), (1, 0));
+    drop(e);
+    // The next engine counts the replay at start: the table's 100 rows.
+    let e = engine(dir.path());
+    let _table = durable_table(&e, "xs", TableKind::Append);
+    let s = e.stats();
+    assert_eq!((s.log.replayed_tables, s.log.replayed_rows), (1, 100));
+    assert_eq!(s.log.replay_time, e.replay_report("xs").unwrap().duration);
 }
 
 #[test]

@@ -273,7 +273,20 @@ impl Durable {
         std::mem::take(&mut *self.shared.errors.lock())
     }
 
-    /// Bytes logged, fsyncs and their time, checkpoints.
+    /// Counts a replay in the totals [`stats`](Self::stats) gives, and keeps its report.
+    pub(crate) fn record_replay(&self, report: &ReplayReport) {
+        {
+            let mut s = self.shared.stats.lock();
+            s.replayed_tables += 1;
+            s.replayed_rows += report.rows + report.checkpoint_rows;
+            s.replay_time += report.duration;
+        }
+        self.reports
+            .lock()
+            .insert(Arc::from(report.table.as_str()), report.clone());
+    }
+
+    /// Bytes logged, fsyncs and their time, checkpoints, replays.
     pub(crate) fn stats(&self) -> LogStats {
         *self.shared.stats.lock()
     }
