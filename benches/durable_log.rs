@@ -97,8 +97,11 @@ fn cycle_w3(c: &mut Criterion) {
         eprintln!(
             "cycle_w3/{label}: {cycles} cycles; per cycle: exclusive lock {:?}, log wait {:?}; \
              {mb:.1} MB logged, {} fsyncs",
-            (after.total_cycle_time - before.total_cycle_time) / n,
-            (after.total_log_wait - before.total_log_wait) / n,
+            after
+                .total_cycle_time
+                .saturating_sub(before.total_cycle_time)
+                / n,
+            after.total_log_wait.saturating_sub(before.total_log_wait) / n,
             after.log.fsyncs - before.log.fsyncs,
         );
         drop(engine);

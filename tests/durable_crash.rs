@@ -16,10 +16,11 @@ use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use arrow_array::{Array, Int64Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use parking_lot::Mutex;
 use tickertable::{
     DynamicTableWriter, DynamicWriterOptions, Engine, ErrorCode, SyncPolicy, TableUpdate, Value,
 };
@@ -104,9 +105,7 @@ fn child_process_writes_until_killed() {
                 .iter()
                 .flat_map(|b| column(b, 2).values().iter().copied())
                 .fold(0i64, i64::wrapping_add);
-            sink.lock()
-                .unwrap()
-                .push((u.added().start, u.added().end, sum));
+            sink.lock().push((u.added().start, u.added().end, sum));
         })
         .unwrap();
     for w in 0..WRITERS {
@@ -130,7 +129,7 @@ fn child_process_writes_until_killed() {
     let stdout = std::io::stdout();
     for _ in 0..MAX_CHILD_CYCLES {
         engine.run_cycle();
-        let acks = std::mem::take(&mut *seen.lock().unwrap());
+        let acks = std::mem::take(&mut *seen.lock());
         let mut out = stdout.lock();
         for (start, end, sum) in acks {
             // One write per line: a kill never leaves half an acknowledgement behind.

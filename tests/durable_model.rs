@@ -29,7 +29,7 @@ const RING: usize = 7;
 #[derive(Debug, Clone)]
 enum Op {
     /// `n` new rows into the append and ring tables.
-    Append(usize),
+    Append(i64),
     /// Upserts into the keyed table.
     Upsert(Vec<(i64, i64)>),
     /// Deletes a key from the keyed table.
@@ -41,7 +41,7 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        3 => (1usize..6).prop_map(Op::Append),
+        3 => (1i64..6).prop_map(Op::Append),
         3 => prop::collection::vec((0i64..10, -50i64..50), 1..5).prop_map(Op::Upsert),
         1 => (0i64..10).prop_map(Op::Delete),
         3 => Just(Op::Cycle),
@@ -191,8 +191,8 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
     for (i, op) in ops.iter().enumerate() {
         match op {
             Op::Append(n) => {
-                let values: Vec<i64> = (next..next + *n as i64).collect();
-                next += *n as i64;
+                let values: Vec<i64> = (next..next + n).collect();
+                next += n;
                 for p in [&d.append.1, &d.ring.1, &r.append.1, &r.ring.1] {
                     p.add(int_batch(values.iter().copied())).unwrap();
                 }
