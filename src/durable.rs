@@ -86,6 +86,10 @@
 //! | [`Interval(d)`](SyncPolicy::Interval) | its records are handed to the writer; it fsyncs at most every `d` | a crash of the process once written (at once, in practice); of the machine after the next sync |
 //! | [`Never`](SyncPolicy::Never) | as `Interval`; the OS decides when to write back | a crash of the process once written; of the machine, if the OS wrote it |
 //!
+//! With `Never` and `Interval` a cycle does not wait for the log, except when the writer is
+//! 16 cycles behind: then it waits for the oldest of them to be written (back-pressure, so a
+//! disk slower than the producers slows the cycle instead of filling memory).
+//!
 //! So with `EveryCycle`, a [`TablePublisher::add`](crate::TablePublisher::add), a
 //! `write_row` followed by a cycle, or a Flight `DoPut`, whose rows a listener or subscription
 //! has seen, is on disk. A clean shutdown syncs everything whatever the policy. If writing or

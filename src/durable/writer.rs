@@ -32,6 +32,12 @@ use crate::table::shared::TableId;
 /// How long a cycle waits on its [`Ack`] before it looks whether the writer died.
 const ACK_SLICE: Duration = Duration::from_millis(100);
 
+/// With [`SyncPolicy::Never`] and [`SyncPolicy::Interval`] cycles do not wait for the log,
+/// but at most this many cycles' records are handed over and not yet written: past it, a
+/// cycle waits for the oldest (as `EveryCycle` waits for its own), so a disk slower than
+/// the producers slows the cycle instead of growing memory without bound.
+pub(crate) const MAX_UNWRITTEN_CYCLES: usize = 16;
+
 /// The durability settings of an engine.
 #[derive(Debug, Clone)]
 pub(crate) struct Options {
@@ -87,7 +93,9 @@ enum Msg {
     Cycle {
         step: Step,
         records: Vec<Record>,
-        ack: Option<Arc<Ack>>,
+        ack: Arc<Ack>,
+        /// Fsync the tables written before acknowledging (`EveryCycle`).
+        sync: bool,
     },
 }
 
@@ -109,6 +117,10 @@ impl Ack {
             done: Mutex::new(None),
             cv: Condvar::new(),
         })
+    }
+
+    fn is_set(&self) -> bool {
+        self.done.lock().is_some()
     }
 
     fn set(&self, acked: Acked) {
@@ -147,6 +159,9 @@ pub(crate) struct Durable {
     /// Tables opened (replayed) in this engine, by name: opening one twice is refused.
     pub(crate) open_names: Mutex<HashSet<Arc<str>>>,
     pub(crate) reports: Mutex<HashMap<Arc<str>, ReplayReport>>,
+    /// `Never` and `Interval`: the acknowledgements of cycles handed over and maybe not yet
+    /// written, oldest first (at most [`MAX_UNWRITTEN_CYCLES`] after a cycle submits).
+    unwritten: Mutex<VecDeque<Arc<Ack>>>,
 }
 
 impl std::fmt::Debug for Durable {
@@ -197,6 +212,7 @@ impl Durable {
             thread: Mutex::new(Some(thread)),
             open_names: Mutex::new(HashSet::new()),
             reports: Mutex::new(HashMap::new()),
+            unwritten: Mutex::new(VecDeque::new()),
         })
     }
 
@@ -369,24 +385,40 @@ impl CycleLog<'_> {
         });
     }
 
-    /// Hands the records to the writer. With [`SyncPolicy::EveryCycle`] and records to
-    /// write, returns the [`Ack`] to wait for before the cycle delivers.
+    /// Hands the records to the writer and returns the [`Ack`] the cycle must wait for
+    /// before it delivers, if any: with [`SyncPolicy::EveryCycle`] and records to write,
+    /// this cycle's (written and fsynced); with the other policies, the oldest cycle's
+    /// handed over and not yet written once more than [`MAX_UNWRITTEN_CYCLES`] are.
+    /// O(records); one allocation per cycle, none per row.
     pub(crate) fn submit(self) -> Option<Arc<Ack>> {
         if self.records.is_empty() {
             return None;
         }
-        let wait = self.durable.options.sync == SyncPolicy::EveryCycle
-            && self
-                .records
-                .iter()
-                .any(|r| !matches!(r.body, Body::Checkpoint(_)));
-        let ack = wait.then(Ack::new);
+        let every_cycle = self.durable.options.sync == SyncPolicy::EveryCycle;
+        let rows = self
+            .records
+            .iter()
+            .any(|r| !matches!(r.body, Body::Checkpoint(_)));
+        let ack = Ack::new();
         self.durable.push(Msg::Cycle {
             step: self.step,
             records: self.records,
             ack: ack.clone(),
+            sync: every_cycle && rows,
         });
-        ack
+        if every_cycle {
+            return rows.then_some(ack);
+        }
+        let mut unwritten = self.durable.unwritten.lock();
+        while unwritten.front().is_some_and(|a| a.is_set()) {
+            unwritten.pop_front();
+        }
+        unwritten.push_back(ack);
+        if unwritten.len() > MAX_UNWRITTEN_CYCLES {
+            unwritten.pop_front()
+        } else {
+            None
+        }
     }
 }
 
@@ -459,7 +491,12 @@ impl Writer {
                             },
                         );
                     }
-                    Msg::Cycle { step, records, ack } => self.cycle(step, records, ack.as_deref()),
+                    Msg::Cycle {
+                        step,
+                        records,
+                        ack,
+                        sync,
+                    } => self.cycle(step, records, &ack, sync),
                 }
             }
             // What was written reaches the OS after every batch of messages: a crash of the
@@ -478,7 +515,7 @@ impl Writer {
         }
     }
 
-    fn cycle(&mut self, step: Step, records: Vec<Record>, ack: Option<&Ack>) {
+    fn cycle(&mut self, step: Step, records: Vec<Record>, ack: &Ack, sync: bool) {
         let mut bytes = 0;
         let mut written: Vec<TableId> = Vec::new();
         for r in records {
@@ -499,25 +536,28 @@ impl Writer {
                 },
             }
         }
-        if ack.is_some() {
-            for id in written {
-                let Some(o) = self.open.get_mut(&id) else {
-                    continue;
-                };
-                let t = Instant::now();
-                let r = o.segment.sync();
-                let took = t.elapsed();
-                o.unsynced = false;
-                self.record_sync(took);
-                if let Err(e) = r {
+        for id in written {
+            let Some(o) = self.open.get_mut(&id) else {
+                continue;
+            };
+            if !sync {
+                // Written, not synced: handed to the OS before it is acknowledged.
+                if let Err(e) = o.segment.flush() {
                     self.fail(id, Error::Io(e));
                 }
+                continue;
+            }
+            let t = Instant::now();
+            let r = o.segment.sync();
+            let took = t.elapsed();
+            o.unsynced = false;
+            self.record_sync(took);
+            if let Err(e) = r {
+                self.fail(id, Error::Io(e));
             }
         }
         self.shared.stats.lock().bytes += bytes;
-        if let Some(ack) = ack {
-            ack.set(Acked { bytes });
-        }
+        ack.set(Acked { bytes });
     }
 
     fn record_sync(&self, took: Duration) {

@@ -33,6 +33,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::durable::writer::CycleLog;
+use crate::durable::SyncPolicy;
 use crate::error::{panic_message, Error};
 use crate::graph::stats::CycleStats;
 use crate::graph::{AfterClose, Core, Graph, ShutdownFn};
@@ -203,7 +204,9 @@ fn run_inner(core: &Arc<Core>, last: bool) -> Step {
 
 /// Hands the cycle's log records to the writer and, with `SyncPolicy::EveryCycle`, waits
 /// for them to be synced holding only the upgradable side of the global lock: readers go on
-/// meanwhile; another cycle or a table being created waits. Returns the exclusive side.
+/// meanwhile; another cycle or a table being created waits. With the other policies it
+/// waits the same way only when the writer is `MAX_UNWRITTEN_CYCLES` cycles behind.
+/// Returns the exclusive side.
 fn wait_for_log<'a>(
     core: &'a Core,
     graph: RwLockWriteGuard<'a, Graph>,
@@ -229,7 +232,10 @@ fn wait_for_log<'a>(
     let waited = Instant::now();
     let acked = durable.wait(&ack);
     stats.log_wait = waited.elapsed();
-    stats.log_bytes = acked.map_or(0, |a| a.bytes);
+    if durable.options.sync == SyncPolicy::EveryCycle {
+        // Otherwise the wait was for an older cycle's records (a backlog), not this one's.
+        stats.log_bytes = acked.map_or(0, |a| a.bytes);
+    }
     let relock = Instant::now();
     let graph = upgrade(shared);
     **relocked = Instant::now();

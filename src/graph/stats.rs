@@ -25,7 +25,8 @@ pub struct CycleStats {
     /// Tables that changed.
     pub tables_changed: usize,
     /// How long the cycle waited for its durable tables' records to be written and synced
-    /// ([`SyncPolicy::EveryCycle`](crate::SyncPolicy::EveryCycle)), holding only the
+    /// ([`SyncPolicy::EveryCycle`](crate::SyncPolicy::EveryCycle)), or with the other
+    /// policies for a log writer that fell 16 cycles behind to catch up, holding only the
     /// upgradable side of the global lock; not part of `duration`.
     pub log_wait: Duration,
     /// Bytes of this cycle's log records, when the cycle waited for them (otherwise 0: the
