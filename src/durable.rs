@@ -109,6 +109,10 @@
 //! publishes and delivers. The time it waited is [`CycleStats::log_wait`], outside
 //! [`CycleStats::duration`].
 //!
+//!
+//! `benches/durable_log.rs` measures it: a W3 cycle (10,000 rows) with the log off, `Never`
+//! and `EveryCycle`, printing the exclusive-lock time of a cycle next to its wait for the log.
+//!
 //! [`EngineHandle::read`]: crate::EngineHandle::read
 //! [`Table::snapshot`]: crate::Table::snapshot
 //! [`CycleStats::log_wait`]: crate::CycleStats::log_wait
@@ -127,7 +131,11 @@
 //! it and later segments are renamed `*.corrupt`; everything before it is replayed, nothing
 //! after it. A schema or kind other than the logged one is refused with
 //! [`Error::SchemaChanged`] / [`Error::KindChanged`], naming both. What replay did is
-//! [`EngineHandle::replay_report`](crate::EngineHandle::replay_report).
+//! [`EngineHandle::replay_report`](crate::EngineHandle::replay_report); the engine's totals
+//! (tables, rows, time) are in [`LogStats`], part of
+//! [`EngineStats::log`](crate::EngineStats::log), with the bytes logged and the fsyncs.
+//! Replay costs O(log bytes after the checkpoint) for append and keyed tables, O(log
+//! records) plus O(capacity) for a ring, O(log records) for a blink table.
 //!
 //! # Checkpoints
 //!
