@@ -178,6 +178,13 @@ impl Core {
         std::mem::take(&mut *self.dirty.lock())
     }
 
+    /// Wakes the durable log writer if a cycle handed it records (see `durable/writer.rs`).
+    pub(crate) fn wake_log_writer(&self) {
+        if let Some(durable) = &self.durable {
+            durable.wake();
+        }
+    }
+
     /// Logs an error the engine met on its own and keeps it for `recent_errors`.
     pub(crate) fn report(&self, error: Error) {
         self.report_shared(Arc::new(error));

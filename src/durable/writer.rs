@@ -141,6 +141,10 @@ struct Shared {
     queue_cv: Condvar,
     /// Set if the writer thread died; waiters stop waiting. `Release`/`Acquire`.
     dead: AtomicBool,
+    /// A cycle queued messages without waking the writer ([`Durable::wake`] does, once the
+    /// cycle no longer holds the exclusive side of the global lock). Set and cleared with
+    /// the queue lock held, so `Relaxed`.
+    needs_wake: AtomicBool,
     stats: Mutex<LogStats>,
     /// Tables whose log failed, for the next cycle to close (with their error).
     failed: Mutex<Vec<(TableId, Arc<Error>)>>,
@@ -184,6 +188,7 @@ impl Durable {
             queue: Mutex::new(Queue::default()),
             queue_cv: Condvar::new(),
             dead: AtomicBool::new(false),
+            needs_wake: AtomicBool::new(false),
             stats: Mutex::new(LogStats::default()),
             failed: Mutex::new(Vec::new()),
             errors: Mutex::new(Vec::new()),
@@ -249,6 +254,25 @@ impl Durable {
         let mut q = self.shared.queue.lock();
         q.msgs.push_back(msg);
         self.shared.queue_cv.notify_one();
+    }
+
+    /// Queues a cycle's records without waking the writer: woken under the exclusive side
+    /// of the global lock, on two busy cores it would take the cycle's CPU (the scheduler
+    /// favours a thread that slept) and stretch the time the lock is held exclusively.
+    fn push_quiet(&self, msg: Msg) {
+        let mut q = self.shared.queue.lock();
+        q.msgs.push_back(msg);
+        self.shared.needs_wake.store(true, Ordering::Relaxed);
+    }
+
+    /// Wakes the writer if a cycle queued records for it. The cycle calls it once it holds
+    /// at most the upgradable side of the global lock (before it waits for an [`Ack`]) or
+    /// none (after it released the lock).
+    pub(crate) fn wake(&self) {
+        let _q = self.shared.queue.lock();
+        if self.shared.needs_wake.swap(false, Ordering::Relaxed) {
+            self.shared.queue_cv.notify_one();
+        }
     }
 
     /// Starts collecting a cycle's records.
@@ -385,7 +409,8 @@ impl CycleLog<'_> {
         });
     }
 
-    /// Hands the records to the writer and returns the [`Ack`] the cycle must wait for
+    /// Hands the records to the writer (without waking it: see [`Durable::wake`]) and
+    /// returns the [`Ack`] the cycle must wait for
     /// before it delivers, if any: with [`SyncPolicy::EveryCycle`] and records to write,
     /// this cycle's (written and fsynced); with the other policies, the oldest cycle's
     /// handed over and not yet written once more than [`MAX_UNWRITTEN_CYCLES`] are.
@@ -400,7 +425,7 @@ impl CycleLog<'_> {
             .iter()
             .any(|r| !matches!(r.body, Body::Checkpoint(_)));
         let ack = Ack::new();
-        self.durable.push(Msg::Cycle {
+        self.durable.push_quiet(Msg::Cycle {
             step: self.step,
             records: self.records,
             ack: ack.clone(),

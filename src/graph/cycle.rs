@@ -197,6 +197,9 @@ fn run_inner(core: &Arc<Core>, last: bool) -> Step {
     // the cycle thread) are recorded in step order.
     core.stats.lock().record(stats);
     drop(graph);
+    // Records handed over without a wait (`Never`, `Interval`, checkpoints): the log writer
+    // starts on them once the lock is released.
+    core.wake_log_writer();
     drop(in_cycle);
     finish(core, after);
     step
@@ -229,6 +232,7 @@ fn wait_for_log<'a>(
     };
     **exclusive += relocked.elapsed();
     let shared = downgrade_to_upgradable(graph);
+    durable.wake();
     let waited = Instant::now();
     let acked = durable.wait(&ack);
     stats.log_wait = waited.elapsed();
