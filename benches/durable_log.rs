@@ -18,20 +18,22 @@
 //! - `replay/ring_1M_cap_100k`: the same log replayed as a ring of 100,000 rows (only the
 //!   records the capacity keeps are decoded).
 //!
-//! Measured 2026-12-02 (load average 12-20 from other builds, so read them as rough):
+//! Measured 2026-12-02 at 14:47 UTC (load average 4.6 from other builds; read as rough):
 //!
 //! | bench | time per iteration | exclusive lock per cycle | log wait per cycle |
 //! |---|---|---|---|
-//! | `cycle_w3/off` | 9-18 µs | 12-17 µs | 0 |
-//! | `cycle_w3/never` | 1.8 ms | 1.5-1.8 ms | 0 |
-//! | `cycle_w3/every_cycle` | 7.4-9.7 ms | 0.4-0.8 ms | 7.9-9.5 ms (the fsync) |
-//! | `replay/append_1M` | 50 ms (20M rows/s) | | |
-//! | `replay/ring_1M_cap_100k` | 27 ms (36M log rows/s) | | |
+//! | `cycle_w3/off` | 3.9 µs | 3.9 µs | 0 |
+//! | `cycle_w3/never` | 294 µs | 30 µs | 1.7 µs |
+//! | `cycle_w3/every_cycle` | 2.1 ms | 18 µs | 1.6 ms (the fsync) |
+//! | `replay/append_1M` | 21 ms (47M rows/s) | | |
+//! | `replay/ring_1M_cap_100k` | 8.7 ms (115M log rows/s) | | |
 //!
-//! A W3 record is about 310 KB (31 bytes a row). `never`'s exclusive time is not the
-//! cycle's own work: the log writer thread encodes and writes the previous cycle's record at
-//! the same time on the two loaded cores; this is not yet profiled.
-
+//! A W3 record is about 310 KB (31 bytes a row). `never`'s time past its exclusive lock is
+//! spent after the lock is released, while the woken log writer encodes and writes the
+//! record on the two busy cores. Before the cycle woke the writer only once it had left the
+//! exclusive side, `never` held the lock exclusively for 1.5-1.8 ms a cycle and
+//! `every_cycle` for 0.4-0.8 ms (under a load average of 12-20).
+//!
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
