@@ -33,7 +33,7 @@
 //! record on the two busy cores. Before the cycle woke the writer only once it had left the
 //! exclusive side, `never` held the lock exclusively for 1.5-1.8 ms a cycle and
 //! `every_cycle` for 0.4-0.8 ms (under a load average of 12-20).
-//!
+
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
