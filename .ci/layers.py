@@ -26,7 +26,7 @@ LAYERS = [
               "subscribe/update", "subscribe", "publish/columns", "flight/wire"]),
     ("table state", ["table/append", "table/blink", "table/ring", "table/keyed", "table/state",
                      "table/shared", "publish/rows", "publish/staging", "subscribe/listener",
-                     "subscribe/queue", "subscribe/registry", "mirror"]),
+                     "subscribe/queue", "subscribe/registry", "mirror", "durable"]),
     ("graph", ["graph"]),
     ("handles", ["table", "subscribe/subscription", "publish", "engine"]),
     ("on the public API", ["publish/mtw", "flight"]),

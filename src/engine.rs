@@ -20,12 +20,16 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use arrow_schema::SchemaRef;
 
+use crate::durable::replay::Opened;
+use crate::durable::writer::{Durable, Options as DurableOptions};
+use crate::durable::{Durability, ReplayReport, SyncPolicy, DEFAULT_SEGMENT_BYTES};
 use crate::error::{Error, Result};
 use crate::graph::{
     cycle, AfterClose, Config, Core, CycleStats, EngineStats, Flusher, Graph, TableStats,
@@ -129,12 +133,21 @@ fn shutdown(core: &Arc<Core>) {
         core.visible_cv.notify_all();
     }
     cycle::finish(core, after);
+    if let Some(durable) = &core.durable {
+        durable.shutdown();
+        for e in durable.take_errors() {
+            core.report(e);
+        }
+    }
 }
 
 /// Configures and builds an [`Engine`].
 #[derive(Debug, Clone)]
 pub struct Builder {
     config: Config,
+    data_dir: Option<PathBuf>,
+    sync: SyncPolicy,
+    segment_bytes: u64,
 }
 
 impl Default for Builder {
@@ -146,6 +159,9 @@ impl Default for Builder {
                 low_latency: None,
                 staging_limit: DEFAULT_STAGING_LIMIT,
             },
+            data_dir: None,
+            sync: SyncPolicy::default(),
+            segment_bytes: DEFAULT_SEGMENT_BYTES,
         }
     }
 }
@@ -179,12 +195,38 @@ impl Builder {
         self
     }
 
+    /// The directory durable tables log to and are replayed from (created if missing); see
+    /// [`crate::durable`]. Without one, a durable table is refused. One engine per directory
+    /// at a time.
+    #[must_use]
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// When durable tables' logs are fsynced (default [`SyncPolicy::EveryCycle`]), and so
+    /// what a delivered update promises; see [`crate::durable`].
+    #[must_use]
+    pub fn sync_policy(mut self, policy: SyncPolicy) -> Self {
+        self.sync = policy;
+        self
+    }
+
+    /// The size past which a log segment is closed and a new one started (default 64 MiB).
+    /// It is also the least log a ring or keyed table writes between two checkpoints.
+    #[must_use]
+    pub fn log_segment_bytes(mut self, bytes: u64) -> Self {
+        self.segment_bytes = bytes;
+        self
+    }
+
     /// Builds the engine and starts its cycle thread (unless manual).
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidOption`] for a zero period or staging limit, [`Error::Io`] if the thread
-    /// cannot be spawned.
+    /// [`Error::InvalidOption`] for a zero period, staging limit or segment size or a zero
+    /// sync interval, [`Error::Io`] if a thread cannot be spawned or the data directory cannot
+    /// be made.
     pub fn build(self) -> Result<Engine> {
         if self.config.period.is_zero() {
             return Err(Error::InvalidOption {
@@ -198,7 +240,27 @@ impl Builder {
                 reason: "must be at least 1 row".into(),
             });
         }
-        let core = Arc::new(Core::new(self.config));
+        if self.segment_bytes == 0 {
+            return Err(Error::InvalidOption {
+                option: "log segment size",
+                reason: "must be at least 1 byte".into(),
+            });
+        }
+        if self.sync == SyncPolicy::Interval(Duration::ZERO) {
+            return Err(Error::InvalidOption {
+                option: "sync interval",
+                reason: "must be > 0 (use SyncPolicy::EveryCycle)".into(),
+            });
+        }
+        let durable = match self.data_dir {
+            Some(dir) => Some(Durable::start(DurableOptions {
+                dir,
+                sync: self.sync,
+                segment_bytes: self.segment_bytes,
+            })?),
+            None => None,
+        };
+        let core = Arc::new(Core::new(self.config, durable));
         let thread = if self.config.threaded {
             let c = core.clone();
             Some(
@@ -320,6 +382,82 @@ impl EngineHandle {
         Ok(self.table_handle(shared))
     }
 
+    /// Replays a durable table's files, before the table is added (no lock is held).
+    fn open_durable(
+        &self,
+        name: &str,
+        schema: &SchemaRef,
+        retention: Retention,
+        key: &Arc<[usize]>,
+        durability: Durability,
+    ) -> Result<Option<Opened<'_>>> {
+        if durability == Durability::None {
+            return Ok(None);
+        }
+        let Some(durable) = &self.core.durable else {
+            return Err(Error::InvalidOption {
+                option: "durability",
+                reason: format!(
+                    "table {name:?} is durable, but the engine has no data directory \
+                     (Builder::data_dir)"
+                ),
+            });
+        };
+        self.check_alive()?;
+        // The checks `add_table` makes, before any file is touched.
+        if name.is_empty() || schema.fields().is_empty() {
+            return Ok(None);
+        }
+        if self.core.graph.read().table(name).is_some() {
+            return Err(Error::TableExists {
+                table: name.to_owned(),
+            });
+        }
+        durable.open(name, schema, retention, key).map(Some)
+    }
+
+    /// Gives a durable table just added its replayed storage and its log.
+    fn install(&self, graph: &mut Graph, table: &Table, mut opened: Opened<'_>) {
+        let durable = self
+            .core
+            .durable
+            .as_ref()
+            .expect("invariant: opened by this engine's log");
+        let segment = opened.take_segment();
+        let log = durable.register(
+            table.id(),
+            table.shared.name.clone(),
+            table.schema().clone(),
+            opened.shape.clone(),
+            segment,
+            opened.end,
+        );
+        let state = opened.state.take().expect("invariant: taken once");
+        graph.install_replayed(&self.core, table.id(), state, opened.last_step, log);
+        if let Some(c) = &opened.report.corruption {
+            self.core.report_shared(c.clone());
+        }
+        durable.record_replay(&opened.report);
+    }
+
+    /// What replaying durable table `table` found when it was created in this engine:
+    /// records, rows, bytes, time, corruption truncated. `None` for a table that is not
+    /// durable (or not created yet).
+    pub fn replay_report(&self, table: &str) -> Option<ReplayReport> {
+        self.core
+            .durable
+            .as_ref()?
+            .reports
+            .lock()
+            .get(table)
+            .cloned()
+    }
+
+    /// The engine's data directory, if it has one.
+    pub fn data_dir(&self) -> Option<&std::path::Path> {
+        self.core.durable.as_ref().map(|d| d.options.dir.as_path())
+    }
+
     /// Creates a table fed by a [`TablePublisher`] (a blink table unless the options say so).
     ///
     /// # Errors
@@ -348,6 +486,7 @@ impl EngineHandle {
             }
         };
         let key = resolve_key(name, &schema, options.kind, &options.key)?;
+        let opened = self.open_durable(name, &schema, retention, &key, options.durability)?;
         let mut after = AfterClose::default();
         let mut graph = self.core.graph.write();
         let table = self.add(
@@ -361,6 +500,9 @@ impl EngineHandle {
             },
             &mut after,
         )?;
+        if let Some(opened) = opened {
+            self.install(&mut graph, &table, opened);
+        }
         let publisher = TablePublisher::new(table.clone(), self.core.clone());
         if let Some(mut f) = options.on_flush {
             let t = table.clone();
@@ -401,11 +543,16 @@ impl EngineHandle {
         schema: SchemaRef,
         options: DynamicWriterOptions,
     ) -> Result<DynamicTableWriter> {
-        let DynamicWriterOptions { kind, key } = options;
+        let DynamicWriterOptions {
+            kind,
+            key,
+            durability,
+        } = options;
         // Refuse unsupported column types before the table exists.
         RowBuffer::new(&schema, false, 0)?;
         let retention = Retention::for_kind(kind)?;
         let key = resolve_key(name, &schema, kind, &key)?;
+        let opened = self.open_durable(name, &schema, retention, &key, durability)?;
         let mut after = AfterClose::default();
         let mut graph = self.core.graph.write();
         let table = self.add(
@@ -419,6 +566,9 @@ impl EngineHandle {
             },
             &mut after,
         )?;
+        if let Some(opened) = opened {
+            self.install(&mut graph, &table, opened);
+        }
         Ok(DynamicTableWriter::new(table, self.core.clone()))
     }
 
@@ -649,7 +799,11 @@ impl EngineHandle {
 
     /// Totals over the engine's life.
     pub fn stats(&self) -> EngineStats {
-        self.core.stats.lock().totals
+        let mut stats = self.core.stats.lock().totals;
+        if let Some(durable) = &self.core.durable {
+            stats.log = durable.stats();
+        }
+        stats
     }
 
     /// Table `table`'s statistics: rows now and over its life, staged rows, consumers. Takes

@@ -271,6 +271,50 @@ pub enum Error {
         /// The panic's message.
         message: String,
     },
+    /// A durable table's log or checkpoint holds a record that is torn or corrupt (a bad
+    /// checksum, a cut-off record, a record that does not follow the one before it). Replay
+    /// keeps everything before `offset` and truncates the rest (see [`crate::durable`]).
+    #[error("table {table:?}: log {file} is corrupt at byte {offset}: {reason}")]
+    LogCorrupt {
+        /// The table.
+        table: String,
+        /// The file, as a path.
+        file: String,
+        /// The byte offset of the first bad record in `file`.
+        offset: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A durable table was created with a schema other than the one its log was written with.
+    #[error(
+        "table {table:?}: the log was written with schema {logged}, the table is given {given}"
+    )]
+    SchemaChanged {
+        /// The table.
+        table: String,
+        /// The logged schema's columns.
+        logged: String,
+        /// The given schema's columns.
+        given: String,
+    },
+    /// A durable table was created as another kind (or key) than its log was written with.
+    #[error("table {table:?}: the log was written for a {logged} table, the table is {given}")]
+    KindChanged {
+        /// The table.
+        table: String,
+        /// The logged kind (and key columns).
+        logged: String,
+        /// The given kind (and key columns).
+        given: String,
+    },
+    /// Writing or syncing a durable table's log failed; the table fails with this error.
+    #[error("table {table:?}: writing its log failed: {source}")]
+    LogWrite {
+        /// The table.
+        table: String,
+        /// The I/O error.
+        source: Arc<std::io::Error>,
+    },
     /// An Arrow operation failed.
     #[error(transparent)]
     Arrow(#[from] ArrowError),
@@ -461,7 +505,9 @@ impl Error {
             | Error::NoColumnNamed { .. }
             | Error::MissingKeyColumn { .. }
             | Error::UnsetColumn { .. }
-            | Error::UnsupportedType { .. } => ErrorCode::Schema,
+            | Error::UnsupportedType { .. }
+            | Error::SchemaChanged { .. }
+            | Error::KindChanged { .. } => ErrorCode::Schema,
             Error::InvalidOp { .. } => ErrorCode::InvalidOp,
             Error::StagingFull { .. } => ErrorCode::StagingFull,
             Error::BatchTooLarge { .. } => ErrorCode::BatchTooLarge,
@@ -480,7 +526,7 @@ impl Error {
             }
             Error::Remote { code, .. } => *code,
             Error::Protocol { .. } => ErrorCode::Protocol,
-            Error::Io(_) => ErrorCode::Io,
+            Error::Io(_) | Error::LogCorrupt { .. } | Error::LogWrite { .. } => ErrorCode::Io,
             Error::Arrow(_) => ErrorCode::Arrow,
         }
     }

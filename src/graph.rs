@@ -30,7 +30,14 @@
 //!    a subscription's queue;
 //! 5. leaf locks, under which nothing else is taken: a table's lifecycle
 //!    (`table/lifecycle.rs`), a listener's failure message, the statistics and error logs, a
-//!    multithreaded writer's lane, a Flight server's counters (`flight/server_stats.rs`).
+//!    multithreaded writer's lane, a Flight server's counters (`flight/server_stats.rs`), a
+//!    durable log writer's queue and a cycle's log acknowledgement (`durable/writer.rs`).
+//!
+//! With [`SyncPolicy::EveryCycle`](crate::durable::SyncPolicy::EveryCycle) a cycle that
+//! logged records does not hold the exclusive side while the log is fsynced: it downgrades
+//! to the *upgradable* side (readers come in, no other writer does), waits for the log
+//! writer's acknowledgement, and upgrades back to publish and deliver. The log writer takes
+//! no engine lock, so this wait cannot deadlock.
 //!
 //! Writers take only (2), (3) and (5), never the global lock: staging is the only handoff
 //! between writer threads and the cycle. Snapshot readers take no lock at all: they load an
@@ -49,6 +56,7 @@ use std::time::Duration;
 
 pub use stats::{CycleStats, EngineStats, TableStats, CYCLE_BUCKETS};
 
+use crate::durable::writer::{Durable, TableLog};
 use crate::error::{Error, Result};
 use crate::step::Step;
 use crate::subscribe::update::TableUpdate;
@@ -129,11 +137,14 @@ pub(crate) struct Core {
     pub(crate) visible_cv: Condvar,
     pub(crate) stats: Mutex<StatsLog>,
     errors: Mutex<VecDeque<Arc<Error>>>,
+    /// The data directory's log writer, if the engine has one.
+    pub(crate) durable: Option<Durable>,
 }
 
 impl Core {
-    pub(crate) fn new(config: Config) -> Self {
+    pub(crate) fn new(config: Config, durable: Option<Durable>) -> Self {
         Self {
+            durable,
             graph: RwLock::new(Graph::new()),
             config,
             dirty: Mutex::new(Vec::new()),
@@ -193,14 +204,26 @@ impl Core {
         std::mem::take(&mut *self.dirty.lock())
     }
 
+    /// Wakes the durable log writer if a cycle handed it records (see `durable/writer.rs`).
+    pub(crate) fn wake_log_writer(&self) {
+        if let Some(durable) = &self.durable {
+            durable.wake();
+        }
+    }
+
     /// Logs an error the engine met on its own and keeps it for `recent_errors`.
     pub(crate) fn report(&self, error: Error) {
+        self.report_shared(Arc::new(error));
+    }
+
+    /// As [`report`](Self::report), for an error kept elsewhere too.
+    pub(crate) fn report_shared(&self, error: Arc<Error>) {
         tracing::warn!(%error, "tickertable");
         let mut errors = self.errors.lock();
         if errors.len() == RECENT_ERRORS {
             errors.pop_front();
         }
-        errors.push_back(Arc::new(error));
+        errors.push_back(error);
     }
 
     pub(crate) fn recent_errors(&self) -> Vec<Arc<Error>> {
@@ -240,6 +263,8 @@ pub(crate) struct TableNode {
     pub(crate) children: Vec<TableId>,
     /// This cycle's update, for children to read; cleared at the end of the cycle.
     pub(crate) update: Option<Arc<TableUpdate>>,
+    /// A durable table's log (`durable/`): the cycle hands it what it staged.
+    pub(crate) log: Option<Arc<TableLog>>,
 }
 
 /// What closing tables leaves to do once the global lock is released, and errors to report.
@@ -330,6 +355,7 @@ impl Graph {
             state,
             children: Vec::new(),
             update: None,
+            log: None,
         });
         if let Some(src) = source {
             if let Some((_, closing)) = self.node(src).shared.lifecycle.closed() {
@@ -438,6 +464,35 @@ impl Graph {
     pub(crate) fn is_listed(&self, id: TableId) -> bool {
         let name = &self.node(id).shared.name;
         self.by_name.get(name) == Some(&id)
+    }
+
+    /// Gives a new durable table the storage replay rebuilt and its log, and moves the
+    /// engine's step up to the largest step logged (so steps never go back across a
+    /// restart). Publishes the table's snapshot at the engine's step.
+    pub(crate) fn install_replayed(
+        &mut self,
+        core: &Core,
+        id: TableId,
+        state: TableState,
+        last_step: Step,
+        log: Arc<TableLog>,
+    ) {
+        if last_step > self.step {
+            // SeqCst as in the cycle: `graph/wait.rs` reads it to know the next step.
+            core.begun.fetch_max(last_step.as_u64(), Ordering::SeqCst);
+            self.publish_step(core, last_step);
+        }
+        let step = self.step;
+        let node = self.node_mut(id);
+        node.state = state;
+        node.log = Some(log);
+        let snapshot = node
+            .state
+            .snapshot(step, &node.shared.schema, &node.shared.key);
+        node.shared.snapshot.store(Arc::new(snapshot));
+        if node.state.retention.is_blink() && !node.state.log.rows().is_empty() {
+            self.nonempty_blinks.push(id);
+        }
     }
 
     /// Publishes step `step` to readers that do not take the lock.

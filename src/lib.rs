@@ -78,6 +78,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod docs;
+pub mod durable;
 pub mod engine;
 pub mod error;
 pub mod expr;
@@ -94,6 +95,7 @@ pub mod table;
 #[cfg(any(test, feature = "test-util"))]
 pub mod test_util;
 
+pub use durable::{Durability, LogStats, ReplayReport, SyncPolicy};
 pub use engine::{Builder, Engine, EngineHandle, View};
 pub use error::{Error, ErrorCode, RemoteErrorKind, Result, TransactionError, TryPublishError};
 pub use expr::{BoundExpr, Expr, ExprError};

@@ -18,10 +18,46 @@ pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 // library built as a dependency (the `test-util` dev-dependency on this crate, the binaries),
 // which has no `loom` crate, so those builds keep parking_lot.
 #[cfg(not(all(loom, test)))]
-pub(crate) use parking_lot::{Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard};
+pub(crate) use parking_lot::{
+    Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockUpgradableReadGuard,
+    RwLockWriteGuard,
+};
 
 #[cfg(all(loom, test))]
-pub(crate) use loom_shim::{Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard};
+pub(crate) use loom_shim::{
+    Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockUpgradableReadGuard,
+    RwLockWriteGuard,
+};
+
+/// Gives up the exclusive side of `guard` but keeps out every other writer: readers may take
+/// the shared side meanwhile (`parking_lot`'s upgradable read). The cycle holds this while it
+/// waits for a durable log's fsync.
+#[cfg(not(all(loom, test)))]
+pub(crate) fn downgrade_to_upgradable<T>(
+    guard: RwLockWriteGuard<'_, T>,
+) -> RwLockUpgradableReadGuard<'_, T> {
+    RwLockWriteGuard::downgrade_to_upgradable(guard)
+}
+
+/// Takes the exclusive side back, waiting for the readers that came in meanwhile.
+#[cfg(not(all(loom, test)))]
+pub(crate) fn upgrade<T>(guard: RwLockUpgradableReadGuard<'_, T>) -> RwLockWriteGuard<'_, T> {
+    RwLockUpgradableReadGuard::upgrade(guard)
+}
+
+/// loom has no upgradable reads: the model keeps the exclusive side throughout.
+#[cfg(all(loom, test))]
+pub(crate) fn downgrade_to_upgradable<T>(
+    guard: RwLockWriteGuard<'_, T>,
+) -> RwLockUpgradableReadGuard<'_, T> {
+    guard
+}
+
+/// As [`downgrade_to_upgradable`]: the model's guard is exclusive already.
+#[cfg(all(loom, test))]
+pub(crate) fn upgrade<T>(guard: RwLockUpgradableReadGuard<'_, T>) -> RwLockWriteGuard<'_, T> {
+    guard
+}
 
 /// parking_lot-shaped wrappers over loom's std-shaped primitives: no poisoning in the API,
 /// and condition variables that wait on a `&mut` guard in place.
@@ -33,6 +69,7 @@ mod loom_shim {
 
     pub(crate) type RwLockReadGuard<'a, T> = loom::sync::RwLockReadGuard<'a, T>;
     pub(crate) type RwLockWriteGuard<'a, T> = loom::sync::RwLockWriteGuard<'a, T>;
+    pub(crate) type RwLockUpgradableReadGuard<'a, T> = RwLockWriteGuard<'a, T>;
 
     const NOT_POISONED: &str = "invariant: loom locks are not poisoned in models";
 

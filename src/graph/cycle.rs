@@ -13,11 +13,15 @@
 //!    (DESIGN's "in the order they were committed" holds per writer);
 //! 3. each changed table applies its retention, in id order, which is dependency order: a
 //!    derived table reads its source's update of this same cycle;
-//! 4. the new snapshots are published, then each update goes to the table's listeners and
+//! 4. durable tables' input is handed to the log writer (`durable/`); with
+//!    `SyncPolicy::EveryCycle` the cycle then waits for the fsync holding only the upgradable
+//!    side of the lock (readers go on), and takes the exclusive side back;
+//! 5. the new snapshots are published, then each update goes to the table's listeners and
 //!    subscriptions;
-//! 5. a table whose close was requested closes (with its derived tables), after its last
-//!    rows, those staged before the request, were applied and delivered;
-//! 6. the lock is released and the `on_shutdown` hooks of tables that closed run.
+//! 6. a table whose close was requested closes (with its derived tables), after its last
+//!    rows, those staged before the request, were applied and delivered; so does a durable
+//!    table whose log could not be written (its update of this cycle is not delivered);
+//! 7. the lock is released and the `on_shutdown` hooks of tables that closed run.
 //!
 //! Only tables with staged input, non-empty blink tables and the derived tables of changed
 //! tables are visited: a cycle costs O(tables changed + rows changed), not O(table size).
@@ -27,11 +31,13 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::durable::writer::CycleLog;
+use crate::durable::SyncPolicy;
 use crate::error::{panic_message, Error};
 use crate::graph::stats::{CycleStats, TableTotals};
 use crate::graph::{AfterClose, Core, Graph, InCycle, ShutdownFn};
 use crate::step::Step;
-use crate::sync::Ordering;
+use crate::sync::{downgrade_to_upgradable, upgrade, Ordering, RwLockWriteGuard};
 use crate::table::lifecycle::Closing;
 use crate::table::shared::TableId;
 use crate::table::snapshot::TableSnapshot;
@@ -88,7 +94,10 @@ fn run_inner(core: &Arc<Core>, last: bool) -> Step {
         rows_removed: 0,
         rows_dropped: 0,
         tables_changed: 0,
+        log_wait: Duration::ZERO,
+        log_bytes: 0,
     };
+    let mut log = core.durable.as_ref().map(|d| d.cycle(step));
     let mut changed = Vec::new();
     let mut per_table = Vec::new();
     let mut closing = Vec::new();
@@ -112,7 +121,16 @@ fn run_inner(core: &Arc<Core>, last: bool) -> Step {
             }
         };
         let node = graph.node_mut(id);
+        let first = node.state.log.rows().end;
         let applied = node.state.apply(step, &input);
+        if let (Some(log), Some(table_log)) = (&mut log, &node.log) {
+            if !input.is_empty() {
+                log.rows(table_log, first, &input);
+            }
+            if let Some(c) = &requested {
+                log.close(table_log, c.failure());
+            }
+        }
         stats.rows_dropped += applied.dropped;
         let mut change = TableTotals {
             dropped: applied.dropped,
@@ -142,13 +160,27 @@ fn run_inner(core: &Arc<Core>, last: bool) -> Step {
     }
     stats.tables_changed = changed.len();
 
+    let mut exclusive = locked.elapsed();
+    let mut relocked = Instant::now();
+    if let Some(log) = log {
+        let mut timing = (&mut exclusive, &mut relocked);
+        graph = wait_for_log(core, graph, log, &mut stats, &mut timing);
+    }
+    if let Some(durable) = &core.durable {
+        for (id, e) in withhold(&mut graph, &mut changed, durable.take_failed()) {
+            closing.push((id, Closing::Failed(e)));
+        }
+        stats.tables_changed = changed.len();
+        after.errors.extend(durable.take_errors());
+    }
+
     publish_and_deliver(core, &mut graph, step, &changed, &mut after.errors);
     // After delivery: a closing table's last rows reach its consumers before it ends.
     for (id, c) in closing {
         graph.close(id, step, &c, &mut after);
     }
 
-    stats.duration = locked.elapsed();
+    stats.duration = exclusive + relocked.elapsed();
     // Recorded under the global lock so cycles run from several threads (`run_cycle` next to
     // the cycle thread) are recorded in step order.
     {
@@ -159,9 +191,84 @@ fn run_inner(core: &Arc<Core>, last: bool) -> Step {
         }
     }
     drop(graph);
+    // Records handed over without a wait (`Never`, `Interval`, checkpoints): the log writer
+    // starts on them once the lock is released.
+    core.wake_log_writer();
     drop(in_cycle);
     finish(core, after);
     step
+}
+
+/// Hands the cycle's log records to the writer and, with `SyncPolicy::EveryCycle`, waits
+/// for them to be synced holding only the upgradable side of the global lock: readers go on
+/// meanwhile; another cycle or a table being created waits. With the other policies it
+/// waits the same way only when the writer is `MAX_UNWRITTEN_CYCLES` cycles behind.
+/// Returns the exclusive side.
+fn wait_for_log<'a>(
+    core: &'a Core,
+    graph: RwLockWriteGuard<'a, Graph>,
+    mut log: CycleLog<'_>,
+    stats: &mut CycleStats,
+    (exclusive, relocked): &mut (&mut Duration, &mut Instant),
+) -> RwLockWriteGuard<'a, Graph> {
+    let durable = core
+        .durable
+        .as_ref()
+        .expect("invariant: a cycle log has a writer");
+    for table_log in durable.take_checkpoint_requests() {
+        let node = graph.node(table_log.table);
+        if !node.shared.lifecycle.has_ended() {
+            log.checkpoint(&table_log, node.state.log.clone());
+        }
+    }
+    let Some(ack) = log.submit() else {
+        return graph;
+    };
+    **exclusive += relocked.elapsed();
+    let shared = downgrade_to_upgradable(graph);
+    durable.wake();
+    let waited = Instant::now();
+    let acked = durable.wait(&ack);
+    stats.log_wait = waited.elapsed();
+    if durable.options.sync == SyncPolicy::EveryCycle {
+        // Otherwise the wait was for an older cycle's records (a backlog), not this one's.
+        stats.log_bytes = acked.map_or(0, |a| a.bytes);
+    }
+    let relock = Instant::now();
+    let graph = upgrade(shared);
+    **relocked = Instant::now();
+    stats.lock_wait += **relocked - relock;
+    if acked.is_none() {
+        // The writer is gone: nothing of this cycle reached the disk.
+        durable.fail_all(graph.nodes.iter().filter_map(|n| n.log.clone()));
+    }
+    graph
+}
+
+/// Takes the failed durable tables, and the tables derived from them, out of this cycle's
+/// changed tables: their updates were not logged, so they are not delivered.
+/// Returns `failed`, for the cycle to close them.
+fn withhold(
+    graph: &mut Graph,
+    changed: &mut Vec<TableId>,
+    failed: Vec<(TableId, Arc<Error>)>,
+) -> Vec<(TableId, Arc<Error>)> {
+    if failed.is_empty() {
+        return failed;
+    }
+    let mut out: BTreeSet<TableId> = failed.iter().map(|(id, _)| *id).collect();
+    changed.retain(|&id| {
+        let node = graph.node(id);
+        let drop = out.contains(&id) || node.shared.source.is_some_and(|s| out.contains(&s));
+        if drop {
+            out.insert(id);
+        }
+        !drop
+    });
+    for id in out {
+        graph.node_mut(id).update = None;
+    }
+    failed
 }
 
 /// Reports what closing tables left behind and runs their `on_shutdown` hooks, outside the

@@ -3,6 +3,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use crate::durable::LogStats;
 use crate::step::Step;
 use crate::table::shared::TableId;
 
@@ -24,6 +25,14 @@ pub struct CycleStats {
     pub rows_dropped: u64,
     /// Tables that changed.
     pub tables_changed: usize,
+    /// How long the cycle waited for its durable tables' records to be written and synced
+    /// ([`SyncPolicy::EveryCycle`](crate::SyncPolicy::EveryCycle)), or with the other
+    /// policies for a log writer that fell 16 cycles behind to catch up, holding only the
+    /// upgradable side of the global lock; not part of `duration`.
+    pub log_wait: Duration,
+    /// Bytes of this cycle's log records, when the cycle waited for them (otherwise 0: the
+    /// writer counts them in [`LogStats::bytes`]).
+    pub log_bytes: u64,
 }
 
 /// Totals over the engine's life.
@@ -46,6 +55,11 @@ pub struct EngineStats {
     /// [`CYCLE_BUCKETS`]`[i]` and longer than the bucket before; the last entry counts the
     /// cycles longer than every bucket. Not cumulative (a Prometheus histogram adds them up).
     pub cycle_histogram: [u64; CYCLE_BUCKETS.len() + 1],
+    /// Total time cycles waited for their log records to be synced (see
+    /// [`CycleStats::log_wait`]).
+    pub total_log_wait: Duration,
+    /// The durable log writer's totals (zero without a data directory).
+    pub log: LogStats,
 }
 
 /// The upper bounds of [`EngineStats::cycle_histogram`]'s buckets, from 50 µs to 1 s.
@@ -137,6 +151,7 @@ impl StatsLog {
         t.max_cycle_time = t.max_cycle_time.max(c.duration);
         let bucket = CYCLE_BUCKETS.partition_point(|b| *b < c.duration);
         t.cycle_histogram[bucket] += 1;
+        t.total_log_wait += c.log_wait;
         if self.recent.len() == RECENT {
             self.recent.pop_front();
         }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 
+use crate::durable::Durability;
 use crate::error::{Error, Result, TryPublishError};
 use crate::graph::stage::{self, Rejected};
 use crate::graph::Core;
@@ -17,6 +18,7 @@ pub struct PublisherOptions {
     pub(crate) kind: TableKind,
     pub(crate) key: Vec<String>,
     pub(crate) limit: Option<usize>,
+    pub(crate) durability: Durability,
     pub(crate) on_flush: Option<OnFlush>,
     pub(crate) on_shutdown: Option<crate::graph::ShutdownFn>,
 }
@@ -30,6 +32,7 @@ impl Default for PublisherOptions {
             kind: TableKind::Blink,
             key: Vec::new(),
             limit: None,
+            durability: Durability::None,
             on_flush: None,
             on_shutdown: None,
         }
@@ -66,6 +69,23 @@ impl PublisherOptions {
         self
     }
 
+    /// Whether the table is logged to the engine's data directory and replayed when it is
+    /// created again (default [`Durability::None`]); see [`crate::durable`]. A durable table
+    /// on an engine without a data directory is refused with [`Error::InvalidOption`].
+    ///
+    /// [`Error::InvalidOption`]: crate::Error::InvalidOption
+    #[must_use]
+    pub fn with_durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// Shorthand for [`with_durability(Durability::Log)`](Self::with_durability).
+    #[must_use]
+    pub fn durable(self) -> Self {
+        self.with_durability(Durability::Log)
+    }
+
     /// A callback run on the cycle thread at the start of every cycle, before staging is
     /// drained: batches it [`add`](TablePublisher::add)s land in that same cycle. It runs under
     /// the global lock: keep it short. If it panics, the table fails with
@@ -91,6 +111,7 @@ impl fmt::Debug for PublisherOptions {
             .field("kind", &self.kind)
             .field("key", &self.key)
             .field("limit", &self.limit)
+            .field("durability", &self.durability)
             .field("on_flush", &self.on_flush.is_some())
             .field("on_shutdown", &self.on_shutdown.is_some())
             .finish()

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use arrow_schema::SchemaRef;
 
+use crate::durable::Durability;
 use crate::error::{Error, Result, TransactionError};
 use crate::graph::stage;
 use crate::graph::Core;
@@ -21,6 +22,7 @@ use crate::table::{Table, TableKind};
 pub struct DynamicWriterOptions {
     pub(crate) kind: TableKind,
     pub(crate) key: Vec<String>,
+    pub(crate) durability: Durability,
 }
 
 impl Default for DynamicWriterOptions {
@@ -28,6 +30,7 @@ impl Default for DynamicWriterOptions {
         Self {
             kind: TableKind::Append,
             key: Vec::new(),
+            durability: Durability::None,
         }
     }
 }
@@ -38,6 +41,23 @@ impl DynamicWriterOptions {
     pub fn with_kind(mut self, kind: TableKind) -> Self {
         self.kind = kind;
         self
+    }
+
+    /// Whether the table is logged to the engine's data directory and replayed when it is
+    /// created again (default [`Durability::None`]); see [`crate::durable`]. A durable table
+    /// on an engine without a data directory is refused with [`Error::InvalidOption`].
+    ///
+    /// [`Error::InvalidOption`]: crate::Error::InvalidOption
+    #[must_use]
+    pub fn with_durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// Shorthand for [`with_durability(Durability::Log)`](Self::with_durability).
+    #[must_use]
+    pub fn durable(self) -> Self {
+        self.with_durability(Durability::Log)
     }
 
     /// Makes the table keyed by these columns ([`TableKind::Keyed`], keeping a capacity given

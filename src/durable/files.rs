@@ -1,0 +1,280 @@
+//! Where a durable table's files are, and reading and writing frames in them.
+
+use std::fmt::Write as _;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use arrow_buffer::{Buffer, MutableBuffer};
+
+use crate::durable::format::{Encoded, Frame, Kind, HEADER_LEN};
+
+/// The extension of log segments.
+pub(crate) const SEGMENT_EXT: &str = "ttlog";
+/// The extension of checkpoints (Arrow IPC files).
+pub(crate) const CHECKPOINT_EXT: &str = "arrow";
+/// What files being written are called until they are complete.
+pub(crate) const TMP_EXT: &str = "tmp";
+
+/// A table's directory name: the name with every byte outside `[A-Za-z0-9_-]` (and a
+/// leading `.`) written `%XX`, so any name maps to one safe directory and back.
+pub(crate) fn dir_name(table: &str) -> String {
+    let mut out = String::with_capacity(table.len());
+    for b in table.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || (b == b'.' && !out.is_empty()) {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+/// The file of segment `index`.
+pub(crate) fn segment_path(dir: &Path, index: u64) -> PathBuf {
+    dir.join(format!("log-{index:012}.{SEGMENT_EXT}"))
+}
+
+/// The checkpoint taken at `step`.
+pub(crate) fn checkpoint_path(dir: &Path, step: u64) -> PathBuf {
+    dir.join(format!("checkpoint-{step:020}.{CHECKPOINT_EXT}"))
+}
+
+/// The files of `dir` named `{prefix}{number}.{ext}`, by number.
+fn numbered(dir: &Path, prefix: &str, ext: &str) -> io::Result<Vec<(u64, PathBuf)>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let number = name
+            .strip_prefix(prefix)
+            .and_then(|r| r.strip_suffix(ext))
+            .and_then(|r| r.strip_suffix('.'))
+            .and_then(|r| r.parse::<u64>().ok());
+        if let Some(n) = number {
+            out.push((n, path));
+        }
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+/// A table's segments, oldest first.
+pub(crate) fn segments(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
+    numbered(dir, "log-", SEGMENT_EXT)
+}
+
+/// A table's checkpoints by step, oldest first.
+pub(crate) fn checkpoints(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
+    numbered(dir, "checkpoint-", CHECKPOINT_EXT)
+}
+
+/// Removes what a crash left half-written (`*.tmp`).
+pub(crate) fn remove_tmp(dir: &Path) -> io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == TMP_EXT) {
+            fs::remove_file(&path)?;
+        }
+    }
+    Ok(())
+}
+
+/// Makes a directory's entries (new, renamed, removed files) durable.
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// A buffer of `len` bytes whose start is 64-byte aligned, so Arrow arrays decoded from it
+/// are not copied.
+pub(crate) fn aligned(len: usize) -> MutableBuffer {
+    MutableBuffer::from_len_zeroed(len)
+}
+
+/// One record read back: its frame, its offset in the file, its payload.
+pub(crate) struct ReadRecord {
+    pub(crate) frame: Frame,
+    pub(crate) offset: u64,
+    pub(crate) payload: Buffer,
+}
+
+/// Why reading stopped before the end of a file.
+pub(crate) struct Bad {
+    pub(crate) offset: u64,
+    pub(crate) reason: String,
+}
+
+/// What reading a record gives: `Ok(None)` at a clean end, `Err(Bad)` at a torn or corrupt
+/// record; the outer `Err` is a read error, which is not corruption.
+pub(crate) type ReadResult<T> = io::Result<Result<Option<T>, Bad>>;
+
+/// Reads a segment's records in order, checking each frame's checksum.
+pub(crate) struct SegmentReader {
+    file: BufReader<File>,
+    offset: u64,
+    len: u64,
+}
+
+impl SegmentReader {
+    pub(crate) fn open(path: &Path) -> io::Result<Self> {
+        let file = File::open(path)?;
+        let len = file.metadata()?.len();
+        Ok(Self {
+            // Large payloads bypass the buffer (std reads them straight into ours).
+            file: BufReader::with_capacity(1 << 16, file),
+            offset: 0,
+            len,
+        })
+    }
+
+    pub(crate) fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// The next frame header, checked as far as it goes alone.
+    fn header(&mut self) -> ReadResult<(Frame, [u8; HEADER_LEN])> {
+        let offset = self.offset;
+        let left = self.len - offset;
+        if left == 0 {
+            return Ok(Ok(None));
+        }
+        let bad = |reason: String| Ok(Err(Bad { offset, reason }));
+        if left < HEADER_LEN as u64 {
+            return bad(format!(
+                "a torn record header ({left} of {HEADER_LEN} bytes)"
+            ));
+        }
+        let mut header = [0u8; HEADER_LEN];
+        self.file.read_exact(&mut header)?;
+        let frame = match Frame::parse(&header) {
+            Ok(f) => f,
+            Err(reason) => return bad(reason),
+        };
+        if frame.len > left - HEADER_LEN as u64 {
+            return bad(format!(
+                "a torn record ({} of {} payload bytes)",
+                left - HEADER_LEN as u64,
+                frame.len
+            ));
+        }
+        Ok(Ok(Some((frame, header))))
+    }
+
+    /// The next record, `Ok(None)` at a clean end, `Err(Bad)` at a torn or corrupt one
+    /// (the outer `Err` is a read error, which is not corruption). A rows record is only
+    /// checked, not kept, unless `keep_rows`: its payload is then its first 24 bytes (its
+    /// positions), and `scratch` is reused for the rest.
+    pub(crate) fn next(
+        &mut self,
+        keep_rows: bool,
+        scratch: &mut Vec<u8>,
+    ) -> ReadResult<ReadRecord> {
+        let offset = self.offset;
+        let (frame, header) = match self.header()? {
+            Ok(Some(h)) => h,
+            Ok(None) => return Ok(Ok(None)),
+            Err(bad) => return Ok(Err(bad)),
+        };
+        let len = usize::try_from(frame.len).map_err(|_| io::ErrorKind::InvalidData)?;
+        let (ok, payload) = if keep_rows || frame.kind != Kind::Rows {
+            let mut payload = aligned(len);
+            self.file.read_exact(payload.as_slice_mut())?;
+            (frame.check(&header, payload.as_slice()), payload.into())
+        } else {
+            scratch.resize(len, 0);
+            self.file.read_exact(scratch)?;
+            let head = Buffer::from(&scratch[..len.min(24)]);
+            (frame.check(&header, scratch), head)
+        };
+        if !ok {
+            return Ok(Err(Bad {
+                offset,
+                reason: "the checksum does not match".to_owned(),
+            }));
+        }
+        self.offset += HEADER_LEN as u64 + frame.len;
+        Ok(Ok(Some(ReadRecord {
+            frame,
+            offset,
+            payload,
+        })))
+    }
+
+    /// Moves to `offset`, a record boundary found by an earlier pass.
+    pub(crate) fn seek(&mut self, offset: u64) -> io::Result<()> {
+        use std::io::Seek;
+        self.file.seek(io::SeekFrom::Start(offset))?;
+        self.offset = offset;
+        Ok(())
+    }
+}
+
+/// Truncates `path` to `len` bytes and syncs it.
+pub(crate) fn truncate(path: &Path, len: u64) -> io::Result<()> {
+    let f = OpenOptions::new().write(true).open(path)?;
+    f.set_len(len)?;
+    f.sync_all()
+}
+
+/// A segment being appended to.
+pub(crate) struct SegmentWriter {
+    pub(crate) index: u64,
+    file: BufWriter<File>,
+    pub(crate) bytes: u64,
+}
+
+impl SegmentWriter {
+    /// Creates segment `index` in `dir` (it must not exist) and writes `header` into it.
+    pub(crate) fn create(dir: &Path, index: u64, header: &Encoded) -> io::Result<Self> {
+        let path = segment_path(dir, index);
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        let mut w = Self {
+            index,
+            file: BufWriter::with_capacity(1 << 20, file),
+            bytes: 0,
+        };
+        w.write(header)?;
+        Ok(w)
+    }
+
+    /// Appends a record (buffered: [`flush`](Self::flush) hands it to the OS).
+    pub(crate) fn write(&mut self, record: &Encoded) -> io::Result<u64> {
+        self.file.write_all(&record.header)?;
+        for p in &record.parts {
+            self.file.write_all(p.as_slice())?;
+        }
+        let n = record.len();
+        self.bytes += n;
+        Ok(n)
+    }
+
+    /// Hands what is buffered to the OS: it survives the process, not the machine.
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+
+    /// Flushes and syncs the file's data to disk.
+    pub(crate) fn sync(&mut self) -> io::Result<()> {
+        self.file.flush()?;
+        self.file.get_ref().sync_data()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smoke() {
+        assert_eq!(dir_name("trades"), "trades");
+        assert_eq!(dir_name("a/b c"), "a%2Fb%20c");
+        assert_eq!(dir_name(".hidden"), "%2Ehidden");
+        assert_eq!(dir_name("x.y"), "x.y");
+        assert_eq!(dir_name("é"), "%C3%A9");
+    }
+}
