@@ -66,6 +66,9 @@ fn has_input(t: &Arc<crate::table::shared::TableShared>) -> bool {
     !t.is_derived() && t.staging.has_input(&t.lifecycle)
 }
 
+// The cycle's phases in the order they run (flush, drain, apply, log, publish, deliver,
+// close), each a call; kept in one function so the lock's hold reads top to bottom.
+#[allow(clippy::too_many_lines)]
 fn run_inner(core: &Arc<Core>, last: bool) -> Step {
     let began = Instant::now();
     let mut graph = core.graph.write();
