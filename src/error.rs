@@ -251,6 +251,10 @@ pub enum Error {
     /// An Arrow operation failed.
     #[error(transparent)]
     Arrow(#[from] ArrowError),
+    /// An expression (a derived table's predicate) does not parse, does not fit the
+    /// schema, or failed on the rows: the message gives the position.
+    #[error(transparent)]
+    Expr(#[from] crate::expr::ExprError),
     /// An I/O operation failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -279,6 +283,7 @@ pub enum Error {
 /// | `protocol` | [`Error::Protocol`] | no |
 /// | `io` | [`Error::Io`] | no |
 /// | `arrow` | [`Error::Arrow`] | no |
+/// | `expr` | [`Error::Expr`] | no |
 /// | `other` | anything else | no |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -317,13 +322,15 @@ pub enum ErrorCode {
     Io,
     /// An Arrow error.
     Arrow,
+    /// An expression that does not parse or fit the schema.
+    Expr,
     /// Anything else.
     Other,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the table above.
-    pub const ALL: [ErrorCode; 18] = [
+    pub const ALL: [ErrorCode; 19] = [
         ErrorCode::Schema,
         ErrorCode::InvalidOp,
         ErrorCode::StagingFull,
@@ -341,6 +348,7 @@ impl ErrorCode {
         ErrorCode::Protocol,
         ErrorCode::Io,
         ErrorCode::Arrow,
+        ErrorCode::Expr,
         ErrorCode::Other,
     ];
 
@@ -364,6 +372,7 @@ impl ErrorCode {
             ErrorCode::Protocol => "protocol",
             ErrorCode::Io => "io",
             ErrorCode::Arrow => "arrow",
+            ErrorCode::Expr => "expr",
             ErrorCode::Other => "other",
         }
     }
@@ -395,7 +404,9 @@ impl ErrorCode {
             }
             ErrorCode::TableMissing => RemoteErrorKind::NotFound,
             ErrorCode::TableExists => RemoteErrorKind::AlreadyExists,
-            ErrorCode::InvalidOption | ErrorCode::Protocol => RemoteErrorKind::InvalidArgument,
+            ErrorCode::InvalidOption | ErrorCode::Protocol | ErrorCode::Expr => {
+                RemoteErrorKind::InvalidArgument
+            }
             ErrorCode::Unavailable => RemoteErrorKind::Unavailable,
             ErrorCode::Unauthenticated => RemoteErrorKind::Unauthenticated,
             ErrorCode::CallbackPanicked | ErrorCode::Io | ErrorCode::Arrow | ErrorCode::Other => {
@@ -444,6 +455,7 @@ impl Error {
             Error::Protocol { .. } => ErrorCode::Protocol,
             Error::Io(_) => ErrorCode::Io,
             Error::Arrow(_) => ErrorCode::Arrow,
+            Error::Expr(_) => ErrorCode::Expr,
         }
     }
 

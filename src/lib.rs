@@ -77,6 +77,7 @@
 #![deny(rustdoc::broken_intra_doc_links)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod derive;
 pub mod docs;
 pub mod engine;
 pub mod error;
@@ -94,6 +95,7 @@ pub mod table;
 #[cfg(any(test, feature = "test-util"))]
 pub mod test_util;
 
+pub use derive::{Agg, AggKind, Bars, IntoPredicate};
 pub use engine::{Builder, Engine, EngineHandle, View};
 pub use error::{Error, ErrorCode, RemoteErrorKind, Result, TransactionError, TryPublishError};
 pub use expr::{BoundExpr, Expr, ExprError};

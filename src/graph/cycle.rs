@@ -28,6 +28,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::derive::op::{OpInput, OpOutput};
 use crate::error::{panic_message, Error};
 use crate::graph::stats::CycleStats;
 use crate::graph::{AfterClose, Core, Graph, ShutdownFn};
@@ -117,26 +118,47 @@ fn run_inner(core: &Arc<Core>, last: bool) -> Step {
     let mut changed = Vec::new();
     let mut closing = Vec::new();
     let mut input = Vec::new();
+    let mut sided = Vec::new();
     while let Some(id) = dirty.pop_first() {
         input.clear();
         let node = graph.node(id);
         if node.shared.lifecycle.has_ended() {
             continue;
         }
-        let requested = match node.shared.source {
-            None => node
-                .shared
-                .staging
-                .drain(&node.shared.lifecycle, &mut input),
-            Some(src) => {
-                if let Some(u) = &graph.node(src).update {
-                    input.extend(u.batches.iter().cloned());
+        let (requested, applied) = if node.op.is_some() {
+            match run_op(&mut graph, id, step) {
+                Ok((applied, side)) => {
+                    if side {
+                        sided.push(id);
+                    }
+                    (None, applied)
                 }
-                None
+                Err(e) => {
+                    // The operator failed on this cycle's rows: the table fails (after this
+                    // cycle's deliveries), and its derived tables with it.
+                    closing.push((id, Closing::Failed(Arc::new(e))));
+                    continue;
+                }
             }
+        } else {
+            let requested = match node.shared.source {
+                None => node
+                    .shared
+                    .staging
+                    .drain(&node.shared.lifecycle, &mut input),
+                Some(src) => {
+                    if let Some(u) = &graph.node(src).update {
+                        input.extend(u.batches.iter().cloned());
+                    }
+                    None
+                }
+            };
+            (requested, graph.node_mut(id).state.apply(step, &input))
         };
         let node = graph.node_mut(id);
-        let applied = node.state.apply(step, &input);
+        if !node.side.is_empty() {
+            dirty.extend(node.children.iter().copied());
+        }
         stats.rows_dropped += applied.dropped;
         if let Some(update) = applied.update {
             stats.rows_appended += update.num_added() as u64;
@@ -153,6 +175,9 @@ fn run_inner(core: &Arc<Core>, last: bool) -> Step {
         }
     }
     stats.tables_changed = changed.len();
+    for id in sided {
+        graph.node_mut(id).side.clear();
+    }
 
     publish_and_deliver(core, &mut graph, step, &changed, &mut after.errors);
     // After delivery: a closing table's last rows reach its consumers before it ends.
@@ -168,6 +193,38 @@ fn run_inner(core: &Arc<Core>, last: bool) -> Step {
     drop(in_cycle);
     finish(core, after);
     step
+}
+
+/// Runs computing derived table `id`'s operator over its source's update of this cycle and
+/// applies what it made. Returns the result and whether it left side output for its derived
+/// tables.
+fn run_op(
+    graph: &mut Graph,
+    id: TableId,
+    step: Step,
+) -> crate::error::Result<(crate::table::state::Applied, bool)> {
+    let src = graph
+        .node(id)
+        .shared
+        .source
+        .expect("invariant: an operator table has a source");
+    // A source always has a smaller id than its derived tables.
+    let (before, rest) = graph.nodes.split_at_mut(id.index());
+    let source = &before[src.index()];
+    let node = &mut rest[0];
+    let input = OpInput {
+        update: source.update.as_deref(),
+        source: &source.state.log,
+        side: &source.side,
+    };
+    let mut out = OpOutput::default();
+    node.op
+        .as_mut()
+        .expect("invariant: checked by the caller")
+        .run(&input, &mut out)?;
+    let applied = node.state.apply_output(step, &out);
+    node.side = out.side;
+    Ok((applied, !node.side.is_empty()))
 }
 
 /// Reports what closing tables left behind and runs their `on_shutdown` hooks, outside the
