@@ -523,10 +523,11 @@ impl EngineHandle {
                 },
             ],
         )?;
-        let [closed, open]: [Table; 2] = tables
-            .try_into()
-            .expect("invariant: two tables were asked for");
-        Ok(Bars { closed, open })
+        let mut tables = tables.into_iter();
+        match (tables.next(), tables.next()) {
+            (Some(closed), Some(open)) => Ok(Bars { closed, open }),
+            _ => unreachable!("two tables were asked for"),
+        }
     }
 
     fn one(&self, source: &Table, spec: OpTable) -> Result<Table> {

@@ -393,9 +393,12 @@ impl ErrorCode {
     /// The kind of remote failure a server's error of this code is, for a client.
     pub fn remote_kind(self) -> RemoteErrorKind {
         match self {
-            ErrorCode::Schema | ErrorCode::InvalidOp | ErrorCode::BatchTooLarge => {
-                RemoteErrorKind::InvalidArgument
-            }
+            ErrorCode::Schema
+            | ErrorCode::InvalidOp
+            | ErrorCode::BatchTooLarge
+            | ErrorCode::InvalidOption
+            | ErrorCode::Protocol
+            | ErrorCode::Expr => RemoteErrorKind::InvalidArgument,
             ErrorCode::StagingFull | ErrorCode::ResourceExhausted => {
                 RemoteErrorKind::ResourceExhausted
             }
@@ -404,9 +407,6 @@ impl ErrorCode {
             }
             ErrorCode::TableMissing => RemoteErrorKind::NotFound,
             ErrorCode::TableExists => RemoteErrorKind::AlreadyExists,
-            ErrorCode::InvalidOption | ErrorCode::Protocol | ErrorCode::Expr => {
-                RemoteErrorKind::InvalidArgument
-            }
             ErrorCode::Unavailable => RemoteErrorKind::Unavailable,
             ErrorCode::Unauthenticated => RemoteErrorKind::Unauthenticated,
             ErrorCode::CallbackPanicked | ErrorCode::Io | ErrorCode::Arrow | ErrorCode::Other => {

@@ -2,6 +2,17 @@
 //! source of each kind, each derived table equals its operator recomputed from scratch on
 //! the source's snapshot (for blink sources: on every row the source showed), and a
 //! subscriber's mirror of it equals it.
+//!
+//! Floating-point aggregates are compared within `1e-9` relative: sums retracted by
+//! subtraction round differently from a sum recomputed.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::cast_precision_loss,
+    clippy::cast_possible_wrap,
+    clippy::float_cmp,
+    reason = "a test's helpers panic on the unexpected; model values are small"
+)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -46,8 +57,10 @@ fn batch(rows: &[Row]) -> RecordBatch {
         schema(),
         vec![
             Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.id))),
-            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.sym.as_str()))),
-            Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.price))),
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|r| r.sym.as_str()),
+            )),
+            Arc::new(rows.iter().map(|r| r.price).collect::<Float64Array>()),
             Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.size))),
             Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.ts))),
         ],
@@ -89,7 +102,9 @@ fn values(snapshot: &TableSnapshot) -> Vec<Vec<OwnedValue>> {
 
 /// Rows of values keyed by their first column's text (the key of every keyed result here).
 fn by_first(rows: Vec<Vec<OwnedValue>>) -> BTreeMap<String, Vec<OwnedValue>> {
-    rows.into_iter().map(|r| (format!("{:?}", r[0]), r)).collect()
+    rows.into_iter()
+        .map(|r| (format!("{:?}", r[0]), r))
+        .collect()
 }
 
 fn close(a: &OwnedValue, b: &OwnedValue) -> bool {
@@ -101,8 +116,16 @@ fn close(a: &OwnedValue, b: &OwnedValue) -> bool {
     }
 }
 
-fn assert_rows_close(found: &BTreeMap<String, Vec<OwnedValue>>, want: &BTreeMap<String, Vec<OwnedValue>>, what: &str) {
-    assert_eq!(found.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>(), "{what}: keys");
+fn assert_rows_close(
+    found: &BTreeMap<String, Vec<OwnedValue>>,
+    want: &BTreeMap<String, Vec<OwnedValue>>,
+    what: &str,
+) {
+    assert_eq!(
+        found.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>(),
+        "{what}: keys"
+    );
     for (k, w) in want {
         let f = &found[k];
         assert!(
@@ -251,8 +274,18 @@ impl Mirrored {
             self.mirror.apply_event(&e).unwrap();
         }
         let snap = self.table.snapshot();
-        assert_eq!(self.mirror.rows(), snap.rows(), "{}: mirror window", self.table.name());
-        assert_eq!(values(&self.mirror.snapshot()), values(&snap), "{}: mirror rows", self.table.name());
+        assert_eq!(
+            self.mirror.rows(),
+            snap.rows(),
+            "{}: mirror window",
+            self.table.name()
+        );
+        assert_eq!(
+            values(&self.mirror.snapshot()),
+            values(&snap),
+            "{}: mirror rows",
+            self.table.name()
+        );
     }
 }
 
@@ -299,13 +332,26 @@ impl Case {
         let (source, publisher) = engine.table_publisher("src", schema(), opts).unwrap();
         let h: &EngineHandle = &engine;
         let last = Mirrored::new(h.last_by("last", &source, &["Sym"]).unwrap());
-        let filtered = Mirrored::new(h.filter("big", &source, "Size >= 50 || is_null(Price)").unwrap());
+        let filtered = Mirrored::new(
+            h.filter("big", &source, "Size >= 50 || is_null(Price)")
+                .unwrap(),
+        );
         let agg = Mirrored::new(h.agg_by("agg", &source, &["Sym"], &aggs()).unwrap());
         let bars = (!matches!(kind, TableKind::Keyed { .. })).then(|| {
             let b = h
-                .bars("bars", &source, "Ts", Duration::from_secs(1), &["Sym"], &bar_aggs())
+                .bars(
+                    "bars",
+                    &source,
+                    "Ts",
+                    Duration::from_secs(1),
+                    &["Sym"],
+                    &bar_aggs(),
+                )
                 .unwrap();
-            (Mirrored::new(b.closed().clone()), Mirrored::new(b.open().clone()))
+            (
+                Mirrored::new(b.closed().clone()),
+                Mirrored::new(b.open().clone()),
+            )
         });
         Self {
             engine,
@@ -366,7 +412,12 @@ impl Case {
         self.seen_end = snap.rows().end;
         let accumulating = matches!(self.kind, TableKind::Blink);
         let over: Vec<(u64, Row)> = if accumulating {
-            self.history.iter().cloned().enumerate().map(|(i, r)| (i as u64, r)).collect()
+            self.history
+                .iter()
+                .cloned()
+                .enumerate()
+                .map(|(i, r)| (i as u64, r))
+                .collect()
         } else {
             rows.clone()
         };
@@ -376,15 +427,24 @@ impl Case {
         for (_, r) in &over {
             last.insert(&r.sym, r);
         }
-        let want = by_first(last.values().map(|r| {
-            let mut v = row_values(r);
-            v.swap(0, 1);
-            v
-        }).collect());
-        let found = by_first(values(&self.last.table.snapshot()).into_iter().map(|mut v| {
-            v.swap(0, 1);
-            v
-        }).collect());
+        let want = by_first(
+            last.values()
+                .map(|r| {
+                    let mut v = row_values(r);
+                    v.swap(0, 1);
+                    v
+                })
+                .collect(),
+        );
+        let found = by_first(
+            values(&self.last.table.snapshot())
+                .into_iter()
+                .map(|mut v| {
+                    v.swap(0, 1);
+                    v
+                })
+                .collect(),
+        );
         assert_eq!(found, want, "last_by over {}", self.kind);
         self.last.check();
 
@@ -396,7 +456,12 @@ impl Case {
             .collect();
         let found = values(&self.filtered.table.snapshot());
         if matches!(self.kind, TableKind::Keyed { .. }) {
-            assert_eq!(by_first(found), by_first(matching), "filter over {}", self.kind);
+            assert_eq!(
+                by_first(found),
+                by_first(matching),
+                "filter over {}",
+                self.kind
+            );
         } else {
             assert_eq!(found, matching, "filter over {}", self.kind);
         }
@@ -404,7 +469,11 @@ impl Case {
 
         // agg_by(Sym).
         let found = by_first(values(&self.agg.table.snapshot()));
-        assert_rows_close(&found, &model_agg(&over), &format!("agg_by over {}", self.kind));
+        assert_rows_close(
+            &found,
+            &model_agg(&over),
+            &format!("agg_by over {}", self.kind),
+        );
         self.agg.check();
 
         if let Some((closed, open)) = &mut self.bars {
@@ -412,7 +481,12 @@ impl Case {
             let mut found: Vec<Vec<OwnedValue>> = values(&closed.table.snapshot());
             found.sort_by_key(|r| format!("{r:?}"));
             assert_eq!(found, want_closed, "closed bars over {}", self.kind);
-            assert_eq!(by_first(values(&open.table.snapshot())), want_open, "open bars over {}", self.kind);
+            assert_eq!(
+                by_first(values(&open.table.snapshot())),
+                want_open,
+                "open bars over {}",
+                self.kind
+            );
             closed.check();
             open.check();
         }
@@ -461,6 +535,12 @@ proptest! {
 fn smoke() {
     run(
         TableKind::Ring { capacity: 3 },
-        &[vec![Write::Add(vec![(0, 0, Some(1), 60, 0), (1, 1, None, 10, 500)])], vec![]],
+        &[
+            vec![Write::Add(vec![
+                (0, 0, Some(1), 60, 0),
+                (1, 1, None, 10, 500),
+            ])],
+            vec![],
+        ],
     );
 }

@@ -390,7 +390,7 @@ impl Aggs {
         let p = self.prepare(batch)?;
         for (a, (v, w)) in self.accs.iter_mut().zip(&p.cols) {
             let (ints, floats) = split(v.as_ref());
-            let weights = w.as_ref().map(|w| w.as_primitive::<Float64Type>());
+            let weights = w.as_ref().map(AsArray::as_primitive::<Float64Type>);
             for (r, &g) in ids.iter().enumerate() {
                 a.add(g as usize, r, ints, floats, weights, sign);
             }
@@ -405,7 +405,7 @@ impl Aggs {
     pub(crate) fn add_row(&mut self, p: &Prepared, r: usize, g: u32) {
         for (a, (v, w)) in self.accs.iter_mut().zip(&p.cols) {
             let (ints, floats) = split(v.as_ref());
-            let weights = w.as_ref().map(|w| w.as_primitive::<Float64Type>());
+            let weights = w.as_ref().map(AsArray::as_primitive::<Float64Type>);
             a.add(g as usize, r, ints, floats, weights, 1);
         }
         self.rows[g as usize] += 1;
@@ -479,6 +479,9 @@ fn split(
 }
 
 impl Acc {
+    // One row into one group's state: the short names are the row's (g)roup, (r)ow,
+    // (e)ncoded value, float value (x) and (s)ign.
+    #[allow(clippy::many_single_char_names)]
     #[inline]
     fn add(
         &mut self,
@@ -606,9 +609,9 @@ impl Emitted {
         let mut out = Vec::with_capacity(self.cols.len());
         for (t, float, vals) in &mut self.cols {
             let a: ArrayRef = if *float {
-                Arc::new(Float64Array::from_iter(vals.iter().map(|v| v.map(dec))))
+                Arc::new(vals.iter().map(|v| v.map(dec)).collect::<Float64Array>())
             } else {
-                Arc::new(Int64Array::from_iter(vals.iter().copied()))
+                Arc::new(vals.iter().copied().collect::<Int64Array>())
             };
             vals.clear();
             out.push(if a.data_type() == t {
