@@ -5,7 +5,7 @@
 //! Each is a table like any other (listen to it, subscribe to it, serve it over Flight, see
 //! it in `ticker-view`), updated in the same cycle as its source, and derived tables can be
 //! derived from in turn. It starts with its source's current rows, takes no writes
-//! ([`Error::DerivedTable`](crate::Error::DerivedTable)), and closes, or fails, when its
+//! ([`crate::Error::DerivedTable`]), and closes, or fails, when its
 //! source does.
 //!
 //! # Cycle semantics
