@@ -444,6 +444,53 @@ impl EngineHandle {
     /// The time column is `Int64` nanoseconds or a `Timestamp` of any unit; `interval` must
     /// be a whole number of that unit.
     ///
+    /// # Examples
+    ///
+    /// One-minute OHLC and volume bars per symbol:
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use std::time::Duration;
+    /// # use arrow_array::{Float64Array, Int64Array, RecordBatch, StringArray};
+    /// # use arrow_schema::{DataType, Field, Schema};
+    /// use tickertable::{Agg, Engine, PublisherOptions, Value};
+    ///
+    /// let engine = Engine::builder().manual().build()?;
+    /// let schema = Arc::new(Schema::new(vec![
+    ///     Field::new("Ts", DataType::Int64, false),
+    ///     Field::new("Sym", DataType::Utf8, false),
+    ///     Field::new("Price", DataType::Float64, false),
+    ///     Field::new("Size", DataType::Int64, false),
+    /// ]));
+    /// let (trades, publisher) =
+    ///     engine.table_publisher("trades", schema.clone(), PublisherOptions::default())?;
+    /// let ohlc = [
+    ///     Agg::first("Price").with_name("Open"),
+    ///     Agg::max("Price").with_name("High"),
+    ///     Agg::min("Price").with_name("Low"),
+    ///     Agg::last("Price").with_name("Close"),
+    ///     Agg::sum("Size").with_name("Volume"),
+    /// ];
+    /// let bars = engine.bars("m1", &trades, "Ts", Duration::from_secs(60), &["Sym"], &ohlc)?;
+    ///
+    /// let min = 60_000_000_000i64;
+    /// publisher.add(RecordBatch::try_new(schema.clone(), vec![
+    ///     Arc::new(Int64Array::from(vec![0, min / 2, min + 1])),
+    ///     Arc::new(StringArray::from(vec!["AAPL", "AAPL", "AAPL"])),
+    ///     Arc::new(Float64Array::from(vec![10.0, 11.0, 9.0])),
+    ///     Arc::new(Int64Array::from(vec![100, 200, 50])),
+    /// ])?)?;
+    /// engine.run_cycle();
+    /// let closed = bars.closed().snapshot();
+    /// let bar = closed.row(0).unwrap();
+    /// assert_eq!(bar.get_named("BarStart"), Some(Value::from(0i64)));
+    /// assert_eq!(bar.get_named("Close"), Some(Value::from(11.0)));
+    /// assert_eq!(bar.get_named("Volume"), Some(Value::from(300i64)));
+    /// let open = bars.open().snapshot();
+    /// assert_eq!(open.row(0).unwrap().get_named("BarStart"), Some(Value::from(min)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// As [`agg_by`](Self::agg_by); [`Error::InvalidOption`] for a keyed source, a time

@@ -57,6 +57,13 @@ pub struct Agg {
 }
 
 /// The kinds of [`Agg`].
+///
+/// ```
+/// use tickertable::{Agg, AggKind};
+///
+/// assert_eq!(Agg::weighted_mean("Price", "Size").kind(), AggKind::WeightedMean);
+/// assert_eq!(AggKind::WeightedMean.name(), "wmean");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum AggKind {

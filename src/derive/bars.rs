@@ -13,6 +13,10 @@ use crate::derive::op::{Delta, DeltaReader, OpInput, OpOutput, Operator, SourceK
 use crate::error::Result;
 
 /// The name of the bar start column of [`EngineHandle::bars`](crate::EngineHandle::bars)'s tables.
+///
+/// ```
+/// assert_eq!(tickertable::derive::BAR_START_COLUMN, "BarStart");
+/// ```
 pub const BAR_START_COLUMN: &str = "BarStart";
 const NONE: i64 = i64::MIN;
 

@@ -21,8 +21,11 @@
 //! - **publisher**: a table-scoped handle that stages batches.
 //! - **writer**: a per-thread row stager.
 //! - **listener** / **subscription**: a push / pull consumer of updates.
+//! - **operator**: the incremental state of a derived table that computes (`last_by`,
+//!   `filter`, `agg_by`, `bars`), run by the cycle on its source's update.
+//! - **group**: the rows of one value of an operator's key columns.
 //!
 //! Modules: `engine` (owner, handle, builder, cycle thread), `graph` (global lock, cycle,
 //! steps, stats), `table` (handle, kinds, chunk storage, snapshots), `publish` (publisher,
 //! row writer, staging), `subscribe` (listeners, subscriptions, updates), `schema` (values and
-//! validation), `error`.
+//! validation), `expr` (predicates), `derive` (computing derived tables), `error`.

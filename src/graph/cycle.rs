@@ -12,7 +12,9 @@
 //!    their relative order in the table is this drain order, not wall-clock commit order
 //!    (DESIGN's "in the order they were committed" holds per writer);
 //! 3. each changed table applies its retention, in id order, which is dependency order: a
-//!    derived table reads its source's update of this same cycle;
+//!    derived table reads its source's update of this same cycle (a computing derived
+//!    table's operator turns it into the table's input first, reading only the changed
+//!    rows; an operator that fails fails its table, after this cycle's deliveries);
 //! 4. the new snapshots are published, then each update goes to the table's listeners and
 //!    subscriptions;
 //! 5. a table whose close was requested closes (with its derived tables), after its last
