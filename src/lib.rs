@@ -11,7 +11,7 @@
 //! newest `capacity` rows. [`TableKind::Keyed`] holds one row per key: writes upsert or
 //! delete by key, and updates carry modified rows with their modified columns. Derived tables ([`EngineHandle::ring_table`],
 //! [`EngineHandle::blink_to_append_only`], [`EngineHandle::tail`]) update in the same cycle as
-//! their source, and so do the derived tables that compute ([`derive`]):
+//! their source, and so do the derived tables that compute ([`derive`](mod@derive)):
 //! [`EngineHandle::last_by`], [`EngineHandle::filter`] (a predicate of [`expr`]),
 //! [`EngineHandle::agg_by`] and time [`EngineHandle::bars`], each at O(rows changed).
 //!
