@@ -26,9 +26,11 @@ LAYERS = [
               "subscribe/update", "subscribe", "publish/columns", "flight/wire"]),
     ("table state", ["table/append", "table/blink", "table/ring", "table/keyed", "table/state",
                      "table/shared", "publish/rows", "publish/staging", "subscribe/listener",
-                     "subscribe/queue", "subscribe/registry", "mirror", "durable"]),
+                     "subscribe/queue", "subscribe/registry", "mirror", "durable",
+                     "derive/op", "derive/agg", "derive/bars", "derive/filter",
+                     "derive/groups", "derive/last_by"]),
     ("graph", ["graph"]),
-    ("handles", ["table", "subscribe/subscription", "publish", "engine"]),
+    ("handles", ["table", "subscribe/subscription", "publish", "engine", "derive"]),
     ("on the public API", ["publish/mtw", "flight"]),
     ("root", ["lib", "test_util"]),
 ]

@@ -10,6 +10,15 @@
 //! | `trades_history` | append (`--history-limit`) | `blink_to_append_only(trades)` |
 //! | `book` | keyed by `Sym` | the quote threads upsert each quote: the latest quote per symbol |
 //!
+//! and four computing derived tables, listed after those (not counted in the summary):
+//!
+//! | table | kind | derived as |
+//! |---|---|---|
+//! | `quotes_latest` | keyed by `Sym` | `last_by(quotes, Sym)`: the latest quote per symbol |
+//! | `trades_by_sym` | keyed by `Sym` | `agg_by(trades, Sym)`: count, volume, low, high, VWAP |
+//! | `trades_bars` | append | `bars(trades, Time, 1 s, Sym)`: closed one-second OHLC bars |
+//! | `trades_bars_open` | keyed by `Sym` | the open bar of each symbol |
+//!
 //! Trades: `Time` (ns), `Sym` from a fixed universe, `Price` as a random walk per symbol
 //! (rounded to cents), `Size` (mostly round lots), `Side`. Quotes: `Time`, `Sym`, `Bid`, `Ask`,
 //! `BidSize`, `AskSize` around the symbol's last trade price. Each symbol belongs to one trade
@@ -45,8 +54,8 @@ use arrow_array::builder::{
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use tickertable::{
-    DynamicWriterOptions, EngineHandle, EngineStats, ListenerHandle, PublisherOptions, RowWriter,
-    Table, TableKind, TablePublisher, TableUpdate, Value,
+    Agg, DynamicWriterOptions, EngineHandle, EngineStats, ListenerHandle, PublisherOptions,
+    RowWriter, Table, TableKind, TablePublisher, TableUpdate, Value,
 };
 
 /// The symbol universe; `--symbols` past its size adds synthetic names.
@@ -110,6 +119,7 @@ struct Counters {
 #[derive(Debug)]
 pub struct Demo {
     tables: Vec<Table>,
+    derived: Vec<Table>,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<Result<()>>>,
     counters: Arc<Counters>,
@@ -150,6 +160,9 @@ impl Demo {
     /// # Errors
     ///
     /// If a table cannot be created (say, one of that name exists) or a thread cannot start.
+    // The tables one after another, then the threads one after another: splitting it would
+    // only move the list elsewhere.
+    #[allow(clippy::too_many_lines)]
     pub fn start(engine: &EngineHandle, args: &DemoArgs) -> Result<Self> {
         let market = Arc::new(Market::new(args.symbols as usize));
         let (trades, publisher) = engine
@@ -246,6 +259,7 @@ impl Demo {
             })?);
         }
         Ok(Self {
+            derived: derived_tables(engine, &tables[0], &tables[1])?,
             tables,
             stop,
             threads,
@@ -258,6 +272,12 @@ impl Demo {
     /// The demo's tables: trades, quotes, the ring, the history and the book.
     pub fn tables(&self) -> &[Table] {
         &self.tables
+    }
+
+    /// The computing derived tables: the latest quotes, the per-symbol aggregates, the
+    /// closed and the open bars.
+    pub fn derived(&self) -> &[Table] {
+        &self.derived
     }
 
     /// Stops and joins the producer threads; the engine keeps running.
@@ -433,6 +453,50 @@ fn spawn(
         .name(name.to_owned())
         .spawn(f)
         .with_context(|| format!("spawning {name}"))
+}
+
+/// The demo's computing derived tables; see the module docs.
+fn derived_tables(engine: &EngineHandle, trades: &Table, quotes: &Table) -> Result<Vec<Table>> {
+    let latest = engine
+        .last_by("quotes_latest", quotes, &["Sym"])
+        .context("creating quotes_latest")?;
+    let by_sym = engine
+        .agg_by(
+            "trades_by_sym",
+            trades,
+            &["Sym"],
+            &[
+                Agg::count().with_name("Trades"),
+                Agg::sum("Size").with_name("Volume"),
+                Agg::min("Price").with_name("Low"),
+                Agg::max("Price").with_name("High"),
+                Agg::weighted_mean("Price", "Size").with_name("VWAP"),
+            ],
+        )
+        .context("creating trades_by_sym")?;
+    let bars = engine
+        .bars(
+            "trades_bars",
+            trades,
+            "Time",
+            Duration::from_secs(1),
+            &["Sym"],
+            &[
+                Agg::first("Price").with_name("Open"),
+                Agg::max("Price").with_name("High"),
+                Agg::min("Price").with_name("Low"),
+                Agg::last("Price").with_name("Close"),
+                Agg::sum("Size").with_name("Volume"),
+                Agg::count().with_name("Trades"),
+            ],
+        )
+        .context("creating trades_bars")?;
+    Ok(vec![
+        latest,
+        by_sym,
+        bars.closed().clone(),
+        bars.open().clone(),
+    ])
 }
 
 /// The trades schema.
@@ -698,6 +762,16 @@ mod tests {
                 "trades_recent",
                 "trades_history",
                 "book"
+            ]
+        );
+        let derived: Vec<&str> = demo.derived().iter().map(Table::name).collect();
+        assert_eq!(
+            derived,
+            [
+                "quotes_latest",
+                "trades_by_sym",
+                "trades_bars",
+                "trades_bars_open"
             ]
         );
         demo.stop().unwrap();

@@ -668,6 +668,62 @@ impl EngineHandle {
         Ok(table)
     }
 
+    /// Adds computing derived tables of `source` in one hold of the global lock: each table
+    /// derives from `source`, or with [`OpTable::on_previous`] from the table added before it.
+    /// Either every table is added or none is.
+    pub(crate) fn add_op_tables(&self, source: &Table, specs: Vec<OpTable>) -> Result<Vec<Table>> {
+        let mut after = AfterClose::default();
+        let tables = {
+            let mut graph = self.core.graph.write();
+            self.check_alive()?;
+            let src = source.id();
+            match graph.nodes.get(src.index()) {
+                Some(node) if Arc::ptr_eq(&node.shared, &source.shared) => {}
+                _ => {
+                    return Err(Error::NoSuchTable {
+                        table: source.name().to_owned(),
+                    })
+                }
+            }
+            for (i, s) in specs.iter().enumerate() {
+                if graph.by_name.contains_key(s.name.as_str())
+                    || specs[..i].iter().any(|o| o.name == s.name)
+                {
+                    return Err(Error::TableExists {
+                        table: s.name.clone(),
+                    });
+                }
+            }
+            let mut tables: Vec<Table> = Vec::with_capacity(specs.len());
+            for s in specs {
+                let from = match (s.on_previous, tables.last()) {
+                    (true, Some(t)) => t.id(),
+                    _ => src,
+                };
+                let spec = TableSpec {
+                    name: &s.name,
+                    schema: s.schema,
+                    retention: s.retention,
+                    key: s.key,
+                    source: Some(from),
+                };
+                let shared = graph.add_table_with(
+                    spec,
+                    self.core.config.staging_limit,
+                    Some(s.op),
+                    &mut after,
+                )?;
+                tables.push(self.table_handle(shared));
+            }
+            for t in &tables {
+                graph.node_mut(t.id()).side.clear();
+            }
+            tables
+        };
+        cycle::finish(&self.core, after);
+        Ok(tables)
+    }
+
     fn check_alive(&self) -> Result<()> {
         if self.core.is_shut_down() {
             Err(Error::EngineShutDown)
@@ -941,8 +997,19 @@ impl fmt::Debug for EngineHandle {
     }
 }
 
+/// A computing derived table for [`EngineHandle::add_op_tables`].
+pub(crate) struct OpTable {
+    pub(crate) name: String,
+    pub(crate) schema: SchemaRef,
+    pub(crate) retention: Retention,
+    pub(crate) key: Arc<[usize]>,
+    pub(crate) op: Box<dyn crate::derive::op::Operator>,
+    /// Derive from the table added just before this one instead of the source.
+    pub(crate) on_previous: bool,
+}
+
 /// A keyed table's key columns by index; empty for other kinds.
-fn resolve_key(
+pub(crate) fn resolve_key(
     name: &str,
     schema: &SchemaRef,
     kind: TableKind,

@@ -318,6 +318,10 @@ pub enum Error {
     /// An Arrow operation failed.
     #[error(transparent)]
     Arrow(#[from] ArrowError),
+    /// An expression (a derived table's predicate) does not parse, does not fit the
+    /// schema, or failed on the rows: the message gives the position.
+    #[error(transparent)]
+    Expr(#[from] crate::expr::ExprError),
     /// An I/O operation failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -348,6 +352,7 @@ pub enum Error {
 /// | `protocol` | [`Error::Protocol`] | no |
 /// | `io` | [`Error::Io`] | no |
 /// | `arrow` | [`Error::Arrow`] | no |
+/// | `expr` | [`Error::Expr`] | no |
 /// | `other` | anything else | no |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -390,13 +395,15 @@ pub enum ErrorCode {
     Io,
     /// An Arrow error.
     Arrow,
+    /// An expression that does not parse or fit the schema.
+    Expr,
     /// Anything else.
     Other,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the table above.
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 21] = [
         ErrorCode::Schema,
         ErrorCode::InvalidOp,
         ErrorCode::StagingFull,
@@ -416,6 +423,7 @@ impl ErrorCode {
         ErrorCode::Protocol,
         ErrorCode::Io,
         ErrorCode::Arrow,
+        ErrorCode::Expr,
         ErrorCode::Other,
     ];
 
@@ -441,6 +449,7 @@ impl ErrorCode {
             ErrorCode::Protocol => "protocol",
             ErrorCode::Io => "io",
             ErrorCode::Arrow => "arrow",
+            ErrorCode::Expr => "expr",
             ErrorCode::Other => "other",
         }
     }
@@ -464,9 +473,12 @@ impl ErrorCode {
     /// The kind of remote failure a server's error of this code is, for a client.
     pub fn remote_kind(self) -> RemoteErrorKind {
         match self {
-            ErrorCode::Schema | ErrorCode::InvalidOp | ErrorCode::BatchTooLarge => {
-                RemoteErrorKind::InvalidArgument
-            }
+            ErrorCode::Schema
+            | ErrorCode::InvalidOp
+            | ErrorCode::BatchTooLarge
+            | ErrorCode::InvalidOption
+            | ErrorCode::Protocol
+            | ErrorCode::Expr => RemoteErrorKind::InvalidArgument,
             ErrorCode::StagingFull | ErrorCode::ResourceExhausted => {
                 RemoteErrorKind::ResourceExhausted
             }
@@ -475,7 +487,6 @@ impl ErrorCode {
             }
             ErrorCode::TableMissing | ErrorCode::TableDropped => RemoteErrorKind::NotFound,
             ErrorCode::TableExists => RemoteErrorKind::AlreadyExists,
-            ErrorCode::InvalidOption | ErrorCode::Protocol => RemoteErrorKind::InvalidArgument,
             ErrorCode::Unavailable | ErrorCode::ServerStopping => RemoteErrorKind::Unavailable,
             ErrorCode::Unauthenticated => RemoteErrorKind::Unauthenticated,
             ErrorCode::CallbackPanicked | ErrorCode::Io | ErrorCode::Arrow | ErrorCode::Other => {
@@ -528,6 +539,7 @@ impl Error {
             Error::Protocol { .. } => ErrorCode::Protocol,
             Error::Io(_) | Error::LogCorrupt { .. } | Error::LogWrite { .. } => ErrorCode::Io,
             Error::Arrow(_) => ErrorCode::Arrow,
+            Error::Expr(_) => ErrorCode::Expr,
         }
     }
 

@@ -56,6 +56,7 @@ use std::time::Duration;
 
 pub use stats::{CycleStats, EngineStats, TableStats, CYCLE_BUCKETS};
 
+use crate::derive::op::{OpInput, OpOutput, Operator};
 use crate::durable::writer::{Durable, TableLog};
 use crate::error::{Error, Result};
 use crate::step::Step;
@@ -265,6 +266,12 @@ pub(crate) struct TableNode {
     pub(crate) update: Option<Arc<TableUpdate>>,
     /// A durable table's log (`durable/`): the cycle hands it what it staged.
     pub(crate) log: Option<Arc<TableLog>>,
+    /// A computing derived table's operator (`last_by`, `filter`, `agg_by`, `bars`); `None`
+    /// for source tables and for the copying derived tables (ring, append, tail).
+    pub(crate) op: Option<Box<dyn Operator>>,
+    /// What this table's operator hands its derived tables this cycle (a bars table's open
+    /// bars); cleared at the end of the cycle.
+    pub(crate) side: Vec<arrow_array::RecordBatch>,
 }
 
 /// What closing tables leaves to do once the global lock is released, and errors to report.
@@ -308,6 +315,23 @@ impl Graph {
         staging_limit: usize,
         after: &mut AfterClose,
     ) -> Result<Arc<TableShared>> {
+        self.add_table_with(spec, staging_limit, None, after)
+    }
+
+    /// Adds a table as [`add_table`](Self::add_table) does; with an operator, the table is a
+    /// computing derived table that starts with the operator run over its source's current
+    /// rows (every one of them taken as added).
+    ///
+    /// # Errors
+    ///
+    /// As [`add_table`](Self::add_table), and the operator's error on the current rows.
+    pub(crate) fn add_table_with(
+        &mut self,
+        spec: TableSpec<'_>,
+        staging_limit: usize,
+        mut op: Option<Box<dyn Operator>>,
+        after: &mut AfterClose,
+    ) -> Result<Arc<TableShared>> {
         let (name, source, retention) = (spec.name, spec.source, spec.retention);
         if name.is_empty() {
             return Err(Error::InvalidOption {
@@ -329,7 +353,36 @@ impl Graph {
         let id = TableId(self.nodes.len() as u64);
         let shared = Arc::new(TableShared::new(id, spec, staging_limit, self.step));
         let mut state = TableState::new(retention, &shared.schema, &shared.key);
-        if let Some(src) = source {
+        let mut side = Vec::new();
+        if let (Some(src), Some(op)) = (source, op.as_mut()) {
+            let node = self.node(src);
+            let log = &node.state.log;
+            let initial = TableUpdate {
+                step: self.step,
+                removed: 0..0,
+                added: log.rows(),
+                batches: log.chunks().iter().map(|c| c.batch.clone()).collect(),
+                modified: crate::subscribe::update::Modified::default(),
+            };
+            let input = OpInput {
+                update: Some(&initial),
+                source: log,
+                side: &node.side,
+            };
+            let mut out = OpOutput::default();
+            op.run(&input, &mut out)?;
+            state.apply_output(self.step, &out);
+            side = out.side;
+            shared.snapshot.store(Arc::new(state.snapshot(
+                self.step,
+                &shared.schema,
+                &shared.key,
+            )));
+            if retention.is_blink() && !state.log.rows().is_empty() {
+                self.nonempty_blinks.push(id);
+            }
+            self.node_mut(src).children.push(id);
+        } else if let Some(src) = source {
             let batches: Vec<_> = self
                 .node(src)
                 .state
@@ -356,6 +409,8 @@ impl Graph {
             children: Vec::new(),
             update: None,
             log: None,
+            op,
+            side,
         });
         if let Some(src) = source {
             if let Some((_, closing)) = self.node(src).shared.lifecycle.closed() {

@@ -11,7 +11,9 @@
 //! newest `capacity` rows. [`TableKind::Keyed`] holds one row per key: writes upsert or
 //! delete by key, and updates carry modified rows with their modified columns. Derived tables ([`EngineHandle::ring_table`],
 //! [`EngineHandle::blink_to_append_only`], [`EngineHandle::tail`]) update in the same cycle as
-//! their source.
+//! their source, and so do the derived tables that compute ([`derive`](mod@derive)):
+//! [`EngineHandle::last_by`], [`EngineHandle::filter`] (a predicate of [`expr`]),
+//! [`EngineHandle::agg_by`] and time [`EngineHandle::bars`], each at O(rows changed).
 //!
 //! # The cycle
 //!
@@ -77,6 +79,7 @@
 #![deny(rustdoc::broken_intra_doc_links)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod derive;
 pub mod docs;
 pub mod durable;
 pub mod engine;
@@ -95,6 +98,7 @@ pub mod table;
 #[cfg(any(test, feature = "test-util"))]
 pub mod test_util;
 
+pub use derive::{Agg, AggKind, Bars, IntoPredicate};
 pub use durable::{Durability, LogStats, ReplayReport, SyncPolicy};
 pub use engine::{Builder, Engine, EngineHandle, View};
 pub use error::{Error, ErrorCode, RemoteErrorKind, Result, TransactionError, TryPublishError};

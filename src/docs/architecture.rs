@@ -21,6 +21,9 @@
 //! - **publisher**: a table-scoped handle that stages batches.
 //! - **writer**: a per-thread row stager.
 //! - **listener** / **subscription**: a push / pull consumer of updates.
+//! - **operator**: the incremental state of a derived table that computes (`last_by`,
+//!   `filter`, `agg_by`, `bars`), run by the cycle on its source's update.
+//! - **group**: the rows of one value of an operator's key columns.
 //!
 //! - **publisher** ([`TablePublisher`](crate::TablePublisher)): a table-scoped handle that
 //!   stages whole batches.
@@ -42,9 +45,9 @@
 //! |---|---|---|
 //! | foundation | `error`, `sync`, `step`, `schema`, `expr` | the error type and its one classifier ([`Error::code`](crate::Error::code)), the lock types (`loom` swaps them), steps, values, the expression language |
 //! | rows | `table/{chunk, snapshot, read, kind, lifecycle}`, `subscribe/update`, `publish/columns`, `flight/wire` | chunk logs, snapshots and their readers, table kinds, the one lifecycle type (open, closing, closed), the update type, column builders, the Flight message metadata |
-//! | table state | `table/{append, blink, ring, keyed, state, shared}`, `publish/{rows, staging}`, `subscribe/{listener, queue, registry}`, `mirror`, `durable/*` | each kind's state and its apply step, the one row buffer (row writers and writer lanes), the staging area and its one admission rule, listener cells, subscription queues, the registry, mirrors, the write-ahead log (format, segments, writer thread, replay, checkpoints) |
+//! | table state | `table/{append, blink, ring, keyed, state, shared}`, `publish/{rows, staging}`, `subscribe/{listener, queue, registry}`, `mirror`, `durable/*`, `derive/*` | each kind's state and its apply step, the one row buffer (row writers and writer lanes), the staging area and its one admission rule, listener cells, subscription queues, the registry, mirrors, the write-ahead log (format, segments, writer thread, replay, checkpoints), the operators of computing derived tables (`last_by`, `filter`, `agg_by`, `bars`: what the cycle runs over a source's changed rows) |
 //! | graph | `graph`, `graph/{cycle, stage, wait, stats}` | the global lock and everything under it: table nodes, the cycle, the one staging entry point (`graph::stage`), waiting for visibility, cycle statistics, the one close function (`Graph::close`) |
-//! | handles | `table`, `subscribe/subscription`, `publish/{publisher, writer}`, `engine` | the public handles ([`Table`](crate::Table), [`Subscription`](crate::Subscription), publishers, writers) and the engine facade ([`Engine`](crate::Engine), [`EngineHandle`](crate::EngineHandle), the cycle thread) |
+//! | handles | `table`, `subscribe/subscription`, `publish/{publisher, writer}`, `engine`, `derive` | the public handles ([`Table`](crate::Table), [`Subscription`](crate::Subscription), publishers, writers) and the engine facade ([`Engine`](crate::Engine), [`EngineHandle`](crate::EngineHandle), the cycle thread) |
 //! | on the public API | `publish/mtw/*`, `flight/*` | the multithreaded writer and Arrow Flight (server, client, table management actions, server counters, auth, limits, TLS, status mapping), built on the handles |
 //! | root | `lib`, `test_util` | re-exports, test helpers |
 //!

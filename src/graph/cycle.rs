@@ -12,7 +12,9 @@
 //!    their relative order in the table is this drain order, not wall-clock commit order
 //!    (DESIGN's "in the order they were committed" holds per writer);
 //! 3. each changed table applies its retention, in id order, which is dependency order: a
-//!    derived table reads its source's update of this same cycle;
+//!    derived table reads its source's update of this same cycle (a computing derived
+//!    table's operator turns it into the table's input first, reading only the changed
+//!    rows; an operator that fails fails its table, after this cycle's deliveries);
 //! 4. durable tables' input is handed to the log writer (`durable/`); with
 //!    `SyncPolicy::EveryCycle` the cycle then waits for the fsync holding only the upgradable
 //!    side of the lock (readers go on), and takes the exclusive side back;
@@ -31,6 +33,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::derive::op::{OpInput, OpOutput};
 use crate::durable::writer::CycleLog;
 use crate::durable::SyncPolicy;
 use crate::error::{panic_message, Error};
@@ -105,34 +108,58 @@ fn run_inner(core: &Arc<Core>, last: bool) -> Step {
     let mut per_table = Vec::new();
     let mut closing = Vec::new();
     let mut input = Vec::new();
+    let mut sided = Vec::new();
     while let Some(id) = dirty.pop_first() {
         input.clear();
         let node = graph.node(id);
         if node.shared.lifecycle.has_ended() {
             continue;
         }
-        let requested = match node.shared.source {
-            None => node
-                .shared
-                .staging
-                .drain(&node.shared.lifecycle, &mut input),
-            Some(src) => {
-                if let Some(u) = &graph.node(src).update {
-                    input.extend(u.batches.iter().cloned());
+        let (requested, applied) = if node.op.is_some() {
+            match run_op(&mut graph, id, step) {
+                Ok((applied, side)) => {
+                    if side {
+                        sided.push(id);
+                    }
+                    (None, applied)
                 }
-                None
+                Err(e) => {
+                    // The operator failed on this cycle's rows: the table fails (after this
+                    // cycle's deliveries), and its derived tables with it.
+                    closing.push((id, Closing::Failed(Arc::new(e))));
+                    continue;
+                }
             }
+        } else {
+            let requested = match node.shared.source {
+                None => node
+                    .shared
+                    .staging
+                    .drain(&node.shared.lifecycle, &mut input),
+                Some(src) => {
+                    if let Some(u) = &graph.node(src).update {
+                        input.extend(u.batches.iter().cloned());
+                    }
+                    None
+                }
+            };
+            let node = graph.node_mut(id);
+            let first = node.state.log.rows().end;
+            let applied = node.state.apply(step, &input);
+            // Durable tables are source tables: what they took is logged as staged.
+            if let (Some(log), Some(table_log)) = (&mut log, &node.log) {
+                if !input.is_empty() {
+                    log.rows(table_log, first, &input);
+                }
+                if let Some(c) = &requested {
+                    log.close(table_log, c.failure());
+                }
+            }
+            (requested, applied)
         };
         let node = graph.node_mut(id);
-        let first = node.state.log.rows().end;
-        let applied = node.state.apply(step, &input);
-        if let (Some(log), Some(table_log)) = (&mut log, &node.log) {
-            if !input.is_empty() {
-                log.rows(table_log, first, &input);
-            }
-            if let Some(c) = &requested {
-                log.close(table_log, c.failure());
-            }
+        if !node.side.is_empty() {
+            dirty.extend(node.children.iter().copied());
         }
         stats.rows_dropped += applied.dropped;
         let mut change = TableTotals {
@@ -162,6 +189,9 @@ fn run_inner(core: &Arc<Core>, last: bool) -> Step {
         }
     }
     stats.tables_changed = changed.len();
+    for id in sided {
+        graph.node_mut(id).side.clear();
+    }
 
     let mut exclusive = locked.elapsed();
     let mut relocked = Instant::now();
@@ -272,6 +302,38 @@ fn withhold(
         graph.node_mut(id).update = None;
     }
     failed
+}
+
+/// Runs computing derived table `id`'s operator over its source's update of this cycle and
+/// applies what it made. Returns the result and whether it left side output for its derived
+/// tables.
+fn run_op(
+    graph: &mut Graph,
+    id: TableId,
+    step: Step,
+) -> crate::error::Result<(crate::table::state::Applied, bool)> {
+    let src = graph
+        .node(id)
+        .shared
+        .source
+        .expect("invariant: an operator table has a source");
+    // A source always has a smaller id than its derived tables.
+    let (before, rest) = graph.nodes.split_at_mut(id.index());
+    let source = &before[src.index()];
+    let node = &mut rest[0];
+    let input = OpInput {
+        update: source.update.as_deref(),
+        source: &source.state.log,
+        side: &source.side,
+    };
+    let mut out = OpOutput::default();
+    node.op
+        .as_mut()
+        .expect("invariant: checked by the caller")
+        .run(&input, &mut out)?;
+    let applied = node.state.apply_output(step, &out);
+    node.side = out.side;
+    Ok((applied, !node.side.is_empty()))
 }
 
 /// Reports what closing tables left behind and runs their `on_shutdown` hooks, outside the

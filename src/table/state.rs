@@ -3,6 +3,7 @@
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 
+use crate::derive::op::OpOutput;
 use crate::step::Step;
 use crate::subscribe::update::{Modified, TableUpdate};
 use crate::table::chunk::ChunkLog;
@@ -119,6 +120,41 @@ impl TableState {
             update,
             dropped: incoming - accepted,
         }
+    }
+
+    /// Applies what a computing derived table's operator made this cycle: its rows (keyed
+    /// upserts and deletes for a keyed table), after evicting the rows before
+    /// [`OpOutput::evict_to`] when the operator keeps its own window (a filter of a ring).
+    pub(crate) fn apply_output(&mut self, step: Step, out: &OpOutput) -> Applied {
+        match out.evict_to {
+            Some(new_start) if self.keyed.is_none() => {
+                self.apply_window(step, new_start, &out.batches)
+            }
+            _ => self.apply(step, &out.batches),
+        }
+    }
+
+    /// Evicts the rows before `new_start` and appends `input` whole: a window whose start the
+    /// operator moves, not the retention. Cost O(input chunks + evicted chunks).
+    fn apply_window(&mut self, step: Step, new_start: u64, input: &[RecordBatch]) -> Applied {
+        let old = self.log.rows();
+        let new_start = new_start.clamp(old.start, old.end);
+        self.log.evict_to(new_start);
+        let mut batches = Vec::with_capacity(input.len());
+        for b in input.iter().filter(|b| b.num_rows() > 0) {
+            self.log.push_coalescing(b.clone());
+            batches.push(b.clone());
+        }
+        let removed = old.start..new_start;
+        let added = old.end..self.log.rows().end;
+        let update = (!removed.is_empty() || !added.is_empty()).then(|| TableUpdate {
+            step,
+            removed,
+            added,
+            batches,
+            modified: Modified::default(),
+        });
+        Applied { update, dropped: 0 }
     }
 
     pub(crate) fn snapshot(
