@@ -70,9 +70,10 @@ pub(crate) fn from_status(status: &Status) -> Error {
         Code::Unavailable | Code::Cancelled | Code::DeadlineExceeded | Code::Aborted => {
             RemoteErrorKind::Unavailable
         }
-        // A status made from a transport error (a broken connection, a refused handshake)
-        // carries that error as its source: the server could not be talked to.
-        Code::Unknown if std::error::Error::source(status).is_some() => {
+        // A status made on this side from a transport error (a broken connection, a refused
+        // handshake, an HTTP/2 stream reset while the server stops) carries that error as its
+        // source: the server could not be talked to. A status the server sent has none.
+        Code::Unknown | Code::Internal if std::error::Error::source(status).is_some() => {
             RemoteErrorKind::Unavailable
         }
         _ => RemoteErrorKind::Other,
@@ -150,6 +151,17 @@ mod tests {
         let e = from_status(&Status::not_found("x"));
         assert_eq!(e.code(), ErrorCode::TableMissing);
         assert!(from_status(&Status::unavailable("down")).is_transient());
+    }
+
+    #[test]
+    fn a_local_transport_failure_is_unavailable_a_server_internal_error_is_not() {
+        // A status the server sent arrives as a code and a message, without a source.
+        assert!(!from_status(&Status::internal("h2 protocol error")).is_transient());
+        let mut with_source = Status::internal("h2 protocol error");
+        with_source.set_source(std::sync::Arc::new(std::io::Error::other("h2")));
+        let e = from_status(&with_source);
+        assert!(e.is_transient(), "{e}");
+        assert_eq!(e.code(), ErrorCode::Unavailable);
     }
 
     #[test]
