@@ -8,8 +8,8 @@ left out), resolves each path to the file of the longest module it names, and ch
   2. every import goes to a file of the same or a lower layer, per LAYERS below, which is the
      layering `src/docs/architecture.rs` describes.
 
-Imports are `use crate::`, `use super::` and `use self::` paths and paths written out in code
-(`crate::table::chunk::range_len`).
+Imports are `use crate::`, `use super::`, `use self::` and `use child_module::` paths, and
+paths written out in code (`crate::table::chunk::range_len`).
 
 Usage: .ci/layers.py [SRC_DIR] [--graph]. Exits 1 on a violation, printing each one.
 """
@@ -40,9 +40,9 @@ TEST_MOD = re.compile(
     r"\s*(pub(\([^)]*\))?\s+)?mod\s+\w+\s*\{",
     re.M,
 )
-USE = re.compile(r"^\s*(?:pub(?:\([^)]*\))?\s+)?use\s+((?:crate|super|self)::[^;]+);", re.M)
+USE = re.compile(r"^\s*(?:pub(?:\([^)]*\))?\s+)?use\s+([a-z_][a-z0-9_]*::[^;]+);", re.M)
 # A path written out in code: `crate::table::chunk::range_len(..)`.
-INLINE = re.compile(r"\bcrate((?:::[a-z_][a-z0-9_]*)+)")
+INLINE = re.compile(r"\bcrate((?:::[a-z_][a-z0-9_]*)+(?:::[A-Za-z_][A-Za-z0-9_]*)?)")
 COMMENT = re.compile(r"//[^\n]*")
 
 
@@ -79,10 +79,14 @@ def paths(tree):
     return [p for part in parts for p in paths(head + part)]
 
 
-def absolute(f, path):
-    """Module path segments of a `use` path written in file `f`."""
+def absolute(files, f, path):
+    """Module path segments of a `use` path written in file `f`, or None for another
+    crate's path. A bare first segment naming a child module of `f` is relative to `f`."""
     segs = [s for s in path.split("::") if s]
     here = [] if f == "lib" else f.split("/")
+    if segs[0] not in ("crate", "self", "super"):
+        child = "/".join(here + [segs[0]])
+        return here + segs if child in files else None
     if segs[0] == "crate":
         return segs[1:]
     if segs[0] == "self":
@@ -94,11 +98,34 @@ def absolute(f, path):
     return parent + rest
 
 
-def target(files, segs):
+PUB_USE = re.compile(r"^\s*pub(?:\([^)]*\))?\s+use\s+([^;]+);", re.M)
+
+
+def reexports(files):
+    """Per file, the names its `pub use` lines re-export -> the path they come from."""
+    out = {}
+    for f, text in files.items():
+        names = {}
+        for m in PUB_USE.finditer(text):
+            for p in paths(m.group(1)):
+                segs = absolute(files, f, p) if "::" in p else None
+                if segs:
+                    names[segs[-1]] = segs
+        out[f] = names
+    return out
+
+
+def target(files, segs, exports=None, depth=0):
+    """The file defining what path `segs` names: the longest module it names, followed
+    through that module's `pub use` re-exports."""
     segs = [s for s in segs if s != "self"]
     for k in range(len(segs), 0, -1):
         mod = "/".join(segs[:k])
         if mod in files:
+            rest = segs[k:]
+            via = exports and rest and exports[mod].get(rest[0])
+            if via and depth < 8:
+                return target(files, via + rest[1:], exports, depth + 1)
             return mod
     return "lib"
 
@@ -119,14 +146,24 @@ def main():
     src = args[0] if args else "src"
     files = read_sources(src)
     graph = {f: set() for f in files}
+    uses = {f: set() for f in files}
+    exports = reexports(files)
     for f, text in files.items():
-        found = [absolute(f, p) for m in USE.finditer(text) for p in paths(m.group(1))]
+        # A re-export is an import of the file it re-exports from; an import *through* a
+        # re-export is resolved to the file that defines the name.
+        found = [absolute(files, f, p) for m in USE.finditer(text) for p in paths(m.group(1))]
+        found = [segs for segs in found if segs is not None]
+        # Re-exported names: edges for the cycle check only (a module file may re-export
+        # its children whatever their layer; its code may not use them).
+        reexported = {tuple(v) for v in exports[f].values()}
         code = USE.sub("", COMMENT.sub("", text))
         found += [m.group(1).split("::")[1:] for m in INLINE.finditer(code)]
         for segs in found:
-            t = target(files, segs)
+            t = target(files, segs, exports)
             if t != f:
                 graph[f].add(t)
+                if tuple(segs) not in reexported:
+                    uses[f].add(t)
     if "--graph" in sys.argv:
         for f in sorted(graph):
             print(f"{f} -> {', '.join(sorted(graph[f]))}")
@@ -137,7 +174,7 @@ def main():
         if lf is None:
             bad.append(f"{f}.rs has no layer: add it to LAYERS in .ci/layers.py")
             continue
-        for t in sorted(graph[f]):
+        for t in sorted(uses[f]):
             lt = layer(t)
             if lt is None:
                 continue

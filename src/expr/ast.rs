@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::{ExprError, Span, MAX_DEPTH};
+use super::error::{ExprError, Span, MAX_DEPTH};
 
 /// A parsed expression: a node of the syntax tree, with the byte range of the text it came
 /// from.

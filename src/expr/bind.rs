@@ -13,8 +13,8 @@ use arrow_array::{
 use arrow_schema::{DataType, Schema, TimeUnit};
 
 use super::ast::{BinaryOp, Expr, ExprKind, Function, Literal, UnaryOp};
+use super::error::{suggest, ExprError, MAX_DEPTH};
 use super::eval::{prepare_column, retag, Node, ValueSet};
-use super::{suggest, ExprError, MAX_DEPTH};
 
 /// `in` lists up to this long are an `||` of `==` kernels, longer ones a hash set. Measured
 /// with the `in_list` group of `benches/expr_filter.rs` on 1M rows: an `==` costs about 1 ms

@@ -152,7 +152,7 @@ impl Node {
     /// Evaluates the node over `columns` (the bound columns, in slot order).
     ///
     /// Recursion is one small frame here plus one in the per-kind function, so that
-    /// [`MAX_DEPTH`](super::MAX_DEPTH) levels fit a thread's stack even in debug builds.
+    /// [`MAX_DEPTH`](super::error::MAX_DEPTH) levels fit a thread's stack even in debug builds.
     pub(crate) fn eval(&self, columns: &[ArrayRef]) -> Result<Val, ArrowError> {
         match self {
             Node::Column(slot) => Ok(Val::Array(Arc::clone(&columns[*slot]))),

@@ -1,6 +1,6 @@
 //! The lexer: text to [`Token`]s with byte spans.
 
-use super::{ExprError, Span};
+use super::error::{ExprError, Span};
 
 /// A lexical token.
 #[derive(Debug, Clone, PartialEq)]

@@ -3,8 +3,8 @@
 use std::str::FromStr;
 
 use super::ast::{prec, BinaryOp, Expr, ExprKind, Function, Literal, UnaryOp, KEYWORDS};
+use super::error::{suggest, ExprError, Span, MAX_DEPTH};
 use super::lexer::{tokenize, Punct, Tok, Token};
-use super::{suggest, ExprError, Span, MAX_DEPTH};
 
 /// How deep parentheses and prefix operators may nest: the parser recurses for each, with
 /// bigger frames than the passes over the tree.
