@@ -1,12 +1,14 @@
 //! The multithreaded table writer: routing and order, bad rows, flush modes, back-pressure,
 //! and local and remote sinks that fail transiently or for good.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+mod support;
+
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
 use parking_lot::Mutex;
+use support::Cycler;
 use tickertable::flight::FlightOptions;
 use tickertable::test_util::{i64_column, manual_engine, trade_schema};
 use tickertable::{
@@ -25,38 +27,6 @@ fn append_table(engine: &Engine, name: &str) -> Table {
 
 fn row(ts: i64, sym: &str) -> [Value<'_>; 4] {
     [ts.into(), sym.into(), 1.5.into(), 100i64.into()]
-}
-
-/// Runs cycles on another thread until dropped, so sinks with bounded staging drain.
-struct Cycler {
-    stop: Arc<AtomicBool>,
-    thread: Option<thread::JoinHandle<()>>,
-}
-
-impl Cycler {
-    fn start(engine: tickertable::EngineHandle) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let s = stop.clone();
-        let thread = thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                engine.run_cycle();
-                thread::sleep(Duration::from_millis(1));
-            }
-        });
-        Self {
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Cycler {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            t.join().expect("the cycle thread ran");
-        }
-    }
 }
 
 #[test]

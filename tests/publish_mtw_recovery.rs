@@ -9,7 +9,6 @@
 
 mod support;
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -19,12 +18,12 @@ use arrow_array::RecordBatch;
 use tickertable::publish::mtw::MAX_ERRORS;
 use tickertable::test_util::{i64_column, manual_engine, trade_schema};
 use tickertable::{
-    DynamicWriterOptions, Engine, EngineHandle, Error, ErrorCode, FlushMode,
-    MultithreadedTableWriter, MultithreadedWriterOptions, OwnedValue, PublisherOptions, Table,
-    TableKind, TablePublisher, Value, WriteTarget,
+    DynamicWriterOptions, Engine, Error, ErrorCode, FlushMode, MultithreadedTableWriter,
+    MultithreadedWriterOptions, OwnedValue, PublisherOptions, Table, TableKind, TablePublisher,
+    Value, WriteTarget,
 };
 
-use support::HANG_GUARD;
+use support::{Cycler, HANG_GUARD};
 
 fn row(ts: i64, sym: &str) -> [Value<'_>; 4] {
     [ts.into(), sym.into(), 1.5.into(), 100i64.into()]
@@ -95,38 +94,6 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     while !done() {
         assert!(Instant::now() < deadline, "hang guard: {what}");
         thread::sleep(Duration::from_millis(1));
-    }
-}
-
-/// Runs cycles on another thread until dropped, so tables with a small staging limit drain.
-struct Cycler {
-    stop: Arc<AtomicBool>,
-    thread: Option<thread::JoinHandle<()>>,
-}
-
-impl Cycler {
-    fn start(engine: EngineHandle) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let s = stop.clone();
-        let thread = thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                engine.run_cycle();
-                thread::sleep(Duration::from_millis(1));
-            }
-        });
-        Self {
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Cycler {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            t.join().expect("the cycle thread ran");
-        }
     }
 }
 

@@ -178,3 +178,37 @@ impl Mirror {
         }
     }
 }
+
+/// Runs cycles of a manual engine on another thread until dropped, so writers into tables
+/// with a small staging limit drain.
+pub(crate) struct Cycler {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Cycler {
+    pub(crate) fn start(engine: EngineHandle) -> Self {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                engine.run_cycle();
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        });
+        Self {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Cycler {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.join().expect("the cycle thread ran");
+        }
+    }
+}
