@@ -12,8 +12,8 @@ pub(crate) struct Args {
     /// Which workload to run.
     #[arg(long, value_enum, ignore_case = true, default_value = "all")]
     workload: Choice,
-    /// Rows per run [default: W1/W2 20M, W3/W4 50M, W6 20M]; W5 ignores it (it writes
-    /// duration / period rows).
+    /// Rows per run [default: W1/W2 20M, W3/W4 50M, W6 20M, W10 20M per part, a quarter of
+    /// it for the fan-out]; W5 ignores it (it writes duration / period rows).
     #[arg(long)]
     n: Option<u64>,
     /// Rows per published batch (W3, W4, W6).
@@ -41,6 +41,24 @@ pub(crate) struct Args {
     /// Producer threads [default: 2 for W2, 1 otherwise].
     #[arg(long)]
     threads: Option<usize>,
+    /// W10: which parts to run [default: all of them].
+    #[arg(long, value_enum, value_delimiter = ',')]
+    part: Vec<Part>,
+}
+
+/// One part of W10.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Part {
+    /// One live subscriber.
+    Live,
+    /// `DoPut` from 1 and 4 clients.
+    Put,
+    /// 32 live subscribers.
+    Fanout,
+    /// pyarrow reading the live stream.
+    Pyarrow,
+    /// A snapshot `DoGet` of an `--n`-row append table (this crate's client and pyarrow).
+    Snapshot,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -51,6 +69,7 @@ enum Choice {
     W4,
     W5,
     W6,
+    W10,
     W12,
     All,
 }
@@ -64,6 +83,7 @@ pub(crate) enum Workload {
     W4,
     W5,
     W6,
+    W10,
     W12,
 }
 
@@ -88,6 +108,8 @@ pub(crate) struct Run {
     pub(crate) period: Duration,
     /// W5: the low-latency option's minimum gap, if on.
     pub(crate) low_latency: Option<Duration>,
+    /// W10: the parts to run.
+    pub(crate) parts: Vec<Part>,
 }
 
 impl Args {
@@ -104,6 +126,7 @@ impl Args {
                 Workload::W3,
                 Workload::W4,
                 Workload::W5,
+                Workload::W10,
             ],
             Choice::W1 => vec![Workload::W1],
             Choice::W2 => vec![Workload::W2],
@@ -111,6 +134,7 @@ impl Args {
             Choice::W4 => vec![Workload::W4],
             Choice::W5 => vec![Workload::W5],
             Choice::W6 => vec![Workload::W6],
+            Choice::W10 => vec![Workload::W10],
             Choice::W12 => vec![Workload::W12],
         };
         let mut runs = Vec::new();
@@ -145,6 +169,15 @@ impl Args {
             threads: self.threads.unwrap_or(threads).max(1),
             period: Duration::ZERO,
             low_latency: None,
+            parts: self.parts(),
+        }
+    }
+
+    fn parts(&self) -> Vec<Part> {
+        if self.part.is_empty() {
+            Part::value_variants().to_vec()
+        } else {
+            self.part.clone()
         }
     }
 
@@ -168,6 +201,7 @@ impl Args {
                 threads: 1,
                 period: Duration::ZERO,
                 low_latency: None,
+                parts: Vec::new(),
             })
             .collect()
     }
@@ -203,6 +237,7 @@ impl Args {
                     threads: 1,
                     period,
                     low_latency,
+                    parts: Vec::new(),
                 });
             }
         }

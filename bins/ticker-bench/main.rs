@@ -15,6 +15,7 @@
 //! | W4 | W3 feeding `ring_table(capacity = --ring)`, visible on the ring | rows/s |
 //! | W5 | 1 row every `--period-us` for `--duration-ms` | write→listener latency |
 //! | W6 | append table grown to `--n` rows with W3 batches | RSS bytes per row, rows/s |
+//! | W10 | W3 over Flight, server in a child process: one live subscriber, `DoPut` from 1 and 4 clients, 32 subscribers, pyarrow live, a `--n`-row snapshot | rows/s, MB/s, CPU of each process |
 //! | W12 | append table written row by row at 1, 100 and 10,000 rows per cycle (manual cycles) | RSS and Arrow bytes per row, chunks |
 //!
 //! W6's `bytes_per_row` is `(rss_steady_bytes - rss_baseline_bytes) / n`: RSS is
@@ -35,6 +36,7 @@
 //! cargo run --release --bin ticker-bench -- --workload all
 //! cargo run --release --bin ticker-bench -- --workload W6 --n 20000000
 //! cargo run --release --bin ticker-bench -- --workload W5 --cycle-ms 10 --duration-ms 10000
+//! cargo run --release --bin ticker-bench -- --workload W10
 //! ```
 
 mod args;
@@ -51,8 +53,9 @@ use args::Args;
 fn main() -> Result<()> {
     let args = Args::parse();
     for run in args.plan() {
-        let report = workload::run(&run)?;
-        println!("{}", report.to_json());
+        for report in workload::run(&run)? {
+            println!("{}", report.to_json());
+        }
     }
     Ok(())
 }

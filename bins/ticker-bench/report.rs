@@ -76,6 +76,17 @@ impl Report {
         Self { fields }
     }
 
+    /// A report with only the run's parameters, for runs measured elsewhere (W10's parts).
+    pub(crate) fn bare(run: &Run, kind: &str) -> Self {
+        let mut fields = Map::new();
+        fields.insert("workload".into(), run.workload.to_string().into());
+        fields.insert("table".into(), kind.into());
+        fields.insert("n".into(), run.n.into());
+        fields.insert("batch".into(), run.batch.into());
+        fields.insert("cycle_ms".into(), round3(secs(run.cycle) * 1e3).into());
+        Self { fields }
+    }
+
     /// Adds a workload-specific field.
     pub(crate) fn set(&mut self, key: &str, value: impl Into<Value>) {
         self.fields.insert(key.to_owned(), value.into());

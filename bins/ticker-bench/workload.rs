@@ -1,6 +1,8 @@
 //! The workloads, and running producer threads together.
 
 mod batches;
+mod flight;
+mod flight_server;
 mod latency;
 mod row_memory;
 mod rows;
@@ -15,13 +17,14 @@ use anyhow::{anyhow, Result};
 use crate::args::{Run, Workload};
 use crate::report::Report;
 
-/// Runs one workload and reports it.
-pub(crate) fn run(run: &Run) -> Result<Report> {
+/// Runs one workload and reports it (W10: one report per part).
+pub(crate) fn run(run: &Run) -> Result<Vec<Report>> {
     match run.workload {
-        Workload::W1 | Workload::W2 => rows::run(run),
-        Workload::W3 | Workload::W4 | Workload::W6 => batches::run(run),
-        Workload::W5 => latency::run(run),
-        Workload::W12 => row_memory::run(run),
+        Workload::W1 | Workload::W2 => rows::run(run).map(|r| vec![r]),
+        Workload::W3 | Workload::W4 | Workload::W6 => batches::run(run).map(|r| vec![r]),
+        Workload::W5 => latency::run(run).map(|r| vec![r]),
+        Workload::W10 => flight::run(run),
+        Workload::W12 => row_memory::run(run).map(|r| vec![r]),
     }
 }
 

@@ -97,6 +97,11 @@ pub struct Client {
     timeout: Duration,
 }
 
+/// HTTP/2 receive windows of a connection's streams and of the connection (see
+/// [`FlightOptions`](crate::flight::FlightOptions#transport) for why these sizes).
+const STREAM_WINDOW: u32 = 16 << 20;
+const CONNECTION_WINDOW: u32 = 32 << 20;
+
 /// How long connecting may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The default time limit of one `list`, `table` or `publish` call.
@@ -179,7 +184,10 @@ impl Client {
             .connect_timeout(CONNECT_TIMEOUT)
             .http2_keep_alive_interval(Duration::from_secs(10))
             .keep_alive_timeout(Duration::from_secs(10))
-            .keep_alive_while_idle(true);
+            .keep_alive_while_idle(true)
+            .initial_stream_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(CONNECTION_WINDOW)
+            .max_frame_size(crate::flight::server::FRAME_SIZE);
         let channel = timed(CONNECT_TIMEOUT, "connecting", async {
             endpoint
                 .connect()
@@ -634,10 +642,23 @@ impl RemoteSubscription {
                     .schema
                     .clone()
                     .ok_or_else(|| bad(&"record batch before schema"))?;
-                let batch = arrow_flight::utils::flight_data_to_arrow_batch(
-                    data,
+                let header = message
+                    .header_as_record_batch()
+                    .ok_or_else(|| bad(&"record batch"))?;
+                // The body as received when it is aligned for every column (no copy), else
+                // one copy into an aligned buffer.
+                let body = if (data.data_body.as_ptr() as usize) % 64 == 0 {
+                    Buffer::from(data.data_body.clone())
+                } else {
+                    Buffer::from(data.data_body.as_ref())
+                };
+                let batch = arrow_ipc::reader::read_record_batch(
+                    &body,
+                    header,
                     schema,
                     &self.dictionaries,
+                    None,
+                    &message.version(),
                 )
                 .map_err(|e| bad(&e))?;
                 Ok(Decoded::Rows(batch))
