@@ -20,6 +20,18 @@
 //!   batch upserts (a partial one if it has only some columns, by name), and a batch whose
 //!   schema metadata has `tickertable.op: delete` deletes its rows' keys.
 //!
+//! # Streaming puts
+//!
+//! With the request header [`PUT_MODE_HEADER`]` batch`, a `DoPut` stages each batch on its
+//! own as it arrives and answers each with a `PutResult` whose app metadata is
+//! `{"rows": n, "total": t}` (the batch's rows, the call's so far), so one client streams at
+//! the wire's rate instead of waiting a round trip per call. A batch waits for room while
+//! the table's staging is full (the call's flow control then slows the client); the first
+//! batch that does not fit ends the call with its error, and the batches acknowledged before
+//! it stay. The Rust client's [`Client::publisher`] uses it; from pyarrow:
+//! `client.do_put(descriptor, schema, options=FlightCallOptions(headers=[(b"x-tickertable-put",
+//! b"batch")]))`, reading the acknowledgements from the returned reader.
+//!
 //! # Table management
 //!
 //! `ListActions` and `DoAction` (details in [`CreateTable`] and the action constants):
@@ -118,10 +130,10 @@ pub(crate) mod wire;
 
 pub use actions::{CreateTable, CREATE_TABLE, DROP_TABLE, STATS};
 pub use client::{
-    Client, RemoteMessage, RemoteSnapshot, RemoteSubscription, RemoteTable, CALL_TIMEOUT,
-    CONNECT_TIMEOUT,
+    Client, RemoteMessage, RemotePublisher, RemoteSnapshot, RemoteSubscription, RemoteTable,
+    CALL_TIMEOUT, CONNECT_TIMEOUT,
 };
-pub use server::{FlightOptions, FlightServer, STOP_GRACE};
+pub use server::{FlightOptions, FlightServer, PUT_MODE_HEADER, STOP_GRACE};
 pub use server_stats::{FlightStats, FlightStatsHandle};
 pub use status::{CODE_HEADER, MAX_STATUS_MESSAGE};
 pub use ticket::{FlightTicket, TicketKind};

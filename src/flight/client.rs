@@ -12,7 +12,7 @@ use arrow_buffer::Buffer;
 use arrow_flight::flight_service_client::FlightServiceClient;
 use arrow_flight::{Criteria, FlightData, FlightDescriptor, FlightInfo, Ticket};
 use arrow_schema::SchemaRef;
-use futures_util::stream;
+use futures_util::{stream, StreamExt};
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::Channel;
 use tonic::{Request, Streaming};
@@ -25,6 +25,103 @@ use crate::flight::wire::{Encoder, MessageMeta};
 use crate::mirror::{Mirror, Replaced};
 use crate::step::Step;
 use crate::table::TableKind;
+
+/// Messages a [`RemotePublisher`] queues for its connection before `send` waits.
+const PUBLISHER_QUEUE: usize = 8;
+
+/// A streaming `DoPut` into one table (see [`Client::publisher`]): batches go out as they
+/// are sent, each staged on its own by the server and acknowledged.
+///
+/// Memory is bounded: `send` waits while [`PUBLISHER_QUEUE`] messages are queued, and the
+/// server reads no faster than its staging takes rows. Dropping the publisher without
+/// [`finish`](Self::finish) ends the call; what was acknowledged stays staged.
+pub struct RemotePublisher {
+    enc: Encoder,
+    schema: SchemaRef,
+    tx: Option<tokio::sync::mpsc::Sender<FlightData>>,
+    acks: Option<tokio::task::JoinHandle<Result<u64>>>,
+    acked: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    scratch: Vec<FlightData>,
+}
+
+impl RemotePublisher {
+    /// Sends one batch; returns once it is queued for the connection (not acknowledged:
+    /// see [`acked`](Self::acked) and [`finish`](Self::finish)).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] if the batch's schema differs from the publisher's; the
+    /// call's error (as [`Client::publish`]'s) if the server ended it, say for a batch that
+    /// did not fit the table.
+    pub async fn send(&mut self, batch: &RecordBatch) -> Result<()> {
+        if batch.schema().fields() != self.schema.fields() {
+            return Err(Error::InvalidOption {
+                option: "batch",
+                reason: "its schema differs from the publisher's".into(),
+            });
+        }
+        self.scratch.clear();
+        self.enc.messages(
+            Step(0),
+            None,
+            0..0,
+            0,
+            std::slice::from_ref(batch),
+            &mut self.scratch,
+        )?;
+        let tx = self.tx.as_ref().ok_or_else(|| Error::InvalidOption {
+            option: "publisher",
+            reason: "already finished".into(),
+        })?;
+        let mut ended = false;
+        for m in self.scratch.drain(..) {
+            if tx.send(m).await.is_err() {
+                ended = true;
+                break;
+            }
+        }
+        if ended {
+            // The call ended: its error says why.
+            self.tx = None;
+            return Err(self.join().await.err().unwrap_or_else(|| {
+                unavailable("the DoPut call ended before its batches were sent".into())
+            }));
+        }
+        Ok(())
+    }
+
+    /// The rows the server has acknowledged so far (staged: visible after the next cycle).
+    pub fn acked(&self) -> u64 {
+        self.acked.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Ends the call and waits for every batch's acknowledgement; returns the rows staged.
+    ///
+    /// # Errors
+    ///
+    /// The call's error, if the server refused a batch or the connection failed.
+    pub async fn finish(mut self) -> Result<u64> {
+        self.tx = None;
+        self.join().await
+    }
+
+    async fn join(&mut self) -> Result<u64> {
+        match self.acks.take() {
+            Some(h) => h.await.map_err(|e| Error::Protocol {
+                message: format!("the DoPut task failed: {e}"),
+            })?,
+            None => Ok(self.acked()),
+        }
+    }
+}
+
+impl fmt::Debug for RemotePublisher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemotePublisher")
+            .field("acked", &self.acked())
+            .finish_non_exhaustive()
+    }
+}
 
 /// A table as a server lists it.
 #[derive(Debug, Clone)]
@@ -334,6 +431,64 @@ impl Client {
     pub async fn publish(&mut self, table: &str, batches: Vec<RecordBatch>) -> Result<u64> {
         let limit = self.timeout;
         timed(limit, "publish", self.publish_now(table, batches)).await
+    }
+
+    /// Opens a streaming `DoPut` into `table` for batches of `schema`: each batch sent with
+    /// [`RemotePublisher::send`] is staged on its own as it arrives (the server's
+    /// [`PUT_MODE_HEADER`](crate::flight::PUT_MODE_HEADER)` batch` mode) and acknowledged,
+    /// so one client keeps the connection full instead of waiting a round trip per call.
+    /// A batch is atomic; batches are not staged together.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] if the table name is not valid in a descriptor; errors of the
+    /// call itself surface from [`send`](RemotePublisher::send) and
+    /// [`finish`](RemotePublisher::finish).
+    pub fn publisher(&self, table: &str, schema: SchemaRef) -> Result<RemotePublisher> {
+        let mut enc = Encoder::new(schema.clone());
+        let first = enc
+            .schema_message()
+            .with_descriptor(FlightDescriptor::new_path(vec![table.to_owned()]));
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<FlightData>(PUBLISHER_QUEUE);
+        let messages =
+            stream::once(async move { first }).chain(stream::poll_fn(move |cx| rx.poll_recv(cx)));
+        let mut req = self.request(messages);
+        req.metadata_mut().insert(
+            crate::flight::server::PUT_MODE_HEADER,
+            MetadataValue::from_static("batch"),
+        );
+        let acked = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let seen = acked.clone();
+        let mut inner = self.inner.clone();
+        let acks = tokio::spawn(async move {
+            let mut results = inner
+                .do_put(req)
+                .await
+                .map_err(|s| remote(&s))?
+                .into_inner();
+            while let Some(r) = results.message().await.map_err(|s| remote(&s))? {
+                let v: serde_json::Value =
+                    serde_json::from_slice(&r.app_metadata).map_err(|e| Error::Protocol {
+                        message: format!("put result: {e}"),
+                    })?;
+                let total = v
+                    .get("total")
+                    .and_then(serde_json::Value::as_u64)
+                    .ok_or_else(|| Error::Protocol {
+                        message: "a put result without its total".into(),
+                    })?;
+                seen.store(total, std::sync::atomic::Ordering::Release);
+            }
+            Ok(seen.load(std::sync::atomic::Ordering::Acquire))
+        });
+        Ok(RemotePublisher {
+            enc,
+            schema,
+            tx: Some(tx),
+            acks: Some(acks),
+            acked,
+            scratch: Vec::new(),
+        })
     }
 
     /// Deletes the keys of `keys`' rows from a keyed table on the server (a missing key is

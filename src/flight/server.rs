@@ -566,32 +566,9 @@ impl Service {
         Ok(())
     }
 
-    /// The status for a `DoPut` whose data could not be read: a message over the size limit
-    /// is `RESOURCE_EXHAUSTED` with the limit, anything else `INVALID_ARGUMENT`.
+    /// The status for a `DoPut` whose data could not be read.
     fn bad_put_data(&self, e: &FlightError) -> Status {
-        if let FlightError::Tonic(s) = e {
-            if matches!(
-                s.code(),
-                tonic::Code::OutOfRange | tonic::Code::ResourceExhausted
-            ) {
-                return status(
-                    tonic::Code::ResourceExhausted,
-                    ErrorCode::BatchTooLarge,
-                    format!(
-                        "a DoPut message is larger than the server's limit of {} bytes; split \
-                         the batch into smaller ones",
-                        self.max_message_bytes
-                    ),
-                );
-            }
-            return Status::new(
-                s.code(),
-                crate::flight::status::capped(s.message().to_owned()),
-            );
-        }
-        Status::invalid_argument(crate::flight::status::capped(format!(
-            "bad DoPut data: {e}"
-        )))
+        bad_put_data(self.max_message_bytes, e)
     }
 
     fn table(&self, name: &str) -> std::result::Result<Table, Status> {
@@ -611,6 +588,39 @@ impl Service {
         }
     }
 }
+
+/// The status for a `DoPut` whose data could not be read: a message over the size limit is
+/// `RESOURCE_EXHAUSTED` with the limit, anything else `INVALID_ARGUMENT`.
+fn bad_put_data(max_message_bytes: usize, e: &FlightError) -> Status {
+    if let FlightError::Tonic(s) = e {
+        if matches!(
+            s.code(),
+            tonic::Code::OutOfRange | tonic::Code::ResourceExhausted
+        ) {
+            return status(
+                tonic::Code::ResourceExhausted,
+                ErrorCode::BatchTooLarge,
+                format!(
+                    "a DoPut message is larger than the server's limit of {max_message_bytes} \
+                     bytes; split the batch into smaller ones"
+                ),
+            );
+        }
+        return Status::new(
+            s.code(),
+            crate::flight::status::capped(s.message().to_owned()),
+        );
+    }
+    Status::invalid_argument(crate::flight::status::capped(format!(
+        "bad DoPut data: {e}"
+    )))
+}
+
+/// The `DoPut` request header that picks how its batches land: `call` (the default: all of
+/// the call's batches staged together when it ends, or none) or `batch` (each batch staged
+/// on its own as it arrives and acknowledged with its own `PutResult`; see the
+/// [module docs](crate::flight#streaming-puts)).
+pub const PUT_MODE_HEADER: &str = "x-tickertable-put";
 
 /// A table's `FlightInfo`: schema, descriptor, snapshot then live endpoint, row count, and
 /// app metadata `{"kind", "capacity", "step", "rows": [start, end]}`.
@@ -1036,7 +1046,26 @@ impl FlightService for Service {
         &self,
         request: Request<Streaming<FlightData>>,
     ) -> std::result::Result<Response<Self::DoPutStream>, Status> {
-        match self.put(request).await {
+        let batch_mode = match request.metadata().get(PUT_MODE_HEADER) {
+            None => false,
+            Some(v) if v == "batch" => true,
+            Some(v) if v == "call" => false,
+            Some(v) => {
+                return Err(Status::invalid_argument(crate::flight::status::capped(
+                    format!("{PUT_MODE_HEADER}: {v:?} is not a put mode (\"call\" or \"batch\")"),
+                )))
+            }
+        };
+        let opened = self.open_put(request).await;
+        let result = match opened {
+            Ok(open) if batch_mode => {
+                let acks = put_batches(open, self.counters.clone(), self.max_message_bytes);
+                return Ok(Response::new(Box::pin(acks)));
+            }
+            Ok(open) => self.put(open).await,
+            Err(s) => Err(s),
+        };
+        match result {
             Ok(rows) => {
                 self.counters.put(rows);
                 let result = PutResult {
@@ -1137,12 +1166,22 @@ impl FlightService for Service {
     }
 }
 
+/// A `DoPut` under way: its table, its place among the calls in progress, and its decoded
+/// batches with the bytes they came in.
+struct OpenPut {
+    table: Table,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    decoded: FlightRecordBatchStream,
+    wire: Arc<AtomicU64>,
+}
+
 impl Service {
-    /// A `DoPut`: its batches staged together; the rows staged.
-    async fn put(
+    /// Opens a `DoPut`: reads the first message (the descriptor names the table), takes a
+    /// place among the calls in progress, and decodes what follows.
+    async fn open_put(
         &self,
         request: Request<Streaming<FlightData>>,
-    ) -> std::result::Result<u64, Status> {
+    ) -> std::result::Result<OpenPut, Status> {
         self.check_open()?;
         let mut input = request.into_inner();
         let first = input
@@ -1153,7 +1192,7 @@ impl Service {
             Status::invalid_argument("the first DoPut message needs a descriptor")
         })?;
         let table = self.table_of(&descriptor)?;
-        let _put = self.puts.clone().try_acquire_owned().map_err(|_| {
+        let permit = self.puts.clone().try_acquire_owned().map_err(|_| {
             status(
                 tonic::Code::ResourceExhausted,
                 ErrorCode::ResourceExhausted,
@@ -1176,7 +1215,22 @@ impl Service {
                 counted.fetch_add(len as u64, Ordering::Relaxed);
             })
             .map_err(FlightError::from);
-        let mut decoded = FlightRecordBatchStream::new_from_flight_data(messages);
+        Ok(OpenPut {
+            table,
+            _permit: permit,
+            decoded: FlightRecordBatchStream::new_from_flight_data(messages),
+            wire,
+        })
+    }
+
+    /// A `DoPut`: its batches staged together; the rows staged.
+    async fn put(&self, open: OpenPut) -> std::result::Result<u64, Status> {
+        let OpenPut {
+            table,
+            _permit,
+            mut decoded,
+            wire,
+        } = open;
         // A DoPut lands whole or not at all: its batches are held, bounded, until the end of
         // the call, then staged together in one step (one cycle applies all of them).
         let mut batches = Vec::new();
@@ -1191,7 +1245,7 @@ impl Service {
                     ErrorCode::BatchTooLarge,
                     format!(
                         "a DoPut may carry at most {} bytes (the server's limit); split it \
-                         into several calls",
+                         into several calls, or send it with {PUT_MODE_HEADER}: batch",
                         self.max_put_bytes
                     ),
                 ));
@@ -1210,4 +1264,72 @@ impl Service {
             .map_err(|e| to_status(&e.into_error(&core, &table.shared)))?;
         Ok(rows as u64)
     }
+}
+
+/// How long a batch of a [`PUT_MODE_HEADER`]` batch` `DoPut` waits for room in a full
+/// staging buffer before the call fails with `StagingFull`'s status.
+const PUT_ROOM_WAIT: Duration = Duration::from_secs(30);
+
+/// Stages one batch of a batch-mode `DoPut`, waiting (without blocking the runtime) while the
+/// table's staging is full; the rows staged.
+async fn stage_one(table: &Table, batch: RecordBatch) -> std::result::Result<u64, Status> {
+    let core = table.core().map_err(|e| to_status(&e))?;
+    let deadline = Instant::now() + PUT_ROOM_WAIT;
+    let batches = [batch];
+    loop {
+        match stage::batches(&core, &table.shared, &batches, false) {
+            Ok(rows) => return Ok(rows as u64),
+            Err(stage::Rejected::Refused(crate::publish::staging::Refused::Full(_)))
+                if Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            Err(e) => return Err(to_status(&e.into_error(&core, &table.shared))),
+        }
+    }
+}
+
+/// A batch-mode `DoPut` as the stream of its acknowledgements: each batch is staged on its
+/// own as it arrives (waiting for room in a full staging buffer), then acknowledged with a
+/// `PutResult` whose app metadata is `{"rows": n, "total": t}`: the batch's rows and the
+/// call's so far. The first bad batch ends the call with its error; the batches
+/// acknowledged before it stay staged.
+fn put_batches(
+    open: OpenPut,
+    counters: Arc<Counters>,
+    max_message_bytes: usize,
+) -> impl Stream<Item = std::result::Result<PutResult, Status>> + Send + 'static {
+    let state = (open, 0u64, false);
+    stream::unfold(state, move |(mut open, total, done)| {
+        let counters = counters.clone();
+        async move {
+            if done {
+                return None;
+            }
+            let batch = match open.decoded.next().await? {
+                Ok(b) => b,
+                Err(e) => {
+                    let s = bad_put_data(max_message_bytes, &e);
+                    counters.refused(crate::flight::status::from_status(&s).code());
+                    return Some((Err(s), (open, total, true)));
+                }
+            };
+            match stage_one(&open.table, batch).await {
+                Ok(rows) => {
+                    counters.put(rows);
+                    let total = total + rows;
+                    let ack = PutResult {
+                        app_metadata: serde_json::json!({ "rows": rows, "total": total })
+                            .to_string()
+                            .into(),
+                    };
+                    Some((Ok(ack), (open, total, false)))
+                }
+                Err(s) => {
+                    counters.refused(crate::flight::status::from_status(&s).code());
+                    Some((Err(s), (open, total, true)))
+                }
+            }
+        }
+    })
 }

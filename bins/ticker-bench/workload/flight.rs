@@ -8,7 +8,8 @@
 //!   message that carries position `n - 1`;
 //! - `put x1`, `put x4`: `n` rows in fresh `--batch`-row batches, one `DoPut` per batch, from 1
 //!   and from 4 clients (each its own connection), until a listener in the server saw the last
-//!   row;
+//!   row; `put stream x1`, `put stream x4`: the same through one streaming `DoPut` per client
+//!   (`Client::publisher`, each batch staged and acknowledged as it arrives);
 //! - `fanout x32`: 32 live subscriptions (each its own connection) to `trades` while the server
 //!   publishes `n / 4` rows; rows/s is the sum over the subscribers;
 //! - `pyarrow live`: `w10_pyarrow.py` reading the live stream of `trades` (needs `python3`
@@ -56,8 +57,8 @@ pub(crate) fn run(run: &Run) -> Result<Vec<Report>> {
         match part {
             Part::Live => reports.push(live(run, &rt, &mut server, &mut fed)?),
             Part::Put => {
-                for clients in [1, 4] {
-                    reports.push(puts(run, &rt, &mut server, clients, &mut put)?);
+                for (clients, stream) in [(1, false), (4, false), (1, true), (4, true)] {
+                    reports.push(puts(run, &rt, &mut server, clients, stream, &mut put)?);
                 }
             }
             Part::Fanout => reports.push(fanout(run, &rt, &mut server, &mut fed)?),
@@ -233,12 +234,14 @@ fn live(
     Ok(r)
 }
 
-/// Part (b): `run.n` rows by `DoPut` from `clients` clients.
+/// Part (b): `run.n` rows by `DoPut` from `clients` clients, one call per batch or (`stream`)
+/// one streaming call per client ([`Client::publisher`]).
 fn puts(
     run: &Run,
     rt: &tokio::runtime::Runtime,
     server: &mut Server,
     clients: usize,
+    stream: bool,
     put: &mut u64,
 ) -> Result<Report> {
     let end = *put + run.n;
@@ -257,12 +260,25 @@ fn puts(
                     let schema = data::schema();
                     let ts0 = epoch_ns();
                     let rows = share(n, clients, k);
+                    let mut publisher = if stream {
+                        Some(client.publisher("inbox", schema.clone())?)
+                    } else {
+                        None
+                    };
                     let mut at = rows.start;
                     while at < rows.end {
                         let len = usize::try_from((batch as u64).min(rows.end - at))?;
                         let b = data::batch(&schema, &symbols, ts0, base + at, len)?;
-                        client.publish("inbox", vec![b]).await?;
+                        match &mut publisher {
+                            Some(p) => p.send(&b).await?,
+                            None => {
+                                client.publish("inbox", vec![b]).await?;
+                            }
+                        }
                         at += len as u64;
+                    }
+                    if let Some(p) = publisher {
+                        p.finish().await?;
                     }
                     anyhow::Ok(())
                 })
@@ -275,7 +291,8 @@ fn puts(
     })?;
     server.expect("seen")?;
     *put = end;
-    cpu.report(server, run, &format!("put x{clients}"), run.n)
+    let label = if stream { "put stream" } else { "put" };
+    cpu.report(server, run, &format!("{label} x{clients}"), run.n)
 }
 
 /// Part (c): 32 live subscribers.
