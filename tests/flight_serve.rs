@@ -413,3 +413,128 @@ async fn a_failed_table_ends_its_live_stream_with_an_error() {
         other => panic!("unexpected {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streaming_put_stages_each_batch_as_it_arrives_and_acknowledges_it() {
+    let engine = manual_engine();
+    let (table, _publisher) = int_table(&engine, "xs", TableKind::Append);
+    let server = engine.serve_flight("127.0.0.1:0").unwrap();
+    let client = Client::connect(&server.url()).await.unwrap();
+    let mut put = client
+        .publisher("xs", tickertable::test_util::int_schema())
+        .unwrap();
+    put.send(&int_batch(0..100)).await.unwrap();
+    // The first batch is staged while the call is still open: a cycle makes it visible.
+    tokio::time::timeout(HANG_GUARD, async {
+        while put.acked() < 100 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await
+    .expect("hang guard: the first batch is acknowledged before the call ends");
+    engine.run_cycle();
+    assert_eq!(
+        i64_column(table.snapshot().batches(), 0),
+        (0..100).collect::<Vec<_>>()
+    );
+    for k in 1..10 {
+        put.send(&int_batch(k * 100..(k + 1) * 100)).await.unwrap();
+    }
+    assert_eq!(put.finish().await.unwrap(), 1000);
+    engine.run_cycle();
+    assert_eq!(
+        i64_column(table.snapshot().batches(), 0),
+        (0..1000).collect::<Vec<_>>()
+    );
+    assert_eq!(server.stats().rows_put, 1000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streaming_put_waits_for_room_in_full_staging_and_loses_nothing() {
+    let engine = Engine::builder()
+        .manual()
+        .staging_limit(25_000)
+        .build()
+        .unwrap();
+    let (table, _publisher) = int_table(&engine, "xs", TableKind::Append);
+    let server = engine.serve_flight("127.0.0.1:0").unwrap();
+    let client = Client::connect(&server.url()).await.unwrap();
+    // Cycles free room now and then, from another thread: the put waits for them.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let cycler = {
+        let (engine, stop) = (engine.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                engine.run_cycle();
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    let mut put = client
+        .publisher("xs", tickertable::test_util::int_schema())
+        .unwrap();
+    for k in 0..20 {
+        put.send(&int_batch(k * 10_000..(k + 1) * 10_000))
+            .await
+            .unwrap();
+    }
+    let total = tokio::time::timeout(HANG_GUARD, put.finish())
+        .await
+        .expect("hang guard")
+        .unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    cycler.join().unwrap();
+    engine.run_cycle();
+    assert_eq!(total, 200_000);
+    assert_eq!(
+        i64_column(table.snapshot().batches(), 0),
+        (0..200_000).collect::<Vec<_>>(),
+        "every row, in order, though staging holds only 25,000 at once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streaming_put_that_does_not_fit_the_table_fails_and_stages_nothing() {
+    let engine = manual_engine();
+    let (table, _publisher) = int_table(&engine, "xs", TableKind::Append);
+    let server = engine.serve_flight("127.0.0.1:0").unwrap();
+    let client = Client::connect(&server.url()).await.unwrap();
+    let mut put = client.publisher("xs", trade_schema()).unwrap();
+    // The send may or may not see the refusal yet; finish does.
+    let _ = put.send(&trade_batch(0, 10)).await;
+    let err = put.finish().await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            tickertable::Error::Remote {
+                kind: RemoteErrorKind::InvalidArgument,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    engine.run_cycle();
+    assert_eq!(table.num_rows(), 0);
+    // A put mode the server does not know is refused, naming the header.
+    let channel =
+        tonic::transport::Endpoint::from_shared(server.url().replace("grpc://", "http://"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+    let mut raw = arrow_flight::flight_service_client::FlightServiceClient::new(channel);
+    let mut req = tonic::Request::new(futures_util::stream::iter(
+        Vec::<arrow_flight::FlightData>::new(),
+    ));
+    req.metadata_mut().insert(
+        tickertable::flight::PUT_MODE_HEADER,
+        "sometimes".parse().unwrap(),
+    );
+    let status = raw.do_put(req).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert!(
+        status.message().contains("x-tickertable-put"),
+        "{}",
+        status.message()
+    );
+}
