@@ -114,6 +114,10 @@
 //! [`table`](crate::table)), so `added.start` may jump past the mirror's end when a ring drops
 //! rows that were never sent; the mirror is then empty after step 2.
 //!
+//! With the request header [`COMPRESSION_HEADER`] (`lz4` or `zstd`) the record batches'
+//! buffers are compressed as Arrow IPC allows; the messages and their metadata are
+//! otherwise the same.
+//!
 //! A client too slow for the live stream is never buffered for without bound: its server-side
 //! subscription lags, and the next message is a `reset` with a fresh snapshot.
 
@@ -138,4 +142,4 @@ pub use server_stats::{FlightStats, FlightStatsHandle};
 pub use status::{CODE_HEADER, MAX_STATUS_MESSAGE};
 pub use ticket::{FlightTicket, TicketKind};
 pub use tls::{ClientTls, ServerTls};
-pub use wire::MessageMeta;
+pub use wire::{Compression, MessageMeta, COMPRESSION_HEADER};

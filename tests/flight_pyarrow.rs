@@ -79,6 +79,7 @@ fn pyarrow_lists_reads_follows_and_puts() {
     };
     let out = Command::new("python3")
         .args(["tests/pyarrow/flight_client.py", &server.url(), "pytoken"])
+        .args(cfg!(feature = "compression").then_some("compression"))
         .output()
         .unwrap();
     stop.store(true, Ordering::Relaxed);
@@ -92,8 +93,8 @@ fn pyarrow_lists_reads_follows_and_puts() {
     assert!(stdout.contains("pyarrow flight client: ok"), "{stdout}");
     assert_eq!(
         inbox.num_rows(),
-        3,
-        "the good put landed, the bad one did not"
+        9,
+        "the good put and the streaming put's 3 batches landed, the bad one did not"
     );
 }
 

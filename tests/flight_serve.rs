@@ -538,3 +538,48 @@ async fn a_streaming_put_that_does_not_fit_the_table_fails_and_stages_nothing() 
         status.message()
     );
 }
+
+#[cfg(feature = "compression")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compressed_streams_and_puts_carry_the_same_rows() {
+    use tickertable::flight::Compression;
+    let engine = manual_engine();
+    let (table, publisher) = engine
+        .table_publisher(
+            "trades",
+            trade_schema(),
+            PublisherOptions::default().with_kind(TableKind::Append),
+        )
+        .unwrap();
+    publisher.add(trade_batch(0, 5_000)).unwrap();
+    engine.run_cycle();
+    let server = engine.serve_flight("127.0.0.1:0").unwrap();
+    for codec in [Compression::Lz4, Compression::Zstd] {
+        let mut client = Client::connect(&server.url())
+            .await
+            .unwrap()
+            .with_compression(codec);
+        let mut sub = client.subscribe("trades").await.unwrap();
+        catch_up(&mut sub, &table).await;
+        // Compressed puts land as they are, through both put modes.
+        let before = table.num_rows() as u64;
+        client
+            .publish("trades", vec![trade_batch(before, 1_000)])
+            .await
+            .unwrap();
+        let mut put = client.publisher("trades", trade_schema()).unwrap();
+        put.send(&trade_batch(before + 1_000, 1_000)).await.unwrap();
+        assert_eq!(put.finish().await.unwrap(), 1_000);
+        engine.run_cycle();
+        catch_up(&mut sub, &table).await;
+        assert_eq!(
+            i64_column(&sub.batches(), 0),
+            (0..i64::try_from(before).unwrap() + 2_000).collect::<Vec<_>>(),
+            "{codec:?}"
+        );
+    }
+    // Compression is not asked for by default, and an unknown one is refused.
+    let mut raw = Client::connect(&server.url()).await.unwrap();
+    assert_eq!(raw.snapshot("trades").await.unwrap().num_rows(), 9_000);
+    assert!(Compression::parse("brotli").is_err());
+}

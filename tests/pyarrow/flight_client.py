@@ -1,6 +1,9 @@
 """pyarrow's Flight client against a tickertable server (driven by tests/flight_pyarrow.rs).
 
-Usage: flight_client.py <grpc://host:port> <token>
+Usage: flight_client.py <grpc://host:port> <token> [compression]
+
+With `compression`, also reads a snapshot compressed with LZ4 and with ZSTD (the
+`x-tickertable-compression` header; the server needs its `compression` feature).
 
 Checks, with nothing but pyarrow: authentication, ListFlights (names, kinds, row counts,
 capacity, the snapshot-then-live endpoints), a snapshot read, following a live stream for
@@ -16,7 +19,13 @@ import pyarrow as pa
 import pyarrow.flight as fl
 
 URL, TOKEN = sys.argv[1], sys.argv[2]
-AUTH = fl.FlightCallOptions(headers=[(b"authorization", f"Bearer {TOKEN}".encode())])
+COMPRESSION = "compression" in sys.argv[3:]
+BEARER = (b"authorization", f"Bearer {TOKEN}".encode())
+AUTH = fl.FlightCallOptions(headers=[BEARER])
+
+
+def with_header(name, value):
+    return fl.FlightCallOptions(headers=[BEARER, (name, value)])
 
 
 def check(cond, what):
@@ -51,6 +60,19 @@ table = client.do_get(infos["static"].endpoints[0].ticket, options=AUTH).read_al
 check(table.column("Ts").to_pylist() == list(range(10)), "static Ts values")
 check(table.column("Price").to_pylist() == [i / 100 for i in range(10)], "static Price values")
 check(table.column("Sym").to_pylist()[:3] == ["S00", "S01", "S02"], "static Sym values")
+
+# 3b. The same snapshot compressed, on request; an unknown compression is refused.
+if COMPRESSION:
+    for codec in [b"lz4", b"zstd"]:
+        opts = with_header(b"x-tickertable-compression", codec)
+        packed = client.do_get(infos["static"].endpoints[0].ticket, options=opts).read_all()
+        check(packed.equals(table), f"a {codec.decode()} snapshot reads the same rows")
+try:
+    opts = with_header(b"x-tickertable-compression", b"brotli")
+    client.do_get(infos["static"].endpoints[0].ticket, options=opts).read_all()
+    check(False, "an unknown compression was accepted")
+except (fl.FlightServerError, pa.ArrowInvalid) as e:
+    check("compression" in str(e), f"the error names the option: {e}")
 
 # 4. Follow the live ring for a few cycles, mirroring it by the documented rules.
 reader = client.do_get(infos["ticks_ring"].endpoints[1].ticket, options=AUTH)
@@ -112,11 +134,26 @@ try:
 except (fl.FlightServerError, pa.ArrowInvalid) as e:
     check("Price" in str(e) and "Float64" in str(e), f"the error names the column: {e}")
 
+# 5b. A streaming DoPut (x-tickertable-put: batch): each batch staged and acknowledged as it
+# arrives, with the call's running total.
+opts = with_header(b"x-tickertable-put", b"batch")
+writer, meta_reader = client.do_put(fl.FlightDescriptor.for_path("inbox"), schema, options=opts)
+for k in range(3):
+    ts = [100 + 2 * k, 101 + 2 * k]
+    writer.write_batch(pa.record_batch(
+        [pa.array(ts, pa.int64()), pa.array(["S", "T"]), pa.array([1.0, 2.0]),
+         pa.array([1, 1], pa.int64())], schema=schema))
+    ack = json.loads(meta_reader.read().to_pybytes())
+    check(ack == {"rows": 2, "total": 2 * (k + 1)}, f"ack {k}: {ack}")
+writer.done_writing()
+writer.close()
+
 deadline = time.monotonic() + 10
 while True:
     inbox = client.do_get(infos["inbox"].endpoints[0].ticket, options=AUTH).read_all()
-    if inbox.num_rows >= 3 or time.monotonic() > deadline:
+    if inbox.num_rows >= 9 or time.monotonic() > deadline:
         break
     time.sleep(0.02)
-check(inbox.column("Ts").to_pylist() == [1, 2, 3], f"inbox rows {inbox.to_pydict()}")
+check(inbox.column("Ts").to_pylist() == [1, 2, 3, 100, 101, 102, 103, 104, 105],
+      f"inbox rows {inbox.to_pydict()}")
 print("pyarrow flight client: ok")
