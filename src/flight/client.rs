@@ -32,7 +32,7 @@ const PUBLISHER_QUEUE: usize = 8;
 /// A streaming `DoPut` into one table (see [`Client::publisher`]): batches go out as they
 /// are sent, each staged on its own by the server and acknowledged.
 ///
-/// Memory is bounded: `send` waits while [`PUBLISHER_QUEUE`] messages are queued, and the
+/// Memory is bounded: `send` waits while 8 messages are queued, and the
 /// server reads no faster than its staging takes rows. Dropping the publisher without
 /// [`finish`](Self::finish) ends the call; what was acknowledged stays staged.
 pub struct RemotePublisher {
