@@ -437,7 +437,7 @@ impl EngineHandle {
         if let Some(c) = &opened.report.corruption {
             self.core.report_shared(c.clone());
         }
-        durable.record_replay(&opened.report);
+        durable.record_replay(table.id(), &opened.report);
     }
 
     /// What replaying durable table `table` found when it was created in this engine:
@@ -497,6 +497,7 @@ impl EngineHandle {
                 retention,
                 key,
                 source: None,
+                durable: opened.is_some(),
             },
             &mut after,
         )?;
@@ -563,6 +564,7 @@ impl EngineHandle {
                 retention,
                 key,
                 source: None,
+                durable: opened.is_some(),
             },
             &mut after,
         )?;
@@ -661,6 +663,7 @@ impl EngineHandle {
                 retention,
                 key,
                 source: Some(src),
+                durable: false,
             };
             self.add(&mut graph, spec, &mut after)?
         };
@@ -706,6 +709,7 @@ impl EngineHandle {
                     retention: s.retention,
                     key: s.key,
                     source: Some(from),
+                    durable: false,
                 };
                 let shared = graph.add_table_with(
                     spec,
@@ -877,6 +881,11 @@ impl EngineHandle {
             rows_removed: totals.removed,
             rows_dropped: totals.dropped,
             staged_rows: shared.staging.staged_rows(),
+            log: self
+                .core
+                .durable
+                .as_ref()
+                .and_then(|d| d.table_stats(shared.id)),
             listeners,
             subscriptions,
             step: snapshot.step(),
@@ -895,9 +904,15 @@ impl EngineHandle {
     /// [`Table::failure`] is the [`Error::TableDropped`]. Snapshots taken before the drop keep
     /// their rows. Table ids are never reused; a dropped table's id stays taken.
     ///
+    /// A durable table's log and checkpoints are deleted, so creating the name again starts
+    /// empty (see [`crate::durable`], "Dropping a durable table"); this call returns once
+    /// they are.
+    ///
     /// # Errors
     ///
-    /// [`Error::NoSuchTable`], [`Error::EngineShutDown`].
+    /// [`Error::NoSuchTable`], [`Error::EngineShutDown`]; [`Error::Io`] if a dropped durable
+    /// table's files could not be moved aside or deleted (the tables are dropped all the
+    /// same; the message says where the files are).
     ///
     /// # Examples
     ///
@@ -924,8 +939,15 @@ impl EngineHandle {
             let step = graph.step;
             graph.drop_table(id, step, &mut after)
         };
+        let logs = std::mem::take(&mut after.dropped_logs);
         cycle::finish(&self.core, after);
-        Ok(dropped.iter().map(ToString::to_string).collect())
+        let mut deleted = Ok(());
+        if let Some(durable) = &self.core.durable {
+            for log in logs {
+                deleted = deleted.and(durable.forget(&log));
+            }
+        }
+        deleted.map(|()| dropped.iter().map(ToString::to_string).collect())
     }
 
     /// The last errors the engine reported on its own (panicking listeners and callbacks),
