@@ -23,10 +23,8 @@ impl TempDir {
     fn new(tag: &str) -> Self {
         static N: AtomicU64 = AtomicU64::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
-        let p = std::env::temp_dir().join(format!(
-            "tickertable-dir-{tag}-{}-{n}",
-            std::process::id()
-        ));
+        let p =
+            std::env::temp_dir().join(format!("tickertable-dir-{tag}-{}-{n}", std::process::id()));
         let _ = fs::remove_dir_all(&p);
         fs::create_dir_all(&p).unwrap();
         Self(p)
@@ -203,7 +201,11 @@ fn a_clean_shutdown_fsyncs_every_log_whatever_the_policy() {
     e.run_cycle();
     // Rows staged but not yet applied: the shutdown's last cycle logs them too.
     a.add(int_batch(10..12)).unwrap();
-    assert_eq!(handle.stats().log.fsyncs, 0, "Never: no fsync while running");
+    assert_eq!(
+        handle.stats().log.fsyncs,
+        0,
+        "Never: no fsync while running"
+    );
     e.shutdown();
     let log = handle.stats().log;
     assert!(log.fsyncs >= 2, "one per table at least: {log:?}");

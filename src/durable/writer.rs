@@ -384,7 +384,10 @@ impl Durable {
         fs::create_dir_all(&trash)?;
         let aside = trash.join(format!(
             "{}-{}",
-            log.dir.file_name().and_then(|n| n.to_str()).unwrap_or("table"),
+            log.dir
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("table"),
             log.table.as_u64()
         ));
         match fs::rename(&log.dir, &aside) {
