@@ -134,9 +134,16 @@ fn shutdown(core: &Arc<Core>) {
     }
     cycle::finish(core, after);
     if let Some(durable) = &core.durable {
+        // Flushes and fsyncs every durable table's log, joins the writer and checkpoint
+        // threads, and releases the data directory.
         durable.shutdown();
         for e in durable.take_errors() {
             core.report(e);
+        }
+        // A log that could not be written or synced at the end: no cycle is left to fail
+        // its table, so it is reported ([`EngineHandle::recent_errors`]).
+        for (_, e) in durable.take_failed() {
+            core.report_shared(e);
         }
     }
 }
