@@ -70,7 +70,7 @@ fn quotes(rows: &[(&str, f64)]) -> RecordBatch {
             Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.1))),
         ],
     )
-    .unwrap()
+    .expect("a book batch")
 }
 
 fn syms(names: &[&str]) -> RecordBatch {
@@ -81,15 +81,23 @@ fn syms(names: &[&str]) -> RecordBatch {
             names.iter().copied(),
         ))],
     )
-    .unwrap()
+    .expect("a key batch")
 }
 
 /// A keyed table's rows as `Sym -> Px` (Px's bits, to compare exactly).
 fn book_state(batches: &[RecordBatch]) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
     for b in batches {
-        let sym = b.column(0).as_any().downcast_ref::<StringArray>().unwrap();
-        let px = b.column(1).as_any().downcast_ref::<Float64Array>().unwrap();
+        let sym = b
+            .column(0)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .expect("Sym");
+        let px = b
+            .column(1)
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .expect("Px");
         for i in 0..b.num_rows() {
             out.insert(sym.value(i).to_owned(), px.value(i).to_bits());
         }
@@ -116,7 +124,7 @@ async fn wait_for(
 ) -> tickertable::flight::RemoteSnapshot {
     tokio::time::timeout(HANG_GUARD, async {
         loop {
-            let s = client.snapshot(table).await.unwrap();
+            let s = client.snapshot(table).await.expect("snapshot");
             if done(&s) {
                 return s;
             }

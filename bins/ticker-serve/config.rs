@@ -274,9 +274,6 @@ impl Checker<'_> {
         if let Some(limit) = &t.limit {
             create = create.with_limit(*limit.get_ref());
         }
-        if t.durable.as_ref().is_some_and(|d| *d.get_ref()) {
-            create = create.durable();
-        }
         Ok(create)
     }
 
@@ -347,7 +344,7 @@ impl Config {
         let mut durable = Vec::new();
         let mut names: Vec<&str> = Vec::new();
         for def in &file.table {
-            let create = check.table(def)?;
+            let mut create = check.table(def)?;
             let name = def.get_ref().name.get_ref();
             if names.contains(&name.as_str()) {
                 return Err(check.error(
@@ -358,6 +355,7 @@ impl Config {
             names.push(name);
             if let Some(d) = def.get_ref().durable.as_ref().filter(|d| *d.get_ref()) {
                 durable.push((name.clone(), d.span()));
+                create = create.durable();
             }
             tables.push((create, def.span()));
         }

@@ -49,7 +49,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use tickertable::flight::FlightOptions;
-use tickertable::{Engine, Error, SyncPolicy};
+use tickertable::{Engine, EngineHandle, Error, SyncPolicy};
 use tickertable_tools::flight_args::ServeArgs;
 
 /// Serve a tickertable engine over Arrow Flight: tables from a config and from clients.
@@ -72,7 +72,7 @@ struct Cli {
     /// `every-cycle` (the default) fsyncs each cycle's rows before the cycle makes them
     /// visible: a row any client has seen survives a crash of the server or of the machine,
     /// which is what a shared service's users assume. It costs at most one fsync per table
-    /// written per cycle (so a few per period, off the global lock; see `stats` fsync_us).
+    /// written per cycle (so a few per period, off the global lock; see `fsync_us` in `stats`).
     /// `never` leaves write-back to the OS: a row survives a crash of the server once it is
     /// visible, but not one of the machine. An interval fsyncs at most that often, off the
     /// cycle: a machine crash loses at most that much. A clean stop syncs whatever the policy.
@@ -154,6 +154,48 @@ fn watch_signals() -> Result<std::sync::mpsc::Receiver<Stop>> {
     Ok(rx)
 }
 
+/// Logs what replaying each durable table found.
+fn log_replays(engine: &EngineHandle) {
+    for table in engine.tables() {
+        if let Some(r) = engine.replay_report(table.name()) {
+            tracing::info!(
+                table = table.name(),
+                rows = table.num_rows(),
+                records = r.records,
+                bytes = r.bytes,
+                duration = ?r.duration,
+                truncated_bytes = r.truncated_bytes,
+                "config: replayed a durable table"
+            );
+        }
+    }
+}
+
+/// After the engine's shutdown: fails if a durable table's log could not be written or
+/// synced at the end, else logs what was written.
+fn check_logs(handle: &EngineHandle) -> Result<()> {
+    if handle.data_dir().is_none() {
+        return Ok(());
+    }
+    let failed: Vec<String> = handle
+        .recent_errors()
+        .iter()
+        .filter(|e| matches!(***e, Error::LogWrite { .. }))
+        .map(ToString::to_string)
+        .collect();
+    if !failed.is_empty() {
+        bail!("stopping: durable logs failed: {}", failed.join("; "));
+    }
+    let log = handle.stats().log;
+    tracing::info!(
+        bytes = log.bytes,
+        fsyncs = log.fsyncs,
+        fsync_time = ?log.fsync_time,
+        "logs flushed and synced"
+    );
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
     init_logs(&cli.log_level)?;
@@ -183,19 +225,7 @@ fn main() -> Result<()> {
     })?;
     if let Some(config) = &config {
         config.apply(&engine)?;
-        for table in engine.tables() {
-            if let Some(r) = engine.replay_report(table.name()) {
-                tracing::info!(
-                    table = table.name(),
-                    rows = table.num_rows(),
-                    records = r.records,
-                    bytes = r.bytes,
-                    duration = ?r.duration,
-                    truncated_bytes = r.truncated_bytes,
-                    "config: replayed a durable table"
-                );
-            }
-        }
+        log_replays(&engine);
     }
     let options = cli
         .security
@@ -247,24 +277,7 @@ fn main() -> Result<()> {
     // and fsyncs every durable table's log and joins the log writer before it returns.
     engine.shutdown();
     server.shutdown();
-    if handle.data_dir().is_some() {
-        let log = handle.stats().log;
-        let failed: Vec<String> = handle
-            .recent_errors()
-            .iter()
-            .filter(|e| matches!(***e, Error::LogWrite { .. }))
-            .map(ToString::to_string)
-            .collect();
-        if !failed.is_empty() {
-            bail!("stopping: durable logs failed: {}", failed.join("; "));
-        }
-        tracing::info!(
-            bytes = log.bytes,
-            fsyncs = log.fsyncs,
-            fsync_time = ?log.fsync_time,
-            "logs flushed and synced"
-        );
-    }
+    check_logs(&handle)?;
     tracing::info!(step = handle.step().as_u64(), "stopped");
     Ok(())
 }
