@@ -409,7 +409,8 @@ fn micros(d: std::time::Duration) -> u64 {
 ///                      "replayed_rows": 40000, "replay_us": 5200}}]}
 /// ```
 ///
-/// Rates are measured over the last second or more between `stats` calls (0 on the first).
+/// Rates are measured over the last second or more between `stats` calls (on the first, since
+/// the server started).
 /// `data_dir` is `null` without one; `log` counts the log writer's work since the server
 /// started (all zero without a data directory) and the replay of durable tables at their
 /// creation; a table's `log` is its share (`null` for a table that is not durable).
