@@ -204,7 +204,10 @@ impl Builder {
 
     /// The directory durable tables log to and are replayed from (created if missing); see
     /// [`crate::durable`]. Without one, a durable table is refused. One engine per directory
-    /// at a time.
+    /// at a time: the engine holds it with a lock file until it shuts down, and [`build`]
+    /// refuses a directory another engine holds.
+    ///
+    /// [`build`]: Self::build
     #[must_use]
     pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.data_dir = Some(dir.into());
@@ -233,7 +236,8 @@ impl Builder {
     ///
     /// [`Error::InvalidOption`] for a zero period, staging limit or segment size or a zero
     /// sync interval, [`Error::Io`] if a thread cannot be spawned or the data directory cannot
-    /// be made.
+    /// be made, [`Error::DataDirLocked`] if another engine (in this process or another) holds
+    /// the data directory.
     pub fn build(self) -> Result<Engine> {
         if self.config.period.is_zero() {
             return Err(Error::InvalidOption {

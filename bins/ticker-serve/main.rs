@@ -214,6 +214,11 @@ fn main() -> Result<()> {
         .sync
         .or(config.as_ref().and_then(|c| c.sync))
         .unwrap_or_default();
+    if cli.data_dir.is_none()
+        && (cli.sync.is_some() || config.as_ref().is_some_and(|c| c.sync.is_some()))
+    {
+        tracing::warn!("a sync policy without --data-dir has no effect: no table is durable");
+    }
     let stops = watch_signals()?;
     let mut builder = Engine::builder().period(Duration::from_millis(period_ms));
     if let Some(dir) = &cli.data_dir {
