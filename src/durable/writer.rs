@@ -376,9 +376,20 @@ impl Durable {
     /// returned the same way, but the name is free.
     pub(crate) fn forget(&self, log: &TableLog) -> Result<()> {
         let ack = Ack::new();
-        self.push(Msg::Forget(log.table, ack.clone()));
-        // `None`: the writer is gone, and writes nothing more.
-        let _ = self.wait(&ack);
+        let queued = {
+            let mut q = self.shared.queue.lock();
+            // After a shutdown the writer takes no more messages (it may have exited): it
+            // writes nothing more for the table either, so there is nothing to wait for.
+            if !q.shutdown {
+                q.msgs.push_back(Msg::Forget(log.table, ack.clone()));
+                self.shared.queue_cv.notify_one();
+            }
+            !q.shutdown
+        };
+        if queued {
+            // `None`: the writer died, and writes nothing more.
+            let _ = self.wait(&ack);
+        }
         self.shared.tables.lock().remove(&log.table);
         let trash = self.options.dir.join(DROPPED_DIR);
         fs::create_dir_all(&trash)?;
