@@ -193,6 +193,7 @@
 //!
 //! [`Builder::log_segment_bytes`]: crate::Builder::log_segment_bytes
 
+pub(crate) mod catalog;
 pub(crate) mod checkpoint;
 pub(crate) mod files;
 pub(crate) mod format;
@@ -356,6 +357,24 @@ pub struct LogStats {
     /// Time spent replaying them (reading checkpoints and logs, when the tables were
     /// created); per table in [`ReplayReport::duration`].
     pub replay_time: Duration,
+}
+
+/// A durable table found in a data directory by
+/// [`EngineHandle::logged_tables`](crate::EngineHandle::logged_tables): what creating it again
+/// needs (its name, schema, kind, key and limit, as it was logged).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct LoggedTable {
+    /// The table's name.
+    pub name: String,
+    /// The schema it was logged with.
+    pub schema: arrow_schema::SchemaRef,
+    /// Its kind.
+    pub kind: crate::table::TableKind,
+    /// A keyed table's key columns, by name.
+    pub key: Vec<String>,
+    /// An append table's row limit.
+    pub limit: Option<usize>,
 }
 
 /// One durable table's share of the log writer's work, part of

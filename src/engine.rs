@@ -29,7 +29,7 @@ use arrow_schema::SchemaRef;
 
 use crate::durable::replay::Opened;
 use crate::durable::writer::{Durable, Options as DurableOptions};
-use crate::durable::{Durability, ReplayReport, SyncPolicy, DEFAULT_SEGMENT_BYTES};
+use crate::durable::{Durability, LoggedTable, ReplayReport, SyncPolicy, DEFAULT_SEGMENT_BYTES};
 use crate::error::{Error, Result};
 use crate::graph::{
     cycle, AfterClose, Config, Core, CycleStats, EngineStats, Flusher, Graph, TableStats,
@@ -462,6 +462,53 @@ impl EngineHandle {
             .lock()
             .get(table)
             .cloned()
+    }
+
+    /// The durable tables logged in the engine's data directory, by name, whether or not they
+    /// were created in this engine: what creating each again (with
+    /// [`PublisherOptions::durable`]) needs to replay it. Empty without a data directory. A
+    /// table directory whose newest segment has no readable header is left out with a
+    /// `tracing` warning (creating the table replays what can be read and reports the rest).
+    /// Reads one header per table: O(tables).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the directory cannot be listed.
+    pub fn logged_tables(&self) -> Result<Vec<LoggedTable>> {
+        let Some(durable) = &self.core.durable else {
+            return Ok(Vec::new());
+        };
+        let (found, skipped) = crate::durable::catalog::list(&durable.options.dir)?;
+        for (table, reason) in skipped {
+            tracing::warn!(
+                table,
+                reason,
+                "tickertable: a logged table without a header"
+            );
+        }
+        Ok(found
+            .into_iter()
+            .map(|t| {
+                let key = t
+                    .shape
+                    .key
+                    .iter()
+                    .filter_map(|&k| usize::try_from(k).ok())
+                    .filter_map(|k| t.schema.fields().get(k).map(|f| f.name().clone()))
+                    .collect();
+                let limit = match t.shape.retention {
+                    Retention::Append { limit } => limit.and_then(|l| usize::try_from(l).ok()),
+                    _ => None,
+                };
+                LoggedTable {
+                    name: t.name,
+                    schema: t.schema,
+                    kind: t.shape.retention.kind(),
+                    key,
+                    limit,
+                }
+            })
+            .collect())
     }
 
     /// The engine's data directory, if it has one.

@@ -16,6 +16,9 @@ use tickertable::{
     Engine, Error, ErrorCode, PublisherOptions, SyncPolicy, Table, TableKind, TablePublisher,
 };
 
+use arrow_schema::{DataType, Field, Schema};
+use std::sync::Arc;
+
 /// A directory under the system temp dir, removed on drop.
 struct TempDir(PathBuf);
 
@@ -243,4 +246,61 @@ fn table_stats_carry_each_durable_tables_share_of_the_log() {
     let s = e.table_stats(&a).log.unwrap();
     assert_eq!((s.replayed_rows, s.bytes), (1000, 0));
     assert_eq!(s.replay_time, e.replay_report("a").unwrap().duration);
+}
+
+#[test]
+fn logged_tables_lists_what_creating_each_again_needs() {
+    let dir = TempDir::new("logged");
+    let kv = Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Utf8, false),
+        Field::new("v", DataType::Int64, true),
+    ]));
+    {
+        let e = engine(dir.path());
+        assert!(e.logged_tables().unwrap().is_empty());
+        let limited = PublisherOptions::default()
+            .with_kind(TableKind::Append)
+            .with_limit(9)
+            .durable();
+        e.table_publisher("odd/name", int_schema(), limited)
+            .unwrap();
+        durable(&e, "ring", TableKind::Ring { capacity: 4 });
+        let keyed = PublisherOptions::default()
+            .with_kind(TableKind::Keyed { capacity: None })
+            .with_key(["k"])
+            .durable();
+        e.table_publisher("book", kv.clone(), keyed).unwrap();
+        e.append_table("plain", int_schema()).unwrap();
+        let (_, p) = durable(&e, "gone", TableKind::Append);
+        p.add(int_batch(0..1)).unwrap();
+        e.run_cycle();
+        e.drop_table("gone").unwrap();
+    }
+    let e = engine(dir.path());
+    let logged = e.logged_tables().unwrap();
+    let got: Vec<(&str, TableKind, Vec<String>, Option<usize>)> = logged
+        .iter()
+        .map(|t| (t.name.as_str(), t.kind, t.key.clone(), t.limit))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "book",
+                TableKind::Keyed { capacity: None },
+                vec!["k".to_owned()],
+                None
+            ),
+            ("odd/name", TableKind::Append, vec![], Some(9)),
+            ("ring", TableKind::Ring { capacity: 4 }, vec![], None),
+        ]
+    );
+    assert_eq!(logged[0].schema.fields(), kv.fields());
+    assert!(Engine::builder()
+        .manual()
+        .build()
+        .unwrap()
+        .logged_tables()
+        .unwrap()
+        .is_empty());
 }

@@ -32,10 +32,11 @@
 //!
 //! With `--data-dir DIR`, tables declared `durable = true` in the config, and tables created
 //! over Flight with `"options": {"durable": true}`, log every cycle's rows under `DIR` (see
-//! `tickertable::durable`). At start, each config table replays its log before the server
-//! listens; a table created by a client comes back with its rows when a client creates it
-//! again (`create_table` is idempotent, so a startup script can always send it). Dropping a
-//! durable table deletes its log. One server per data directory: a second one is refused,
+//! `tickertable::durable`). At start, before the server listens, each config table replays
+//! its log, and every other durable table found in `DIR` (one a client created) is created
+//! again from its log's header (name, kind, key, limit, schema) and replays too; a client's
+//! `create_table` of it is then a no-op. Derived tables are not logged: config ones are
+//! rebuilt, clients create theirs again. Dropping a durable table deletes its log. One server per data directory: a second one is refused,
 //! naming the process that holds it. `stats` and the metrics report bytes logged, fsyncs and
 //! their time, and the replay at start, per table and in total.
 
@@ -48,7 +49,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use tickertable::flight::FlightOptions;
+use tickertable::flight::{CreateTable, FlightOptions};
 use tickertable::{Engine, EngineHandle, Error, SyncPolicy};
 use tickertable_tools::flight_args::ServeArgs;
 
@@ -154,6 +155,34 @@ fn watch_signals() -> Result<std::sync::mpsc::Receiver<Stop>> {
     Ok(rx)
 }
 
+/// Creates again, from their logs, the durable tables of the data directory that the config
+/// did not declare: those clients created. One that cannot be created is skipped with a
+/// warning (its files are left as they are).
+fn restore_logged(engine: &EngineHandle) -> Result<()> {
+    for t in engine
+        .logged_tables()
+        .context("listing the data directory")?
+    {
+        if engine.table(&t.name).is_some() {
+            continue;
+        }
+        let mut create = CreateTable::new(&t.name, t.schema.clone())
+            .with_kind(t.kind)
+            .with_key(t.key.iter().cloned())
+            .durable();
+        if let Some(limit) = t.limit {
+            create = create.with_limit(limit);
+        }
+        match create.apply(engine) {
+            Ok(_) => tracing::info!(table = %t.name, kind = %t.kind, "restored a durable table"),
+            Err(error) => {
+                tracing::warn!(table = %t.name, %error, "a durable table could not be restored");
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Logs what replaying each durable table found.
 fn log_replays(engine: &EngineHandle) {
     for table in engine.tables() {
@@ -165,7 +194,7 @@ fn log_replays(engine: &EngineHandle) {
                 bytes = r.bytes,
                 duration = ?r.duration,
                 truncated_bytes = r.truncated_bytes,
-                "config: replayed a durable table"
+                "replayed a durable table"
             );
         }
     }
@@ -230,8 +259,9 @@ fn main() -> Result<()> {
     })?;
     if let Some(config) = &config {
         config.apply(&engine)?;
-        log_replays(&engine);
     }
+    restore_logged(&engine)?;
+    log_replays(&engine);
     let options = cli
         .security
         .apply(FlightOptions::default().with_table_management(true))?;

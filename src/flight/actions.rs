@@ -7,8 +7,9 @@
 //!   "schema": "<base64 of the Arrow IPC schema message>"}`, where `options` may hold
 //!   `"capacity"` (a ring's, required; a keyed table's, optional), `"limit"` (an append
 //!   table's), `"key"` (a keyed table's key columns, required) and `"durable"` (`true`: the
-//!   table is logged to the server's data directory and, created again after a restart,
-//!   comes back with its rows; refused by a server without one). pyarrow's
+//!   table is logged to the server's data directory and comes back with its rows after a
+//!   restart, when it is created again or, by `ticker-serve`, at start; refused by a server
+//!   without a data directory). pyarrow's
 //!   `base64.b64encode(schema.serialize())` is the schema. The one result is
 //!   `{"created": true|false, "table": name}`: `false` when an identical table existed (same
 //!   kind, options, durability and schema), which is left as it is; a table of that name with anything
