@@ -18,6 +18,9 @@ pub(crate) struct Logged {
     pub(crate) shape: Shape,
 }
 
+/// A table directory left out of [`list`]: the table's name and why.
+pub(crate) type Skipped = (String, String);
+
 /// The tables logged under `dir`, by name. A table directory without a readable segment
 /// header (a crash before its first segment was written, a corrupt header) is left out and
 /// returned in the second list with the reason: replaying it when it is created says more.
@@ -25,7 +28,7 @@ pub(crate) struct Logged {
 /// # Errors
 ///
 /// [`Error::Io`](crate::Error::Io) if `dir` cannot be listed.
-pub(crate) fn list(dir: &Path) -> Result<(Vec<Logged>, Vec<(String, String)>)> {
+pub(crate) fn list(dir: &Path) -> Result<(Vec<Logged>, Vec<Skipped>)> {
     let mut found = Vec::new();
     let mut skipped = Vec::new();
     let mut entries: Vec<_> = fs::read_dir(dir)?.collect::<std::io::Result<_>>()?;
