@@ -160,15 +160,44 @@
 //! - keyed with a capacity: its whole history for now (its checkpoint would also need the keys'
 //!   recency order, which replay rebuilds from the log).
 //!
-//! One engine per data directory at a time: two processes sharing one are not detected. A
-//! derived append or ring table over a durable blink table starts, as over any blink table,
+//! A derived append or ring table over a durable blink table starts, as over any blink table,
 //! with the blink's current rows, not its logged history.
+//!
+//! # One engine per directory
+//!
+//! An engine holds its data directory with a lock file, `<data_dir>/.lock`, made with
+//! `create_new` (`O_EXCL`) and holding the engine's process id (and, on Linux, the process's
+//! start time, so a reused pid is not mistaken for the holder). A second engine on the same
+//! directory, in this process or another, is refused with [`Error::DataDirLocked`] naming the
+//! directory and the holding pid. A lock file left by a process that is gone (killed, or the
+//! machine crashed) is stale: the next engine takes it over, and says so in a `tracing`
+//! warning. Where liveness cannot be checked (no `/proc`), a lock file is taken as held;
+//! delete it by hand once no engine runs. The file is removed when the engine is dropped.
+//! Names are never `.`-prefixed on disk (a table's directory escapes a leading `.`), so the
+//! file cannot clash with a table.
+//!
+//! # Dropping a durable table
+//!
+//! [`EngineHandle::drop_table`](crate::EngineHandle::drop_table) deletes a durable table's
+//! log and checkpoints, like SQL's `DROP TABLE`: creating the name again starts from nothing
+//! rather than replaying the dropped rows. The writer first finishes what it was handed for
+//! the table and closes its files (and a checkpoint being written for it ends); then the
+//! table's directory is renamed into `<data_dir>/.dropped/` (one atomic step: from then on
+//! the name is free and nothing replays the old rows) and deleted. If deleting fails, what is
+//! left in `.dropped/` is reported ([`EngineHandle::recent_errors`]) and is never replayed;
+//! delete it by hand. The files are deleted rather than archived because a dropped table's
+//! log would otherwise grow the directory without bound and with no owner; copy the table's
+//! directory first to keep it.
+//!
+//! [`EngineHandle::recent_errors`]: crate::EngineHandle::recent_errors
 //!
 //! [`Builder::log_segment_bytes`]: crate::Builder::log_segment_bytes
 
+pub(crate) mod catalog;
 pub(crate) mod checkpoint;
 pub(crate) mod files;
 pub(crate) mod format;
+pub(crate) mod lock;
 pub(crate) mod replay;
 pub(crate) mod writer;
 
@@ -328,4 +357,41 @@ pub struct LogStats {
     /// Time spent replaying them (reading checkpoints and logs, when the tables were
     /// created); per table in [`ReplayReport::duration`].
     pub replay_time: Duration,
+}
+
+/// A durable table found in a data directory by
+/// [`EngineHandle::logged_tables`](crate::EngineHandle::logged_tables): what creating it again
+/// needs (its name, schema, kind, key and limit, as it was logged).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct LoggedTable {
+    /// The table's name.
+    pub name: String,
+    /// The schema it was logged with.
+    pub schema: arrow_schema::SchemaRef,
+    /// Its kind.
+    pub kind: crate::table::TableKind,
+    /// A keyed table's key columns, by name.
+    pub key: Vec<String>,
+    /// An append table's row limit.
+    pub limit: Option<usize>,
+}
+
+/// One durable table's share of the log writer's work, part of
+/// [`TableStats::log`](crate::TableStats::log).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TableLogStats {
+    /// Bytes written to the table's log (records and segment headers) by this engine.
+    pub bytes: u64,
+    /// Rows records written.
+    pub records: u64,
+    /// Fsyncs of the table's segments.
+    pub fsyncs: u64,
+    /// Time spent in them.
+    pub fsync_time: Duration,
+    /// How long replaying the table took when it was created ([`ReplayReport::duration`]).
+    pub replay_time: Duration,
+    /// Rows it replayed (checkpoint rows and logged rows).
+    pub replayed_rows: u64,
 }

@@ -29,7 +29,7 @@ use arrow_schema::SchemaRef;
 
 use crate::durable::replay::Opened;
 use crate::durable::writer::{Durable, Options as DurableOptions};
-use crate::durable::{Durability, ReplayReport, SyncPolicy, DEFAULT_SEGMENT_BYTES};
+use crate::durable::{Durability, LoggedTable, ReplayReport, SyncPolicy, DEFAULT_SEGMENT_BYTES};
 use crate::error::{Error, Result};
 use crate::graph::{
     cycle, AfterClose, Config, Core, CycleStats, EngineStats, Flusher, Graph, TableStats,
@@ -134,9 +134,16 @@ fn shutdown(core: &Arc<Core>) {
     }
     cycle::finish(core, after);
     if let Some(durable) = &core.durable {
+        // Flushes and fsyncs every durable table's log, joins the writer and checkpoint
+        // threads, and releases the data directory.
         durable.shutdown();
         for e in durable.take_errors() {
             core.report(e);
+        }
+        // A log that could not be written or synced at the end: no cycle is left to fail
+        // its table, so it is reported ([`EngineHandle::recent_errors`]).
+        for (_, e) in durable.take_failed() {
+            core.report_shared(e);
         }
     }
 }
@@ -197,7 +204,10 @@ impl Builder {
 
     /// The directory durable tables log to and are replayed from (created if missing); see
     /// [`crate::durable`]. Without one, a durable table is refused. One engine per directory
-    /// at a time.
+    /// at a time: the engine holds it with a lock file until it shuts down, and [`build`]
+    /// refuses a directory another engine holds.
+    ///
+    /// [`build`]: Self::build
     #[must_use]
     pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.data_dir = Some(dir.into());
@@ -226,7 +236,8 @@ impl Builder {
     ///
     /// [`Error::InvalidOption`] for a zero period, staging limit or segment size or a zero
     /// sync interval, [`Error::Io`] if a thread cannot be spawned or the data directory cannot
-    /// be made.
+    /// be made, [`Error::DataDirLocked`] if another engine (in this process or another) holds
+    /// the data directory.
     pub fn build(self) -> Result<Engine> {
         if self.config.period.is_zero() {
             return Err(Error::InvalidOption {
@@ -437,7 +448,7 @@ impl EngineHandle {
         if let Some(c) = &opened.report.corruption {
             self.core.report_shared(c.clone());
         }
-        durable.record_replay(&opened.report);
+        durable.record_replay(table.id(), &opened.report);
     }
 
     /// What replaying durable table `table` found when it was created in this engine:
@@ -451,6 +462,53 @@ impl EngineHandle {
             .lock()
             .get(table)
             .cloned()
+    }
+
+    /// The durable tables logged in the engine's data directory, by name, whether or not they
+    /// were created in this engine: what creating each again (with
+    /// [`PublisherOptions::durable`]) needs to replay it. Empty without a data directory. A
+    /// table directory whose newest segment has no readable header is left out with a
+    /// `tracing` warning (creating the table replays what can be read and reports the rest).
+    /// Reads one header per table: O(tables).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the directory cannot be listed.
+    pub fn logged_tables(&self) -> Result<Vec<LoggedTable>> {
+        let Some(durable) = &self.core.durable else {
+            return Ok(Vec::new());
+        };
+        let (found, skipped) = crate::durable::catalog::list(&durable.options.dir)?;
+        for (table, reason) in skipped {
+            tracing::warn!(
+                table,
+                reason,
+                "tickertable: a logged table without a header"
+            );
+        }
+        Ok(found
+            .into_iter()
+            .map(|t| {
+                let key = t
+                    .shape
+                    .key
+                    .iter()
+                    .filter_map(|&k| usize::try_from(k).ok())
+                    .filter_map(|k| t.schema.fields().get(k).map(|f| f.name().clone()))
+                    .collect();
+                let limit = match t.shape.retention {
+                    Retention::Append { limit } => limit.and_then(|l| usize::try_from(l).ok()),
+                    _ => None,
+                };
+                LoggedTable {
+                    name: t.name,
+                    schema: t.schema,
+                    kind: t.shape.retention.kind(),
+                    key,
+                    limit,
+                }
+            })
+            .collect())
     }
 
     /// The engine's data directory, if it has one.
@@ -497,6 +555,7 @@ impl EngineHandle {
                 retention,
                 key,
                 source: None,
+                durable: opened.is_some(),
             },
             &mut after,
         )?;
@@ -563,6 +622,7 @@ impl EngineHandle {
                 retention,
                 key,
                 source: None,
+                durable: opened.is_some(),
             },
             &mut after,
         )?;
@@ -661,6 +721,7 @@ impl EngineHandle {
                 retention,
                 key,
                 source: Some(src),
+                durable: false,
             };
             self.add(&mut graph, spec, &mut after)?
         };
@@ -706,6 +767,7 @@ impl EngineHandle {
                     retention: s.retention,
                     key: s.key,
                     source: Some(from),
+                    durable: false,
                 };
                 let shared = graph.add_table_with(
                     spec,
@@ -877,6 +939,11 @@ impl EngineHandle {
             rows_removed: totals.removed,
             rows_dropped: totals.dropped,
             staged_rows: shared.staging.staged_rows(),
+            log: self
+                .core
+                .durable
+                .as_ref()
+                .and_then(|d| d.table_stats(shared.id)),
             listeners,
             subscriptions,
             step: snapshot.step(),
@@ -895,9 +962,15 @@ impl EngineHandle {
     /// [`Table::failure`] is the [`Error::TableDropped`]. Snapshots taken before the drop keep
     /// their rows. Table ids are never reused; a dropped table's id stays taken.
     ///
+    /// A durable table's log and checkpoints are deleted, so creating the name again starts
+    /// empty (see [`crate::durable`], "Dropping a durable table"); this call returns once
+    /// they are.
+    ///
     /// # Errors
     ///
-    /// [`Error::NoSuchTable`], [`Error::EngineShutDown`].
+    /// [`Error::NoSuchTable`], [`Error::EngineShutDown`]; [`Error::Io`] if a dropped durable
+    /// table's files could not be moved aside or deleted (the tables are dropped all the
+    /// same; the message says where the files are).
     ///
     /// # Examples
     ///
@@ -924,8 +997,15 @@ impl EngineHandle {
             let step = graph.step;
             graph.drop_table(id, step, &mut after)
         };
+        let logs = std::mem::take(&mut after.dropped_logs);
         cycle::finish(&self.core, after);
-        Ok(dropped.iter().map(ToString::to_string).collect())
+        let mut deleted = Ok(());
+        if let Some(durable) = &self.core.durable {
+            for log in logs {
+                deleted = deleted.and(durable.forget(&log));
+            }
+        }
+        deleted.map(|()| dropped.iter().map(ToString::to_string).collect())
     }
 
     /// The last errors the engine reported on its own (panicking listeners and callbacks),

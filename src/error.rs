@@ -315,6 +315,20 @@ pub enum Error {
         /// The I/O error.
         source: Arc<std::io::Error>,
     },
+    /// The data directory is in use by another engine, in this process or another (see
+    /// [`crate::durable`], "One engine per directory").
+    #[error(
+        "data directory {dir} is in use by process {pid} (lock file {lock_file}): one engine \
+         per data directory; stop that process, or delete the lock file if it is gone"
+    )]
+    DataDirLocked {
+        /// The data directory.
+        dir: String,
+        /// The process that holds it.
+        pid: u32,
+        /// The lock file.
+        lock_file: String,
+    },
     /// An Arrow operation failed.
     #[error(transparent)]
     Arrow(#[from] ArrowError),
@@ -537,7 +551,10 @@ impl Error {
             }
             Error::Remote { code, .. } => *code,
             Error::Protocol { .. } => ErrorCode::Protocol,
-            Error::Io(_) | Error::LogCorrupt { .. } | Error::LogWrite { .. } => ErrorCode::Io,
+            Error::Io(_)
+            | Error::LogCorrupt { .. }
+            | Error::LogWrite { .. }
+            | Error::DataDirLocked { .. } => ErrorCode::Io,
             Error::Arrow(_) => ErrorCode::Arrow,
             Error::Expr(_) => ErrorCode::Expr,
         }

@@ -280,6 +280,9 @@ pub(crate) struct AfterClose {
     /// `on_shutdown` hooks, with their table's name.
     pub(crate) hooks: Vec<(Arc<str>, ShutdownFn)>,
     pub(crate) errors: Vec<Error>,
+    /// Dropped durable tables' logs, whose files the dropping call deletes
+    /// ([`Durable::forget`]).
+    pub(crate) dropped_logs: Vec<Arc<TableLog>>,
 }
 
 impl Graph {
@@ -503,6 +506,7 @@ impl Graph {
             let _ = shared.staging.drain(&shared.lifecycle, &mut discarded);
             node.state = TableState::new(shared.retention, &shared.schema, &shared.key);
             node.children.clear();
+            after.dropped_logs.extend(node.log.take());
             node.update = None;
             shared.snapshot.store(Arc::new(node.state.snapshot(
                 step,

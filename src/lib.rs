@@ -99,7 +99,7 @@ pub mod table;
 pub mod test_util;
 
 pub use derive::{Agg, AggKind, Bars, IntoPredicate};
-pub use durable::{Durability, LogStats, ReplayReport, SyncPolicy};
+pub use durable::{Durability, LogStats, LoggedTable, ReplayReport, SyncPolicy, TableLogStats};
 pub use engine::{Builder, Engine, EngineHandle, View};
 pub use error::{Error, ErrorCode, RemoteErrorKind, Result, TransactionError, TryPublishError};
 pub use expr::{BoundExpr, Expr, ExprError};

@@ -107,6 +107,12 @@ impl Table {
         self.shared.is_derived()
     }
 
+    /// Whether the table is durable: logged to its engine's data directory and replayed
+    /// when created again (see [`crate::durable`]).
+    pub fn is_durable(&self) -> bool {
+        self.shared.durable
+    }
+
     /// The table's rows at the last cycle that changed it. Lock-free, O(1).
     pub fn snapshot(&self) -> TableSnapshot {
         TableSnapshot::from_inner(self.shared.snapshot.load_full())

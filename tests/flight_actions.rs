@@ -80,11 +80,79 @@ fn create_table_bodies_round_trip_and_bad_ones_say_why() {
             r#"{"name": "t", "kind": "blink", "schema": "AAAA"}"#,
             "IPC schema",
         ),
+        (
+            r#"{"name": "t", "kind": "blink", "options": {"durable": "yes"}, "schema": ""}"#,
+            "options.durable",
+        ),
     ] {
         let e = CreateTable::from_json(body).unwrap_err();
         assert_eq!(e.code(), ErrorCode::InvalidOption, "{body}");
         assert!(e.to_string().contains(why), "{body}: {e}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_durable_create_table_comes_back_with_its_rows_when_created_again_after_a_restart() {
+    let dir = std::env::temp_dir().join(format!("tickertable-actions-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let create = CreateTable::new("xs", int_schema())
+        .with_kind(TableKind::Append)
+        .durable();
+    assert!(
+        CreateTable::from_json(&create.to_json().unwrap())
+            .unwrap()
+            .durability()
+            == tickertable::Durability::Log
+    );
+    {
+        let engine = tickertable::Engine::builder()
+            .manual()
+            .data_dir(&dir)
+            .build()
+            .unwrap();
+        let server = engine.serve_flight_with("127.0.0.1:0", managed()).unwrap();
+        let mut client = Client::connect(&server.url()).await.unwrap();
+        assert!(client.create_table(&create).await.unwrap());
+        assert!(engine.table("xs").unwrap().is_durable());
+        // Not durable: a different table.
+        let plain = CreateTable::new("xs", int_schema()).with_kind(TableKind::Append);
+        let e = client.create_table(&plain).await.unwrap_err();
+        assert!(e.to_string().contains("not durable"), "{e}");
+        client.publish("xs", vec![int_batch(0..4)]).await.unwrap();
+        engine.run_cycle();
+        server.shutdown();
+    }
+    let engine = tickertable::Engine::builder()
+        .manual()
+        .data_dir(&dir)
+        .build()
+        .unwrap();
+    let server = engine.serve_flight_with("127.0.0.1:0", managed()).unwrap();
+    let mut client = Client::connect(&server.url()).await.unwrap();
+    assert!(client.create_table(&create).await.unwrap());
+    let snap = client.snapshot("xs").await.unwrap();
+    assert_eq!(
+        (snap.rows, i64_column(&snap.batches, 0)),
+        (0..4, vec![0, 1, 2, 3])
+    );
+    let stats = client.stats().await.unwrap();
+    assert_eq!(stats["log"]["replayed_rows"], 4, "{stats}");
+    let xs = &stats["tables"][0];
+    assert_eq!(
+        (xs["durable"].clone(), xs["log"]["replayed_rows"].clone()),
+        (true.into(), 4.into())
+    );
+    server.shutdown();
+    drop(engine);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // Without a data directory a durable create is refused, saying why.
+    let engine = manual_engine();
+    let server = engine.serve_flight_with("127.0.0.1:0", managed()).unwrap();
+    let mut client = Client::connect(&server.url()).await.unwrap();
+    let e = client.create_table(&create).await.unwrap_err();
+    assert_eq!(e.code(), ErrorCode::InvalidOption, "{e}");
+    assert!(e.to_string().contains("no data directory"), "{e}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

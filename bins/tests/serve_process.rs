@@ -305,9 +305,9 @@ fn bad_config_files_are_refused_with_their_line() {
             "no column named \"nope\"",
         ),
         (
-            "[[table]]\nname = \"t\"\nkind = \"append\"\ncolumns = [{ name = \"x\", type = \"int64\" }]\ndurability = \"every_cycle\"\n",
+            "[[table]]\nname = \"t\"\nkind = \"append\"\ncolumns = [{ name = \"x\", type = \"int64\" }]\ndurable = true\n",
             ":5:",
-            "not yet supported",
+            "no data directory: start it with --data-dir",
         ),
     ];
     for (i, (text, line, reason)) in cases.into_iter().enumerate() {
@@ -321,14 +321,6 @@ fn bad_config_files_are_refused_with_their_line() {
             "case {i}: wanted {reason:?} in {stderr}"
         );
     }
-}
-
-#[test]
-fn data_dir_is_refused_as_not_yet_supported() {
-    let dir = temp_dir("data");
-    let (status, stderr) = refused(&["--data-dir", dir.to_str().unwrap()]);
-    assert!(!status.success());
-    assert!(stderr.contains("not yet supported"), "{stderr}");
 }
 
 /// Parses Prometheus text: every sample line is `name{labels} value` with a float value.

@@ -2,6 +2,8 @@
 //!
 //! ```toml
 //! period_ms = 100                 # optional; --period-ms wins
+//! sync = "every_cycle"            # optional; every_cycle | never | an interval ("200ms");
+//!                                 # --sync wins (see `ticker-serve --help`)
 //!
 //! [[table]]
 //! name = "trades"
@@ -15,7 +17,7 @@
 //! # capacity = 100000             # ring (required), keyed (optional)
 //! # limit = 1000000               # append (optional)
 //! # key = ["Sym"]                 # keyed (required)
-//! # durability = "every_cycle"    # never | every_cycle | interval: not yet supported
+//! # durable = true                # logged in --data-dir, replayed at start (default false)
 //!
 //! [[derived]]
 //! name = "recent"
@@ -31,7 +33,15 @@
 //! file order after every `[[table]]`, so one may derive from another listed before it.
 //! Anything wrong (bad TOML, an unknown key, a type, kind or source that does not exist, a
 //! table the engine refuses) is refused before the server listens, as `file:line:column:
-//! reason`.
+//! reason`. So is a durable table when the server has no `--data-dir`.
+//!
+//! # Durable tables
+//!
+//! A table with `durable = true` logs every cycle's rows to its directory under `--data-dir`,
+//! and when the server starts again it comes back with them (same rows, positions and keyed
+//! state; new rows continue the positions). Its name, kind, columns and key must be the ones
+//! it was logged with: a change is refused at start, naming both. Derived tables are never
+//! logged: they are rebuilt from their source at start, so make the source durable.
 
 use std::fmt;
 use std::ops::Range;
@@ -41,7 +51,7 @@ use std::sync::Arc;
 use arrow_schema::{Field, Schema};
 use serde::Deserialize;
 use tickertable::flight::CreateTable;
-use tickertable::{EngineHandle, TableKind};
+use tickertable::{EngineHandle, SyncPolicy, TableKind};
 use toml::Spanned;
 
 /// A config file refused: where, and why.
@@ -68,6 +78,7 @@ impl std::error::Error for ConfigError {}
 #[serde(deny_unknown_fields)]
 struct File {
     period_ms: Option<Spanned<u64>>,
+    sync: Option<Spanned<String>>,
     #[serde(default)]
     table: Vec<Spanned<TableDef>>,
     #[serde(default)]
@@ -83,7 +94,7 @@ struct TableDef {
     capacity: Option<Spanned<usize>>,
     limit: Option<Spanned<usize>>,
     key: Option<Spanned<Vec<String>>>,
-    durability: Option<Spanned<toml::Value>>,
+    durable: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -107,7 +118,7 @@ struct DerivedDef {
     source: Spanned<String>,
     kind: Spanned<String>,
     capacity: Option<Spanned<usize>>,
-    durability: Option<Spanned<toml::Value>>,
+    durable: Option<Spanned<bool>>,
 }
 
 /// What a derived table is.
@@ -134,7 +145,11 @@ pub(crate) struct Config {
     text: String,
     /// The cycle period the file asks for.
     pub(crate) period_ms: Option<u64>,
+    /// The sync policy the file asks for.
+    pub(crate) sync: Option<SyncPolicy>,
     tables: Vec<(CreateTable, Range<usize>)>,
+    /// The `durable = true` keys, by table: where they are.
+    durable: Vec<(String, Range<usize>)>,
     derived: Vec<Derived>,
 }
 
@@ -160,26 +175,12 @@ impl Checker<'_> {
         }
     }
 
-    fn durability(&self, table: &str, d: Option<&Spanned<toml::Value>>) -> Result<(), ConfigError> {
-        match d {
-            None => Ok(()),
-            Some(d) => Err(self.error(
-                Some(d.span()),
-                format!(
-                    "table {table:?}: durability is not yet supported by this ticker-serve \
-                     (durable tables are still being built); remove the key"
-                ),
-            )),
-        }
-    }
-
     fn table(&self, def: &Spanned<TableDef>) -> Result<CreateTable, ConfigError> {
         let t = def.get_ref();
         let name = t.name.get_ref();
         if name.is_empty() {
             return Err(self.error(Some(t.name.span()), "a table's name may not be empty"));
         }
-        self.durability(name, t.durability.as_ref())?;
         let mut fields = Vec::new();
         for c in t.columns.get_ref() {
             let col = c.get_ref();
@@ -279,7 +280,15 @@ impl Checker<'_> {
     fn derived(&self, def: &Spanned<DerivedDef>) -> Result<Derived, ConfigError> {
         let d = def.get_ref();
         let name = d.name.get_ref();
-        self.durability(name, d.durability.as_ref())?;
+        if let Some(durable) = d.durable.as_ref().filter(|d| *d.get_ref()) {
+            return Err(self.error(
+                Some(durable.span()),
+                format!(
+                    "derived table {name:?}: derived tables are not logged (they are rebuilt \
+                     from their source at start); make the source durable instead"
+                ),
+            ));
+        }
         let capacity = d.capacity.as_ref().map(|c| *c.get_ref());
         let need = |what: &str| {
             capacity.ok_or_else(|| {
@@ -332,9 +341,10 @@ impl Config {
         let file: File = toml::from_str(&text)
             .map_err(|e| check.error(e.span(), e.message().trim().to_owned()))?;
         let mut tables = Vec::new();
+        let mut durable = Vec::new();
         let mut names: Vec<&str> = Vec::new();
         for def in &file.table {
-            let create = check.table(def)?;
+            let mut create = check.table(def)?;
             let name = def.get_ref().name.get_ref();
             if names.contains(&name.as_str()) {
                 return Err(check.error(
@@ -343,6 +353,10 @@ impl Config {
                 ));
             }
             names.push(name);
+            if let Some(d) = def.get_ref().durable.as_ref().filter(|d| *d.get_ref()) {
+                durable.push((name.clone(), d.span()));
+                create = create.durable();
+            }
             tables.push((create, def.span()));
         }
         let mut derived = Vec::new();
@@ -373,13 +387,37 @@ impl Config {
             }
             p => p.as_ref().map(|p| *p.get_ref()),
         };
+        let sync = match &file.sync {
+            Some(s) => Some(
+                parse_sync(s.get_ref()).map_err(|reason| check.error(Some(s.span()), reason))?,
+            ),
+            None => None,
+        };
         Ok(Self {
             file: path.to_owned(),
             text,
             period_ms,
+            sync,
             tables,
+            durable,
             derived,
         })
+    }
+
+    /// Refuses durable tables when the server has no data directory, at the first one's
+    /// `durable` key.
+    pub(crate) fn check_data_dir(&self, data_dir: Option<&Path>) -> Result<(), ConfigError> {
+        match (&self.durable.first(), data_dir) {
+            (Some((name, span)), None) => Err(ConfigError {
+                file: self.file.clone(),
+                at: Some(line_col(&self.text, span.start)),
+                reason: format!(
+                    "table {name:?} is durable, but the server has no data directory: start it \
+                     with --data-dir DIR (or remove durable = true)"
+                ),
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// How many tables the file declares, derived ones included.
@@ -438,6 +476,40 @@ impl Config {
     }
 }
 
+/// A sync policy as `--sync` and the config's `sync` spell it: `every_cycle` (or
+/// `every-cycle`), `never`, or an interval with its unit (`250ms`, `2s`).
+pub(crate) fn parse_sync(text: &str) -> Result<SyncPolicy, String> {
+    let t = text.trim();
+    match t {
+        "every_cycle" | "every-cycle" => return Ok(SyncPolicy::EveryCycle),
+        "never" => return Ok(SyncPolicy::Never),
+        _ => {}
+    }
+    let bad = || {
+        format!(
+            "sync {text:?}: expected every_cycle, never or an interval such as \"200ms\" or \
+             \"1s\""
+        )
+    };
+    let (number, unit) = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .map(|i| t.split_at(i))
+        .ok_or_else(bad)?;
+    let n: f64 = number.parse().map_err(|_| bad())?;
+    let secs = match unit.trim() {
+        "ms" => n / 1000.0,
+        "s" => n,
+        _ => return Err(bad()),
+    };
+    let d = std::time::Duration::try_from_secs_f64(secs).map_err(|_| bad())?;
+    if d.is_zero() {
+        return Err(format!(
+            "sync {text:?}: an interval must be more than 0 (every_cycle syncs every cycle)"
+        ));
+    }
+    Ok(SyncPolicy::Interval(d))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -494,9 +566,16 @@ capacity = 5
             e.starts_with("t.toml:3:") && e.contains("unknown field"),
             "{e}"
         );
-        let e = refused("[[table]]\nname = \"t\"\nkind = \"blink\"\ncolumns = [{ name = \"x\", type = \"int64\" }]\ndurability = \"every_cycle\"\n");
+        let e = refused("[[table]]\nname = \"t\"\nkind = \"blink\"\ncolumns = [{ name = \"x\", type = \"int64\" }]\ndurable = \"yes\"\n");
+        assert!(e.starts_with("t.toml:5:"), "{e}");
+        let e = refused("[[table]]\nname = \"t\"\nkind = \"blink\"\ncolumns = [{ name = \"x\", type = \"int64\" }]\n[[derived]]\nname = \"r\"\nsource = \"t\"\nkind = \"tail\"\ncapacity = 3\ndurable = true\n");
         assert!(
-            e.starts_with("t.toml:5:") && e.contains("not yet supported"),
+            e.starts_with("t.toml:10:") && e.contains("derived tables are not logged"),
+            "{e}"
+        );
+        let e = refused("sync = \"sometimes\"\n");
+        assert!(
+            e.starts_with("t.toml:1:") && e.contains("every_cycle"),
             "{e}"
         );
         let e = refused(
@@ -519,5 +598,47 @@ capacity = 5
             e.starts_with("t.toml:2:1: table \"k\"") && e.contains("nope"),
             "{e}"
         );
+    }
+}
+
+#[cfg(test)]
+mod durable_tests {
+    use super::*;
+
+    #[test]
+    fn sync_policies_parse_and_bad_ones_say_why() {
+        assert_eq!(parse_sync("every_cycle"), Ok(SyncPolicy::EveryCycle));
+        assert_eq!(parse_sync("every-cycle"), Ok(SyncPolicy::EveryCycle));
+        assert_eq!(parse_sync("never"), Ok(SyncPolicy::Never));
+        assert_eq!(
+            parse_sync("250ms"),
+            Ok(SyncPolicy::Interval(std::time::Duration::from_millis(250)))
+        );
+        assert_eq!(
+            parse_sync("1.5s"),
+            Ok(SyncPolicy::Interval(std::time::Duration::from_millis(1500)))
+        );
+        for bad in ["", "ms", "5", "5m", "always", "0ms"] {
+            assert!(parse_sync(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_durable_table_needs_a_data_dir_and_is_refused_at_its_key() {
+        let text = "sync = \"never\"\n[[table]]\nname = \"t\"\nkind = \"append\"\ncolumns = [{ name = \"x\", type = \"int64\" }]\ndurable = true\n";
+        let c = Config::parse(Path::new("t.toml"), text.to_owned()).unwrap();
+        assert_eq!(c.sync, Some(SyncPolicy::Never));
+        let e = c.check_data_dir(None).unwrap_err().to_string();
+        assert!(
+            e.starts_with("t.toml:6:") && e.contains("--data-dir"),
+            "{e}"
+        );
+        c.check_data_dir(Some(Path::new("/tmp"))).unwrap();
+        let plain = Config::parse(
+            Path::new("t.toml"),
+            text.replace("durable = true", "durable = false"),
+        )
+        .unwrap();
+        plain.check_data_dir(None).unwrap();
     }
 }

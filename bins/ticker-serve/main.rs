@@ -1,7 +1,8 @@
 //! `ticker-serve`: a tickertable engine as a service, over Arrow Flight.
 //!
 //! ```text
-//! ticker-serve --listen 127.0.0.1:8815 [--config tables.toml] [--token-file F]
+//! ticker-serve --listen 127.0.0.1:8815 [--config tables.toml] [--data-dir DIR [--sync S]]
+//!              [--token-file F]
 //!              [--tls-cert cert.pem --tls-key key.pem [--tls-client-ca ca.pem]]
 //!              [--period-ms N] [--metrics 127.0.0.1:9100] [--log-level info]
 //! ```
@@ -21,13 +22,23 @@
 //! On SIGINT or SIGTERM it stops accepting connections and calls, waits for the `DoPut`s in
 //! progress to stage their rows, runs a last cycle that applies every staged row and delivers
 //! it, ends each live stream after that cycle's updates with `UNAVAILABLE` and code
-//! `server_stopping` (not a failure: reconnect later), and exits 0. A second signal exits at
-//! once with status 130.
+//! `server_stopping` (not a failure: reconnect later), then flushes and fsyncs every durable
+//! table's log (whatever `--sync` says) and releases the data directory, and exits 0; it
+//! exits 1 if a log could not be written or synced. A second signal exits at once with
+//! status 130 (rows the last cycle had not yet logged are lost; with `--sync every-cycle`
+//! every row a client saw is on disk already).
 //!
 //! # Durability
 //!
-//! `--data-dir` and the config's `durability` keys are refused with "not yet supported": durable
-//! tables are being built separately, and are wired here once they land.
+//! With `--data-dir DIR`, tables declared `durable = true` in the config, and tables created
+//! over Flight with `"options": {"durable": true}`, log every cycle's rows under `DIR` (see
+//! `tickertable::durable`). At start, before the server listens, each config table replays
+//! its log, and every other durable table found in `DIR` (one a client created) is created
+//! again from its log's header (name, kind, key, limit, schema) and replays too; a client's
+//! `create_table` of it is then a no-op. Derived tables are not logged: config ones are
+//! rebuilt, clients create theirs again. Dropping a durable table deletes its log. One server per data directory: a second one is refused,
+//! naming the process that holds it. `stats` and the metrics report bytes logged, fsyncs and
+//! their time, and the replay at start, per table and in total.
 
 mod config;
 mod metrics;
@@ -38,8 +49,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use tickertable::flight::FlightOptions;
-use tickertable::Engine;
+use tickertable::flight::{CreateTable, FlightOptions};
+use tickertable::{Engine, EngineHandle, Error, SyncPolicy};
 use tickertable_tools::flight_args::ServeArgs;
 
 /// Serve a tickertable engine over Arrow Flight: tables from a config and from clients.
@@ -52,9 +63,22 @@ struct Cli {
     /// The tables to create at start (TOML; see the README).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Where durable tables keep their logs (not yet supported).
+    /// Where durable tables keep their logs (created if missing; one server per directory).
+    /// Needed for tables declared `durable = true` and for durable `create_table`s.
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// When durable tables' logs are fsynced: `every-cycle`, `never`, or an interval such
+    /// as `200ms` [default: the config's `sync`, else every-cycle].
+    ///
+    /// `every-cycle` (the default) fsyncs each cycle's rows before the cycle makes them
+    /// visible: a row any client has seen survives a crash of the server or of the machine,
+    /// which is what a shared service's users assume. It costs at most one fsync per table
+    /// written per cycle (so a few per period, off the global lock; see `fsync_us` in `stats`).
+    /// `never` leaves write-back to the OS: a row survives a crash of the server once it is
+    /// visible, but not one of the machine. An interval fsyncs at most that often, off the
+    /// cycle: a machine crash loses at most that much. A clean stop syncs whatever the policy.
+    #[arg(long, value_name = "POLICY", value_parser = config::parse_sync)]
+    sync: Option<SyncPolicy>,
     /// The token clients need, and TLS.
     #[command(flatten)]
     security: ServeArgs,
@@ -131,32 +155,113 @@ fn watch_signals() -> Result<std::sync::mpsc::Receiver<Stop>> {
     Ok(rx)
 }
 
+/// Creates again, from their logs, the durable tables of the data directory that the config
+/// did not declare: those clients created. One that cannot be created is skipped with a
+/// warning (its files are left as they are).
+fn restore_logged(engine: &EngineHandle) -> Result<()> {
+    for t in engine
+        .logged_tables()
+        .context("listing the data directory")?
+    {
+        if engine.table(&t.name).is_some() {
+            continue;
+        }
+        let mut create = CreateTable::new(&t.name, t.schema.clone())
+            .with_kind(t.kind)
+            .with_key(t.key.iter().cloned())
+            .durable();
+        if let Some(limit) = t.limit {
+            create = create.with_limit(limit);
+        }
+        match create.apply(engine) {
+            Ok(_) => tracing::info!(table = %t.name, kind = %t.kind, "restored a durable table"),
+            Err(error) => {
+                tracing::warn!(table = %t.name, %error, "a durable table could not be restored");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Logs what replaying each durable table found.
+fn log_replays(engine: &EngineHandle) {
+    for table in engine.tables() {
+        if let Some(r) = engine.replay_report(table.name()) {
+            tracing::info!(
+                table = table.name(),
+                rows = table.num_rows(),
+                records = r.records,
+                bytes = r.bytes,
+                duration = ?r.duration,
+                truncated_bytes = r.truncated_bytes,
+                "replayed a durable table"
+            );
+        }
+    }
+}
+
+/// After the engine's shutdown: fails if a durable table's log could not be written or
+/// synced at the end, else logs what was written.
+fn check_logs(handle: &EngineHandle) -> Result<()> {
+    if handle.data_dir().is_none() {
+        return Ok(());
+    }
+    let failed: Vec<String> = handle
+        .recent_errors()
+        .iter()
+        .filter(|e| matches!(***e, Error::LogWrite { .. }))
+        .map(ToString::to_string)
+        .collect();
+    if !failed.is_empty() {
+        bail!("stopping: durable logs failed: {}", failed.join("; "));
+    }
+    let log = handle.stats().log;
+    tracing::info!(
+        bytes = log.bytes,
+        fsyncs = log.fsyncs,
+        fsync_time = ?log.fsync_time,
+        "logs flushed and synced"
+    );
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
     init_logs(&cli.log_level)?;
-    if let Some(dir) = &cli.data_dir {
-        bail!(
-            "--data-dir {}: durable tables are not yet supported by this ticker-serve (they are \
-             still being built); run without --data-dir",
-            dir.display()
-        );
-    }
     let config = match &cli.config {
         Some(path) => Some(config::Config::load(path)?),
         None => None,
     };
+    if let Some(config) = &config {
+        config.check_data_dir(cli.data_dir.as_deref())?;
+    }
     let period_ms = cli
         .period_ms
         .or(config.as_ref().and_then(|c| c.period_ms))
         .unwrap_or(100);
+    let sync = cli
+        .sync
+        .or(config.as_ref().and_then(|c| c.sync))
+        .unwrap_or_default();
+    if cli.data_dir.is_none()
+        && (cli.sync.is_some() || config.as_ref().is_some_and(|c| c.sync.is_some()))
+    {
+        tracing::warn!("a sync policy without --data-dir has no effect: no table is durable");
+    }
     let stops = watch_signals()?;
-    let engine = Engine::builder()
-        .period(Duration::from_millis(period_ms))
-        .build()
-        .context("starting the engine")?;
+    let mut builder = Engine::builder().period(Duration::from_millis(period_ms));
+    if let Some(dir) = &cli.data_dir {
+        builder = builder.data_dir(dir).sync_policy(sync);
+    }
+    let engine = builder.build().map_err(|e| match &e {
+        Error::DataDirLocked { .. } => anyhow::anyhow!("--data-dir: {e}"),
+        _ => anyhow::Error::new(e).context("starting the engine"),
+    })?;
     if let Some(config) = &config {
         config.apply(&engine)?;
     }
+    restore_logged(&engine)?;
+    log_replays(&engine);
     let options = cli
         .security
         .apply(FlightOptions::default().with_table_management(true))?;
@@ -188,6 +293,8 @@ fn main() -> Result<()> {
         config_tables = config.as_ref().map_or(0, config::Config::len),
         auth = cli.security.wants_token(),
         tls = cli.security.is_tls(),
+        data_dir = cli.data_dir.as_ref().map(|d| d.display().to_string()),
+        sync = ?cli.data_dir.as_ref().map(|_| sync),
         "serving"
     );
 
@@ -201,8 +308,11 @@ fn main() -> Result<()> {
         tracing::warn!(?timeout, "DoPut calls still in progress were cut off");
     }
     let handle = engine.handle();
+    // The last cycle applies and logs every staged row, then the engine's shutdown flushes
+    // and fsyncs every durable table's log and joins the log writer before it returns.
     engine.shutdown();
     server.shutdown();
+    check_logs(&handle)?;
     tracing::info!(step = handle.step().as_u64(), "stopped");
     Ok(())
 }

@@ -17,8 +17,15 @@
 //! | `tickertable_refused_writes_total{reason}` | counter | `DoPut`s refused, by error code |
 //! | `tickertable_puts_total`, `tickertable_rows_put_total` | counter | `DoPut`s and their rows staged |
 //! | `tickertable_live_streams` | gauge | live streams open |
+//! | `tickertable_log_bytes_total` | counter | bytes written to durable tables' logs |
+//! | `tickertable_log_fsyncs_total`, `tickertable_log_fsync_seconds_total` | counter | fsyncs of log segments and their time |
+//! | `tickertable_log_replay_seconds`, `tickertable_log_replayed_rows` | gauge | replaying durable tables at their creation (at start) |
+//! | `tickertable_table_log_bytes_total{table}` | counter | a durable table's log bytes |
+//! | `tickertable_table_log_fsyncs_total{table}`, `tickertable_table_log_fsync_seconds_total{table}` | counter | its fsyncs and their time |
+//! | `tickertable_table_log_replay_seconds{table}`, `tickertable_table_log_replayed_rows{table}` | gauge | its replay when it was created |
 //!
-//! Log bytes and fsync time come with durable tables.
+//! The log metrics are zero without `--data-dir`; the per-table ones list durable tables
+//! only.
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Write as _};
@@ -26,7 +33,7 @@ use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
 use tickertable::flight::FlightStats;
-use tickertable::{EngineHandle, TableStats, CYCLE_BUCKETS};
+use tickertable::{EngineHandle, TableLogStats, TableStats, CYCLE_BUCKETS};
 
 /// `value` as a label value: backslash, quote and line feed escaped.
 fn label(value: &str) -> String {
@@ -49,11 +56,21 @@ type TableMetric = (
     fn(&TableStats) -> u64,
 );
 
+/// One per-table log metric: name, type, help, and its value in a durable table's log
+/// statistics.
+type TableLogMetric = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&TableLogStats) -> f64,
+);
+
 /// The metrics text for `engine` and its Flight server's `flight` counters.
 pub(crate) fn render(engine: &EngineHandle, flight: &FlightStats) -> String {
     let mut out = String::new();
     render_engine(&mut out, engine);
     render_tables(&mut out, engine);
+    render_log(&mut out, engine);
     render_flight(&mut out, flight);
     out
 }
@@ -94,6 +111,91 @@ fn render_engine(out: &mut String, engine: &EngineHandle) {
         "tickertable_period_seconds {}",
         engine.period().as_secs_f64()
     );
+}
+
+// Counters past 2^53 lose precision as f64: Prometheus values are f64 anyway.
+#[allow(clippy::cast_precision_loss)]
+fn render_log(out: &mut String, engine: &EngineHandle) {
+    let log = engine.stats().log;
+    let totals: [(&str, &str, &str, f64); 5] = [
+        (
+            "tickertable_log_bytes_total",
+            "counter",
+            "Bytes written to durable tables' logs.",
+            log.bytes as f64,
+        ),
+        (
+            "tickertable_log_fsyncs_total",
+            "counter",
+            "Fsyncs of durable tables' log segments.",
+            log.fsyncs as f64,
+        ),
+        (
+            "tickertable_log_fsync_seconds_total",
+            "counter",
+            "Time spent in fsyncs of log segments.",
+            log.fsync_time.as_secs_f64(),
+        ),
+        (
+            "tickertable_log_replay_seconds",
+            "gauge",
+            "Time spent replaying durable tables when they were created.",
+            log.replay_time.as_secs_f64(),
+        ),
+        (
+            "tickertable_log_replayed_rows",
+            "gauge",
+            "Rows durable tables replayed when they were created.",
+            log.replayed_rows as f64,
+        ),
+    ];
+    for (name, kind, help, value) in totals {
+        head(out, name, kind, help);
+        let _ = writeln!(out, "{name} {value}");
+    }
+    let tables: Vec<_> = engine
+        .tables()
+        .into_iter()
+        .filter_map(|t| Some((label(t.name()), engine.table_stats(&t).log?)))
+        .collect();
+    let per_table: [TableLogMetric; 5] = [
+        (
+            "tickertable_table_log_bytes_total",
+            "counter",
+            "Bytes written to the table's log.",
+            |l| l.bytes as f64,
+        ),
+        (
+            "tickertable_table_log_fsyncs_total",
+            "counter",
+            "Fsyncs of the table's log segments.",
+            |l| l.fsyncs as f64,
+        ),
+        (
+            "tickertable_table_log_fsync_seconds_total",
+            "counter",
+            "Time spent in fsyncs of the table's log.",
+            |l| l.fsync_time.as_secs_f64(),
+        ),
+        (
+            "tickertable_table_log_replay_seconds",
+            "gauge",
+            "Time the table's replay took when it was created.",
+            |l| l.replay_time.as_secs_f64(),
+        ),
+        (
+            "tickertable_table_log_replayed_rows",
+            "gauge",
+            "Rows the table replayed when it was created.",
+            |l| l.replayed_rows as f64,
+        ),
+    ];
+    for (name, kind, help, value) in per_table {
+        head(out, name, kind, help);
+        for (table, l) in &tables {
+            let _ = writeln!(out, "{name}{{table=\"{table}\"}} {}", value(l));
+        }
+    }
 }
 
 fn render_tables(out: &mut String, engine: &EngineHandle) {

@@ -70,6 +70,9 @@ pub(crate) struct Entry {
     pub(crate) written: u64,
     /// Set when the stream ended or failed.
     pub(crate) ended: Option<String>,
+    /// Whether the source still lists the table: a dropped one leaves the table list (its
+    /// entry stays, so indexes stay put).
+    pub(crate) listed: bool,
     /// The step of the last snapshot, until an update of a later step: updates of that step
     /// are the rest of the snapshot (a remote source sends a large one in parts).
     reset_step: Option<Step>,
@@ -84,6 +87,7 @@ impl Entry {
             shown: 0,
             written: 0,
             ended: None,
+            listed: true,
             reset_step: None,
             info,
         }
@@ -212,9 +216,11 @@ impl App {
             Action::Down => self.move_by(1),
             Action::PageUp => self.move_by(-self.page()),
             Action::PageDown => self.move_by(self.page()),
-            Action::Top => self.with_view(TableState::go_top, |app| app.list_selected = 0),
+            Action::Top => self.with_view(TableState::go_top, |app| {
+                app.list_selected = app.listed().first().copied().unwrap_or(0);
+            }),
             Action::Bottom => self.with_view(TableState::go_bottom, |app| {
-                app.list_selected = app.tables.len().saturating_sub(1);
+                app.list_selected = app.listed().last().copied().unwrap_or(0);
             }),
             Action::Left => self.move_col(-1),
             Action::Right => self.move_col(1),
@@ -329,17 +335,41 @@ impl App {
         }
     }
 
+    /// The indexes of the tables the list shows (those still listed), in order.
+    pub(crate) fn listed(&self) -> Vec<usize> {
+        (0..self.tables.len())
+            .filter(|&i| self.tables[i].listed)
+            .collect()
+    }
+
     fn move_by(&mut self, delta: isize) {
-        let n = self.tables.len();
         self.with_view(
             |v, m| v.move_by(delta, m),
             |app| {
-                app.list_selected = app
-                    .list_selected
+                let listed = app.listed();
+                let at = listed
+                    .iter()
+                    .position(|&i| i >= app.list_selected)
+                    .unwrap_or(listed.len().saturating_sub(1));
+                let to = at
                     .saturating_add_signed(delta)
-                    .min(n.saturating_sub(1));
+                    .min(listed.len().saturating_sub(1));
+                app.list_selected = listed.get(to).copied().unwrap_or(0);
             },
         );
+    }
+
+    /// Keeps the list's selection on a listed table: the next one down, else the last.
+    fn clamp_selection(&mut self) {
+        let listed = self.listed();
+        if !listed.contains(&self.list_selected) {
+            self.list_selected = listed
+                .iter()
+                .copied()
+                .find(|&i| i > self.list_selected)
+                .or_else(|| listed.last().copied())
+                .unwrap_or(0);
+        }
     }
 
     fn move_col(&mut self, delta: isize) {
@@ -357,10 +387,10 @@ impl App {
         }
     }
 
-    /// Opens table `index`.
+    /// Opens table `index`, if it is listed.
     pub(crate) fn open(&mut self, index: usize) {
         let height = view::body_height(self.size.1);
-        if let Some(e) = self.tables.get(index) {
+        if let Some(e) = self.tables.get(index).filter(|e| e.listed) {
             self.list_selected = index;
             self.view = Some(TableState::new(index, &e.info, &e.mirror, height, self.now));
             self.overlay = Overlay::None;
@@ -554,7 +584,11 @@ impl App {
     fn on_tick(&mut self, at: Instant, status: SourceStatus) {
         self.now = at;
         let (mut ins, mut shown, mut updates) = (0, 0, 0);
+        let mut relisted = false;
         for (i, e) in self.tables.iter_mut().enumerate() {
+            let listed = status.listed.get(i).copied().unwrap_or(true);
+            relisted |= listed != e.listed;
+            e.listed = listed;
             let end = match status.ends.get(i).copied().flatten() {
                 Some(n) => n,
                 None if e.info.is_keyed() => e.written,
@@ -564,6 +598,10 @@ impl App {
             ins += end;
             shown += e.shown;
             updates += e.updates;
+        }
+        if relisted {
+            self.clamp_selection();
+            self.dirty = true;
         }
         self.total.sample(at, ins, shown, updates);
         self.dropped.sample(at, status.dropped, 0, 0);

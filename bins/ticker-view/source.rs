@@ -352,13 +352,25 @@ pub(crate) struct SourceStatus {
     /// Rows refused by append-table limits so far (counted from the cycles seen; a remote
     /// source cannot know them and says 0).
     pub(crate) dropped: u64,
+    /// Per table, whether the engine still lists it (`false` once it was dropped); a table
+    /// past the end of the list is listed.
+    pub(crate) listed: Vec<bool>,
+}
+
+/// Whether `table` was dropped from its engine (not merely closed or failed).
+pub(crate) fn is_dropped(table: &Table) -> bool {
+    matches!(
+        table.failure().as_deref(),
+        Some(tickertable::Error::TableDropped { .. })
+    )
 }
 
 /// A source of tables, their data and the engine's status.
 pub(crate) trait DataSource {
     /// A short description for the title bar.
     fn describe(&self) -> String;
-    /// The tables known now, in an order that indexes everything else; the list only grows.
+    /// The tables known now, in an order that indexes everything else; the list only grows
+    /// (a dropped table stays, and [`SourceStatus::listed`] says it is gone).
     fn tables(&self) -> Vec<TableInfo>;
     /// A stream of table `index`'s snapshot then every update.
     fn subscribe(&self, index: usize) -> Result<DataStream>;
@@ -453,6 +465,7 @@ impl DataSource for Embedded {
                 })
                 .collect(),
             dropped: self.dropped,
+            listed: self.tables.iter().map(|t| !is_dropped(t)).collect(),
         }
     }
 }

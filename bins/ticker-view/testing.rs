@@ -39,6 +39,8 @@ const T0_NS: i64 =
 
 pub(crate) struct Rig {
     pub(crate) engine: Engine,
+    /// The tables at start, in the App's order (a dropped one stays).
+    tables: Vec<tickertable::Table>,
     publisher: TablePublisher,
     /// Each table's subscription, and its events applied to a mirror as `Embedded` does.
     subs: Vec<(Subscription, Follower)>,
@@ -101,8 +103,10 @@ impl Rig {
             .collect();
         let now = Instant::now();
         let app = App::new(source.describe(), source.tables(), (width, height), now);
+        let tables = engine.tables();
         let mut rig = Self {
             engine,
+            tables,
             publisher,
             subs,
             app,
@@ -186,8 +190,7 @@ impl Rig {
             period: Period::Configured(Duration::from_millis(100)),
             last_cycle: Some(Duration::from_micros(250)),
             ends: self
-                .engine
-                .tables()
+                .tables
                 .iter()
                 .map(|t| match t.kind() {
                     TableKind::Keyed { .. } => None,
@@ -195,6 +198,11 @@ impl Rig {
                 })
                 .collect(),
             dropped: 0,
+            listed: self
+                .tables
+                .iter()
+                .map(|t| !crate::source::is_dropped(t))
+                .collect(),
         }
     }
 

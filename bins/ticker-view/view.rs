@@ -137,7 +137,7 @@ fn title_bar(app: &App, area: Rect, buf: &mut Buffer) {
     } else {
         text.push_str(" ticker-view │ ");
         text.push_str(&app.source);
-        let n = app.tables.len();
+        let n = app.listed().len();
         let _ = write!(text, " │ {n} table{}", if n == 1 { "" } else { "s" });
     }
     let (x, _) = buf.set_stringn(area.x, area.y, &text, usize::from(area.width), Style::new());

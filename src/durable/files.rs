@@ -30,6 +30,27 @@ pub(crate) fn dir_name(table: &str) -> String {
     out
 }
 
+/// The table name of directory `dir` ([`dir_name`] read back), or `None` if `dir` is not one
+/// `dir_name` makes.
+pub(crate) fn table_name(dir: &str) -> Option<String> {
+    let mut bytes = Vec::with_capacity(dir.len());
+    let mut it = dir.bytes();
+    while let Some(b) = it.next() {
+        if b == b'%' {
+            let hex = [it.next()?, it.next()?];
+            let hex = std::str::from_utf8(&hex).ok()?;
+            if hex.bytes().any(|h| h.is_ascii_lowercase()) {
+                return None;
+            }
+            bytes.push(u8::from_str_radix(hex, 16).ok()?);
+        } else {
+            bytes.push(b);
+        }
+    }
+    let name = String::from_utf8(bytes).ok()?;
+    (dir_name(&name) == dir).then_some(name)
+}
+
 /// The file of segment `index`.
 pub(crate) fn segment_path(dir: &Path, index: u64) -> PathBuf {
     dir.join(format!("log-{index:012}.{SEGMENT_EXT}"))
@@ -276,5 +297,15 @@ mod tests {
         assert_eq!(dir_name(".hidden"), "%2Ehidden");
         assert_eq!(dir_name("x.y"), "x.y");
         assert_eq!(dir_name("é"), "%C3%A9");
+    }
+
+    #[test]
+    fn a_directory_name_reads_back_as_its_table_name() {
+        for name in ["trades", "a/b c", ".hidden", "x.y", "é", "100%", "%2F"] {
+            assert_eq!(table_name(&dir_name(name)).as_deref(), Some(name), "{name}");
+        }
+        for not_one in ["%2e", "%2", "%ZZ", ".lock", "a b"] {
+            assert_eq!(table_name(not_one), None, "{not_one}");
+        }
     }
 }

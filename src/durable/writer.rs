@@ -21,13 +21,18 @@ use arrow_schema::SchemaRef;
 use crate::durable::checkpoint;
 use crate::durable::files::{self, SegmentWriter};
 use crate::durable::format::{CloseRecord, Encoded, RowsRecord, SegmentHeader, Shape};
-use crate::durable::{LogStats, ReplayReport, SyncPolicy};
+use crate::durable::lock::DirLock;
+use crate::durable::{LogStats, ReplayReport, SyncPolicy, TableLogStats};
 use crate::error::{Error, Result};
 use crate::step::Step;
 use crate::sync::{AtomicBool, AtomicU64, Condvar, Mutex, Ordering};
 use crate::table::chunk::ChunkLog;
 use crate::table::kind::Retention;
 use crate::table::shared::TableId;
+
+/// Where dropped tables' directories are moved before they are deleted (a table's
+/// directory never starts with `.`).
+pub(crate) const DROPPED_DIR: &str = ".dropped";
 
 /// How long a cycle waits on its [`Ack`] before it looks whether the writer died.
 const ACK_SLICE: Duration = Duration::from_millis(100);
@@ -90,6 +95,9 @@ struct Record {
 enum Msg {
     /// A table opened by replay, with its new segment.
     Open(Arc<TableLog>, SegmentWriter, u64),
+    /// A dropped table: finish what was handed over for it, close its files, wait for its
+    /// checkpoint, then acknowledge (its directory is deleted by [`Durable::forget`]).
+    Forget(TableId, Arc<Ack>),
     Cycle {
         step: Step,
         records: Vec<Record>,
@@ -146,13 +154,22 @@ struct Shared {
     /// the queue lock held, so `Relaxed`.
     needs_wake: AtomicBool,
     stats: Mutex<LogStats>,
+    /// Each durable table's share of `stats`.
+    tables: Mutex<HashMap<TableId, TableLogStats>>,
     /// Tables whose log failed, for the next cycle to close (with their error).
     failed: Mutex<Vec<(TableId, Arc<Error>)>>,
     /// Errors met off the cycle (checkpoints), for the engine to report.
     errors: Mutex<Vec<Error>>,
     /// Tables the writer wants checkpointed at the next cycle.
     checkpoints: Mutex<Vec<Arc<TableLog>>>,
-    checkpoint_threads: Mutex<Vec<JoinHandle<()>>>,
+    checkpoint_threads: Mutex<Vec<(TableId, JoinHandle<()>)>>,
+}
+
+impl Shared {
+    /// Adds to table `id`'s statistics.
+    fn count(&self, id: TableId, f: impl FnOnce(&mut TableLogStats)) {
+        f(self.tables.lock().entry(id).or_default());
+    }
 }
 
 /// An engine's durability: its data directory and its log writer.
@@ -166,6 +183,9 @@ pub(crate) struct Durable {
     /// `Never` and `Interval`: the acknowledgements of cycles handed over and maybe not yet
     /// written, oldest first (at most [`MAX_UNWRITTEN_CYCLES`] after a cycle submits).
     unwritten: Mutex<VecDeque<Arc<Ack>>>,
+    /// The data directory's lock file, released by [`shutdown`](Self::shutdown) once the
+    /// writer and checkpoint threads stopped (handles may keep this struct alive longer).
+    lock: Mutex<Option<DirLock>>,
 }
 
 impl std::fmt::Debug for Durable {
@@ -181,15 +201,18 @@ impl Durable {
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] if the directory cannot be made or the thread cannot start.
+    /// [`Error::Io`] if the directory cannot be made or the thread cannot start,
+    /// [`Error::DataDirLocked`] if another engine holds the directory.
     pub(crate) fn start(options: Options) -> Result<Self> {
         fs::create_dir_all(&options.dir)?;
+        let lock = DirLock::acquire(&options.dir)?;
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::default()),
             queue_cv: Condvar::new(),
             dead: AtomicBool::new(false),
             needs_wake: AtomicBool::new(false),
             stats: Mutex::new(LogStats::default()),
+            tables: Mutex::new(HashMap::new()),
             failed: Mutex::new(Vec::new()),
             errors: Mutex::new(Vec::new()),
             checkpoints: Mutex::new(Vec::new()),
@@ -218,6 +241,7 @@ impl Durable {
             open_names: Mutex::new(HashSet::new()),
             reports: Mutex::new(HashMap::new()),
             unwritten: Mutex::new(VecDeque::new()),
+            lock: Mutex::new(Some(lock)),
         })
     }
 
@@ -314,7 +338,11 @@ impl Durable {
     }
 
     /// Counts a replay in the totals [`stats`](Self::stats) gives, and keeps its report.
-    pub(crate) fn record_replay(&self, report: &ReplayReport) {
+    pub(crate) fn record_replay(&self, id: TableId, report: &ReplayReport) {
+        self.shared.count(id, |t| {
+            t.replay_time = report.duration;
+            t.replayed_rows = report.rows + report.checkpoint_rows;
+        });
         {
             let mut s = self.shared.stats.lock();
             s.replayed_tables += 1;
@@ -329,6 +357,82 @@ impl Durable {
     /// Bytes logged, fsyncs and their time, checkpoints, replays.
     pub(crate) fn stats(&self) -> LogStats {
         *self.shared.stats.lock()
+    }
+
+    /// Table `id`'s share of the writer's work, if it is a durable table of this engine.
+    pub(crate) fn table_stats(&self, id: TableId) -> Option<TableLogStats> {
+        self.shared.tables.lock().get(&id).copied()
+    }
+
+    /// Deletes dropped table `log`'s files (see the module docs of [`crate::durable`],
+    /// "Dropping a durable table") and frees its name. Call it once the table is dropped
+    /// from the graph, without the global lock: it waits for the writer.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the table's directory cannot be moved aside: then its files stay
+    /// where they are, and its name stays taken for durable tables of this engine (so they
+    /// are not replayed into a new table). A failure to delete what was moved aside is
+    /// returned the same way, but the name is free.
+    pub(crate) fn forget(&self, log: &TableLog) -> Result<()> {
+        let ack = Ack::new();
+        let queued = {
+            let mut q = self.shared.queue.lock();
+            // After a shutdown the writer takes no more messages (it may have exited): it
+            // writes nothing more for the table either, so there is nothing to wait for.
+            if !q.shutdown {
+                q.msgs.push_back(Msg::Forget(log.table, ack.clone()));
+                self.shared.queue_cv.notify_one();
+            }
+            !q.shutdown
+        };
+        if queued {
+            // `None`: the writer died, and writes nothing more.
+            let _ = self.wait(&ack);
+        }
+        self.shared.tables.lock().remove(&log.table);
+        let trash = self.options.dir.join(DROPPED_DIR);
+        fs::create_dir_all(&trash)?;
+        let aside = trash.join(format!(
+            "{}-{}",
+            log.dir
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("table"),
+            log.table.as_u64()
+        ));
+        match fs::rename(&log.dir, &aside) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(Error::Io(std::io::Error::new(
+                    e.kind(),
+                    format!(
+                        "table {:?} was dropped but its log {} could not be moved aside: {e}",
+                        log.name,
+                        log.dir.display()
+                    ),
+                )))
+            }
+        }
+        self.reports.lock().remove(&log.name);
+        self.open_names.lock().remove(&log.name);
+        if self.options.sync != SyncPolicy::Never {
+            // The rename is durable before the name is reused.
+            files::sync_dir(&self.options.dir)?;
+        }
+        match fs::remove_dir_all(&aside) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::Io(std::io::Error::new(
+                e.kind(),
+                format!(
+                    "table {:?} was dropped, but deleting its log {} failed: {e}",
+                    log.name,
+                    aside.display()
+                ),
+            ))),
+        }
     }
 
     /// Waits for `ack`; `None` if the writer died first.
@@ -356,9 +460,11 @@ impl Durable {
             let _ = t.join();
         }
         let threads = std::mem::take(&mut *self.shared.checkpoint_threads.lock());
-        for t in threads {
+        for (_, t) in threads {
             let _ = t.join();
         }
+        // Nothing writes in the directory any more: another engine may have it.
+        drop(self.lock.lock().take());
     }
 }
 
@@ -516,6 +622,10 @@ impl Writer {
                             },
                         );
                     }
+                    Msg::Forget(id, ack) => {
+                        self.forget(id);
+                        ack.set(Acked::default());
+                    }
                     Msg::Cycle {
                         step,
                         records,
@@ -538,6 +648,26 @@ impl Writer {
                 return;
             }
         }
+    }
+
+    /// Closes dropped table `id`'s files (what was handed over for it is written: messages
+    /// come in order) and waits for a checkpoint being written for it.
+    fn forget(&mut self, id: TableId) {
+        if let Some(mut o) = self.open.remove(&id) {
+            let _ = o.segment.flush();
+        }
+        let mine: Vec<JoinHandle<()>> = {
+            let mut threads = self.shared.checkpoint_threads.lock();
+            let (mine, others) = std::mem::take(&mut *threads)
+                .into_iter()
+                .partition(|(t, _)| *t == id);
+            *threads = others;
+            mine.into_iter().map(|(_, t)| t).collect()
+        };
+        for t in mine {
+            let _ = t.join();
+        }
+        self.shared.checkpoints.lock().retain(|l| l.table != id);
     }
 
     fn cycle(&mut self, step: Step, records: Vec<Record>, ack: &Ack, sync: bool) {
@@ -576,7 +706,7 @@ impl Writer {
             let r = o.segment.sync();
             let took = t.elapsed();
             o.unsynced = false;
-            self.record_sync(took);
+            self.record_sync(id, took);
             if let Err(e) = r {
                 self.fail(id, Error::Io(e));
             }
@@ -585,11 +715,17 @@ impl Writer {
         ack.set(Acked { bytes });
     }
 
-    fn record_sync(&self, took: Duration) {
-        let mut s = self.shared.stats.lock();
-        s.fsyncs += 1;
-        s.fsync_time += took;
-        s.max_fsync_time = s.max_fsync_time.max(took);
+    fn record_sync(&self, id: TableId, took: Duration) {
+        {
+            let mut s = self.shared.stats.lock();
+            s.fsyncs += 1;
+            s.fsync_time += took;
+            s.max_fsync_time = s.max_fsync_time.max(took);
+        }
+        self.shared.count(id, |t| {
+            t.fsyncs += 1;
+            t.fsync_time += took;
+        });
     }
 
     /// Encodes and writes one record; rotates the segment past its size.
@@ -606,12 +742,17 @@ impl Writer {
         let n = o.segment.write(&encoded)?;
         o.unsynced = true;
         o.since_checkpoint += n;
+        let rows = matches!(body, Body::Rows(_));
         if let Body::Rows(r) = body {
             if o.log.shape.key.is_empty() {
                 o.end = r.first + r.rows;
             }
             self.shared.stats.lock().records += 1;
         }
+        self.shared.count(id, |t| {
+            t.bytes += n;
+            t.records += u64::from(rows);
+        });
         if o.segment.bytes >= self.options.segment_bytes {
             self.rotate(id, step)?;
         }
@@ -652,6 +793,7 @@ impl Writer {
         o.segment = next;
         o.unsynced = true;
         self.shared.stats.lock().bytes += header.len();
+        self.shared.count(id, |t| t.bytes += header.len());
         Ok(())
     }
 
@@ -671,7 +813,7 @@ impl Writer {
             .name("tickertable-checkpoint".into())
             .spawn(move || run_checkpoint(&shared, &log, step, segment, &rows));
         match spawned {
-            Ok(t) => self.shared.checkpoint_threads.lock().push(t),
+            Ok(t) => self.shared.checkpoint_threads.lock().push((id, t)),
             Err(e) => {
                 o.log.checkpointing.store(false, Ordering::Release);
                 self.shared.errors.lock().push(Error::Io(e));
@@ -722,12 +864,12 @@ impl Writer {
                 if let Err(e) = o.segment.sync() {
                     failed.push((*id, e));
                 }
-                took.push(t.elapsed());
+                took.push((*id, t.elapsed()));
                 o.unsynced = false;
             }
         }
-        for t in took {
-            self.record_sync(t);
+        for (id, t) in took {
+            self.record_sync(id, t);
         }
         self.last_sync = Instant::now();
         for (id, e) in failed {

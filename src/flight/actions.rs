@@ -6,10 +6,13 @@
 //!   `{"name": "trades", "kind": "append"|"blink"|"ring"|"keyed", "options": {...},
 //!   "schema": "<base64 of the Arrow IPC schema message>"}`, where `options` may hold
 //!   `"capacity"` (a ring's, required; a keyed table's, optional), `"limit"` (an append
-//!   table's) and `"key"` (a keyed table's key columns, required). pyarrow's
+//!   table's), `"key"` (a keyed table's key columns, required) and `"durable"` (`true`: the
+//!   table is logged to the server's data directory and comes back with its rows after a
+//!   restart, when it is created again or, by `ticker-serve`, at start; refused by a server
+//!   without a data directory). pyarrow's
 //!   `base64.b64encode(schema.serialize())` is the schema. The one result is
 //!   `{"created": true|false, "table": name}`: `false` when an identical table existed (same
-//!   kind, options and schema), which is left as it is; a table of that name with anything
+//!   kind, options, durability and schema), which is left as it is; a table of that name with anything
 //!   different is refused with `ALREADY_EXISTS` ([`Error::TableConflict`]).
 //! - `drop_table`: `{"name": "trades"}` (or the bare name). Drops the table and the tables
 //!   derived from it ([`EngineHandle::drop_table`]); their live streams end with `NOT_FOUND`
@@ -24,6 +27,7 @@ use arrow_schema::{Schema, SchemaRef};
 use base64::Engine as _;
 use serde_json::{json, Value};
 
+use crate::durable::Durability;
 use crate::engine::EngineHandle;
 use crate::error::{Error, Result};
 use crate::flight::server_stats::Counters;
@@ -61,6 +65,7 @@ pub struct CreateTable {
     kind: TableKind,
     key: Vec<String>,
     limit: Option<usize>,
+    durability: Durability,
 }
 
 fn invalid(reason: impl Into<String>) -> Error {
@@ -91,6 +96,7 @@ impl CreateTable {
             kind: TableKind::Blink,
             key: Vec::new(),
             limit: None,
+            durability: Durability::None,
         }
     }
 
@@ -113,6 +119,25 @@ impl CreateTable {
     pub fn with_limit(mut self, rows: usize) -> Self {
         self.limit = Some(rows);
         self
+    }
+
+    /// Whether the table is logged and replayed (see [`crate::durable`]); the server needs
+    /// a data directory.
+    #[must_use]
+    pub fn with_durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// Shorthand for [`with_durability(Durability::Log)`](Self::with_durability).
+    #[must_use]
+    pub fn durable(self) -> Self {
+        self.with_durability(Durability::Log)
+    }
+
+    /// The table's durability.
+    pub fn durability(&self) -> Durability {
+        self.durability
     }
 
     /// The table's name.
@@ -154,6 +179,9 @@ impl CreateTable {
         if !self.key.is_empty() {
             options.insert("key".into(), json!(self.key));
         }
+        if self.durability == Durability::Log {
+            options.insert("durable".into(), json!(true));
+        }
         let body = json!({
             "name": self.name,
             "kind": kind,
@@ -193,6 +221,15 @@ impl CreateTable {
                 .ok_or_else(|| invalid("options.key must be a list of column names"))?,
             Some(_) => return Err(invalid("options.key must be a list of column names")),
         };
+        let durability = match options.get("durable") {
+            None | Some(Value::Null | Value::Bool(false)) => Durability::None,
+            Some(Value::Bool(true)) => Durability::Log,
+            Some(other) => {
+                return Err(invalid(format!(
+                    "options.durable must be true or false, found {other}"
+                )))
+            }
+        };
         let kind_name = v.get("kind").and_then(Value::as_str).unwrap_or("blink");
         let kind = match kind_name {
             "append" => TableKind::Append,
@@ -228,6 +265,7 @@ impl CreateTable {
         let mut create = Self::new(name, std::sync::Arc::new(schema)).with_kind(kind);
         create.key = key;
         create.limit = limit;
+        create.durability = durability;
         Ok(create)
     }
 
@@ -255,6 +293,11 @@ impl CreateTable {
         }
         if table.is_derived() {
             return Some(("a derived table".into(), "a table fed by writers".into()));
+        }
+        let durable = self.durability == Durability::Log;
+        if table.is_durable() != durable {
+            let name = |d: bool| if d { "durable" } else { "not durable" }.to_owned();
+            return Some((name(table.is_durable()), name(durable)));
         }
         if !same_fields(table.schema(), &self.schema) {
             return Some((
@@ -288,6 +331,7 @@ impl CreateTable {
         if let Some(limit) = self.limit {
             options = options.with_limit(limit);
         }
+        options = options.with_durability(self.durability);
         match engine.table_publisher(&self.name, self.schema.clone(), options) {
             Ok(_) => Ok(true),
             // Created by another call since the look-up: judge it as above.
@@ -353,16 +397,25 @@ fn micros(d: std::time::Duration) -> u64 {
 /// ```json
 /// {"step": 812, "period_ms": 100, "cycles": 812, "last_cycle_us": 140, "worst_cycle_us": 2210,
 ///  "mean_cycle_us": 95, "rows_appended": 81200, "rows_per_sec": 1000.0, "shutting_down": false,
+///  "data_dir": "/var/lib/ticker", "log": {"bytes": 9120000, "records": 812, "fsyncs": 812,
+///          "fsync_us": 310000, "max_fsync_us": 2900, "checkpoints": 0, "checkpoint_bytes": 0,
+///          "replayed_tables": 1, "replayed_rows": 40000, "replay_us": 5200},
 ///  "server": {"puts": 3, "rows_put": 300, "refused_puts": {"schema": 1}, "lagged_resyncs": 0,
 ///             "live_streams": 1},
 ///  "tables": [{"name": "trades", "kind": "append", "capacity": null, "key": [], "rows": 81200,
 ///              "rows_added": 81200, "rows_modified": 0, "rows_removed": 0, "rows_dropped": 0,
 ///              "staged_rows": 0, "subscribers": 1, "listeners": 0, "step": 812,
-///              "rows_per_sec": 1000.0, "derived": false}]}
+///              "rows_per_sec": 1000.0, "derived": false, "durable": true,
+///              "log": {"bytes": 9120000, "records": 812, "fsyncs": 812, "fsync_us": 310000,
+///                      "replayed_rows": 40000, "replay_us": 5200}}]}
 /// ```
 ///
-/// Rates are measured over the last second or more between `stats` calls (0 on the first).
-/// Durable tables' bytes logged are not reported yet. O(tables + their writers and consumers).
+/// Rates are measured over the last second or more between `stats` calls (on the first, since
+/// the server started).
+/// `data_dir` is `null` without one; `log` counts the log writer's work since the server
+/// started (all zero without a data directory) and the replay of durable tables at their
+/// creation; a table's `log` is its share (`null` for a table that is not durable).
+/// O(tables + their writers and consumers).
 pub(crate) fn stats_json(engine: &EngineHandle, counters: &Counters) -> Value {
     let now = Instant::now();
     let totals = engine.stats();
@@ -399,6 +452,15 @@ pub(crate) fn stats_json(engine: &EngineHandle, counters: &Counters) -> Value {
                 "listeners": s.listeners,
                 "step": s.step.as_u64(),
                 "rows_per_sec": counters.rate(t.id().as_u64(), now, s.rows_added + s.rows_modified),
+                "durable": t.is_durable(),
+                "log": s.log.map(|l| json!({
+                    "bytes": l.bytes,
+                    "records": l.records,
+                    "fsyncs": l.fsyncs,
+                    "fsync_us": micros(l.fsync_time),
+                    "replayed_rows": l.replayed_rows,
+                    "replay_us": micros(l.replay_time),
+                })),
             })
         })
         .collect();
@@ -415,6 +477,19 @@ pub(crate) fn stats_json(engine: &EngineHandle, counters: &Counters) -> Value {
         "rows_appended": totals.rows_appended,
         "rows_per_sec": counters.rate(u64::MAX, now, totals.rows_appended),
         "shutting_down": engine.is_shut_down(),
+        "data_dir": engine.data_dir().map(|d| d.display().to_string()),
+        "log": {
+            "bytes": totals.log.bytes,
+            "records": totals.log.records,
+            "fsyncs": totals.log.fsyncs,
+            "fsync_us": micros(totals.log.fsync_time),
+            "max_fsync_us": micros(totals.log.max_fsync_time),
+            "checkpoints": totals.log.checkpoints,
+            "checkpoint_bytes": totals.log.checkpoint_bytes,
+            "replayed_tables": totals.log.replayed_tables,
+            "replayed_rows": totals.log.replayed_rows,
+            "replay_us": micros(totals.log.replay_time),
+        },
         "server": {
             "puts": server.puts,
             "rows_put": server.rows_put,

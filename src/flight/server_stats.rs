@@ -58,7 +58,7 @@ impl Default for Counters {
             refused: std::array::from_fn(|_| AtomicU64::new(0)),
             lagged: AtomicU64::new(0),
             live: AtomicU64::new(0),
-            rates: Mutex::new(Rates::default()),
+            rates: Mutex::new(Rates::new(Instant::now())),
         }
     }
 }
@@ -113,15 +113,29 @@ impl Counters {
 const RATE_WINDOW: Duration = Duration::from_secs(1);
 
 /// Two samples per counter: rates are measured from the older one, which is at least
-/// [`RATE_WINDOW`] old once the counter has been sampled that long.
-#[derive(Debug, Default)]
+/// [`RATE_WINDOW`] old once the counter has been sampled that long. A counter's first
+/// older sample is a zero at `started` (when the server started), so the first `stats`
+/// reports the rate since then rather than nothing.
+#[derive(Debug)]
 struct Rates {
+    started: Instant,
     samples: HashMap<u64, [Option<(Instant, u64)>; 2]>,
 }
 
 impl Rates {
+    fn new(started: Instant) -> Self {
+        Self {
+            started,
+            samples: HashMap::new(),
+        }
+    }
+
     fn rate(&mut self, key: u64, now: Instant, total: u64) -> f64 {
-        let s = self.samples.entry(key).or_default();
+        let started = self.started;
+        let s = self
+            .samples
+            .entry(key)
+            .or_insert([Some((started, 0)), None]);
         match s[1] {
             None => s[1] = Some((now, total)),
             Some((at, _)) if now.duration_since(at) >= RATE_WINDOW => {
@@ -158,16 +172,32 @@ mod tests {
 
     #[test]
     fn a_rate_is_measured_over_at_least_the_window() {
-        let mut r = Rates::default();
         let t0 = Instant::now();
-        assert!(
-            r.rate(1, t0, 0).abs() < f64::EPSILON,
-            "no rate from one sample"
-        );
+        let mut r = Rates::new(t0);
+        assert!(r.rate(1, t0, 0).abs() < f64::EPSILON, "no time has passed");
         let t1 = t0 + Duration::from_secs(2);
         assert!((r.rate(1, t1, 200) - 100.0).abs() < 1e-9);
         let t2 = t1 + Duration::from_millis(500);
         // Still measured from t0's sample, not the newer t1's.
         assert!((r.rate(1, t2, 250) - 100.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn regression_the_first_rate_is_measured_since_the_start_not_zero() {
+        let t0 = Instant::now();
+        let mut r = Rates::new(t0);
+        let t1 = t0 + Duration::from_secs(4);
+        assert!(
+            (r.rate(7, t1, 400) - 100.0).abs() < 1e-9,
+            "100 rows/s since t0"
+        );
+        // Later calls move on to samples of their own.
+        let t2 = t1 + Duration::from_secs(2);
+        assert!((r.rate(7, t2, 600) - 100.0).abs() < 1e-9);
+        let t3 = t2 + Duration::from_secs(1);
+        assert!(
+            (r.rate(7, t3, 1600) - 1000.0).abs() < 1e-9,
+            "from t2's sample"
+        );
     }
 }

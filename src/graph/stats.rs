@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use crate::durable::LogStats;
+use crate::durable::{LogStats, TableLogStats};
 use crate::step::Step;
 use crate::table::shared::TableId;
 
@@ -101,6 +101,9 @@ pub struct TableStats {
     pub rows_dropped: u64,
     /// Rows staged for the next cycle (publishers' batches and row writers' rows).
     pub staged_rows: usize,
+    /// A durable table's log: bytes written, fsyncs and their time, replay at creation
+    /// (`None` for a table that is not durable).
+    pub log: Option<TableLogStats>,
     /// Listeners registered now.
     pub listeners: usize,
     /// Subscriptions open now (Flight live streams included).

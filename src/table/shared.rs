@@ -50,6 +50,8 @@ pub(crate) struct TableSpec<'a> {
     pub(crate) key: Arc<[usize]>,
     /// The table a derived table is fed by.
     pub(crate) source: Option<TableId>,
+    /// Whether the table is logged (`durable/`).
+    pub(crate) durable: bool,
 }
 
 /// What handles, writers and the cycle share about one table.
@@ -65,6 +67,8 @@ pub(crate) struct TableShared {
     pub(crate) retention: Retention,
     /// The table this one is derived from; a derived table takes no rows from writers.
     pub(crate) source: Option<TableId>,
+    /// Whether the table is logged to the engine's data directory.
+    pub(crate) durable: bool,
     /// The last published snapshot; stored by the cycle (under the global lock), loaded by
     /// anyone without a lock.
     pub(crate) snapshot: ArcSwap<SnapshotInner>,
@@ -82,6 +86,7 @@ impl TableShared {
             retention,
             key,
             source,
+            durable,
         } = spec;
         let snapshot = SnapshotInner {
             step,
@@ -103,6 +108,7 @@ impl TableShared {
             key,
             retention,
             source,
+            durable,
             snapshot: ArcSwap::from_pointee(snapshot),
             staging: Staging::new(staging_limit),
             consumers: Mutex::new(Registry::default()),

@@ -756,3 +756,36 @@ fn modified_cells_flash_by_direction_only_where_written_and_changed() {
     assert!(v.flashes().is_empty());
     assert_eq!(v.pending(), 1);
 }
+
+#[test]
+fn a_dropped_table_leaves_the_list_and_the_selection_skips_it() {
+    let mut rig = Rig::new(80, 12);
+    rig.publish(&rows(3, "AAPL", 100.0));
+    rig.cycle();
+    assert!(rig.screen().iter().any(|l| l.contains("recent")));
+    rig.key(KeyCode::Char('j'));
+    assert_eq!(rig.app.list_selected, RECENT);
+    rig.engine.drop_table("recent").unwrap();
+    rig.cycle();
+    assert_eq!(rig.app.listed(), [TRADES, HISTORY]);
+    assert_eq!(
+        rig.app.list_selected, HISTORY,
+        "moved off the dropped table"
+    );
+    let screen = rig.screen();
+    assert!(!screen.iter().any(|l| l.contains("recent")), "{screen:#?}");
+    assert!(screen[0].contains("2 tables"), "{screen:#?}");
+    // Up skips the gap; the dropped table cannot be opened.
+    rig.key(KeyCode::Char('k'));
+    assert_eq!(rig.app.list_selected, TRADES);
+    rig.key(KeyCode::Char('j'));
+    assert_eq!(rig.app.list_selected, HISTORY);
+    rig.key(KeyCode::Char('G'));
+    assert_eq!(rig.app.list_selected, HISTORY);
+    rig.app.open(RECENT);
+    assert!(rig.app.view.is_none());
+    // The other tables go on.
+    rig.publish(&rows(2, "MSFT", 10.0));
+    rig.cycle();
+    assert_eq!(rig.app.tables[HISTORY].mirror.len(), 5);
+}

@@ -6,7 +6,8 @@
 //! the tables and runs one forwarder task per table, which subscribes to the table's live
 //! ticket and sends what each message did as a [`DataEvent`] on that table's bounded
 //! channel: the [`DataStream`] the viewer reads. Every `poll` the session lists the tables
-//! again, which checks that the server still answers and finds tables created since. When the
+//! again, which checks that the server still answers, finds tables created since and marks
+//! the ones dropped ([`SourceStatus::listed`]: the viewer leaves them out). When the
 //! connection is lost the status says why, and the supervisor reconnects after an exponential
 //! backoff (250 ms doubling to 5 s by default, back to the start after a session that
 //! connected), resubscribing every table from a fresh snapshot. A table's channel outlives
@@ -56,7 +57,7 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -148,6 +149,7 @@ impl Remote {
             state: watch::Sender::new(State {
                 link: LinkState::Connecting,
                 tables: 0,
+                unlisted: 0,
             }),
             step: AtomicU64::new(0),
             steps: Mutex::new(VecDeque::new()),
@@ -224,19 +226,28 @@ impl DataSource for Remote {
             }
         };
         let step = self.shared.step.load(Ordering::Relaxed);
+        // One lock for both lists (a second `lock()` in the literal would deadlock: the
+        // first guard lives to the end of the statement).
+        let (ends, listed) = self
+            .shared
+            .slots
+            .lock()
+            .iter()
+            .map(|s| {
+                (
+                    Some(s.taken.load(Ordering::Relaxed)),
+                    s.listed.load(Ordering::Relaxed),
+                )
+            })
+            .unzip();
         SourceStatus {
             link,
             step: server.map_or(step, |s| s.step.max(step)),
             period,
             last_cycle: server.and_then(|s| s.last_cycle),
-            ends: self
-                .shared
-                .slots
-                .lock()
-                .iter()
-                .map(|s| Some(s.taken.load(Ordering::Relaxed)))
-                .collect(),
+            ends,
             dropped: 0,
+            listed,
         }
     }
 }
@@ -293,11 +304,13 @@ impl ServerCycles {
     }
 }
 
-/// What changes as the network tasks go: the link, and how many tables are listed.
+/// What changes as the network tasks go: the link, how many tables were ever listed, and how
+/// many of them the server's last listing no longer had (dropped).
 #[derive(Debug, Clone)]
 pub(crate) struct State {
     pub(crate) link: LinkState,
     pub(crate) tables: usize,
+    pub(crate) unlisted: usize,
 }
 
 /// The connection as the supervisor sees it.
@@ -323,11 +336,29 @@ struct Slot {
     /// Rows the table's end position moved over while connected, or a keyed table's rows
     /// modified and added (`Relaxed`: a counter).
     taken: AtomicU64,
+    /// Whether the server's last listing had it (`Relaxed`: a flag to show).
+    listed: AtomicBool,
 }
 
 impl Shared {
     fn set_link(&self, link: LinkState) {
         self.state.send_modify(|s| s.link = link);
+    }
+
+    /// Marks the slots of tables the server no longer lists (dropped) and those it lists
+    /// again.
+    fn mark_listed(&self, listed: &[RemoteTable]) {
+        let mut gone = 0;
+        for s in self.slots.lock().iter() {
+            let there = listed.iter().any(|t| t.name == s.info.name);
+            s.listed.store(there, Ordering::Relaxed);
+            gone += usize::from(!there);
+        }
+        self.state.send_if_modified(|s| {
+            let changed = s.unlisted != gone;
+            s.unlisted = gone;
+            changed
+        });
     }
 
     /// A new session starts: steps restart (the server may be a new process).
@@ -380,6 +411,7 @@ impl Shared {
             tx,
             rx: Mutex::new(Some(rx)),
             taken: AtomicU64::new(0),
+            listed: AtomicBool::new(true),
         });
         slots.push(slot.clone());
         let n = slots.len();
@@ -436,6 +468,7 @@ async fn session(shared: &Arc<Shared>, connected: &mut bool) -> String {
     let mut started = HashSet::new();
     let mut forwarders = JoinSet::new();
     start_forwarders(shared, &client, &listed, &mut started, &mut forwarders);
+    shared.mark_listed(&listed);
     shared.set_link(LinkState::Connected);
     let mut poll = tokio::time::interval(options.poll);
     poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -445,6 +478,7 @@ async fn session(shared: &Arc<Shared>, connected: &mut bool) -> String {
             _ = poll.tick() => match list(&mut client, options.timeout).await {
                 Ok(listed) => {
                     start_forwarders(shared, &client, &listed, &mut started, &mut forwarders);
+                    shared.mark_listed(&listed);
                     poll_stats(shared, &mut client).await;
                 }
                 Err(reason) => return format!("connection lost ({reason})"),

@@ -1,6 +1,7 @@
 //! Draws the start screen: every table with its kind, rows (of capacity, for rings and keyed
 //! tables with one), rows and updates per second (a keyed table's rows: those modified and
-//! added), and a sparkline of rows added (or written) per data tick.
+//! added), and a sparkline of rows added (or written) per data tick. Tables dropped from the
+//! engine are left out.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -19,24 +20,27 @@ pub(crate) fn draw(app: &App, area: Rect, buf: &mut Buffer) {
     if area.height == 0 {
         return;
     }
-    let name_w = app
-        .tables
+    let shown: Vec<(usize, &crate::app::Entry)> = app
+        .listed()
+        .into_iter()
+        .map(|i| (i, &app.tables[i]))
+        .collect();
+    let name_w = shown
         .iter()
-        .map(|e| e.info.name.chars().count())
+        .map(|(_, e)| e.info.name.chars().count())
         .chain([HEADERS[0].len()])
         .max()
         .unwrap_or(5);
-    let kinds: Vec<String> = app.tables.iter().map(|e| e.info.kind.to_string()).collect();
+    let kinds: Vec<String> = shown.iter().map(|(_, e)| e.info.kind.to_string()).collect();
     let kind_w = kinds
         .iter()
         .map(String::len)
         .chain([HEADERS[1].len()])
         .max()
         .unwrap_or(4);
-    let rows: Vec<String> = app
-        .tables
+    let rows: Vec<String> = shown
         .iter()
-        .map(|e| {
+        .map(|(_, e)| {
             let n = fmt_count(e.mirror.len() as u64);
             match (e.info.kind, e.info.capacity) {
                 (
@@ -80,18 +84,15 @@ pub(crate) fn draw(app: &App, area: Rect, buf: &mut Buffer) {
     }
 
     let visible = usize::from(area.height - 1);
-    let top = app.list_selected.saturating_sub(visible.saturating_sub(1));
-    let mut spark = String::new();
-    for (k, (i, e)) in app
-        .tables
+    let selected = shown
         .iter()
-        .enumerate()
-        .skip(top)
-        .take(visible)
-        .enumerate()
-    {
+        .position(|(i, _)| *i == app.list_selected)
+        .unwrap_or(0);
+    let top = selected.saturating_sub(visible.saturating_sub(1));
+    let mut spark = String::new();
+    for (k, (n, (i, e))) in shown.iter().enumerate().skip(top).take(visible).enumerate() {
         let y = area.y + 1 + u16::try_from(k).unwrap_or(0);
-        let base = if i == app.list_selected {
+        let base = if *i == app.list_selected {
             buf.set_style(Rect::new(area.x, y, area.width, 1), THEME.row_selected);
             THEME.row_selected
         } else {
@@ -101,8 +102,8 @@ pub(crate) fn draw(app: &App, area: Rect, buf: &mut Buffer) {
         let upd = fmt_rate(e.activity.updates);
         let cells = [
             e.info.name.as_str(),
-            kinds[i].as_str(),
-            rows[i].as_str(),
+            kinds[n].as_str(),
+            rows[n].as_str(),
             &rate,
             &upd,
         ];

@@ -481,6 +481,17 @@ async fn a_table_created_later_is_listed_and_streamed() {
     assert_eq!(mirror_prices(&viewer.mirrors[3]), [1.0, 2.0]);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_table_is_no_longer_listed() {
+    let served = Served::new(FlightOptions::default());
+    let mut viewer = Viewer::connect(&served.url(), quick(), 3).await;
+    assert_eq!(viewer.source.status().listed, [true, true, true]);
+    served.engine.drop_table("recent").unwrap();
+    viewer.wait_for("the drop", |s| s.unlisted == 1).await;
+    assert_eq!(viewer.source.status().listed, [true, false, true]);
+    assert_eq!(viewer.source.tables().len(), 3, "indexes stay put");
+}
+
 #[test]
 fn urls_need_a_host_and_port() {
     assert_eq!(
