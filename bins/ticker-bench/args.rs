@@ -12,7 +12,7 @@ pub(crate) struct Args {
     /// Which workload to run.
     #[arg(long, value_enum, ignore_case = true, default_value = "all")]
     workload: Choice,
-    /// Rows per run [default: W1/W2 20M, W3/W4 50M, W6 20M, W10 20M per part, a quarter of
+    /// Rows per run [default: W1/W2 20M, W3/W4 50M, W6 20M, W9 20M per run, W10 20M per part, a quarter of
     /// it for the fan-out]; W5 ignores it (it writes duration / period rows).
     #[arg(long)]
     n: Option<u64>,
@@ -69,6 +69,7 @@ enum Choice {
     W4,
     W5,
     W6,
+    W9,
     W10,
     W12,
     All,
@@ -83,6 +84,7 @@ pub(crate) enum Workload {
     W4,
     W5,
     W6,
+    W9,
     W10,
     W12,
 }
@@ -126,6 +128,7 @@ impl Args {
                 Workload::W3,
                 Workload::W4,
                 Workload::W5,
+                Workload::W9,
                 Workload::W10,
             ],
             Choice::W1 => vec![Workload::W1],
@@ -134,6 +137,7 @@ impl Args {
             Choice::W4 => vec![Workload::W4],
             Choice::W5 => vec![Workload::W5],
             Choice::W6 => vec![Workload::W6],
+            Choice::W9 => vec![Workload::W9],
             Choice::W10 => vec![Workload::W10],
             Choice::W12 => vec![Workload::W12],
         };

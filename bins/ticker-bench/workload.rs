@@ -1,6 +1,7 @@
 //! The workloads, and running producer threads together.
 
 mod batches;
+mod durable;
 mod flight;
 mod flight_server;
 mod latency;
@@ -23,6 +24,7 @@ pub(crate) fn run(run: &Run) -> Result<Vec<Report>> {
         Workload::W1 | Workload::W2 => rows::run(run).map(|r| vec![r]),
         Workload::W3 | Workload::W4 | Workload::W6 => batches::run(run).map(|r| vec![r]),
         Workload::W5 => latency::run(run).map(|r| vec![r]),
+        Workload::W9 => durable::run(run),
         Workload::W10 => flight::run(run),
         Workload::W12 => row_memory::run(run).map(|r| vec![r]),
     }
