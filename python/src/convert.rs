@@ -411,13 +411,13 @@ pub(crate) fn value_to_py(
             | DataType::BinaryView
     );
     let value = match v {
-        V::Null => return Ok(py.None()),
         V::Bool(b) => obj(py, b),
         V::Int(i) => obj(py, i),
         V::UInt(u) => obj(py, u),
         V::Float(f) => obj(py, f),
         V::Str(s) => obj(py, s),
         V::Bytes(b) => PyBytes::new(py, &b).into_any().unbind(),
+        // Null, and any value kind newer than this function.
         _ => return Ok(py.None()),
     };
     if direct {

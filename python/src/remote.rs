@@ -46,7 +46,9 @@ impl Conn {
 /// The client has the same reading and publishing methods as a local engine's tables:
 /// ``table(name)`` gives a ``RemoteTable`` with ``snapshot()``, ``subscribe()``, ``add()``,
 /// ``upsert()`` and ``delete()``, and ``MultithreadedTableWriter(remote_table, ...)`` writes to
-/// it over Flight. Calls release the GIL while they wait for the server.
+/// it over Flight; on a server that allows it (``Engine.serve(table_management=True)``,
+/// ``ticker-serve``) ``create_table`` and ``drop_table`` manage its tables. Calls release the
+/// GIL while they wait for the server.
 #[pyfunction]
 #[pyo3(signature = (url, *, token = None, timeout = None))]
 pub(crate) fn connect(
