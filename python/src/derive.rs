@@ -1,7 +1,7 @@
 //! `tickertable.Agg` (built by `tickertable.agg`), the aggregates of `agg_by` and `bars`.
 
 use pyo3::prelude::*;
-use pyo3::types::PyList;
+use pyo3::types::PyString;
 use tickertable::Agg;
 
 /// One aggregate of ``Engine.agg_by`` and ``Engine.bars``: an output column.
@@ -50,7 +50,7 @@ pub(crate) fn aggs_of(aggs: &Bound<'_, PyAny>) -> PyResult<Vec<Agg>> {
             "aggs takes tickertable.agg aggregates (tt.agg.sum(\"Size\"), ...), found {found}"
         ))
     };
-    if aggs.is_instance_of::<pyo3::types::PyString>() {
+    if aggs.is_instance_of::<PyString>() {
         return Err(not_agg(aggs));
     }
     let items = aggs.try_iter().map_err(|_| not_agg(aggs))?;
@@ -150,9 +150,9 @@ impl PyAgg {
 
     fn __repr__(&self, py: Python<'_>) -> String {
         let quote = |s: &str| {
-            PyList::new(py, [s])
-                .and_then(|l| l.get_item(0)?.repr().map(|r| r.to_string()))
-                .unwrap_or_else(|_| format!("{s:?}"))
+            PyString::new(py, s)
+                .repr()
+                .map_or_else(|_| format!("{s:?}"), |r| r.to_string())
         };
         let mut args: Vec<String> = Vec::new();
         if let Some(c) = self.agg.column() {

@@ -684,11 +684,14 @@ impl PyEngine {
 
     fn __repr__(&self) -> String {
         let h = self.handle();
+        let dir = h.data_dir().map_or_else(String::new, |d| {
+            format!(", data_dir={:?}", d.to_string_lossy())
+        });
         if h.is_manual() {
-            format!("Engine(manual=True, step={})", h.step())
+            format!("Engine(manual=True{dir}, step={})", h.step())
         } else {
             format!(
-                "Engine(period={}, step={})",
+                "Engine(period={}{dir}, step={})",
                 h.period().as_secs_f64(),
                 h.step()
             )
