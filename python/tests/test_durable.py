@@ -17,7 +17,7 @@ SCHEMA = {"Sym": pa.string(), "Px": pa.float64()}
 def test_smoke_engine_with_a_data_dir(tmp_path: Path) -> None:
     with tt.Engine(manual=True, data_dir=tmp_path) as engine:
         assert engine.data_dir == str(tmp_path)
-        assert f"data_dir={str(tmp_path)!r}".replace("'", '"') in repr(engine)
+        assert "data_dir=" in repr(engine) and str(tmp_path) in repr(engine)
     with tt.Engine(manual=True) as engine:
         assert engine.data_dir is None
 
