@@ -332,3 +332,99 @@ pub(crate) fn key_names(key: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<String>>
         }
     }
 }
+
+/// A duration from seconds (an `int` or a `float`) or a `datetime.timedelta` (a
+/// `pandas.Timedelta` keeps its nanoseconds); `what` names the option in errors.
+pub(crate) fn duration_of(v: &Bound<'_, PyAny>, what: &str) -> PyResult<std::time::Duration> {
+    use std::time::Duration;
+    let py = v.py();
+    let bad = |found: String| {
+        crate::errors::new_error(
+            py,
+            "InvalidOptionError",
+            &format!("invalid {what}: {found} is not a number of seconds >= 0 or a timedelta"),
+            &[
+                ("option", obj(py, what)),
+                ("reason", obj(py, found.as_str())),
+            ],
+        )
+    };
+    if v.hasattr("days")? && v.hasattr("microseconds")? {
+        let days: i64 = v.getattr("days")?.extract()?;
+        let secs: i64 = v.getattr("seconds")?.extract()?;
+        let micros: i64 = v.getattr("microseconds")?.extract()?;
+        let nanos: i64 = match v.getattr("nanoseconds") {
+            Ok(n) => n.extract().unwrap_or(0),
+            Err(_) => 0,
+        };
+        let total = i128::from(days) * 86_400_000_000_000
+            + i128::from(secs) * 1_000_000_000
+            + i128::from(micros) * 1_000
+            + i128::from(nanos);
+        return u64::try_from(total)
+            .map(Duration::from_nanos)
+            .map_err(|_| bad(v.str().map_or_else(|_| "?".into(), |s| s.to_string())));
+    }
+    if let Ok(n) = v.cast::<PyInt>() {
+        return n
+            .extract::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|_| bad(n.to_string()));
+    }
+    let f: f64 = v.extract().map_err(|_| {
+        bad(v
+            .get_type()
+            .name()
+            .map_or_else(|_| "?".into(), |n| n.to_string()))
+    })?;
+    Duration::try_from_secs_f64(f).map_err(|_| bad(f.to_string()))
+}
+
+/// A value of a column of type `dt` as Python: numbers, strings, bytes and booleans
+/// directly, other types (timestamps, dates, decimals, ...) through pyarrow, so they come
+/// back as `datetime` and the like.
+pub(crate) fn value_to_py(
+    py: Python<'_>,
+    dt: &DataType,
+    v: tickertable::OwnedValue,
+) -> PyResult<Py<PyAny>> {
+    use tickertable::OwnedValue as V;
+    let direct = matches!(
+        dt,
+        DataType::Boolean
+            | DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32
+            | DataType::UInt64
+            | DataType::Float16
+            | DataType::Float32
+            | DataType::Float64
+            | DataType::Utf8
+            | DataType::LargeUtf8
+            | DataType::Utf8View
+            | DataType::Binary
+            | DataType::LargeBinary
+            | DataType::BinaryView
+    );
+    let value = match v {
+        V::Bool(b) => obj(py, b),
+        V::Int(i) => obj(py, i),
+        V::UInt(u) => obj(py, u),
+        V::Float(f) => obj(py, f),
+        V::Str(s) => obj(py, s),
+        V::Bytes(b) => PyBytes::new(py, &b).into_any().unbind(),
+        // Null, and any value kind newer than this function.
+        _ => return Ok(py.None()),
+    };
+    if direct {
+        return Ok(value);
+    }
+    Ok(helpers(py)?
+        .getattr("value_as_py")?
+        .call1((value, dt.to_pyarrow(py)?))?
+        .unbind())
+}

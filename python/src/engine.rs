@@ -1,5 +1,6 @@
 //! `tickertable.Engine` and its Flight server.
 
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -8,16 +9,50 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use tickertable::engine::DEFAULT_STAGING_LIMIT;
 use tickertable::flight::{FlightOptions, FlightServer};
-use tickertable::{DynamicWriterOptions, Engine, EngineHandle, PublisherOptions, Table, TableKind};
+use tickertable::{
+    DynamicWriterOptions, Engine, EngineHandle, PublisherOptions, SyncPolicy, Table, TableKind,
+};
 
 use crate::callback::{call_python, check_not_in_callback, fail_callback};
 use crate::convert::{key_names, kind_of, schema_of};
+use crate::derive::aggs_of;
 use crate::errors::{simple, IntoPyResult};
 use crate::publish::{PyDynamicTableWriter, PyTablePublisher};
 
 /// How long a wait without the GIL lasts before checking for Ctrl-C.
 const SIGNAL_SLICE: Duration = Duration::from_millis(50);
 use crate::table::PyTable;
+
+/// A sync policy from its Python spelling: `"every_cycle"`, `"never"`, or seconds (a number or
+/// a `timedelta`) between fsyncs.
+fn sync_policy(v: &Bound<'_, PyAny>) -> PyResult<SyncPolicy> {
+    let py = v.py();
+    let bad = |reason: String| {
+        crate::errors::new_error(
+            py,
+            "InvalidOptionError",
+            &format!("invalid sync: {reason}"),
+            &[
+                ("option", crate::errors::obj(py, "sync")),
+                ("reason", crate::errors::obj(py, reason.as_str())),
+            ],
+        )
+    };
+    if let Ok(s) = v.extract::<String>() {
+        return match s.as_str() {
+            "every_cycle" => Ok(SyncPolicy::EveryCycle),
+            "never" => Ok(SyncPolicy::Never),
+            other => Err(bad(format!(
+                "{other:?} is not \"every_cycle\", \"never\" or a number of seconds"
+            ))),
+        };
+    }
+    let every = crate::convert::duration_of(v, "sync")?;
+    if every.is_zero() {
+        return Err(bad("an interval must be > 0 (use \"every_cycle\")".into()));
+    }
+    Ok(SyncPolicy::Interval(every))
+}
 
 /// What writers need to know about their engine.
 #[derive(Debug, Clone)]
@@ -36,8 +71,14 @@ pub(crate) struct EngineInfo {
 /// ``shutdown()``: shutting down runs a last cycle, ends subscriptions and runs
 /// ``on_shutdown`` callbacks; tables stay readable, writes are refused.
 ///
-/// ``data_dir`` is accepted for durable tables, which are not there yet: giving one raises
-/// ``tickertable.NotSupportedError``. ``low_latency`` (seconds) also starts a cycle as soon as
+/// ``data_dir`` (a path) is where durable tables (``durable=True`` on ``table_publisher`` and
+/// ``dynamic_table_writer``) log every cycle's rows, and where they are replayed from when an
+/// engine on the same directory creates them again (same name, schema and kind): the rows
+/// come back. One engine per directory at a time (``DataDirLockedError``); a table created
+/// again with another schema raises ``SchemaChangedError`` naming both. ``sync`` says when
+/// the log is fsynced: ``"every_cycle"`` (the default: a row any listener has seen is on
+/// disk), ``"never"`` (the OS decides; a clean shutdown still syncs) or a number of seconds
+/// (or a ``timedelta``): at most that often, off the cycle. ``low_latency`` (seconds) also starts a cycle as soon as
 /// rows are staged, at most one per that gap. ``staging_limit`` bounds the rows staged per
 /// table and per row writer (default 16Mi); past it writers wait for the next cycle (or raise
 /// ``StagingFullError`` in a manual engine).
@@ -75,23 +116,17 @@ impl PyEngine {
 #[pymethods]
 impl PyEngine {
     #[new]
-    #[pyo3(signature = (period = 0.1, *, manual = false, data_dir = None, low_latency = None, staging_limit = None))]
+    #[pyo3(signature = (period = 0.1, *, manual = false, data_dir = None, sync = None, low_latency = None, staging_limit = None))]
+    #[allow(clippy::too_many_arguments)] // Python keyword arguments
     fn new(
         py: Python<'_>,
         period: f64,
         manual: bool,
-        data_dir: Option<&Bound<'_, PyAny>>,
+        data_dir: Option<PathBuf>,
+        sync: Option<&Bound<'_, PyAny>>,
         low_latency: Option<f64>,
         staging_limit: Option<usize>,
     ) -> PyResult<Self> {
-        if data_dir.is_some_and(|d| !d.is_none()) {
-            return Err(simple(
-                py,
-                "NotSupportedError",
-                "data_dir: durable tables are not supported yet (they come with the \
-                 durability issue); leave data_dir out for an in-memory engine",
-            ));
-        }
         let secs = |name: &str, v: f64| {
             Duration::try_from_secs_f64(v).map_err(|_| {
                 simple(
@@ -110,6 +145,12 @@ impl PyEngine {
         }
         let staging_limit = staging_limit.unwrap_or(DEFAULT_STAGING_LIMIT);
         builder = builder.staging_limit(staging_limit);
+        if let Some(policy) = sync {
+            builder = builder.sync_policy(sync_policy(policy)?);
+        }
+        if let Some(dir) = data_dir {
+            builder = builder.data_dir(dir);
+        }
         let engine = py.detach(|| builder.build()).py(py)?;
         Ok(Self {
             info: EngineInfo {
@@ -185,6 +226,14 @@ impl PyEngine {
     #[getter]
     fn step(&self) -> u64 {
         self.handle().step().as_u64()
+    }
+
+    /// The data directory durable tables log to, as a string; ``None`` without one.
+    #[getter]
+    fn data_dir(&self) -> Option<String> {
+        self.handle()
+            .data_dir()
+            .map(|d| d.to_string_lossy().into_owned())
     }
 
     /// The target cycle period, in seconds.
@@ -281,7 +330,12 @@ impl PyEngine {
     /// at the start of every cycle (what it adds lands in that cycle); if it raises, the table
     /// fails. ``on_shutdown()`` runs once when the table closes or fails or the engine shuts
     /// down.
-    #[pyo3(signature = (name, col_defs, *, on_flush = None, on_shutdown = None, kind = None, capacity = None, key = None))]
+    ///
+    /// ``durable=True`` (on an engine with a ``data_dir``) logs every cycle's rows, upserts and
+    /// deletes, and creating the table again on an engine with the same directory replays
+    /// them: the table comes back with its rows (``SchemaChangedError`` or
+    /// ``KindChangedError`` if the schema or kind differs from the logged one).
+    #[pyo3(signature = (name, col_defs, *, on_flush = None, on_shutdown = None, kind = None, capacity = None, key = None, durable = false))]
     #[allow(clippy::too_many_arguments)] // Python keyword arguments
     fn table_publisher(
         slf: &Bound<'_, Self>,
@@ -293,6 +347,7 @@ impl PyEngine {
         kind: Option<&str>,
         capacity: Option<usize>,
         key: Option<&Bound<'_, PyAny>>,
+        durable: bool,
     ) -> PyResult<(PyTable, Py<PyTablePublisher>)> {
         check_not_in_callback(py, "table_publisher")?;
         let this = slf.get();
@@ -302,6 +357,9 @@ impl PyEngine {
         let mut options = PublisherOptions::default().with_kind(kind);
         if !key.is_empty() {
             options = options.with_key(key.iter().cloned());
+        }
+        if durable {
+            options = options.durable();
         }
         // The Python publisher handed to `on_flush`, set once the publisher exists.
         let slot: Arc<OnceLock<Py<PyTablePublisher>>> = Arc::new(OnceLock::new());
@@ -336,8 +394,10 @@ impl PyEngine {
     /// Creates a table written row by row from any thread: a ``DynamicTableWriter``.
     ///
     /// An append table unless ``kind`` says otherwise (see ``table_publisher``); with ``key``
-    /// a keyed table where ``write_row`` upserts.
-    #[pyo3(signature = (name, col_defs, *, kind = None, capacity = None, key = None))]
+    /// a keyed table where ``write_row`` upserts. ``durable=True`` logs the table and replays
+    /// it when it is created again (see ``table_publisher``).
+    #[pyo3(signature = (name, col_defs, *, kind = None, capacity = None, key = None, durable = false))]
+    #[allow(clippy::too_many_arguments)] // Python keyword arguments
     fn dynamic_table_writer(
         &self,
         py: Python<'_>,
@@ -346,6 +406,7 @@ impl PyEngine {
         kind: Option<&str>,
         capacity: Option<usize>,
         key: Option<&Bound<'_, PyAny>>,
+        durable: bool,
     ) -> PyResult<PyDynamicTableWriter> {
         check_not_in_callback(py, "dynamic_table_writer")?;
         let schema = schema_of(col_defs)?;
@@ -354,6 +415,9 @@ impl PyEngine {
         let mut options = DynamicWriterOptions::default().with_kind(kind);
         if !key.is_empty() {
             options = options.with_key(key.iter().cloned());
+        }
+        if durable {
+            options = options.durable();
         }
         let handle = self.handle().clone();
         let dtw = py
@@ -418,19 +482,159 @@ impl PyEngine {
         Ok(self.table_obj(t))
     }
 
+    /// A keyed table of the latest row of ``source`` per value of the ``keys`` columns (a
+    /// name or a list of names), updated in the same cycle as ``source`` (Deephaven's
+    /// ``last_by``). A ring's eviction of a key's last rows, or a keyed source's delete, removes
+    /// the key. Costs O(rows changed) per cycle.
+    fn last_by(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        source: &PyTable,
+        keys: &Bound<'_, PyAny>,
+    ) -> PyResult<PyTable> {
+        check_not_in_callback(py, "last_by")?;
+        let keys = key_names(Some(keys))?;
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let handle = self.handle().clone();
+        let t = py
+            .detach(|| handle.last_by(name, &source.table, &keys))
+            .py(py)?;
+        Ok(self.table_obj(t))
+    }
+
+    /// The rows of ``source`` that match ``predicate``, updated in the same cycle as
+    /// ``source`` (Deephaven's ``where``; ``filter`` is the same call).
+    ///
+    /// ``predicate`` is an expression over the columns: comparisons (``Price > 100``,
+    /// ``Sym == "AAPL"``), ``&&``, ``||``, ``!``, arithmetic, ``Sym in ("AAPL", "MSFT")``,
+    /// functions such as ``abs`` and ``starts_with``. A null result does not match. The table
+    /// has the source's schema and kind (a keyed source gives a keyed table that rows enter
+    /// and leave as their values change). A predicate that does not parse, names an unknown
+    /// column or is not boolean raises ``ExpressionError`` with its ``position`` (a byte
+    /// offset in the text).
+    #[pyo3(name = "where")]
+    fn where_(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        source: &PyTable,
+        predicate: &str,
+    ) -> PyResult<PyTable> {
+        check_not_in_callback(py, "where")?;
+        let handle = self.handle().clone();
+        let t = py.detach(|| handle.filter(name, &source.table, predicate));
+        match t {
+            Ok(t) => Ok(self.table_obj(t)),
+            Err(tickertable::Error::Expr(e)) => {
+                Err(crate::errors::expr_error(py, &e, Some(predicate)))
+            }
+            Err(e) => Err(crate::errors::to_py(py, &e)),
+        }
+    }
+
+    /// The rows of ``source`` that match ``predicate``: the same as ``where``.
+    fn filter(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        source: &PyTable,
+        predicate: &str,
+    ) -> PyResult<PyTable> {
+        self.where_(py, name, source, predicate)
+    }
+
+    /// A keyed table of ``aggs`` over the rows of ``source`` per value of the ``keys``
+    /// columns: the key columns, then one column per aggregate, updated in the same cycle as
+    /// ``source`` at O(rows changed).
+    ///
+    /// ``aggs`` is a list of ``tickertable.agg`` aggregates: ``[tt.agg.count(),
+    /// tt.agg.sum("Size", name="volume"), tt.agg.wmean("Price", "Size", name="vwap")]``. Over a
+    /// blink source the aggregates accumulate every row the source ever showed; over a ring
+    /// or keyed source rows that leave are taken out again.
+    fn agg_by(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        source: &PyTable,
+        keys: &Bound<'_, PyAny>,
+        aggs: &Bound<'_, PyAny>,
+    ) -> PyResult<PyTable> {
+        check_not_in_callback(py, "agg_by")?;
+        let keys = key_names(Some(keys))?;
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let aggs = aggs_of(aggs)?;
+        let handle = self.handle().clone();
+        let t = py
+            .detach(|| handle.agg_by(name, &source.table, &keys, &aggs))
+            .py(py)?;
+        Ok(self.table_obj(t))
+    }
+
+    /// Tumbling time bars of ``source`` per value of the ``keys`` columns:
+    /// ``(closed, open)``.
+    ///
+    /// A row falls in the bar ``[k * interval, (k + 1) * interval)`` of its ``time_col``
+    /// (``int64`` nanoseconds or a ``timestamp`` of any unit); ``interval`` is seconds (an
+    /// ``int`` or a ``float``) or a ``timedelta``, a whole number of the column's unit. Both
+    /// tables have the key columns, then ``BarStart`` (the bar's start, of the time column's
+    /// type), then one column per aggregate (OHLC is ``first``, ``max``, ``min``, ``last`` of
+    /// the price). ``open`` (a keyed table named ``"<name>_open"``) holds each key's open bar as
+    /// it ticks; a key's bar closes when a row of that key in a later bar arrives, and is then
+    /// appended to ``closed`` (an append table named ``name``). Rows earlier than their key's
+    /// open bar are dropped.
+    #[pyo3(signature = (name, source, time_col, interval, keys, aggs))]
+    #[allow(clippy::too_many_arguments)] // Python arguments
+    fn bars(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        source: &PyTable,
+        time_col: &str,
+        interval: &Bound<'_, PyAny>,
+        keys: &Bound<'_, PyAny>,
+        aggs: &Bound<'_, PyAny>,
+    ) -> PyResult<(PyTable, PyTable)> {
+        check_not_in_callback(py, "bars")?;
+        let interval = crate::convert::duration_of(interval, "bar interval")?;
+        let keys = key_names(Some(keys))?;
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let aggs = aggs_of(aggs)?;
+        let handle = self.handle().clone();
+        let bars = py
+            .detach(|| handle.bars(name, &source.table, time_col, interval, &keys, &aggs))
+            .py(py)?;
+        Ok((
+            self.table_obj(bars.closed().clone()),
+            self.table_obj(bars.open().clone()),
+        ))
+    }
+
+    /// Drops the table ``name`` and the tables derived from it; returns their names, ``name``
+    /// first. Their handles read as closed, their subscriptions end, and a durable table's log
+    /// is deleted (creating the name again starts afresh).
+    fn drop_table(&self, py: Python<'_>, name: &str) -> PyResult<Vec<String>> {
+        check_not_in_callback(py, "drop_table")?;
+        let handle = self.handle().clone();
+        py.detach(|| handle.drop_table(name)).py(py)
+    }
+
     /// Serves every table over Arrow Flight at ``address`` (``"127.0.0.1:0"`` picks a free
     /// port): any Flight client, ``tickertable.connect`` and pyarrow's included, can list,
     /// read, follow and publish. With ``token`` every call needs ``authorization: Bearer
-    /// <token>``. The server stops at ``shutdown()`` of the server or of the engine.
-    #[pyo3(signature = (address = "127.0.0.1:0", *, token = None, max_streams = None))]
+    /// <token>``. With ``table_management=True`` clients may also create and drop tables
+    /// (``Client.create_table``, ``Client.drop_table``). The server stops at ``shutdown()`` of
+    /// the server or of the engine.
+    #[pyo3(signature = (address = "127.0.0.1:0", *, token = None, max_streams = None, table_management = false))]
     fn serve(
         &self,
         py: Python<'_>,
         address: &str,
         token: Option<String>,
         max_streams: Option<usize>,
+        table_management: bool,
     ) -> PyResult<Py<PyFlightServer>> {
-        let mut options = FlightOptions::default();
+        let mut options = FlightOptions::default().with_table_management(table_management);
         if let Some(t) = token {
             options = options.with_token(t);
         }
@@ -480,11 +684,14 @@ impl PyEngine {
 
     fn __repr__(&self) -> String {
         let h = self.handle();
+        let dir = h.data_dir().map_or_else(String::new, |d| {
+            format!(", data_dir={:?}", d.to_string_lossy())
+        });
         if h.is_manual() {
-            format!("Engine(manual=True, step={})", h.step())
+            format!("Engine(manual=True{dir}, step={})", h.step())
         } else {
             format!(
-                "Engine(period={}, step={})",
+                "Engine(period={}{dir}, step={})",
                 h.period().as_secs_f64(),
                 h.step()
             )

@@ -9,7 +9,7 @@ use arrow_schema::DataType;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyModule};
-use tickertable::{Error, RemoteErrorKind, TransactionError};
+use tickertable::{Error, ExprError, RemoteErrorKind, TransactionError};
 
 /// The `tickertable._errors` module, imported once.
 fn module(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
@@ -89,6 +89,7 @@ fn remote_kind(kind: RemoteErrorKind) -> &'static str {
         RemoteErrorKind::NotFound => "not_found",
         RemoteErrorKind::InvalidArgument => "invalid_argument",
         RemoteErrorKind::FailedPrecondition => "failed_precondition",
+        RemoteErrorKind::AlreadyExists => "already_exists",
         _ => "other",
     }
 }
@@ -181,9 +182,100 @@ pub(crate) fn to_py(py: Python<'_>, err: &Error) -> PyErr {
         Error::CallbackPanicked { table, .. } | Error::ListenerPanicked { table, .. } => {
             new_error(py, "CallbackError", &msg, &[("table", o(table))])
         }
+        Error::TableDropped { table } => {
+            new_error(py, "TableDroppedError", &msg, &[("table", o(table))])
+        }
         Error::TableExists { table } => {
             new_error(py, "TableExistsError", &msg, &[("table", o(table))])
         }
+        Error::TableConflict {
+            table,
+            existing,
+            requested,
+        } => new_error(
+            py,
+            "TableExistsError",
+            &msg,
+            &[
+                ("table", o(table)),
+                ("existing", o(existing)),
+                ("requested", o(requested)),
+            ],
+        ),
+        Error::ServerStopping => new_error(
+            py,
+            "RemoteError",
+            &msg,
+            &[("kind", o("unavailable")), ("transient", obj(py, true))],
+        ),
+        Error::SchemaChanged {
+            table,
+            logged,
+            given,
+        } => new_error(
+            py,
+            "SchemaChangedError",
+            &msg,
+            &[
+                ("table", o(table)),
+                ("column", py.None()),
+                ("expected", o(logged)),
+                ("found", o(given)),
+                ("logged", o(logged)),
+                ("given", o(given)),
+            ],
+        ),
+        Error::KindChanged {
+            table,
+            logged,
+            given,
+        } => new_error(
+            py,
+            "KindChangedError",
+            &msg,
+            &[
+                ("table", o(table)),
+                ("logged", o(logged)),
+                ("given", o(given)),
+            ],
+        ),
+        Error::DataDirLocked {
+            dir,
+            pid,
+            lock_file,
+        } => new_error(
+            py,
+            "DataDirLockedError",
+            &msg,
+            &[
+                ("dir", o(dir)),
+                ("pid", obj(py, pid)),
+                ("lock_file", o(lock_file)),
+            ],
+        ),
+        Error::LogCorrupt {
+            table,
+            file,
+            offset,
+            reason,
+        } => new_error(
+            py,
+            "LogCorruptError",
+            &msg,
+            &[
+                ("table", o(table)),
+                ("file", o(file)),
+                ("offset", obj(py, offset)),
+                ("reason", o(reason)),
+            ],
+        ),
+        Error::LogWrite { table, source } => new_error(
+            py,
+            "LogWriteError",
+            &msg,
+            &[("table", o(table)), ("cause", o(&source.to_string()))],
+        ),
+        Error::Expr(e) => expr_error(py, e, None),
         Error::NoSuchTable { table } => {
             new_error(py, "NoSuchTableError", &msg, &[("table", o(table))])
         }
@@ -246,6 +338,23 @@ pub(crate) fn to_py(py: Python<'_>, err: &Error) -> PyErr {
         Error::Io(_) => simple(py, "IoError", &msg),
         _ => simple(py, "Error", &msg),
     }
+}
+
+/// An `ExpressionError` with the error's position and, when known, the expression's text.
+pub(crate) fn expr_error(py: Python<'_>, err: &ExprError, expression: Option<&str>) -> PyErr {
+    let message = match expression {
+        Some(text) => format!("{err} (in {text:?})"),
+        None => err.to_string(),
+    };
+    new_error(
+        py,
+        "ExpressionError",
+        &message,
+        &[
+            ("position", obj(py, err.position())),
+            ("expression", obj(py, expression)),
+        ],
+    )
 }
 
 /// Converts engine results to Python results.

@@ -18,6 +18,7 @@
 
 mod callback;
 mod convert;
+mod derive;
 mod engine;
 mod errors;
 mod mtw;
@@ -34,6 +35,7 @@ fn _tickertable(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<engine::PyEngine>()?;
     m.add_class::<engine::PyFlightServer>()?;
     m.add_class::<table::PyTable>()?;
+    m.add_class::<derive::PyAgg>()?;
     m.add_class::<table::PyUpdate>()?;
     m.add_class::<table::PyListenerHandle>()?;
     m.add_class::<subscribe::PySubscription>()?;

@@ -9,11 +9,13 @@ use parking_lot::Mutex;
 use pyo3::exceptions::PyStopIteration;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
-use tickertable::flight::{Client, RemoteSubscription, RemoteTable};
-use tickertable::WriteTarget;
+use tickertable::flight::{Client, CreateTable, RemoteSubscription, RemoteTable};
+use tickertable::{TableKind, WriteTarget};
 
 use crate::callback::SLICE;
-use crate::convert::{batch_of, helpers, kind_name, to_pyarrow_table};
+use crate::convert::{
+    batch_of, helpers, key_names, kind_name, kind_of, schema_of, to_pyarrow_table,
+};
 use crate::errors::{simple, IntoPyResult};
 use crate::subscribe::{PyLagged, PySnapshot};
 use crate::table::PyUpdate;
@@ -44,7 +46,9 @@ impl Conn {
 /// The client has the same reading and publishing methods as a local engine's tables:
 /// ``table(name)`` gives a ``RemoteTable`` with ``snapshot()``, ``subscribe()``, ``add()``,
 /// ``upsert()`` and ``delete()``, and ``MultithreadedTableWriter(remote_table, ...)`` writes to
-/// it over Flight. Calls release the GIL while they wait for the server.
+/// it over Flight; on a server that allows it (``Engine.serve(table_management=True)``,
+/// ``ticker-serve``) ``create_table`` and ``drop_table`` manage its tables. Calls release the
+/// GIL while they wait for the server.
 #[pyfunction]
 #[pyo3(signature = (url, *, token = None, timeout = None))]
 pub(crate) fn connect(
@@ -106,10 +110,16 @@ impl PyClient {
         Ok(PyRemoteTable::new(self.conn.clone(), t))
     }
 
-    /// Creates a table on the server. Not there yet: it comes with the server's
-    /// ``create_table`` action (``ticker-serve``); until then tables are made by the serving
-    /// process. Raises ``NotSupportedError``.
-    #[pyo3(signature = (name, col_defs, *, kind = None, capacity = None, key = None))]
+    /// Creates a table on the server (``DoAction`` ``create_table``) and returns it.
+    ///
+    /// ``col_defs``, ``kind``, ``capacity`` and ``key`` are as for
+    /// ``Engine.table_publisher`` (a blink table by default); ``durable=True`` logs it in the
+    /// server's data directory. Creating a table that exists with the same kind and schema
+    /// leaves it as it is; one of another kind or schema raises ``RemoteError`` with kind
+    /// ``"already_exists"``. The server must allow it (``Engine.serve(table_management=True)``,
+    /// ``ticker-serve``); otherwise it raises ``RemoteError``.
+    #[pyo3(signature = (name, col_defs, *, kind = None, capacity = None, key = None, durable = false))]
+    #[allow(clippy::too_many_arguments)] // Python keyword arguments
     fn create_table(
         &self,
         py: Python<'_>,
@@ -118,16 +128,30 @@ impl PyClient {
         kind: Option<&str>,
         capacity: Option<usize>,
         key: Option<&Bound<'_, PyAny>>,
+        durable: bool,
     ) -> PyResult<PyRemoteTable> {
-        let _ = (col_defs, kind, capacity, key);
-        Err(simple(
-            py,
-            "NotSupportedError",
-            format!(
-                "create_table({name:?}): creating tables over Flight comes with the server's \
-                 create_table action; create it in the serving engine for now"
-            ),
-        ))
+        let schema = schema_of(col_defs)?;
+        let key = key_names(key)?;
+        let kind = kind_of(py, kind, capacity, &key, TableKind::Blink)?;
+        let mut create = CreateTable::new(name, schema).with_kind(kind);
+        if !key.is_empty() {
+            create = create.with_key(key);
+        }
+        if durable {
+            create = create.durable();
+        }
+        let t = self.conn.call(py, async move |c| {
+            c.create_table(&create).await?;
+            c.table(create.name()).await
+        })?;
+        Ok(PyRemoteTable::new(self.conn.clone(), t))
+    }
+
+    /// Drops the table ``name`` on the server and the tables derived from it (``DoAction``
+    /// ``drop_table``); returns their names, ``name`` first. Their live streams end. The
+    /// server must allow it, as for ``create_table``.
+    fn drop_table(&self, py: Python<'_>, name: &str) -> PyResult<Vec<String>> {
+        self.conn.call(py, async |c| c.drop_table(name).await)
     }
 
     /// The server's URL.

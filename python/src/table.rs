@@ -9,13 +9,14 @@ use arrow_schema::SchemaRef;
 use parking_lot::Mutex;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyRange, PyTuple};
+use pyo3::types::{PyDict, PyList, PyRange, PyTuple};
 use tickertable::{
-    Error, Listener, ListenerHandle, SubscriptionOptions, Table, TableSnapshot, TableUpdate,
+    Error, Listener, ListenerHandle, OwnedValue, SubscriptionOptions, Table, TableSnapshot,
+    TableUpdate,
 };
 
 use crate::callback::{call_python, check_not_in_callback, fail_callback};
-use crate::convert::{kind_name, to_pyarrow_table};
+use crate::convert::{kind_name, to_pyarrow_table, value_to_py, Objects, RowConverter};
 use crate::engine::EngineInfo;
 use crate::errors::IntoPyResult;
 use crate::subscribe::PySubscription;
@@ -127,6 +128,45 @@ impl PyTable {
     fn to_pandas(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let t = self.snapshot(py)?;
         t.call_method0(py, "to_pandas")
+    }
+
+    /// The row of a keyed table with key ``key``, as a dict of column names to values, or
+    /// ``None`` if no row has that key.
+    ///
+    /// ``key`` is the key column's value, or a tuple (or list) of one value per key column in
+    /// the table's key order. It reads the table's state now (its last step) and waits for a
+    /// cycle that is running (without the GIL). A table that is not keyed, or a key of the
+    /// wrong length, raises ``InvalidOperationError``; a value of the wrong type
+    /// ``SchemaError``.
+    fn get<'py>(
+        &self,
+        py: Python<'py>,
+        key: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyDict>>> {
+        check_not_in_callback(py, "get")?;
+        let objects: Objects<'py> =
+            if key.is_instance_of::<PyTuple>() || key.is_instance_of::<PyList>() {
+                RowConverter::objects_of(key)?
+            } else {
+                std::iter::once(key.clone()).collect()
+            };
+        let columns = self.table.key_columns();
+        let converter = RowConverter::new(self.table.name(), self.table.schema().clone());
+        let mut values = Vec::with_capacity(objects.len());
+        for (i, o) in objects.iter().enumerate() {
+            // Past the key's end: the engine reports the count.
+            let col = columns.get(i).copied().unwrap_or(usize::MAX);
+            values.push(OwnedValue::from(converter.value(col, o)?));
+        }
+        let table = self.table.clone();
+        let Some(row) = py.detach(move || table.get(&values)).py(py)? else {
+            return Ok(None);
+        };
+        let d = PyDict::new(py);
+        for (field, v) in self.table.schema().fields().iter().zip(row) {
+            d.set_item(field.name(), value_to_py(py, field.data_type(), v)?)?;
+        }
+        Ok(Some(d))
     }
 
     /// Calls ``fn(update)`` with every update of this table, on the thread that runs the cycle.

@@ -90,10 +90,8 @@ def test_shut_down_engine_refuses_writes_and_keeps_tables_readable() -> None:
 
 
 def test_bad_options(engine: tt.Engine) -> None:
-    with pytest.raises(tt.NotSupportedError):
-        tt.Engine(manual=True, data_dir="/tmp/tt")
-    with pytest.raises(NotImplementedError):
-        tt.Engine(manual=True, data_dir="/tmp/tt")
+    with pytest.raises(tt.InvalidOptionError):
+        tt.Engine(manual=True, sync="sometimes")
     with pytest.raises(tt.InvalidOptionError):
         engine.table_publisher("x", {"A": pa.int64()}, kind="ring")
     with pytest.raises(tt.InvalidOptionError):

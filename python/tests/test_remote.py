@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -70,14 +71,17 @@ def test_remote_keyed_upsert_and_delete(served: tuple[tt.Engine, tt.FlightServer
     assert sorted((r["id"], r["v"]) for r in table.snapshot().to_pylist()) == [("a", 10), ("c", 3)]
 
 
-def test_remote_errors_and_placeholders(served: tuple[tt.Engine, tt.FlightServer]) -> None:
+def test_remote_errors(served: tuple[tt.Engine, tt.FlightServer]) -> None:
     _, server = served
     client = tt.connect(server.url)
     with pytest.raises(tt.RemoteError) as e:
         client.table("missing")
     assert e.value.kind == "not_found"
-    with pytest.raises(tt.NotSupportedError):
+    # This server does not let clients create or drop tables.
+    with pytest.raises(tt.RemoteError):
         client.create_table("new", {"A": pa.int64()})
+    with pytest.raises(tt.RemoteError):
+        client.drop_table("new")
     with pytest.raises(tt.RemoteError) as e:
         tt.connect("grpc://127.0.0.1:1")
     assert e.value.transient
@@ -90,3 +94,53 @@ def test_token_is_required_when_the_server_has_one() -> None:
             tt.connect(server.url).tables()
         assert e.value.kind == "unauthenticated"
         assert [t.name for t in tt.connect(server.url, token="s3cret").tables()] == ["t"]
+
+
+def test_create_and_drop_tables_over_flight() -> None:
+    with tt.Engine(period=0.01) as engine, engine.serve(table_management=True) as server:
+        client = tt.connect(server.url)
+        schema = {"id": pa.string(), "v": pa.int64()}
+        book = client.create_table("book", schema, key="id")
+        assert (book.name, book.kind, book.key) == ("book", "keyed", ["id"])
+        assert book.schema == pa.schema([("id", pa.string()), ("v", pa.int64())])
+        ring = client.create_table("ring", {"A": pa.int64()}, kind="ring", capacity=3)
+        assert (ring.kind, ring.capacity) == ("ring", 3)
+        assert client.create_table("blink", {"A": pa.int64()}).kind == "blink"
+        assert [t.name for t in engine.tables()] == ["book", "ring", "blink"]
+
+        # The tables work like any other: written remotely, read locally and remotely.
+        book.upsert({"id": ["a", "b"], "v": [1, 2]})
+        ring.add({"A": [1, 2, 3, 4, 5]})
+        engine.sync()
+        assert engine.table("book").get("b") == {"id": "b", "v": 2}
+        assert ring.snapshot().column("A").to_pylist() == [3, 4, 5]
+
+        # The same create again is a no-op; another schema or kind is refused.
+        assert client.create_table("book", schema, key="id").num_rows == 2
+        with pytest.raises(tt.RemoteError) as e:
+            client.create_table("book", {"id": pa.string(), "v": pa.float64()}, key="id")
+        assert e.value.kind == "already_exists"
+        with pytest.raises(tt.InvalidOptionError):
+            client.create_table("bad", schema, kind="ring")  # no capacity: refused locally
+
+        engine.ring_table(engine.table("ring"), 2, name="ring2")
+        assert client.drop_table("ring") == ["ring", "ring2"]
+        with pytest.raises(tt.NoSuchTableError):
+            engine.table("ring")
+        with pytest.raises(tt.RemoteError) as e:
+            client.drop_table("ring")
+        assert e.value.kind == "not_found"
+        assert [t.name for t in client.tables()] == ["book", "blink"]
+
+
+def test_create_a_durable_table_over_flight(tmp_path: Path) -> None:
+    schema = {"Sym": pa.string(), "Px": pa.float64()}
+    with tt.Engine(period=0.01, data_dir=tmp_path) as engine, engine.serve(
+        table_management=True
+    ) as server:
+        trades = tt.connect(server.url).create_table("trades", schema, kind="append", durable=True)
+        trades.add({"Sym": ["AAPL"], "Px": [187.5]})
+        engine.sync()
+    with tt.Engine(manual=True, data_dir=tmp_path) as engine:
+        t, _ = engine.table_publisher("trades", schema, kind="append", durable=True)
+        assert t.snapshot().to_pylist() == [{"Sym": "AAPL", "Px": 187.5}]

@@ -12,7 +12,26 @@ The shapes are those of the APIs this replaces:
 - DolphinDB: ``MultithreadedTableWriter(table, batch_size=..., thread_count=...,
   partition_col=...)`` with ``insert``, ``get_status``, ``get_unwritten_data``,
   ``insert_unwritten_data`` and ``wait_for_thread_completion``;
-- ClickZetta: keyed tables (``kind="keyed", key=[...]``) with ``upsert`` and ``delete``.
+- ClickZetta: keyed tables (``kind="keyed", key=[...]``) with ``upsert`` and ``delete``,
+  and ``table.get(key)`` for one row.
+
+Derived tables that compute, updated in their source's cycle at O(rows changed):
+``engine.last_by(name, source, keys)``, ``engine.where(name, source, "Price > 100")`` (also
+``filter``; a bad predicate raises ``ExpressionError`` with its ``position``),
+``engine.agg_by(name, source, keys, [tt.agg.count(), tt.agg.sum("Size", name="volume"),
+tt.agg.wmean("Price", "Size", name="vwap")])`` (see ``tickertable.agg``) and
+``closed, open = engine.bars(name, source, "Ts", 60, keys, aggs)``.
+
+Durable tables: ``tt.Engine(data_dir="...", sync="every_cycle" | "never" | seconds)`` and
+``durable=True`` on ``table_publisher`` or ``dynamic_table_writer``: every cycle's rows are
+logged, and creating the table again on an engine with the same directory brings them back
+(``SchemaChangedError`` if the schema differs; ``DataDirLockedError`` while another engine
+holds the directory).
+
+Remote: ``client = tt.connect("grpc://host:port")`` gives ``client.table(name)`` with
+``snapshot``, ``subscribe``, ``add``, ``upsert`` and ``delete``, and on a server that allows
+it (``engine.serve(table_management=True)``, ``ticker-serve``) ``client.create_table`` and
+``client.drop_table``.
 
 Example::
 
@@ -42,26 +61,35 @@ import weakref
 from ._errors import (
     ArrowError,
     CallbackError,
+    DataDirLockedError,
     EngineShutDownError,
     Error,
+    ExpressionError,
     InvalidOperationError,
     InvalidOptionError,
     IoError,
+    KindChangedError,
+    LogCorruptError,
+    LogWriteError,
     NoSuchTableError,
     NotSupportedError,
     ProtocolError,
     RemoteError,
+    SchemaChangedError,
     SchemaError,
     StagingFullError,
     TableClosedError,
+    TableDroppedError,
     TableExistsError,
     TableFailedError,
     TransactionError,
     UnsupportedTypeError,
     WriterClosedError,
 )
+from . import agg
 from ._tickertable import (
     OP_COLUMN,
+    Agg,
     Client,
     DynamicTableWriter,
     Engine as _Engine,
@@ -85,20 +113,26 @@ from ._tickertable import (
 
 __all__ = [
     "OP_COLUMN",
+    "Agg",
     "ArrowError",
     "CallbackError",
     "Client",
+    "DataDirLockedError",
     "DynamicTableWriter",
     "Engine",
     "EngineShutDownError",
     "Error",
+    "ExpressionError",
     "Failed",
     "FlightServer",
     "InvalidOperationError",
     "InvalidOptionError",
     "IoError",
+    "KindChangedError",
     "Lagged",
     "ListenerHandle",
+    "LogCorruptError",
+    "LogWriteError",
     "MultithreadedTableWriter",
     "MultithreadedWriterStatus",
     "NoSuchTableError",
@@ -107,12 +141,14 @@ __all__ = [
     "RemoteError",
     "RemoteSubscription",
     "RemoteTable",
+    "SchemaChangedError",
     "SchemaError",
     "Snapshot",
     "StagingFullError",
     "Subscription",
     "Table",
     "TableClosedError",
+    "TableDroppedError",
     "TableExistsError",
     "TableFailedError",
     "TablePublisher",
@@ -122,6 +158,7 @@ __all__ = [
     "Update",
     "UnsupportedTypeError",
     "WriterClosedError",
+    "agg",
     "connect",
 ]
 

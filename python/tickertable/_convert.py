@@ -219,3 +219,11 @@ async def anext_event(sub: Any) -> Any:
             return event
         if ended:
             raise StopAsyncIteration
+
+
+def value_as_py(value: Any, data_type: pa.DataType) -> Any:
+    """A column value the engine gives as a number (a timestamp, a date, ...) as Python."""
+    try:
+        return pa.array([value], type=data_type)[0].as_py()
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return value

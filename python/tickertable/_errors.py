@@ -39,6 +39,41 @@ class SchemaError(Error, ValueError):
     found: Any
 
 
+class SchemaChangedError(SchemaError):
+    """A durable table was created with another schema than its log was written with.
+
+    ``logged`` and ``given`` are the two schemas' columns (also in ``expected`` and
+    ``found``); nothing was replayed. Create the table with the logged schema, or drop it
+    (``drop_table``) to start it afresh.
+    """
+
+    logged: str
+    given: str
+
+
+class KindChangedError(Error, ValueError):
+    """A durable table was created as another kind (or key) than its log was written with.
+
+    ``logged`` and ``given`` are the two kinds (with their key columns).
+    """
+
+    table: str
+    logged: str
+    given: str
+
+
+class ExpressionError(Error, ValueError):
+    """A predicate does not parse, names an unknown column, or has the wrong type.
+
+    ``position`` is the byte offset in ``expression`` the error is about (``None`` when it is
+    about no one place), and the message starts with it: ``at 0: no column named "Sise"
+    (did you mean "Size"?)``.
+    """
+
+    position: int | None
+    expression: str | None
+
+
 class UnsupportedTypeError(Error, TypeError):
     """A column type the operation cannot handle (row writers build only flat types)."""
 
@@ -74,10 +109,20 @@ class EngineShutDownError(Error):
     """The engine has shut down: tables stay readable, writes are refused."""
 
 
+class TableDroppedError(TableClosedError):
+    """The table was dropped (``drop_table``); its name is free again."""
+
+
 class TableExistsError(Error, ValueError):
-    """A table with this name already exists in the engine."""
+    """A table with this name already exists in the engine.
+
+    Over Flight, ``create_table`` of a name taken by a table of another kind or schema sets
+    ``existing`` and ``requested`` to what differs (``None`` otherwise).
+    """
 
     table: str
+    existing: str | None
+    requested: str | None
 
 
 class NoSuchTableError(Error, KeyError):
@@ -120,7 +165,8 @@ class RemoteError(Error):
     """A remote server refused a call or could not be reached.
 
     ``kind`` is one of ``"unavailable"``, ``"resource_exhausted"``, ``"unauthenticated"``,
-    ``"not_found"``, ``"invalid_argument"``, ``"failed_precondition"``, ``"other"``;
+    ``"not_found"``, ``"invalid_argument"``, ``"failed_precondition"``, ``"already_exists"``,
+    ``"other"``;
     ``transient`` says whether retrying later can succeed.
     """
 
@@ -133,7 +179,7 @@ class ProtocolError(Error):
 
 
 class NotSupportedError(Error, NotImplementedError):
-    """A feature this version does not have yet (for instance ``Engine(data_dir=...)``)."""
+    """A feature this version does not have yet."""
 
 
 class ArrowError(Error):
@@ -144,21 +190,56 @@ class IoError(Error, OSError):
     """An I/O operation failed."""
 
 
+class DataDirLockedError(IoError):
+    """Another engine (in this process or another) holds the data directory.
+
+    ``dir`` is the directory, ``pid`` the holding process and ``lock_file`` the lock file;
+    shut that engine down first (or delete the lock file if its process is gone).
+    """
+
+    dir: str
+    pid: int
+    lock_file: str
+
+
+class LogCorruptError(IoError):
+    """A durable table's log holds a torn or corrupt record at ``offset`` of ``file``."""
+
+    table: str
+    file: str
+    offset: int
+    reason: str
+
+
+class LogWriteError(IoError):
+    """Writing or syncing a durable table's log failed; the table failed with it."""
+
+    table: str
+    cause: str
+
+
 __all__ = [
     "ArrowError",
     "CallbackError",
+    "DataDirLockedError",
     "EngineShutDownError",
     "Error",
+    "ExpressionError",
     "InvalidOperationError",
     "InvalidOptionError",
     "IoError",
+    "KindChangedError",
+    "LogCorruptError",
+    "LogWriteError",
     "NoSuchTableError",
     "NotSupportedError",
     "ProtocolError",
     "RemoteError",
+    "SchemaChangedError",
     "SchemaError",
     "StagingFullError",
     "TableClosedError",
+    "TableDroppedError",
     "TableExistsError",
     "TableFailedError",
     "TransactionError",

@@ -1,6 +1,8 @@
 """Type stubs of the compiled module ``tickertable._tickertable`` (re-exported by ``tickertable``)."""
 
+import os
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import timedelta
 from types import TracebackType
 from typing import Any, Literal, TypeAlias
 
@@ -16,6 +18,10 @@ BatchLike: TypeAlias = (
 DataFrame, a tuple (one row) or an Arrow C-interface object."""
 Kind: TypeAlias = Literal["append", "blink", "ring", "keyed"]
 Event: TypeAlias = Snapshot | Update | Lagged | Failed
+Keys: TypeAlias = str | Sequence[str]
+"""Key columns: one name or a list of names."""
+Seconds: TypeAlias = float | timedelta
+"""A duration: seconds (an ``int`` or a ``float``) or a ``timedelta``."""
 
 OP_COLUMN: str
 """The operation column of a keyed table's staged rows (in unwritten data)."""
@@ -28,7 +34,8 @@ class Engine:
         period: float = 0.1,
         *,
         manual: bool = False,
-        data_dir: str | None = None,
+        data_dir: str | os.PathLike[str] | None = None,
+        sync: Literal["every_cycle", "never"] | Seconds | None = None,
         low_latency: float | None = None,
         staging_limit: int | None = None,
     ) -> None: ...
@@ -43,6 +50,9 @@ class Engine:
     @property
     def step(self) -> int:
         """The last finished step."""
+    @property
+    def data_dir(self) -> str | None:
+        """The data directory durable tables log to, or ``None``."""
     @property
     def period(self) -> float:
         """The target cycle period, in seconds."""
@@ -69,7 +79,8 @@ class Engine:
         on_shutdown: Callable[[], object] | None = None,
         kind: Kind | None = None,
         capacity: int | None = None,
-        key: str | Sequence[str] | None = None,
+        key: Keys | None = None,
+        durable: bool = False,
     ) -> tuple[Table, TablePublisher]:
         """Creates a table fed by whole batches (a blink table by default) and its publisher."""
     def dynamic_table_writer(
@@ -79,7 +90,8 @@ class Engine:
         *,
         kind: Kind | None = None,
         capacity: int | None = None,
-        key: str | Sequence[str] | None = None,
+        key: Keys | None = None,
+        durable: bool = False,
     ) -> DynamicTableWriter:
         """Creates a table written row by row (an append table by default)."""
     def ring_table(self, source: Table, capacity: int, *, name: str | None = None) -> Table:
@@ -90,14 +102,79 @@ class Engine:
         """An append table of every row ``source`` ever shows."""
     def tail(self, source: Table, n: int, *, name: str | None = None) -> Table:
         """The last ``n`` rows of ``source``."""
+    def last_by(self, name: str, source: Table, keys: Keys) -> Table:
+        """A keyed table of the latest row of ``source`` per key."""
+    def where(self, name: str, source: Table, predicate: str) -> Table:
+        """The rows of ``source`` that match ``predicate``; raises ``ExpressionError``."""
+    def filter(self, name: str, source: Table, predicate: str) -> Table:
+        """The same as ``where``."""
+    def agg_by(self, name: str, source: Table, keys: Keys, aggs: Agg | Sequence[Agg]) -> Table:
+        """A keyed table of ``aggs`` over the rows of ``source`` per key."""
+    def bars(
+        self,
+        name: str,
+        source: Table,
+        time_col: str,
+        interval: Seconds,
+        keys: Keys,
+        aggs: Agg | Sequence[Agg],
+    ) -> tuple[Table, Table]:
+        """Tumbling time bars per key: ``(closed, open)``."""
+    def drop_table(self, name: str) -> list[str]:
+        """Drops a table and the tables derived from it; returns their names."""
     def serve(
-        self, address: str = "127.0.0.1:0", *, token: str | None = None, max_streams: int | None = None
+        self,
+        address: str = "127.0.0.1:0",
+        *,
+        token: str | None = None,
+        max_streams: int | None = None,
+        table_management: bool = False,
     ) -> FlightServer:
         """Serves every table over Arrow Flight."""
     def shutdown(self) -> None:
         """Shuts the engine down; a second call does nothing."""
     def __enter__(self) -> Engine: ...
     def __exit__(self, *args: object) -> bool: ...
+
+class Agg:
+    """One aggregate of ``agg_by`` and ``bars``; build it with ``tickertable.agg``."""
+
+    @staticmethod
+    def count(*, name: str | None = None) -> Agg:
+        """The number of rows."""
+    @staticmethod
+    def sum(column: str, *, name: str | None = None) -> Agg:
+        """The sum of ``column``."""
+    @staticmethod
+    def min(column: str, *, name: str | None = None) -> Agg:
+        """The least value of ``column``."""
+    @staticmethod
+    def max(column: str, *, name: str | None = None) -> Agg:
+        """The greatest value of ``column``."""
+    @staticmethod
+    def first(column: str, *, name: str | None = None) -> Agg:
+        """``column`` in the group's first row."""
+    @staticmethod
+    def last(column: str, *, name: str | None = None) -> Agg:
+        """``column`` in the group's last row."""
+    @staticmethod
+    def mean(column: str, *, name: str | None = None) -> Agg:
+        """The mean of ``column``."""
+    @staticmethod
+    def wmean(column: str, weight: str, *, name: str | None = None) -> Agg:
+        """The mean of ``column`` weighted by ``weight``."""
+    @property
+    def kind(self) -> Literal["count", "sum", "min", "max", "first", "last", "mean", "wmean"]:
+        """The kind of aggregate."""
+    @property
+    def column(self) -> str | None:
+        """The input column (``None`` for ``count``)."""
+    @property
+    def weight(self) -> str | None:
+        """The weight column of a ``wmean``."""
+    @property
+    def name(self) -> str:
+        """The output column's name."""
 
 class FlightServer:
     """A running Flight server of an engine."""
@@ -148,6 +225,8 @@ class Table:
         """The table's rows now (zero-copy, consistent at one step)."""
     def to_pandas(self) -> pandas.DataFrame:
         """The table's rows now, as a DataFrame."""
+    def get(self, key: Any) -> dict[str, Any] | None:
+        """A keyed table's row with ``key`` (a value or a tuple), as a dict, or ``None``."""
     def listen(
         self, fn_: Callable[[Update], object], on_failure: Callable[[str], object] | None = None
     ) -> ListenerHandle:
@@ -394,9 +473,12 @@ class Client:
         *,
         kind: Kind | None = None,
         capacity: int | None = None,
-        key: str | Sequence[str] | None = None,
+        key: Keys | None = None,
+        durable: bool = False,
     ) -> RemoteTable:
-        """Not there yet: raises ``NotSupportedError``."""
+        """Creates a table on the server and returns it."""
+    def drop_table(self, name: str) -> list[str]:
+        """Drops a table on the server and its derived tables; returns their names."""
     @property
     def url(self) -> str: ...
 
