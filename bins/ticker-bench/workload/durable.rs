@@ -29,10 +29,8 @@ struct Dir(PathBuf);
 
 impl Dir {
     fn new(what: &str) -> Result<Self> {
-        let dir = std::env::temp_dir().join(format!(
-            "ticker-bench-w9-{}-{what}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("ticker-bench-w9-{}-{what}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         Ok(Self(dir))
