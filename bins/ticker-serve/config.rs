@@ -47,11 +47,15 @@ use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use arrow_schema::{Field, Schema};
 use serde::Deserialize;
+use tickertable::derive::{Agg, AggKind, BAR_START_COLUMN};
 use tickertable::flight::CreateTable;
-use tickertable::{EngineHandle, SyncPolicy, TableKind};
+use tickertable::{
+    Durability, Engine, EngineHandle, Expr, ExprError, SyncPolicy, Table, TableKind,
+};
 use toml::Spanned;
 
 /// A config file refused: where, and why.
@@ -119,24 +123,94 @@ struct DerivedDef {
     kind: Spanned<String>,
     capacity: Option<Spanned<usize>>,
     durable: Option<Spanned<bool>>,
+    #[serde(alias = "key")]
+    keys: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(rename = "where")]
+    predicate: Option<Spanned<String>>,
+    aggs: Option<Spanned<Vec<Spanned<String>>>>,
+    time: Option<Spanned<String>>,
+    interval: Option<Spanned<String>>,
+}
+
+/// A list of columns and where each is, and the list.
+#[derive(Debug, Clone)]
+struct Columns {
+    names: Vec<(String, Range<usize>)>,
+    span: Range<usize>,
+}
+
+impl Columns {
+    fn names(&self) -> Vec<&str> {
+        self.names.iter().map(|(n, _)| n.as_str()).collect()
+    }
+
+    /// Where column `name` is listed.
+    fn span_of(&self, name: &str) -> Option<Range<usize>> {
+        self.names
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, s)| s.clone())
+    }
 }
 
 /// What a derived table is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 enum Derivation {
     Ring(usize),
     AppendOnly(Option<usize>),
     Tail(usize),
+    LastBy {
+        keys: Columns,
+    },
+    Filter {
+        predicate: String,
+        /// The `where` value, quotes included.
+        span: Range<usize>,
+    },
+    AggBy {
+        keys: Columns,
+        aggs: Vec<(Agg, Range<usize>)>,
+    },
+    Bars {
+        keys: Columns,
+        time: String,
+        time_span: Range<usize>,
+        interval: Duration,
+        interval_span: Range<usize>,
+        aggs: Vec<(Agg, Range<usize>)>,
+    },
 }
 
 /// One `[[derived]]` table, checked.
 #[derive(Debug)]
 struct Derived {
     name: String,
+    name_span: Range<usize>,
     source: String,
+    source_span: Range<usize>,
     what: Derivation,
-    span: Range<usize>,
 }
+
+impl Derived {
+    /// The names of the tables it makes: bars make two.
+    fn table_names(&self) -> Vec<String> {
+        match self.what {
+            Derivation::Bars { .. } => vec![self.name.clone(), format!("{}_open", self.name)],
+            _ => vec![self.name.clone()],
+        }
+    }
+}
+
+/// The derived kinds and the optional keys each takes, for refusing a key set on a kind that
+/// does not take it.
+const DERIVED_KEYS: [(&str, &[&str]); 6] = [
+    ("capacity", &["ring_table", "blink_to_append_only", "tail"]),
+    ("keys", &["last_by", "agg_by", "bars"]),
+    ("where", &["filter"]),
+    ("aggs", &["agg_by", "bars"]),
+    ("time", &["bars"]),
+    ("interval", &["bars"]),
+];
 
 /// A checked config: the tables to create, in order.
 #[derive(Debug)]
@@ -277,9 +351,18 @@ impl Checker<'_> {
         Ok(create)
     }
 
+    /// Where byte `at` of string value `value` (its span, quotes included) is in the file.
+    fn in_string(&self, value: &Range<usize>, at: usize) -> Range<usize> {
+        let start = string_offset(self.text, value.clone(), at);
+        start..start
+    }
+
     fn derived(&self, def: &Spanned<DerivedDef>) -> Result<Derived, ConfigError> {
         let d = def.get_ref();
         let name = d.name.get_ref();
+        if name.is_empty() {
+            return Err(self.error(Some(d.name.span()), "a table's name may not be empty"));
+        }
         if let Some(durable) = d.durable.as_ref().filter(|d| *d.get_ref()) {
             return Err(self.error(
                 Some(durable.span()),
@@ -289,36 +372,520 @@ impl Checker<'_> {
                 ),
             ));
         }
-        let capacity = d.capacity.as_ref().map(|c| *c.get_ref());
-        let need = |what: &str| {
-            capacity.ok_or_else(|| {
-                self.error(
-                    Some(def.span()),
-                    format!("derived table {name:?}: {what} needs a capacity"),
-                )
-            })
-        };
-        let what = match d.kind.get_ref().as_str() {
-            "ring_table" | "ring" => Derivation::Ring(need("ring_table")?),
-            "blink_to_append_only" | "append" => Derivation::AppendOnly(capacity),
-            "tail" => Derivation::Tail(need("tail")?),
+        let kind = match d.kind.get_ref().as_str() {
+            "ring_table" | "ring" => "ring_table",
+            "blink_to_append_only" | "append" => "blink_to_append_only",
+            "tail" => "tail",
+            "last_by" => "last_by",
+            "filter" | "where" => "filter",
+            "agg_by" => "agg_by",
+            "bars" => "bars",
             other => {
                 return Err(self.error(
                     Some(d.kind.span()),
                     format!(
                         "derived table {name:?}: unknown kind {other:?} (expected ring_table, \
-                         blink_to_append_only or tail)"
+                         blink_to_append_only, tail, last_by, filter, agg_by or bars)"
                     ),
                 ))
             }
         };
+        let given = [
+            d.capacity.as_ref().map(Spanned::span),
+            d.keys.as_ref().map(Spanned::span),
+            d.predicate.as_ref().map(Spanned::span),
+            d.aggs.as_ref().map(Spanned::span),
+            d.time.as_ref().map(Spanned::span),
+            d.interval.as_ref().map(Spanned::span),
+        ];
+        for (span, (key, kinds)) in given.into_iter().zip(DERIVED_KEYS) {
+            if let Some(span) = span.filter(|_| !kinds.contains(&kind)) {
+                return Err(self.error(
+                    Some(span),
+                    format!(
+                        "derived table {name:?}: {key} is for {} tables, not {kind}",
+                        and_list(kinds)
+                    ),
+                ));
+            }
+        }
+        let missing = |what: &str| {
+            self.error(
+                Some(def.span()),
+                format!("derived table {name:?}: {kind} needs {what}"),
+            )
+        };
+        let capacity = d.capacity.as_ref().map(|c| *c.get_ref());
+        let keys = || -> Result<Columns, ConfigError> {
+            let keys = d.keys.as_ref().ok_or_else(|| missing("keys = [columns]"))?;
+            if keys.get_ref().is_empty() {
+                return Err(self.error(
+                    Some(keys.span()),
+                    format!("derived table {name:?}: keys is empty: name at least one column"),
+                ));
+            }
+            Ok(Columns {
+                names: keys
+                    .get_ref()
+                    .iter()
+                    .map(|k| (k.get_ref().clone(), k.span()))
+                    .collect(),
+                span: keys.span(),
+            })
+        };
+        let aggs = || -> Result<Vec<(Agg, Range<usize>)>, ConfigError> {
+            let aggs = d
+                .aggs
+                .as_ref()
+                .ok_or_else(|| missing("aggs = [\"count\", \"sum(Size)\", ...]"))?;
+            aggs.get_ref()
+                .iter()
+                .map(|a| {
+                    parse_agg(a.get_ref())
+                        .map(|agg| (agg, a.span()))
+                        .map_err(|e| {
+                            self.error(
+                                Some(self.in_string(&a.span(), e.at)),
+                                format!("derived table {name:?}: aggs: {}", e.reason),
+                            )
+                        })
+                })
+                .collect()
+        };
+        let what = match kind {
+            "ring_table" => Derivation::Ring(capacity.ok_or_else(|| missing("a capacity"))?),
+            "blink_to_append_only" => Derivation::AppendOnly(capacity),
+            "tail" => Derivation::Tail(capacity.ok_or_else(|| missing("a capacity"))?),
+            "last_by" => Derivation::LastBy { keys: keys()? },
+            "filter" => {
+                let p = d
+                    .predicate
+                    .as_ref()
+                    .ok_or_else(|| missing("where = 'a predicate'"))?;
+                // The syntax is checked here; columns and types once the source is made.
+                Expr::parse(p.get_ref()).map_err(|e| self.expr_error(name, &p.span(), &e))?;
+                Derivation::Filter {
+                    predicate: p.get_ref().clone(),
+                    span: p.span(),
+                }
+            }
+            "agg_by" => Derivation::AggBy {
+                keys: keys()?,
+                aggs: aggs()?,
+            },
+            _ => {
+                let keys = keys()?;
+                let aggs = aggs()?;
+                let time = d
+                    .time
+                    .as_ref()
+                    .ok_or_else(|| missing("time = \"a time column\""))?;
+                let interval = d
+                    .interval
+                    .as_ref()
+                    .ok_or_else(|| missing("interval = \"1s\""))?;
+                Derivation::Bars {
+                    keys,
+                    time: time.get_ref().clone(),
+                    time_span: time.span(),
+                    interval: parse_interval(interval.get_ref()).map_err(|reason| {
+                        self.error(
+                            Some(interval.span()),
+                            format!("derived table {name:?}: {reason}"),
+                        )
+                    })?,
+                    interval_span: interval.span(),
+                    aggs,
+                }
+            }
+        };
+        self.unique_outputs(name, &what)?;
         Ok(Derived {
             name: name.clone(),
+            name_span: d.name.span(),
             source: d.source.get_ref().clone(),
+            source_span: d.source.span(),
             what,
-            span: d.source.span(),
         })
     }
+
+    /// Refuses an aggregate whose output column is named twice (or like a key column, or
+    /// bars' start column), at the second one.
+    fn unique_outputs(&self, name: &str, what: &Derivation) -> Result<(), ConfigError> {
+        let (keys, aggs, bars) = match what {
+            Derivation::AggBy { keys, aggs } => (keys, aggs, false),
+            Derivation::Bars { keys, aggs, .. } => (keys, aggs, true),
+            _ => return Ok(()),
+        };
+        let mut seen: Vec<&str> = keys.names();
+        if bars {
+            seen.push(BAR_START_COLUMN);
+        }
+        for (agg, span) in aggs {
+            if seen.contains(&agg.name()) {
+                return Err(self.error(
+                    Some(span.clone()),
+                    format!(
+                        "derived table {name:?}: output column {:?} is given twice (name this \
+                         aggregate with `as NAME`)",
+                        agg.name()
+                    ),
+                ));
+            }
+            seen.push(agg.name());
+        }
+        Ok(())
+    }
+
+    /// Expression error `e` of the `where` value at `span`, at its position in the file.
+    fn expr_error(&self, name: &str, span: &Range<usize>, e: &ExprError) -> ConfigError {
+        let at = e
+            .position()
+            .map_or_else(|| span.clone(), |at| self.in_string(span, at));
+        self.error(Some(at), format!("derived table {name:?}: where: {e}"))
+    }
+
+    /// Creates derived table `d` in `engine`; a refusal is reported at the key it is about.
+    fn create_derived(
+        &self,
+        engine: &EngineHandle,
+        d: &Derived,
+    ) -> Result<Vec<Table>, ConfigError> {
+        let refused = |span: Range<usize>, e: &tickertable::Error| {
+            self.error(Some(span), format!("derived table {:?}: {e}", d.name))
+        };
+        let source = engine.table(&d.source).ok_or_else(|| {
+            refused(
+                d.source_span.clone(),
+                &tickertable::Error::NoSuchTable {
+                    table: d.source.clone(),
+                },
+            )
+        })?;
+        let one = |t: tickertable::Result<Table>| t.map(|t| vec![t]);
+        let made = match &d.what {
+            Derivation::Ring(n) => one(engine.ring_table(&d.name, &source, *n)),
+            Derivation::AppendOnly(limit) => {
+                one(engine.blink_to_append_only(&d.name, &source, *limit))
+            }
+            Derivation::Tail(n) => one(engine.tail(&d.name, &source, *n)),
+            Derivation::LastBy { keys } => one(engine.last_by(&d.name, &source, &keys.names())),
+            Derivation::Filter { predicate, span } => {
+                return match engine.filter(&d.name, &source, predicate.as_str()) {
+                    Ok(t) => Ok(vec![t]),
+                    Err(tickertable::Error::Expr(e)) => Err(self.expr_error(&d.name, span, &e)),
+                    Err(e) => Err(refused(d.name_span.clone(), &e)),
+                };
+            }
+            Derivation::AggBy { keys, aggs } => {
+                let list: Vec<Agg> = aggs.iter().map(|(a, _)| a.clone()).collect();
+                one(engine.agg_by(&d.name, &source, &keys.names(), &list))
+            }
+            Derivation::Bars {
+                keys,
+                time,
+                interval,
+                aggs,
+                ..
+            } => {
+                let list: Vec<Agg> = aggs.iter().map(|(a, _)| a.clone()).collect();
+                engine
+                    .bars(&d.name, &source, time, *interval, &keys.names(), &list)
+                    .map(|b| vec![b.closed().clone(), b.open().clone()])
+            }
+        };
+        made.map_err(|e| refused(blame(d, &source, &e), &e))
+    }
+}
+
+/// Where in derived table `d` the engine's refusal `e` is about.
+fn blame(d: &Derived, source: &Table, e: &tickertable::Error) -> Range<usize> {
+    use tickertable::Error;
+    let (keys, aggs, time, interval) = match &d.what {
+        Derivation::LastBy { keys } => (keys, &[][..], None, None),
+        Derivation::AggBy { keys, aggs } => (keys, &aggs[..], None, None),
+        Derivation::Bars {
+            keys,
+            aggs,
+            time,
+            time_span,
+            interval_span,
+            ..
+        } => (
+            keys,
+            &aggs[..],
+            Some((time, time_span)),
+            Some(interval_span),
+        ),
+        _ => {
+            return match e {
+                Error::TableExists { .. } => d.name_span.clone(),
+                _ => d.source_span.clone(),
+            }
+        }
+    };
+    match e {
+        Error::TableExists { .. } => d.name_span.clone(),
+        Error::NoColumnNamed { column, .. } => keys
+            .span_of(column)
+            .or_else(|| time.filter(|(t, _)| *t == column).map(|(_, s)| s.clone()))
+            .or_else(|| {
+                aggs.iter()
+                    .find(|(a, _)| {
+                        a.column() == Some(column.as_str()) || a.weight() == Some(column.as_str())
+                    })
+                    .map(|(_, s)| s.clone())
+            })
+            .unwrap_or_else(|| keys.span.clone()),
+        Error::InvalidOption { option, .. } => match *option {
+            "source" => d.source_span.clone(),
+            "time column" => time.map_or_else(|| keys.span.clone(), |(_, s)| s.clone()),
+            "bar interval" => interval.cloned().unwrap_or_else(|| keys.span.clone()),
+            "aggregate" => {
+                refused_agg(source, &keys.names(), aggs).unwrap_or_else(|| keys.span.clone())
+            }
+            _ => keys.span.clone(),
+        },
+        _ => keys.span.clone(),
+    }
+}
+
+/// Where the first of `aggs` is that the engine refuses on its own over `source`'s schema,
+/// tried in an engine of its own (so nothing more is created in the one being set up).
+fn refused_agg(
+    source: &Table,
+    keys: &[&str],
+    aggs: &[(Agg, Range<usize>)],
+) -> Option<Range<usize>> {
+    let scratch = Engine::builder().manual().build().ok()?;
+    CreateTable::new("source", source.schema().clone())
+        .apply(&scratch)
+        .ok()?;
+    let probe = scratch.table("source")?;
+    aggs.iter().enumerate().find_map(|(i, (agg, span))| {
+        scratch
+            .agg_by(&format!("probe{i}"), &probe, keys, std::slice::from_ref(agg))
+            .is_err()
+            .then(|| span.clone())
+    })
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// The byte offset in `text` of byte `at` of the string value whose span (quotes included)
+/// is `value`: TOML's four kinds of string, with basic strings' escapes decoded. An offset
+/// past the value's end is its end.
+fn string_offset(text: &str, value: Range<usize>, at: usize) -> usize {
+    let raw = text.get(value.clone()).unwrap_or_default();
+    let (quote, literal) = if raw.starts_with("\"\"\"") {
+        (3, false)
+    } else if raw.starts_with("'''") {
+        (3, true)
+    } else if raw.starts_with('"') {
+        (1, false)
+    } else if raw.starts_with('\'') {
+        (1, true)
+    } else {
+        return value.start;
+    };
+    let mut start = quote;
+    if quote == 3 {
+        // A newline right after the opening quotes is not part of the value.
+        if raw[start..].starts_with("\r\n") {
+            start += 2;
+        } else if raw[start..].starts_with('\n') {
+            start += 1;
+        }
+    }
+    let end = raw.len().saturating_sub(quote).max(start);
+    let body = &raw[start..end];
+    if literal {
+        return value.start + start + at.min(body.len());
+    }
+    let mut decoded = 0;
+    let mut chars = body.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if decoded >= at {
+            return value.start + start + i;
+        }
+        if c != '\\' {
+            decoded += c.len_utf8();
+            continue;
+        }
+        match chars.next() {
+            Some((_, 'u')) => {
+                let hex: String = (0..4).filter_map(|_| chars.next().map(|(_, c)| c)).collect();
+                decoded += decoded_len(&hex);
+            }
+            Some((_, 'U')) => {
+                let hex: String = (0..8).filter_map(|_| chars.next().map(|(_, c)| c)).collect();
+                decoded += decoded_len(&hex);
+            }
+            Some((_, c)) if c.is_whitespace() => {
+                // A line-ending backslash: it and the whitespace after it are not in the value.
+                while chars.next_if(|(_, c)| c.is_whitespace()).is_some() {}
+            }
+            _ => decoded += 1,
+        }
+    }
+    value.start + start + body.len()
+}
+
+/// The UTF-8 length of the character with code point `hex`.
+fn decoded_len(hex: &str) -> usize {
+    u32::from_str_radix(hex, 16)
+        .ok()
+        .and_then(char::from_u32)
+        .map_or(1, char::len_utf8)
+}
+
+/// An `aggs` entry refused: where in it (a byte offset), and why.
+#[derive(Debug, PartialEq, Eq)]
+struct AggSpecError {
+    at: usize,
+    reason: String,
+}
+
+/// One `aggs` entry: `count`, `sum(Size)`, `wmean(Price, Size) as vwap`, ...
+///
+/// A function (ASCII case ignored) and its columns, then optionally `as` and the output
+/// column's name; without `as`, the engine's default name (`count`, `sum_Size`,
+/// `wmean_Price`). The functions: `count` (or `count()`); `sum`, `min`, `max`, `first`,
+/// `last` and `mean` (or `avg`) of one column; `wmean` (or `weighted_mean`) of a value and
+/// a weight column.
+fn parse_agg(spec: &str) -> Result<Agg, AggSpecError> {
+    let err = |at: usize, reason: String| AggSpecError { at, reason };
+    let skip_ws = |from: usize| from + (spec[from..].len() - spec[from..].trim_start().len());
+    let start = skip_ws(0);
+    let word = spec[start..]
+        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .map_or(spec.len(), |i| start + i);
+    let func = &spec[start..word];
+    let usage = "count, sum, min, max, first, last, mean or wmean, such as \"sum(Size)\" or \
+                 \"wmean(Price, Size) as vwap\"";
+    if func.is_empty() {
+        return Err(err(start, format!("expected an aggregate: {usage}")));
+    }
+    let (kind, arity) = match func.to_ascii_lowercase().as_str() {
+        "count" => (AggKind::Count, 0),
+        "sum" => (AggKind::Sum, 1),
+        "min" => (AggKind::Min, 1),
+        "max" => (AggKind::Max, 1),
+        "first" => (AggKind::First, 1),
+        "last" => (AggKind::Last, 1),
+        "mean" | "avg" => (AggKind::Mean, 1),
+        "wmean" | "weighted_mean" => (AggKind::WeightedMean, 2),
+        _ => {
+            return Err(err(
+                start,
+                format!("unknown aggregate {func:?} (expected {usage})"),
+            ))
+        }
+    };
+    let mut at = skip_ws(word);
+    let mut columns: Vec<&str> = Vec::new();
+    if spec[at..].starts_with('(') {
+        let open = at;
+        let close = spec[open..]
+            .find(')')
+            .map(|i| open + i)
+            .ok_or_else(|| err(open, format!("{func}: '(' is not closed")))?;
+        let inner = &spec[open + 1..close];
+        if !inner.trim().is_empty() {
+            let mut offset = open + 1;
+            for part in inner.split(',') {
+                let column = part.trim();
+                let lead = part.len() - part.trim_start().len();
+                if column.is_empty() || column.contains('(') {
+                    return Err(err(
+                        offset + lead,
+                        format!("{func}: expected a column name, found {column:?}"),
+                    ));
+                }
+                columns.push(column);
+                offset += part.len() + 1;
+            }
+        }
+        at = skip_ws(close + 1);
+    }
+    if columns.len() != arity {
+        let wanted = match arity {
+            0 => "no column".to_owned(),
+            1 => format!("one column: {}(Column)", kind.name()),
+            _ => format!("a value and a weight column: {}(Price, Size)", kind.name()),
+        };
+        return Err(err(
+            start,
+            format!("{func} takes {wanted}, found {}", columns.len()),
+        ));
+    }
+    let rest = &spec[at..];
+    let name = if rest.trim().is_empty() {
+        None
+    } else {
+        let keyword = rest.get(..2).is_some_and(|k| k.eq_ignore_ascii_case("as"));
+        let after = rest.get(2..).unwrap_or_default();
+        if !keyword || !(after.is_empty() || after.starts_with(char::is_whitespace)) {
+            return Err(err(
+                at,
+                format!("expected `as NAME` or the end, found {:?}", rest.trim_end()),
+            ));
+        }
+        let name = after.trim();
+        if name.is_empty() {
+            return Err(err(at, "`as` needs the output column's name".to_owned()));
+        }
+        Some(name)
+    };
+    let agg = match (kind, columns.as_slice()) {
+        (AggKind::Sum, [c]) => Agg::sum(c),
+        (AggKind::Min, [c]) => Agg::min(c),
+        (AggKind::Max, [c]) => Agg::max(c),
+        (AggKind::First, [c]) => Agg::first(c),
+        (AggKind::Last, [c]) => Agg::last(c),
+        (AggKind::Mean, [c]) => Agg::mean(c),
+        (AggKind::WeightedMean, [c, w]) => Agg::weighted_mean(c, w),
+        _ => Agg::count(),
+    };
+    Ok(match name {
+        Some(name) => agg.with_name(name),
+        None => agg,
+    })
+}
+
+/// A bar interval: a whole number and a unit, `ns`, `us`, `ms`, `s`, `m` (or `min`) or `h`,
+/// such as `"1s"`, `"500ms"` or `"5m"`.
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    let bad = || {
+        format!(
+            "interval {text:?}: expected a whole number and a unit (ns, us, ms, s, m, h), \
+             such as \"1s\" or \"500ms\""
+        )
+    };
+    let t = text.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let n: u64 = t[..digits].parse().map_err(|_| bad())?;
+    let per: u64 = match t[digits..].trim() {
+        "ns" => 1,
+        "us" | "\u{b5}s" => 1_000,
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        "m" | "min" => 60_000_000_000,
+        "h" => 3_600_000_000_000,
+        _ => return Err(bad()),
+    };
+    let nanos = n.checked_mul(per).ok_or_else(bad)?;
+    if nanos == 0 {
+        return Err(format!("interval {text:?}: must be more than 0"));
+    }
+    Ok(Duration::from_nanos(nanos))
 }
 
 impl Config {
@@ -342,17 +909,17 @@ impl Config {
             .map_err(|e| check.error(e.span(), e.message().trim().to_owned()))?;
         let mut tables = Vec::new();
         let mut durable = Vec::new();
-        let mut names: Vec<&str> = Vec::new();
+        let mut names: Vec<String> = Vec::new();
         for def in &file.table {
             let mut create = check.table(def)?;
             let name = def.get_ref().name.get_ref();
-            if names.contains(&name.as_str()) {
+            if names.contains(name) {
                 return Err(check.error(
                     Some(def.get_ref().name.span()),
                     format!("table {name:?} is declared twice"),
                 ));
             }
-            names.push(name);
+            names.push(name.clone());
             if let Some(d) = def.get_ref().durable.as_ref().filter(|d| *d.get_ref()) {
                 durable.push((name.clone(), d.span()));
                 create = create.durable();
@@ -362,23 +929,24 @@ impl Config {
         let mut derived = Vec::new();
         for def in &file.derived {
             let d = check.derived(def)?;
-            let name = def.get_ref().name.get_ref();
-            if names.contains(&name.as_str()) {
-                return Err(check.error(
-                    Some(def.get_ref().name.span()),
-                    format!("table {name:?} is declared twice"),
-                ));
+            for name in d.table_names() {
+                if names.contains(&name) {
+                    return Err(check.error(
+                        Some(d.name_span.clone()),
+                        format!("table {name:?} is declared twice"),
+                    ));
+                }
             }
-            if !names.contains(&d.source.as_str()) {
+            if !names.contains(&d.source) {
                 return Err(check.error(
-                    Some(d.span.clone()),
+                    Some(d.source_span.clone()),
                     format!(
-                        "derived table {name:?}: no table {:?} is declared before it",
-                        d.source
+                        "derived table {:?}: no table {:?} is declared before it",
+                        d.name, d.source
                     ),
                 ));
             }
-            names.push(name);
+            names.extend(d.table_names());
             derived.push(d);
         }
         let period_ms = match &file.period_ms {
@@ -393,7 +961,7 @@ impl Config {
             ),
             None => None,
         };
-        Ok(Self {
+        let config = Self {
             file: path.to_owned(),
             text,
             period_ms,
@@ -401,7 +969,21 @@ impl Config {
             tables,
             durable,
             derived,
-        })
+        };
+        config.dry_run()?;
+        Ok(config)
+    }
+
+    /// Creates every table in an engine of its own, not durable, so that what only the
+    /// engine can check (columns, types, expressions) is refused before anything is created
+    /// in the real one or in its data directory.
+    fn dry_run(&self) -> Result<(), ConfigError> {
+        let scratch = Engine::builder().manual().build().map_err(|e| ConfigError {
+            file: self.file.clone(),
+            at: None,
+            reason: format!("checking the tables: {e}"),
+        })?;
+        self.create(&scratch, false)
     }
 
     /// Refuses durable tables when the server has no data directory, at the first one's
@@ -420,57 +1002,60 @@ impl Config {
         }
     }
 
-    /// How many tables the file declares, derived ones included.
+    /// How many tables the file declares, derived ones included (bars make two).
     pub(crate) fn len(&self) -> usize {
-        self.tables.len() + self.derived.len()
+        self.tables.len()
+            + self
+                .derived
+                .iter()
+                .map(|d| d.table_names().len())
+                .sum::<usize>()
     }
 
     /// Creates the tables in `engine`, in file order; a table the engine refuses (say a key
     /// column the schema does not have) is refused at its line.
     pub(crate) fn apply(&self, engine: &EngineHandle) -> Result<(), ConfigError> {
+        self.create(engine, true)
+    }
+
+    /// Creates the tables in `engine`: the real ones and logged (`real`), or a dry run's.
+    fn create(&self, engine: &EngineHandle, real: bool) -> Result<(), ConfigError> {
         let check = Checker {
             file: &self.file,
             text: &self.text,
         };
         for (create, span) in &self.tables {
+            let create = if real {
+                create.clone()
+            } else {
+                create.clone().with_durability(Durability::None)
+            };
             create.apply(engine).map_err(|e| {
                 check.error(
                     Some(span.clone()),
                     format!("table {:?}: {e}", create.name()),
                 )
             })?;
-            tracing::info!(
-                table = create.name(),
-                kind = %create.kind(),
-                "config: created a table"
-            );
+            if real {
+                tracing::info!(
+                    table = create.name(),
+                    kind = %create.kind(),
+                    "config: created a table"
+                );
+            }
         }
         for d in &self.derived {
-            let refused = |e: tickertable::Error| {
-                check.error(
-                    Some(d.span.clone()),
-                    format!("derived table {:?}: {e}", d.name),
-                )
-            };
-            let source = engine.table(&d.source).ok_or_else(|| {
-                refused(tickertable::Error::NoSuchTable {
-                    table: d.source.clone(),
-                })
-            })?;
-            let table = match d.what {
-                Derivation::Ring(n) => engine.ring_table(&d.name, &source, n),
-                Derivation::AppendOnly(limit) => {
-                    engine.blink_to_append_only(&d.name, &source, limit)
+            let made = check.create_derived(engine, d)?;
+            if real {
+                for table in made {
+                    tracing::info!(
+                        table = table.name(),
+                        source = %d.source,
+                        kind = %table.kind(),
+                        "config: created a derived table"
+                    );
                 }
-                Derivation::Tail(n) => engine.tail(&d.name, &source, n),
             }
-            .map_err(refused)?;
-            tracing::info!(
-                table = %d.name,
-                source = %d.source,
-                kind = %table.kind(),
-                "config: created a derived table"
-            );
         }
         Ok(())
     }
