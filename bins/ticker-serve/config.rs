@@ -664,7 +664,12 @@ fn refused_agg(
     let probe = scratch.table("source")?;
     aggs.iter().enumerate().find_map(|(i, (agg, span))| {
         scratch
-            .agg_by(&format!("probe{i}"), &probe, keys, std::slice::from_ref(agg))
+            .agg_by(
+                &format!("probe{i}"),
+                &probe,
+                keys,
+                std::slice::from_ref(agg),
+            )
             .is_err()
             .then(|| span.clone())
     })
@@ -712,6 +717,11 @@ fn string_offset(text: &str, value: Range<usize>, at: usize) -> usize {
     let mut decoded = 0;
     let mut chars = body.char_indices().peekable();
     while let Some((i, c)) = chars.next() {
+        if c == '\\' && chars.next_if(|(_, c)| c.is_whitespace()).is_some() {
+            // A line-ending backslash: it and the whitespace after it are not in the value.
+            while chars.next_if(|(_, c)| c.is_whitespace()).is_some() {}
+            continue;
+        }
         if decoded >= at {
             return value.start + start + i;
         }
@@ -721,16 +731,16 @@ fn string_offset(text: &str, value: Range<usize>, at: usize) -> usize {
         }
         match chars.next() {
             Some((_, 'u')) => {
-                let hex: String = (0..4).filter_map(|_| chars.next().map(|(_, c)| c)).collect();
+                let hex: String = (0..4)
+                    .filter_map(|_| chars.next().map(|(_, c)| c))
+                    .collect();
                 decoded += decoded_len(&hex);
             }
             Some((_, 'U')) => {
-                let hex: String = (0..8).filter_map(|_| chars.next().map(|(_, c)| c)).collect();
+                let hex: String = (0..8)
+                    .filter_map(|_| chars.next().map(|(_, c)| c))
+                    .collect();
                 decoded += decoded_len(&hex);
-            }
-            Some((_, c)) if c.is_whitespace() => {
-                // A line-ending backslash: it and the whitespace after it are not in the value.
-                while chars.next_if(|(_, c)| c.is_whitespace()).is_some() {}
             }
             _ => decoded += 1,
         }
@@ -978,11 +988,14 @@ impl Config {
     /// engine can check (columns, types, expressions) is refused before anything is created
     /// in the real one or in its data directory.
     fn dry_run(&self) -> Result<(), ConfigError> {
-        let scratch = Engine::builder().manual().build().map_err(|e| ConfigError {
-            file: self.file.clone(),
-            at: None,
-            reason: format!("checking the tables: {e}"),
-        })?;
+        let scratch = Engine::builder()
+            .manual()
+            .build()
+            .map_err(|e| ConfigError {
+                file: self.file.clone(),
+                at: None,
+                reason: format!("checking the tables: {e}"),
+            })?;
         self.create(&scratch, false)
     }
 
@@ -1175,14 +1188,420 @@ capacity = 5
     }
 
     #[test]
-    fn a_table_the_engine_refuses_is_refused_at_its_line() {
-        let c = parse("\n[[table]]\nname = \"k\"\nkind = \"keyed\"\nkey = [\"nope\"]\ncolumns = [{ name = \"x\", type = \"int64\" }]\n").unwrap();
-        let engine = tickertable::Engine::builder().manual().build().unwrap();
-        let e = c.apply(&engine).unwrap_err().to_string();
+    fn a_table_the_engine_refuses_is_refused_at_its_line_before_any_is_created() {
+        let e = refused("\n[[table]]\nname = \"k\"\nkind = \"keyed\"\nkey = [\"nope\"]\ncolumns = [{ name = \"x\", type = \"int64\" }]\n");
         assert!(
             e.starts_with("t.toml:2:1: table \"k\"") && e.contains("nope"),
             "{e}"
         );
+    }
+}
+
+#[cfg(test)]
+mod derived_tests {
+    use super::*;
+
+    const TRADES: &str = r#"
+[[table]]
+name = "trades"
+kind = "blink"
+columns = [
+    { name = "Ts", type = "timestamp_ns" },
+    { name = "Sym", type = "utf8" },
+    { name = "Price", type = "float64" },
+    { name = "Size", type = "int64" },
+]
+"#;
+
+    fn parse(derived: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("t.toml"), format!("{TRADES}{derived}"))
+    }
+
+    /// The error of `derived` after the trades table, checked to be at the first `needle`
+    /// (at its `|`, if it has one) and to say `reason`.
+    fn refused_at(derived: &str, needle: &str, reason: &str) {
+        let text = format!("{TRADES}{derived}");
+        let e = parse(derived).unwrap_err().to_string();
+        let bar = needle.find('|').unwrap_or(0);
+        let offset = text
+            .find(&needle.replace('|', ""))
+            .unwrap_or_else(|| panic!("no {needle:?}"))
+            + bar;
+        let (line, col) = line_col(&text, offset);
+        let at = format!("t.toml:{line}:{col}: ");
+        assert!(e.starts_with(&at), "wanted {at:?}: {e}");
+        assert!(e.contains(reason), "wanted {reason:?}: {e}");
+    }
+
+    fn columns(engine: &EngineHandle, table: &str) -> Vec<String> {
+        engine
+            .table(table)
+            .unwrap()
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect()
+    }
+
+    #[test]
+    fn smoke() {
+        let c = parse(
+            r#"
+[[derived]]
+name = "latest"
+source = "trades"
+kind = "last_by"
+keys = ["Sym"]
+
+[[derived]]
+name = "big"
+source = "trades"
+kind = "filter"
+where = 'Size >= 1000 && Sym in ("AAPL", "MSFT")'
+
+[[derived]]
+name = "by_sym"
+source = "trades"
+kind = "agg_by"
+keys = ["Sym"]
+aggs = ["count", "sum(Size) as volume", "min(Price)", "max(Price)", "wmean(Price, Size) as vwap"]
+
+[[derived]]
+name = "bars_1s"
+source = "trades"
+kind = "bars"
+time = "Ts"
+interval = "1s"
+keys = ["Sym"]
+aggs = ["first(Price) as open", "max(Price) as high", "min(Price) as low",
+        "last(Price) as close", "sum(Size) as volume"]
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.len(), 6, "bars make two tables");
+        let engine = Engine::builder().manual().build().unwrap();
+        c.apply(&engine).unwrap();
+        let keyed = TableKind::Keyed { capacity: None };
+        assert_eq!(engine.table("latest").unwrap().kind(), keyed);
+        assert_eq!(engine.table("latest").unwrap().key_columns(), [1]);
+        assert_eq!(columns(&engine, "latest"), columns(&engine, "trades"));
+        assert_eq!(engine.table("big").unwrap().kind(), TableKind::Blink);
+        assert_eq!(
+            columns(&engine, "by_sym"),
+            ["Sym", "count", "volume", "min_Price", "max_Price", "vwap"]
+        );
+        assert_eq!(engine.table("bars_1s").unwrap().kind(), TableKind::Append);
+        assert_eq!(engine.table("bars_1s_open").unwrap().kind(), keyed);
+        assert_eq!(
+            columns(&engine, "bars_1s"),
+            ["Sym", "BarStart", "open", "high", "low", "close", "volume"]
+        );
+    }
+
+    #[test]
+    fn where_is_also_a_kind_and_key_a_spelling_of_keys() {
+        let c = parse(
+            "[[derived]]\nname = \"b\"\nsource = \"trades\"\nkind = \"where\"\nwhere = \"Size > 1\"\n\
+             [[derived]]\nname = \"l\"\nsource = \"b\"\nkind = \"last_by\"\nkey = [\"Sym\", \"Price\"]\n",
+        )
+        .unwrap();
+        let engine = Engine::builder().manual().build().unwrap();
+        c.apply(&engine).unwrap();
+        assert_eq!(engine.table("l").unwrap().key_columns(), [1, 2]);
+    }
+
+    #[test]
+    fn aggregates_parse_with_default_and_given_names() {
+        let ok = |s: &str| parse_agg(s).unwrap();
+        assert_eq!(ok("count"), Agg::count());
+        assert_eq!(ok(" COUNT() "), Agg::count());
+        assert_eq!(ok("count as n"), Agg::count().with_name("n"));
+        assert_eq!(ok("sum(Size)"), Agg::sum("Size"));
+        assert_eq!(ok("sum(Size)").name(), "sum_Size");
+        assert_eq!(
+            ok("sum( Size ) AS total volume"),
+            Agg::sum("Size").with_name("total volume")
+        );
+        assert_eq!(ok("min(Price)"), Agg::min("Price"));
+        assert_eq!(ok("max(Price)"), Agg::max("Price"));
+        assert_eq!(ok("first(Price)"), Agg::first("Price"));
+        assert_eq!(ok("last(Price)"), Agg::last("Price"));
+        assert_eq!(ok("avg(Price)"), Agg::mean("Price"));
+        assert_eq!(ok("mean(Price)").name(), "mean_Price");
+        assert_eq!(
+            ok("wmean(Price, Size)"),
+            Agg::weighted_mean("Price", "Size")
+        );
+        assert_eq!(ok("wmean(Price, Size)").name(), "wmean_Price");
+        assert_eq!(
+            ok("weighted_mean(Price,Size) as vwap"),
+            Agg::weighted_mean("Price", "Size").with_name("vwap")
+        );
+    }
+
+    #[test]
+    fn bad_aggregates_say_where_and_why() {
+        let bad = |s: &str| parse_agg(s).unwrap_err();
+        let e = bad("  summ(Size)");
+        assert_eq!(e.at, 2);
+        assert!(e.reason.starts_with("unknown aggregate \"summ\""), "{e:?}");
+        let e = bad("sum(Size, Price)");
+        assert!(e.reason.contains("sum takes one column"), "{e:?}");
+        assert!(bad("wmean(Price)").reason.contains("a value and a weight"));
+        assert!(bad("count(Size)").reason.contains("count takes no column"));
+        assert!(bad("sum").reason.contains("found 0"));
+        assert_eq!(bad("sum(Size").at, 3);
+        assert_eq!(bad("wmean(Price, )").at, 13);
+        let e = bad("sum(Size) volume");
+        assert_eq!(e.at, 10);
+        assert!(e.reason.contains("expected `as NAME`"), "{e:?}");
+        assert!(bad("sum(Size) as ")
+            .reason
+            .contains("needs the output column's name"));
+        assert!(bad("sum(Size) assize")
+            .reason
+            .contains("expected `as NAME`"));
+        assert_eq!(bad("").at, 0);
+        assert_eq!(bad("(Size)").at, 0);
+    }
+
+    #[test]
+    fn intervals_parse_and_bad_ones_say_why() {
+        let ok = |s: &str| parse_interval(s).unwrap();
+        assert_eq!(ok("1s"), Duration::from_secs(1));
+        assert_eq!(ok("250ms"), Duration::from_millis(250));
+        assert_eq!(ok("5 m"), Duration::from_secs(300));
+        assert_eq!(ok("1min"), Duration::from_secs(60));
+        assert_eq!(ok("2h"), Duration::from_secs(7200));
+        assert_eq!(ok("10us"), Duration::from_micros(10));
+        assert_eq!(ok("7ns"), Duration::from_nanos(7));
+        for bad in ["", "s", "1", "1.5s", "1 sec", "-1s", "99999999999999h"] {
+            let e = parse_interval(bad).unwrap_err();
+            assert!(
+                e.contains("expected a whole number and a unit"),
+                "{bad:?}: {e}"
+            );
+        }
+        assert!(parse_interval("0s").unwrap_err().contains("more than 0"));
+    }
+
+    #[test]
+    fn offsets_in_strings_map_to_the_file() {
+        let at = |text: &str, offset: usize| {
+            let start = text.find(['"', '\'']).unwrap();
+            string_offset(text, start..text.len(), offset)
+        };
+        assert_eq!(at("x = 'a b'", 2), 7);
+        assert_eq!(at("x = \"a b\"", 2), 7);
+        assert_eq!(at(r#"x = "\"a\" b""#, 4), 11);
+        assert_eq!(at(r#"x = "\u00e9 b""#, 3), 12);
+        assert_eq!(at("x = '''\nab'''", 1), 9);
+        assert_eq!(at("x = \"\"\"\na \\\n   b\"\"\"", 2), 15);
+        assert_eq!(at("x = 'ab'", 99), 7);
+    }
+
+    #[test]
+    fn an_unknown_aggregate_is_refused_where_it_is() {
+        refused_at(
+            "[[derived]]\nname = \"a\"\nsource = \"trades\"\nkind = \"agg_by\"\nkeys = [\"Sym\"]\naggs = [\"count\", \"summ(Size)\"]\n",
+            "summ",
+            "derived table \"a\": aggs: unknown aggregate \"summ\"",
+        );
+    }
+
+    #[test]
+    fn an_aggregate_of_a_column_that_is_not_there_or_of_the_wrong_type_is_refused_at_it() {
+        let agg = |aggs: &str| {
+            format!(
+                "[[derived]]\nname = \"a\"\nsource = \"trades\"\nkind = \"agg_by\"\nkeys = [\"Sym\"]\naggs = {aggs}\n"
+            )
+        };
+        refused_at(
+            &agg(r#"["count", "max(Price)", "wmean(Price, Sise)"]"#),
+            "\"wmean",
+            "no column named \"Sise\"",
+        );
+        refused_at(
+            &agg(r#"["sum(Size)", "mean(Sym)", "max(Price)"]"#),
+            "\"mean",
+            "mean(\"Sym\") needs a numeric column",
+        );
+        refused_at(
+            &agg(r#"["sum(Size) as Sym"]"#),
+            "\"sum",
+            "output column \"Sym\" is given twice",
+        );
+        refused_at(
+            &agg(r#"["max(Price)", "min(Size)", "max(Price)"]"#),
+            "\"max(Price)\"]",
+            "output column \"max_Price\" is given twice (name this aggregate with `as NAME`)",
+        );
+    }
+
+    #[test]
+    fn a_key_column_that_is_not_there_is_refused_at_it() {
+        refused_at(
+            "[[derived]]\nname = \"l\"\nsource = \"trades\"\nkind = \"last_by\"\nkeys = [\"Sym\", \"Sise\"]\n",
+            "\"Sise",
+            "derived table \"l\": table \"l\" has no column named \"Sise\"",
+        );
+        refused_at(
+            "[[derived]]\nname = \"l\"\nsource = \"trades\"\nkind = \"agg_by\"\nkeys = [\"Sym\", \"Sym\"]\naggs = []\n",
+            "keys = |[",
+            "\"Sym\" is given twice",
+        );
+    }
+
+    #[test]
+    fn a_bad_predicate_is_refused_at_its_position_with_the_engines_message() {
+        refused_at(
+            "[[derived]]\nname = \"b\"\nsource = \"trades\"\nkind = \"filter\"\nwhere = 'Size >= 1000 && Sise > 3'\n",
+            "Sise",
+            "derived table \"b\": where: at 16: no column named \"Sise\" (did you mean \"Size\"?)",
+        );
+        refused_at(
+            "[[derived]]\nname = \"b\"\nsource = \"trades\"\nkind = \"filter\"\nwhere = \"Sym == \\\"A\\\" && (\"\n",
+            "(|\"\n",
+            "where: at 15: expected a value, found the end",
+        );
+        refused_at(
+            "[[derived]]\nname = \"b\"\nsource = \"trades\"\nkind = \"filter\"\nwhere = 'Size + 1'\n",
+            "'|Size",
+            "a filter needs a boolean expression",
+        );
+    }
+
+    #[test]
+    fn a_missing_key_is_refused_at_the_entry() {
+        let entry = "[[derived]]\nname = \"x\"\nsource = \"trades\"\n";
+        for (kind, more, reason) in [
+            ("last_by", "", "last_by needs keys = [columns]"),
+            ("agg_by", "keys = [\"Sym\"]\n", "agg_by needs aggs = ["),
+            ("filter", "", "filter needs where = "),
+            (
+                "bars",
+                "keys = [\"Sym\"]\naggs = []\ninterval = \"1s\"\n",
+                "bars needs time = ",
+            ),
+            (
+                "bars",
+                "keys = [\"Sym\"]\naggs = []\ntime = \"Ts\"\n",
+                "bars needs interval = ",
+            ),
+            ("tail", "", "tail needs a capacity"),
+        ] {
+            refused_at(
+                &format!("{entry}kind = \"{kind}\"\n{more}"),
+                "[[derived]]",
+                reason,
+            );
+        }
+        refused_at(
+            &format!("{entry}kind = \"last_by\"\nkeys = []\n"),
+            "keys = |",
+            "keys is empty",
+        );
+    }
+
+    #[test]
+    fn a_key_set_on_a_kind_that_does_not_take_it_is_refused_at_the_key() {
+        let entry = "[[derived]]\nname = \"x\"\nsource = \"trades\"\n";
+        for (kind, more, at, reason) in [
+            (
+                "filter",
+                "where = 'Size > 1'\nkeys = [\"Sym\"]\n",
+                "keys",
+                "keys is for last_by, agg_by and bars tables, not filter",
+            ),
+            (
+                "last_by",
+                "keys = [\"Sym\"]\ncapacity = 3\n",
+                "capacity",
+                "capacity is for ring_table, blink_to_append_only and tail tables, not last_by",
+            ),
+            (
+                "agg_by",
+                "keys = [\"Sym\"]\naggs = []\nwhere = 'Size > 1'\n",
+                "where",
+                "where is for filter tables, not agg_by",
+            ),
+            (
+                "agg_by",
+                "keys = [\"Sym\"]\naggs = []\ninterval = \"1s\"\n",
+                "interval",
+                "interval is for bars tables, not agg_by",
+            ),
+            (
+                "tail",
+                "capacity = 3\naggs = [\"count\"]\n",
+                "aggs",
+                "aggs is for agg_by and bars tables, not tail",
+            ),
+            (
+                "ring_table",
+                "capacity = 3\ntime = \"Ts\"\n",
+                "time",
+                "time is for bars tables, not ring_table",
+            ),
+        ] {
+            refused_at(
+                &format!("{entry}kind = \"{kind}\"\n{more}"),
+                &format!("{at} = |"),
+                reason,
+            );
+        }
+        refused_at(
+            &format!("{entry}kind = \"last_by\"\nkeys = [\"Sym\"]\nwindow = 3\n"),
+            "window",
+            "unknown field `window`",
+        );
+        refused_at(
+            &format!("{entry}kind = \"lastby\"\n"),
+            "\"lastby",
+            "unknown kind \"lastby\" (expected ring_table, blink_to_append_only, tail, last_by, filter, agg_by or bars)",
+        );
+    }
+
+    #[test]
+    fn bad_bars_are_refused_at_the_key_they_are_about() {
+        let bars = |time: &str, interval: &str| {
+            format!(
+                "[[derived]]\nname = \"b\"\nsource = \"trades\"\nkind = \"bars\"\nkeys = [\"Sym\"]\ntime = \"{time}\"\ninterval = \"{interval}\"\naggs = [\"count\"]\n"
+            )
+        };
+        refused_at(
+            &bars("Ts", "1 sec"),
+            "\"1 sec",
+            "interval \"1 sec\": expected a whole number",
+        );
+        refused_at(
+            &bars("Sym", "1s"),
+            "\"Sym\"\ni",
+            "\"Sym\" is Utf8: bars need Int64 nanoseconds or a Timestamp",
+        );
+        refused_at(&bars("Tz", "1s"), "\"Tz", "no column named \"Tz\"");
+        refused_at(
+            &format!("{}[[table]]\nname = \"b_open\"\nkind = \"blink\"\ncolumns = [{{ name = \"x\", type = \"int64\" }}]\n", bars("Ts", "1s")),
+            "name = |\"b\"",
+            "table \"b_open\" is declared twice",
+        );
+        refused_at(
+            &format!("{}[[derived]]\nname = \"b_open\"\nsource = \"trades\"\nkind = \"tail\"\ncapacity = 1\n", bars("Ts", "1s")),
+            "name = |\"b_open\"",
+            "table \"b_open\" is declared twice",
+        );
+    }
+
+    #[test]
+    fn a_bad_entry_refuses_the_whole_file_before_anything_is_created() {
+        let e = parse(
+            "[[derived]]\nname = \"ok\"\nsource = \"trades\"\nkind = \"last_by\"\nkeys = [\"Sym\"]\n\
+             [[derived]]\nname = \"bad\"\nsource = \"ok\"\nkind = \"agg_by\"\nkeys = [\"Sym\"]\naggs = [\"sum(Sym)\"]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("sum(\"Sym\") needs a numeric column"), "{e}");
     }
 }
 
