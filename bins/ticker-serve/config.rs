@@ -357,21 +357,10 @@ impl Checker<'_> {
         start..start
     }
 
-    fn derived(&self, def: &Spanned<DerivedDef>) -> Result<Derived, ConfigError> {
-        let d = def.get_ref();
+    /// The kind of derived table `d` is, in its canonical spelling, once no key is set that
+    /// the kind does not take.
+    fn derived_kind(&self, d: &DerivedDef) -> Result<&'static str, ConfigError> {
         let name = d.name.get_ref();
-        if name.is_empty() {
-            return Err(self.error(Some(d.name.span()), "a table's name may not be empty"));
-        }
-        if let Some(durable) = d.durable.as_ref().filter(|d| *d.get_ref()) {
-            return Err(self.error(
-                Some(durable.span()),
-                format!(
-                    "derived table {name:?}: derived tables are not logged (they are rebuilt \
-                     from their source at start); make the source durable instead"
-                ),
-            ));
-        }
         let kind = match d.kind.get_ref().as_str() {
             "ring_table" | "ring" => "ring_table",
             "blink_to_append_only" | "append" => "blink_to_append_only",
@@ -409,6 +398,25 @@ impl Checker<'_> {
                 ));
             }
         }
+        Ok(kind)
+    }
+
+    fn derived(&self, def: &Spanned<DerivedDef>) -> Result<Derived, ConfigError> {
+        let d = def.get_ref();
+        let name = d.name.get_ref();
+        if name.is_empty() {
+            return Err(self.error(Some(d.name.span()), "a table's name may not be empty"));
+        }
+        if let Some(durable) = d.durable.as_ref().filter(|d| *d.get_ref()) {
+            return Err(self.error(
+                Some(durable.span()),
+                format!(
+                    "derived table {name:?}: derived tables are not logged (they are rebuilt \
+                     from their source at start); make the source durable instead"
+                ),
+            ));
+        }
+        let kind = self.derived_kind(d)?;
         let missing = |what: &str| {
             self.error(
                 Some(def.span()),
@@ -433,24 +441,12 @@ impl Checker<'_> {
                 span: keys.span(),
             })
         };
-        let aggs = || -> Result<Vec<(Agg, Range<usize>)>, ConfigError> {
+        let aggs = || {
             let aggs = d
                 .aggs
                 .as_ref()
                 .ok_or_else(|| missing("aggs = [\"count\", \"sum(Size)\", ...]"))?;
-            aggs.get_ref()
-                .iter()
-                .map(|a| {
-                    parse_agg(a.get_ref())
-                        .map(|agg| (agg, a.span()))
-                        .map_err(|e| {
-                            self.error(
-                                Some(self.in_string(&a.span(), e.at)),
-                                format!("derived table {name:?}: aggs: {}", e.reason),
-                            )
-                        })
-                })
-                .collect()
+            self.aggs(name, aggs)
         };
         let what = match kind {
             "ring_table" => Derivation::Ring(capacity.ok_or_else(|| missing("a capacity"))?),
@@ -507,6 +503,27 @@ impl Checker<'_> {
             source_span: d.source.span(),
             what,
         })
+    }
+
+    /// The `aggs` of derived table `name`, each with where it is.
+    fn aggs(
+        &self,
+        name: &str,
+        aggs: &Spanned<Vec<Spanned<String>>>,
+    ) -> Result<Vec<(Agg, Range<usize>)>, ConfigError> {
+        aggs.get_ref()
+            .iter()
+            .map(|a| {
+                parse_agg(a.get_ref())
+                    .map(|agg| (agg, a.span()))
+                    .map_err(|e| {
+                        self.error(
+                            Some(self.in_string(&a.span(), e.at)),
+                            format!("derived table {name:?}: aggs: {}", e.reason),
+                        )
+                    })
+            })
+            .collect()
     }
 
     /// Refuses an aggregate whose output column is named twice (or like a key column, or
