@@ -115,10 +115,10 @@ fn by_sym(
     b: &str,
 ) -> HashMap<String, (i64, f64)> {
     let (a, b) = (
-        snap.schema.index_of(a).unwrap(),
-        snap.schema.index_of(b).unwrap(),
+        snap.schema.index_of(a).expect("column a"),
+        snap.schema.index_of(b).expect("column b"),
     );
-    let sym = snap.schema.index_of("Sym").unwrap();
+    let sym = snap.schema.index_of("Sym").expect("a Sym column");
     let mut rows = HashMap::new();
     for batch in &snap.batches {
         let syms = batch.column(sym).as_string::<i32>();
