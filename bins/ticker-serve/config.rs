@@ -22,9 +22,40 @@
 //! [[derived]]
 //! name = "recent"
 //! source = "trades"
-//! kind = "ring_table"             # ring_table | blink_to_append_only | tail
+//! kind = "ring_table"             # ring_table | blink_to_append_only | tail | last_by |
+//!                                 # filter (or where) | agg_by | bars
 //! capacity = 1000                 # ring_table: capacity; blink_to_append_only: limit
 //!                                 # (optional); tail: rows
+//!
+//! [[derived]]
+//! name = "latest"                 # the latest row per key (a keyed table)
+//! source = "trades"
+//! kind = "last_by"
+//! keys = ["Sym"]                  # last_by, agg_by, bars (required; `key` also works)
+//!
+//! [[derived]]
+//! name = "big"                    # the matching rows (a table of the source's kind)
+//! source = "trades"
+//! kind = "filter"
+//! where = 'Size >= 1000 && Sym in ("AAPL", "MSFT")'   # see `tickertable::expr`
+//!
+//! [[derived]]
+//! name = "by_sym"                 # one row per key (a keyed table)
+//! source = "trades"
+//! kind = "agg_by"
+//! keys = ["Sym"]
+//! aggs = ["count", "sum(Size) as volume", "min(Price)", "max(Price)",
+//!         "wmean(Price, Size) as vwap"]
+//!
+//! [[derived]]
+//! name = "bars_1s"                # closed bars (append); open ones tick in "bars_1s_open"
+//! source = "trades"               # (keyed by keys)
+//! kind = "bars"
+//! time = "Ts"                     # int64 nanoseconds or a timestamp
+//! interval = "1s"                 # a whole number and ns, us, ms, s, m or h
+//! keys = ["Sym"]
+//! aggs = ["first(Price) as open", "max(Price) as high", "min(Price) as low",
+//!         "last(Price) as close", "sum(Size) as volume"]
 //! ```
 //!
 //! Columns are nullable unless `nullable = false`; types are `ticker-load --schema`'s
@@ -34,6 +65,32 @@
 //! Anything wrong (bad TOML, an unknown key, a type, kind or source that does not exist, a
 //! table the engine refuses) is refused before the server listens, as `file:line:column:
 //! reason`. So is a durable table when the server has no `--data-dir`.
+//!
+//! # Computed derived tables
+//!
+//! `last_by`, `filter`, `agg_by` and `bars` are `tickertable::derive`'s, updated in the same
+//! cycle as their source; over a blink source `last_by`, `agg_by` and `bars` accumulate the
+//! stream. Their columns: `last_by` and `filter` have the source's; `agg_by` has the key
+//! columns, then one per aggregate; `bars` the key columns, `BarStart` (the bar's start),
+//! then one per aggregate.
+//!
+//! An aggregate is a function of columns, then optionally `as` and the output column's name:
+//!
+//! - `count` (or `count()`): the rows, as `count`;
+//! - `sum(C)`, `min(C)`, `max(C)`, `first(C)`, `last(C)`, `mean(C)` (or `avg(C)`): of column
+//!   `C`, as `sum_C`, `min_C`, `max_C`, `first_C`, `last_C`, `mean_C`;
+//! - `wmean(C, W)` (or `weighted_mean(C, W)`): `C` weighted by `W` (VWAP), as `wmean_C`.
+//!
+//! Function names ignore case. Each output column needs a name of its own: two `max(Price)`
+//! need an `as`. Which column types each aggregate takes is `tickertable::Agg`'s table.
+//!
+//! The whole file is checked before any table is created: every table, derived ones
+//! included, is first made in a scratch engine, so a mistake the engine finds (a column that
+//! is not there, an aggregate of the wrong type, a predicate that does not bind) is refused
+//! at the value it is about, as the TOML's are, and nothing is half made. A bad `where` is
+//! reported at the place in the string the engine's message is about, with that message
+//! (`at 16: no column named "Sise" (did you mean "Size"?)`); a key set on a kind that does
+//! not take it (`keys` on a filter, `capacity` on `last_by`) is refused at the key.
 //!
 //! # Durable tables
 //!
