@@ -1668,6 +1668,30 @@ aggs = ["first(Price) as open", "max(Price) as high", "min(Price) as low",
     }
 
     #[test]
+    fn bars_of_a_keyed_source_or_of_a_part_of_the_time_unit_are_refused_where_they_are_said() {
+        let tables = "[[table]]\nname = \"book\"\nkind = \"keyed\"\nkey = [\"Sym\"]\n\
+                      columns = [{ name = \"Sym\", type = \"utf8\" }, { name = \"T\", type = \"timestamp_s\" }]\n";
+        let bars = |source: &str, interval: &str| {
+            format!(
+                "{tables}[[derived]]\nname = \"b\"\nsource = \"{source}\"\nkind = \"bars\"\nkeys = [\"Sym\"]\ntime = \"T\"\ninterval = \"{interval}\"\naggs = []\n"
+            )
+        };
+        refused_at(
+            &bars("book", "1s"),
+            "source = |\"book\"",
+            "\"book\" is keyed",
+        );
+        let by_rows =
+            bars("book", "1s").replace("kind = \"keyed\"\nkey = [\"Sym\"]", "kind = \"append\"");
+        parse(&by_rows).unwrap();
+        refused_at(
+            &by_rows.replace("\"1s\"", "\"1500ms\""),
+            "interval = |",
+            "must be a positive whole number of the time column's unit",
+        );
+    }
+
+    #[test]
     fn a_bad_entry_refuses_the_whole_file_before_anything_is_created() {
         let e = parse(
             "[[derived]]\nname = \"ok\"\nsource = \"trades\"\nkind = \"last_by\"\nkeys = [\"Sym\"]\n\
