@@ -526,6 +526,7 @@ impl Checker<'_> {
                 keys: keys()?,
                 aggs: aggs()?,
             },
+            // bars, the last kind `derived_kind` gives
             _ => {
                 let keys = keys()?;
                 let aggs = aggs()?;
