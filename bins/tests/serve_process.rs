@@ -1,12 +1,15 @@
 //! `ticker-serve` as a child process on a loopback port, driven with the library's Flight
 //! `Client`: config tables and their kinds, `create_table` / `drop_table` / `stats`, a SIGTERM
 //! that drains staged rows through a last cycle and ends live streams with `server_stopping`,
-//! bad config files refused with their line, the metrics endpoint, tokens.
+//! bad config files refused with their line, the metrics endpoint, tokens, computed derived
+//! tables from the config.
 
 mod support;
 
 use std::collections::HashMap;
 
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int64Type};
 use support::{http_get, refused, temp_dir, write, Server, HANG_GUARD, TABLES};
 use tickertable::flight::{Client, CreateTable};
 use tickertable::test_util::{i64_column, int_batch, int_schema, trade_batch, trade_schema};
@@ -87,6 +90,102 @@ async fn config_tables_exist_with_their_kinds() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), ErrorCode::TableClosed, "{err}");
+}
+
+/// Computed derived tables over the blink `trades` of [`TABLES`].
+const COMPUTED: &str = r#"
+[[derived]]
+name = "latest"
+source = "trades"
+kind = "last_by"
+keys = ["Sym"]
+
+[[derived]]
+name = "by_sym"
+source = "trades"
+kind = "agg_by"
+keys = ["Sym"]
+aggs = ["count", "sum(Size) as volume", "max(Price)"]
+"#;
+
+/// The rows of a snapshot by their `Sym`: each row's `i64` column `a` and `f64` column `b`.
+fn by_sym(
+    snap: &tickertable::flight::RemoteSnapshot,
+    a: &str,
+    b: &str,
+) -> HashMap<String, (i64, f64)> {
+    let (a, b) = (
+        snap.schema.index_of(a).expect("column a"),
+        snap.schema.index_of(b).expect("column b"),
+    );
+    let sym = snap.schema.index_of("Sym").expect("a Sym column");
+    let mut rows = HashMap::new();
+    for batch in &snap.batches {
+        let syms = batch.column(sym).as_string::<i32>();
+        let ints = batch.column(a).as_primitive::<Int64Type>();
+        let floats = batch.column(b).as_primitive::<Float64Type>();
+        for r in 0..batch.num_rows() {
+            rows.insert(syms.value(r).to_owned(), (ints.value(r), floats.value(r)));
+        }
+    }
+    rows
+}
+
+#[tokio::test]
+// The prices compared are exact: i / 100 as the same f64 on both sides.
+#[allow(clippy::float_cmp)]
+async fn config_last_by_and_agg_by_follow_a_blink_table_over_flight() {
+    let path = config("computed", &format!("{TABLES}{COMPUTED}"));
+    let server = Server::start(&["--config", &path, "--period-ms", "5"]);
+    let mut client = connect(&server).await;
+    let by = client.table("by_sym").await.unwrap();
+    assert_eq!(by.kind, TableKind::Keyed { capacity: None });
+    let names: Vec<&str> = by
+        .schema
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .collect();
+    assert_eq!(names, ["Sym", "count", "volume", "max_Price"]);
+
+    // Rows 0..150: `Sym` is S00..S99 by i % 100, so S00..S49 have two rows (i and i + 100).
+    client
+        .publish("trades", vec![trade_batch(0, 100)])
+        .await
+        .unwrap();
+    client
+        .publish("trades", vec![trade_batch(100, 50)])
+        .await
+        .unwrap();
+    // Both tables change in the cycle that applies a put, so once `by_sym` has counted every
+    // row, a snapshot of `latest` taken after it has seen every row too.
+    let (latest, aggs) = tokio::time::timeout(HANG_GUARD, async {
+        loop {
+            let aggs = client.snapshot("by_sym").await.unwrap();
+            let latest = client.snapshot("latest").await.unwrap();
+            let counted: i64 = by_sym(&aggs, "count", "max_Price")
+                .values()
+                .map(|v| v.0)
+                .sum();
+            if latest.num_rows() == 100 && counted == 150 {
+                return (latest, aggs);
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("hang guard");
+    let latest = by_sym(&latest, "Size", "Price");
+    assert_eq!(latest["S00"], (100, 1.0), "the later of its two rows");
+    assert_eq!(latest["S49"], (149, 1.49));
+    assert_eq!(latest["S50"], (50, 0.5));
+    let volume = by_sym(&aggs, "volume", "max_Price");
+    let counts = by_sym(&aggs, "count", "max_Price");
+    assert_eq!(aggs.num_rows(), 100);
+    assert_eq!(counts["S07"], (2, 1.07));
+    assert_eq!(volume["S07"], (7 + 107, 1.07));
+    assert_eq!(counts["S70"], (1, 0.7));
+    assert_eq!(volume["S70"], (70, 0.7));
 }
 
 #[tokio::test]
@@ -309,6 +408,11 @@ fn bad_config_files_are_refused_with_their_line() {
             ":5:",
             "no data directory: start it with --data-dir",
         ),
+        (
+            "[[table]]\nname = \"t\"\nkind = \"blink\"\ncolumns = [{ name = \"x\", type = \"int64\" }]\n[[derived]]\nname = \"big\"\nsource = \"t\"\nkind = \"filter\"\nwhere = 'x > 1 && y < 2'\n",
+            ":9:19:",
+            "where: at 9: no column named \"y\"",
+        ),
     ];
     for (i, (text, line, reason)) in cases.into_iter().enumerate() {
         let path = config(&format!("bad{i}"), text);
@@ -377,7 +481,10 @@ async fn the_metrics_endpoint_serves_prometheus_text() {
             let (status, body) = http_get(&addr, "/metrics");
             assert_eq!(status, "HTTP/1.1 200 OK");
             let m = parse_metrics(&body);
-            if m.get("tickertable_table_rows_in_total{table=\"inbox\"}") == Some(&30.0) {
+            // A cycle's totals are recorded just after it makes its rows visible: wait for both.
+            if m.get("tickertable_table_rows_in_total{table=\"inbox\"}") == Some(&30.0)
+                && m.get("tickertable_cycles_total").is_some_and(|c| *c >= 1.0)
+            {
                 return m;
             }
             tokio::task::yield_now().await;
