@@ -12,7 +12,7 @@ pub(crate) struct Args {
     /// Which workload to run.
     #[arg(long, value_enum, ignore_case = true, default_value = "all")]
     workload: Choice,
-    /// Rows per run [default: W1/W2 20M, W3/W4 50M, W6 20M, W9 20M per run, W10 20M per part, a quarter of
+    /// Rows per run [default: W1/W2 20M, W3/W4/W7/W8 50M, W6 20M, W9 20M per run, W10 20M per part, a quarter of
     /// it for the fan-out]; W5 ignores it (it writes duration / period rows).
     #[arg(long)]
     n: Option<u64>,
@@ -69,6 +69,8 @@ enum Choice {
     W4,
     W5,
     W6,
+    W7,
+    W8,
     W9,
     W10,
     W12,
@@ -84,6 +86,8 @@ pub(crate) enum Workload {
     W4,
     W5,
     W6,
+    W7,
+    W8,
     W9,
     W10,
     W12,
@@ -128,6 +132,8 @@ impl Args {
                 Workload::W3,
                 Workload::W4,
                 Workload::W5,
+                Workload::W7,
+                Workload::W8,
                 Workload::W9,
                 Workload::W10,
             ],
@@ -137,6 +143,8 @@ impl Args {
             Choice::W4 => vec![Workload::W4],
             Choice::W5 => vec![Workload::W5],
             Choice::W6 => vec![Workload::W6],
+            Choice::W7 => vec![Workload::W7],
+            Choice::W8 => vec![Workload::W8],
             Choice::W9 => vec![Workload::W9],
             Choice::W10 => vec![Workload::W10],
             Choice::W12 => vec![Workload::W12],
@@ -157,7 +165,7 @@ impl Args {
     fn throughput_run(&self, workload: Workload) -> Run {
         let (n, threads) = match workload {
             Workload::W2 => (20_000_000, 2),
-            Workload::W3 | Workload::W4 => (50_000_000, 1),
+            Workload::W3 | Workload::W4 | Workload::W7 | Workload::W8 => (50_000_000, 1),
             _ => (20_000_000, 1),
         };
         let batch = match workload {

@@ -15,6 +15,8 @@
 //! | W4 | W3 feeding `ring_table(capacity = --ring)`, visible on the ring | rows/s |
 //! | W5 | 1 row every `--period-us` for `--duration-ms` | write→listener latency |
 //! | W6 | append table grown to `--n` rows with W3 batches | RSS bytes per row, rows/s |
+//! | W7 | W3 feeding `last_by(Sym)` | rows/s (the source's last row delivered: derived tables update in its cycle) |
+//! | W8 | W3 feeding `agg_by(Sym)`: count, sum(Size), min/max(Price), VWAP | rows/s, as W7 |
 //! | W9 | W3 (blink) and W6 (append) with the log off, `Never` and `EveryCycle`; replay of a `--n`-row append log and of a 1M-key keyed table from its checkpoint | rows/s, MB/s to disk, replay rows/s |
 //! | W10 | W3 over Flight, server in a child process: one live subscriber, `DoPut` from 1 and 4 clients, 32 subscribers, pyarrow live, a `--n`-row snapshot | rows/s, MB/s, CPU of each process |
 //! | W12 | append table written row by row at 1, 100 and 10,000 rows per cycle (manual cycles) | RSS and Arrow bytes per row, chunks |

@@ -22,7 +22,9 @@ use crate::report::Report;
 pub(crate) fn run(run: &Run) -> Result<Vec<Report>> {
     match run.workload {
         Workload::W1 | Workload::W2 => rows::run(run).map(|r| vec![r]),
-        Workload::W3 | Workload::W4 | Workload::W6 => batches::run(run).map(|r| vec![r]),
+        Workload::W3 | Workload::W4 | Workload::W6 | Workload::W7 | Workload::W8 => {
+            batches::run(run).map(|r| vec![r])
+        }
         Workload::W5 => latency::run(run).map(|r| vec![r]),
         Workload::W9 => durable::run(run),
         Workload::W10 => flight::run(run),

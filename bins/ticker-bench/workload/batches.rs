@@ -1,9 +1,9 @@
-//! W3, W4 and W6: fresh `RecordBatch`es through a `TablePublisher`.
+//! W3, W4, W6, W7 and W8: fresh `RecordBatch`es through a `TablePublisher`.
 
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
-use tickertable::{Engine, PublisherOptions, TableKind};
+use tickertable::{Agg, Engine, PublisherOptions, TableKind};
 
 use crate::args::{Run, Workload};
 use crate::data::{self, Symbols};
@@ -41,6 +41,33 @@ pub(crate) fn run(run: &Run) -> Result<Report> {
                 .context("creating the ring table")?,
             format!("blink -> ring({})", run.ring),
         ),
+        Workload::W7 => {
+            let latest = engine
+                .last_by("trades_latest", &table, &["Sym"])
+                .context("creating the last_by table")?;
+            // Derived tables run in their source's cycle: the cycle that delivers the last
+            // source row has updated this one, and its listeners run in that delivery.
+            (table.clone(), format!("blink -> last_by(Sym) ({})", latest.name()))
+        }
+        Workload::W8 => {
+            let aggs = [
+                Agg::count(),
+                Agg::sum("Size"),
+                Agg::min("Price"),
+                Agg::max("Price"),
+                Agg::weighted_mean("Price", "Size").with_name("VWAP"),
+            ];
+            let by_sym = engine
+                .agg_by("trades_by_sym", &table, &["Sym"], &aggs)
+                .context("creating the agg_by table")?;
+            (
+                table.clone(),
+                format!(
+                    "blink -> agg_by(Sym: count, sum Size, min/max Price, VWAP) ({})",
+                    by_sym.name()
+                ),
+            )
+        }
         _ => (table.clone(), kind.to_string()),
     };
     let delivery = Delivery::watch(&output, run.n)?;
