@@ -239,6 +239,10 @@ pub struct ReplayReport {
     pub closed_at: Option<Step>,
     /// The failure it closed with, if it failed.
     pub failure: Option<String>,
+    /// The last source cursor logged: what the table's feed staged with its rows (a Kafka
+    /// source's next offset per partition), so the feed resumes exactly where the table's
+    /// state ends. `None` for a table no feed staged a cursor into.
+    pub source_cursor: Option<Vec<u8>>,
 }
 
 impl ReplayReport {
@@ -257,6 +261,7 @@ impl ReplayReport {
             last_step: Step(0),
             closed_at: None,
             failure: None,
+            source_cursor: None,
         }
     }
 

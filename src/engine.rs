@@ -431,6 +431,11 @@ impl EngineHandle {
             opened.shape.clone(),
             segment,
             opened.end,
+            opened
+                .report
+                .source_cursor
+                .clone()
+                .map(arrow_buffer::Buffer::from_vec),
         );
         let state = opened.state.take().expect("invariant: taken once");
         graph.install_replayed(&self.core, table.id(), state, opened.last_step, log);
