@@ -370,6 +370,12 @@ pub struct EngineHandle {
 }
 
 impl EngineHandle {
+    /// The engine's core, for the integrations built on the handles (`kafka`).
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    pub(crate) fn core(&self) -> &Arc<Core> {
+        &self.core
+    }
+
     fn table_handle(&self, shared: Arc<crate::table::shared::TableShared>) -> Table {
         Table::new(shared, &self.core)
     }

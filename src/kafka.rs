@@ -1,0 +1,431 @@
+//! Kafka sources and sinks: tables fed from a topic, and tables published to one (the
+//! `kafka` feature).
+//!
+//! [`EngineHandle::kafka_source`] creates a table fed by a topic's messages, one row per JSON
+//! message or one batch per Arrow IPC message, in a blink, ring, append or keyed table;
+//! [`Table::kafka_sink`] publishes every cycle's changes of a table to a topic. Several
+//! engines can share a topic's partitions (a consumer group, or explicit partitions), and any
+//! Kafka tool reads what an engine publishes.
+//!
+//! ```no_run
+//! # use std::sync::Arc;
+//! # use arrow_schema::{DataType, Field, Schema};
+//! use tickertable::kafka::{KafkaFormat, KafkaSinkOptions, KafkaSourceOptions, StartOffset};
+//! use tickertable::{Engine, TableKind};
+//!
+//! let engine = Engine::new()?;
+//! let schema = Arc::new(Schema::new(vec![
+//!     Field::new("Sym", DataType::Utf8, false),
+//!     Field::new("Price", DataType::Float64, false),
+//! ]));
+//! let options = KafkaSourceOptions::new("127.0.0.1:9092", "trades")
+//!     .with_group("engines")
+//!     .with_kind(TableKind::Ring { capacity: 100_000 })
+//!     .with_start(StartOffset::Earliest)
+//!     .with_offset_column("Offset");
+//! let source = engine.kafka_source("trades", schema, options)?;
+//! let latest = engine.last_by("latest", source.table(), &["Sym"])?;
+//! let sink = latest.kafka_sink(KafkaSinkOptions::new("127.0.0.1:9092", "latest").with_key(["Sym"]))?;
+//! # drop((sink, source));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # The client: librdkafka, linked dynamically
+//!
+//! Sources and sinks use [`rdkafka`], the Rust binding of librdkafka, the C client most
+//! Kafka clients outside the JVM are built on (Python's confluent-kafka, Go's
+//! confluent-kafka-go, .NET's): consumer groups, rebalancing, batching, retries, compression
+//! and delivery reports are a long-tested library's, not ours. A pure-Rust client would build
+//! without C, but none is as complete or as widely run.
+//!
+//! It is linked against the system's librdkafka (`dynamic-linking`; Debian and Ubuntu:
+//! `apt-get install librdkafka-dev`) rather than the copy `rdkafka-sys` can build:
+//!
+//! - building the bundled copy compiles librdkafka's C sources (and, with `cmake-build`,
+//!   needs cmake) on every clean build, minutes on a small machine, while linking the
+//!   system's costs nothing and its security fixes come with the distribution's updates;
+//! - `rdkafka-sys` with `dynamic-linking` refuses a system library older than the one it
+//!   bundles. Debian bookworm has librdkafka 2.0.2, so the crate pins `rdkafka-sys` 4.5.0
+//!   (bundling 1.9.2, with `rdkafka` 0.33): librdkafka keeps its C ABI stable, and 2.0.2
+//!   runs the 1.9.2 bindings unchanged. A distribution with a newer librdkafka works as
+//!   well; only the pin must move to follow newer `rdkafka` releases.
+//!
+//! The feature is off by default, so an engine that does not use Kafka compiles none of it.
+//!
+//! # Sources
+//!
+//! A consumer thread per source polls the topic, decodes messages (off the cycle), and keeps
+//! them in a bounded buffer ([`KafkaSourceOptions::with_max_buffered_rows`]: past it, it
+//! stops polling until a cycle takes them). Each cycle's `on_flush` stages everything
+//! buffered, so one cycle makes a poll's rows visible together.
+//!
+//! - **Formats** ([`KafkaFormat`]): JSON, one object per message, checked against the
+//!   schema (every non-nullable column present, values of the column's type, no other
+//!   fields); Arrow IPC, one stream per message holding batches of the schema. A message that
+//!   does not fit is counted and reported with its partition and offset
+//!   ([`Error::KafkaBadMessage`], in [`KafkaSource::bad_messages`], the engine's
+//!   [`recent_errors`](crate::EngineHandle::recent_errors) and a `tracing` warning), never
+//!   dropped silently; the messages around it are kept.
+//! - **Partition and offset** columns, on request
+//!   ([`with_partition_column`](KafkaSourceOptions::with_partition_column),
+//!   [`with_offset_column`](KafkaSourceOptions::with_offset_column)), after the schema's.
+//! - **Assignment**: a consumer group ([`with_group`](KafkaSourceOptions::with_group)),
+//!   whose members split the partitions, or explicit partitions
+//!   ([`with_partitions`](KafkaSourceOptions::with_partitions)) for a split that never
+//!   rebalances.
+//! - **Start** ([`StartOffset`]): earliest, latest, the group's committed offsets, or an
+//!   offset. In a group, a partition with a committed offset resumes from it; the start says
+//!   where a partition without one begins.
+//! - **Commits**: a source with a group commits a partition's offset only after the cycle
+//!   that made its rows visible has delivered (the commit follows at the next cycle), so a
+//!   consumer restarted from the committed offsets sees every row again that no listener
+//!   saw, and none that one did. Bad messages' offsets are consumed with the rows around them.
+//!
+//! ## Durable sources: exactly where the table ends
+//!
+//! With [`with_durability`](KafkaSourceOptions::with_durability) (an engine with a data
+//! directory), each cycle's rows are logged together with the source's next offset per
+//! partition, in the same checksummed record (the log's *source cursor*, see
+//! [`crate::durable`]). Created again, the table replays its log and the source resumes from
+//! the logged offsets: with explicit partitions by assigning them there, in a group by
+//! skipping every message below them. The table's state and the source's position come from
+//! one record, so after a crash, even a `SIGKILL` between the log and a commit, no message is
+//! applied twice and none is skipped. (Bad messages after the last rows logged are read
+//! again, and reported again.)
+//!
+//! # Sinks
+//!
+//! A sink's thread follows the table with a [`Subscription`](crate::Subscription) and
+//! produces, per cycle, the added rows (for a keyed table the modified rows too, and a
+//! tombstone, a message with the key and no value, for each key removed): JSON one message
+//! per row, Arrow IPC one message per batch (of at most
+//! [`with_max_rows_per_message`](KafkaSinkOptions::with_max_rows_per_message) rows). With key
+//! columns each message's key is a JSON object of them, so a key's updates go to one
+//! partition in order. The table's rows at the start are published first
+//! ([`with_snapshot`](KafkaSinkOptions::with_snapshot)).
+//!
+//! librdkafka batches and retries; delivery reports are counted ([`KafkaSinkStats`]). While
+//! the broker is out, messages wait in the producer's queue (bounded by
+//! [`with_max_queued_messages`](KafkaSinkOptions::with_max_queued_messages)) and, once it is
+//! full, the sink backs off and retries while updates wait in its subscription (bounded too).
+//! If the outage outlasts both, the subscription lags: the updates it dropped are reported as
+//! lost ([`Error::KafkaSinkLoss`]), never silently; a keyed table's sink then republishes the
+//! table's rows and tombstones from the new snapshot, so a compacted topic ends up right. A
+//! message the client gives up on (past the delivery timeout) is counted and reported too.
+//!
+//! # Cost
+//!
+//! A source decodes a poll's JSON messages in one pass of arrow-json's decoder (no
+//! allocation per row; a batch that fails is decoded again message by message to find the
+//! bad ones), and an IPC message with one copy out of the client's buffer. A sink encodes a
+//! batch once and slices it per row. Neither runs on the cycle thread but for `on_flush`
+//! staging the buffered batches (O(batches)).
+
+mod codec;
+mod sink;
+mod source;
+
+use std::time::Duration;
+
+use arrow_schema::SchemaRef;
+
+use crate::durable::Durability;
+use crate::engine::EngineHandle;
+use crate::error::Result;
+use crate::table::{Table, TableKind};
+
+pub use sink::{KafkaSink, KafkaSinkStats};
+pub use source::{KafkaSource, KafkaSourceStats, PartitionStats};
+
+/// How messages' values are encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum KafkaFormat {
+    /// One JSON object per message, one row: field names are column names.
+    #[default]
+    Json,
+    /// One Arrow IPC stream per message: a schema and batches of rows.
+    ArrowIpc,
+}
+
+/// Where a source starts reading a partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum StartOffset {
+    /// The oldest message still in the partition.
+    #[default]
+    Earliest,
+    /// Only messages produced from now on.
+    Latest,
+    /// The group's committed offset; where there is none, the oldest message. Needs a group.
+    Committed,
+    /// This offset in every partition (explicit partitions only).
+    Offset(i64),
+}
+
+/// Options of [`EngineHandle::kafka_source`].
+#[derive(Debug, Clone)]
+pub struct KafkaSourceOptions {
+    pub(crate) brokers: String,
+    pub(crate) topic: String,
+    pub(crate) group: Option<String>,
+    pub(crate) partitions: Option<Vec<i32>>,
+    pub(crate) kind: TableKind,
+    pub(crate) key: Vec<String>,
+    pub(crate) format: KafkaFormat,
+    pub(crate) start: StartOffset,
+    pub(crate) partition_column: Option<String>,
+    pub(crate) offset_column: Option<String>,
+    pub(crate) durability: Durability,
+    pub(crate) max_buffered_rows: usize,
+    pub(crate) max_batch_rows: usize,
+    pub(crate) client: Vec<(String, String)>,
+}
+
+impl KafkaSourceOptions {
+    /// A source of `topic` on `brokers` (`host:port`, comma-separated): a blink table of
+    /// JSON messages, from the earliest offset, every partition, no group.
+    pub fn new(brokers: impl Into<String>, topic: impl Into<String>) -> Self {
+        Self {
+            brokers: brokers.into(),
+            topic: topic.into(),
+            group: None,
+            partitions: None,
+            kind: TableKind::Blink,
+            key: Vec::new(),
+            format: KafkaFormat::Json,
+            start: StartOffset::Earliest,
+            partition_column: None,
+            offset_column: None,
+            durability: Durability::None,
+            max_buffered_rows: 1 << 20,
+            max_batch_rows: 8192,
+            client: Vec::new(),
+        }
+    }
+
+    /// Joins consumer group `group`: its members split the topic's partitions, and the
+    /// source commits offsets to it once their rows are visible. Without explicit
+    /// [`partitions`](Self::with_partitions) the group assigns them.
+    #[must_use]
+    pub fn with_group(mut self, group: impl Into<String>) -> Self {
+        self.group = Some(group.into());
+        self
+    }
+
+    /// Reads exactly these partitions, never rebalanced (a group, if given, only holds the
+    /// committed offsets). Without it and without a group: every partition of the topic.
+    #[must_use]
+    pub fn with_partitions(mut self, partitions: impl IntoIterator<Item = i32>) -> Self {
+        self.partitions = Some(partitions.into_iter().collect());
+        self
+    }
+
+    /// The table's kind (default [`TableKind::Blink`]).
+    #[must_use]
+    pub fn with_kind(mut self, kind: TableKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// A keyed table on these columns (a capacity given with [`with_kind`](Self::with_kind)
+    /// is kept): each message upserts its key.
+    #[must_use]
+    pub fn with_key<S: Into<String>>(mut self, columns: impl IntoIterator<Item = S>) -> Self {
+        self.key = columns.into_iter().map(Into::into).collect();
+        self.kind = self.kind.keyed();
+        self
+    }
+
+    /// The messages' value format (default [`KafkaFormat::Json`]).
+    #[must_use]
+    pub fn with_format(mut self, format: KafkaFormat) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// Where to start (default [`StartOffset::Earliest`]).
+    #[must_use]
+    pub fn with_start(mut self, start: StartOffset) -> Self {
+        self.start = start;
+        self
+    }
+
+    /// Adds an `Int32` column of each row's partition, after the schema's columns.
+    #[must_use]
+    pub fn with_partition_column(mut self, name: impl Into<String>) -> Self {
+        self.partition_column = Some(name.into());
+        self
+    }
+
+    /// Adds an `Int64` column of each row's offset, after the schema's columns (and the
+    /// partition column).
+    #[must_use]
+    pub fn with_offset_column(mut self, name: impl Into<String>) -> Self {
+        self.offset_column = Some(name.into());
+        self
+    }
+
+    /// Logs the table with its offsets ([`Durability::Log`]): see the
+    /// [module docs](self#durable-sources-exactly-where-the-table-ends).
+    #[must_use]
+    pub fn with_durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// The most rows decoded and not yet staged (default 1Mi): past it the consumer stops
+    /// polling until a cycle takes them. At least 1.
+    #[must_use]
+    pub fn with_max_buffered_rows(mut self, rows: usize) -> Self {
+        self.max_buffered_rows = rows.max(1);
+        self
+    }
+
+    /// The most messages decoded into one batch (default 8192). At least 1.
+    #[must_use]
+    pub fn with_max_batch_rows(mut self, rows: usize) -> Self {
+        self.max_batch_rows = rows.max(1);
+        self
+    }
+
+    /// Sets a librdkafka consumer property (`security.protocol`, `fetch.min.bytes`, ...);
+    /// applied after the source's own, so it can override them.
+    #[must_use]
+    pub fn with_client_config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.client.push((key.into(), value.into()));
+        self
+    }
+}
+
+/// Options of [`Table::kafka_sink`].
+#[derive(Debug, Clone)]
+pub struct KafkaSinkOptions {
+    pub(crate) brokers: String,
+    pub(crate) topic: String,
+    pub(crate) format: KafkaFormat,
+    pub(crate) key: Vec<String>,
+    pub(crate) snapshot: bool,
+    pub(crate) max_rows_per_message: usize,
+    pub(crate) max_queued_messages: usize,
+    pub(crate) max_queued_updates: usize,
+    pub(crate) delivery_timeout: Duration,
+    pub(crate) client: Vec<(String, String)>,
+}
+
+impl KafkaSinkOptions {
+    /// A sink to `topic` on `brokers`: JSON, no key (a keyed table's key columns by
+    /// default), the table's current rows first.
+    pub fn new(brokers: impl Into<String>, topic: impl Into<String>) -> Self {
+        Self {
+            brokers: brokers.into(),
+            topic: topic.into(),
+            format: KafkaFormat::Json,
+            key: Vec::new(),
+            snapshot: true,
+            max_rows_per_message: 10_000,
+            max_queued_messages: 100_000,
+            max_queued_updates: 1024,
+            delivery_timeout: Duration::from_secs(300),
+            client: Vec::new(),
+        }
+    }
+
+    /// The messages' value format (default [`KafkaFormat::Json`]).
+    #[must_use]
+    pub fn with_format(mut self, format: KafkaFormat) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// The columns whose values, as a JSON object, are each message's key (default: a keyed
+    /// table's key columns, none for other kinds).
+    #[must_use]
+    pub fn with_key<S: Into<String>>(mut self, columns: impl IntoIterator<Item = S>) -> Self {
+        self.key = columns.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Whether the table's rows when the sink starts are published first (default true).
+    #[must_use]
+    pub fn with_snapshot(mut self, snapshot: bool) -> Self {
+        self.snapshot = snapshot;
+        self
+    }
+
+    /// The most rows in one Arrow IPC message (default 10,000; at least 1).
+    #[must_use]
+    pub fn with_max_rows_per_message(mut self, rows: usize) -> Self {
+        self.max_rows_per_message = rows.max(1);
+        self
+    }
+
+    /// The most messages the producer holds undelivered (default 100,000): librdkafka's
+    /// `queue.buffering.max.messages`.
+    #[must_use]
+    pub fn with_max_queued_messages(mut self, messages: usize) -> Self {
+        self.max_queued_messages = messages.max(1);
+        self
+    }
+
+    /// The most table updates waiting for the producer (default 1024): past it the sink's
+    /// subscription lags and the dropped updates are reported lost.
+    #[must_use]
+    pub fn with_max_queued_updates(mut self, updates: usize) -> Self {
+        self.max_queued_updates = updates.max(1);
+        self
+    }
+
+    /// How long the client retries a message before it is reported lost (default 5 min):
+    /// librdkafka's `message.timeout.ms`.
+    #[must_use]
+    pub fn with_delivery_timeout(mut self, timeout: Duration) -> Self {
+        self.delivery_timeout = timeout;
+        self
+    }
+
+    /// Sets a librdkafka producer property (`compression.type`, `linger.ms`, ...); applied
+    /// after the sink's own, so it can override them.
+    #[must_use]
+    pub fn with_client_config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.client.push((key.into(), value.into()));
+        self
+    }
+}
+
+impl EngineHandle {
+    /// Creates table `name` fed by a Kafka topic: `schema` is the messages' columns (the
+    /// partition and offset columns, if asked for, follow). See the [module docs](crate::kafka).
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`table_publisher`](Self::table_publisher) (a name taken, a bad kind or
+    /// key, replay's), [`Error::InvalidOption`](crate::Error::InvalidOption) for options that
+    /// do not go together (a start offset in a group, a column name taken), and
+    /// [`Error::Kafka`](crate::Error::Kafka) if the client cannot be created or assigned.
+    /// Nothing is left behind on an error.
+    #[allow(clippy::needless_pass_by_value)] // by value, as `table_publisher` takes options
+    pub fn kafka_source(
+        &self,
+        name: &str,
+        schema: SchemaRef,
+        options: KafkaSourceOptions,
+    ) -> Result<KafkaSource> {
+        source::start(self, name, schema, &options)
+    }
+}
+
+impl Table {
+    /// Publishes this table's changes to a Kafka topic until the returned sink is dropped.
+    /// See the [module docs](crate::kafka#sinks).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoColumnNamed`](crate::Error::NoColumnNamed) for a key column the table
+    /// does not have, [`Error::Kafka`](crate::Error::Kafka) if the producer cannot be
+    /// created, and the errors of [`subscribe`](Self::subscribe).
+    #[allow(clippy::needless_pass_by_value)] // by value, as the source's options
+    pub fn kafka_sink(&self, options: KafkaSinkOptions) -> Result<KafkaSink> {
+        sink::start(self, &options)
+    }
+}
