@@ -13,6 +13,19 @@ use arrow_json::reader::Decoder;
 use arrow_json::{LineDelimitedWriter, ReaderBuilder, WriterBuilder};
 use arrow_schema::{ArrowError, Schema, SchemaRef};
 
+/// A client failure as the crate's error.
+pub(crate) fn kafka_error(
+    table: &str,
+    operation: &'static str,
+    e: &dyn std::fmt::Display,
+) -> crate::error::Error {
+    crate::error::Error::Kafka {
+        table: table.to_owned(),
+        operation,
+        message: e.to_string(),
+    }
+}
+
 /// A message a source could not decode: where it is and why.
 #[derive(Debug)]
 pub(crate) struct Bad {

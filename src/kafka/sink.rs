@@ -12,15 +12,13 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::ClientContext;
 
-use super::codec;
-use super::source::kafka_error;
-use super::{KafkaFormat, KafkaSinkOptions};
+use super::codec::{self, kafka_error};
+use super::options::{KafkaFormat, KafkaSinkOptions};
 use crate::error::{Error, Result};
-use crate::subscribe::{Event, RecvTimeoutError, SubscriptionOptions};
+use crate::subscribe::{Event, RecvTimeoutError, SubscriptionOptions, TableUpdate};
 use crate::sync::{AtomicBool, AtomicU64, Mutex, Ordering};
 use crate::table::snapshot::TableSnapshot;
 use crate::table::Table;
-use crate::TableUpdate;
 
 /// How long the sink waits for an update before it serves delivery reports again.
 const WAIT: Duration = Duration::from_millis(50);

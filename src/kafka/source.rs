@@ -18,8 +18,8 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::codec::{self, Bad, BatchBuilder};
-use super::{KafkaFormat, KafkaSourceOptions, StartOffset};
+use super::codec::{self, kafka_error, Bad, BatchBuilder};
+use super::options::{KafkaFormat, KafkaSourceOptions, StartOffset};
 use crate::durable::Durability;
 use crate::engine::EngineHandle;
 use crate::error::{Error, Result};
@@ -309,14 +309,6 @@ fn client_config(name: &str, options: &KafkaSourceOptions) -> ClientConfig {
 fn drop_table(engine: &EngineHandle, table: &Table) {
     if let Err(e) = engine.drop_table(table.name()) {
         tracing::warn!(table = table.name(), error = %e, "tickertable: dropping a failed source's table");
-    }
-}
-
-pub(super) fn kafka_error(table: &str, operation: &'static str, e: &dyn fmt::Display) -> Error {
-    Error::Kafka {
-        table: table.to_owned(),
-        operation,
-        message: e.to_string(),
     }
 }
 
