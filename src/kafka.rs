@@ -132,6 +132,10 @@ use crate::engine::EngineHandle;
 use crate::error::Result;
 use crate::table::Table;
 
+/// The Kafka client crate, in the version this crate links: for admin calls, producers and
+/// consumers of your own next to the engine's (its `ClientConfig`, `AdminClient`, ...).
+pub use rdkafka;
+
 pub use options::{KafkaFormat, KafkaSinkOptions, KafkaSourceOptions, StartOffset};
 pub use sink::{KafkaSink, KafkaSinkStats};
 pub use source::{KafkaSource, KafkaSourceStats, PartitionStats};
