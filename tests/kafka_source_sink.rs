@@ -6,6 +6,17 @@
 //! fails. Engines run in manual mode: a test steps cycles with `run_cycle()` and polls the
 //! broker with a generous deadline (a hang guard, never an assertion on time).
 #![cfg(feature = "kafka")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test's helpers panic on the unexpected, as its #[test] fns do"
+)]
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::cast_precision_loss,
+    reason = "small test counts and offsets"
+)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
@@ -74,9 +85,11 @@ fn log() -> Stdio {
 /// Starts a broker, or says the test skipped (fails under `TICKERTABLE_REQUIRE_KAFKA=1`).
 fn broker(test: &str) -> Option<Broker> {
     let Some(bin) = tansu() else {
-        if std::env::var("TICKERTABLE_REQUIRE_KAFKA").as_deref() == Ok("1") {
-            panic!("{test}: TICKERTABLE_REQUIRE_KAFKA=1 and no tansu broker (cargo install tansu --features dynostore)");
-        }
+        assert!(
+            std::env::var("TICKERTABLE_REQUIRE_KAFKA").as_deref() != Ok("1"),
+            "{test}: TICKERTABLE_REQUIRE_KAFKA=1 and no tansu broker \
+             (cargo install tansu --version '^0.6' --features dynostore)"
+        );
         eprintln!("\n*** SKIPPED {test}: no `tansu` on PATH (cargo install tansu --version '^0.6' --features dynostore) ***\n");
         return None;
     };
@@ -146,7 +159,7 @@ impl Broker {
     }
 
     /// Produces `(partition, key, value)` messages and waits until they are delivered.
-    fn produce(&self, topic: &str, messages: &[(i32, Option<&[u8]>, &[u8])]) {
+    fn produce(&self, topic: &str, messages: &[Msg<'_>]) {
         let producer = self.producer();
         for &(p, key, value) in messages {
             let mut record: BaseRecord<'_, [u8], [u8]> =
@@ -195,6 +208,9 @@ impl Broker {
         out
     }
 }
+
+/// A message to produce: partition, key, value.
+type Msg<'a> = (i32, Option<&'a [u8]>, &'a [u8]);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Read {
@@ -277,7 +293,7 @@ fn smoke() {
     let messages: Vec<Vec<u8>> = (0..30)
         .map(|i| trade_json("AAPL", 100.0 + i as f64, i))
         .collect();
-    let batch: Vec<(i32, Option<&[u8]>, &[u8])> = messages
+    let batch: Vec<Msg<'_>> = messages
         .iter()
         .enumerate()
         .map(|(i, m)| ((i % 3) as i32, None, m.as_slice()))
@@ -382,8 +398,7 @@ fn json_sources_fill_blink_ring_and_keyed_tables() {
     let rows: Vec<Vec<u8>> = (0..20)
         .map(|i| trade_json(["A", "B", "C"][i as usize % 3], i as f64, i))
         .collect();
-    let msgs: Vec<(i32, Option<&[u8]>, &[u8])> =
-        rows.iter().map(|m| (0, None, m.as_slice())).collect();
+    let msgs: Vec<Msg<'_>> = rows.iter().map(|m| (0, None, m.as_slice())).collect();
     broker.produce("trades", &msgs);
 
     let engine = Engine::builder().manual().build().unwrap();
@@ -500,7 +515,7 @@ fn arrow_ipc_messages_become_batches_and_a_bad_one_is_reported() {
 /// `i % partitions`.
 fn produce_seqs(broker: &Broker, topic: &str, partitions: i32, range: std::ops::Range<i64>) {
     let values: Vec<Vec<u8>> = range.clone().map(|i| trade_json("S", 0.5, i)).collect();
-    let msgs: Vec<(i32, Option<&[u8]>, &[u8])> = range
+    let msgs: Vec<Msg<'_>> = range
         .zip(&values)
         .map(|(i, v)| ((i % i64::from(partitions)) as i32, None, v.as_slice()))
         .collect();
@@ -837,10 +852,10 @@ fn a_keyed_tables_sink_sends_upserts_and_tombstones_and_arrow_ipc_batches() {
         std::thread::sleep(Duration::from_millis(10));
     }
     let read = broker.read("book", 1, want as usize);
-    let text = |v: &Option<Vec<u8>>| v.as_ref().map(|v| String::from_utf8(v.clone()).unwrap());
+    let utf8 = |v: &Option<Vec<u8>>| v.as_ref().map(|v| String::from_utf8(v.clone()).unwrap());
     let got: Vec<(Option<String>, Option<String>)> = read
         .iter()
-        .map(|r| (text(&r.key), text(&r.value)))
+        .map(|r| (utf8(&r.key), utf8(&r.value)))
         .collect();
     let k = |s: &str| Some(format!(r#"{{"Sym":"{s}"}}"#));
     assert_eq!(
@@ -894,7 +909,7 @@ fn a_keyed_tables_sink_sends_upserts_and_tombstones_and_arrow_ipc_batches() {
         vec![("A".into(), 1.0), ("B".into(), 2.0), ("C".into(), 3.0)]
     );
     assert_eq!(rows(&read[1]), vec![("B".into(), 2.5)]);
-    assert_eq!((text(&read[2].key), read[2].value.as_ref()), (k("A"), None));
+    assert_eq!((utf8(&read[2].key), read[2].value.as_ref()), (k("A"), None));
     assert_eq!(rows(&read[3]), vec![("C".into(), 3.0)]);
 }
 
