@@ -68,7 +68,7 @@
 //!   schema (every non-nullable column present, values of the column's type, no other
 //!   fields); Arrow IPC, one stream per message holding batches of the schema. A message that
 //!   does not fit is counted and reported with its partition and offset
-//!   ([`Error::KafkaBadMessage`], in [`KafkaSource::bad_messages`], the engine's
+//!   ([`Error::KafkaBadMessage`](crate::Error::KafkaBadMessage), in [`KafkaSource::bad_messages`], the engine's
 //!   [`recent_errors`](crate::EngineHandle::recent_errors) and a `tracing` warning), never
 //!   dropped silently; the messages around it are kept.
 //! - **Partition and offset** columns, on request
@@ -114,7 +114,7 @@
 //! [`with_max_queued_messages`](KafkaSinkOptions::with_max_queued_messages)) and, once it is
 //! full, the sink backs off and retries while updates wait in its subscription (bounded too).
 //! If the outage outlasts both, the subscription lags: the updates it dropped are reported as
-//! lost ([`Error::KafkaSinkLoss`]), never silently; a keyed table's sink then republishes the
+//! lost ([`Error::KafkaSinkLoss`](crate::Error::KafkaSinkLoss)), never silently; a keyed table's sink then republishes the
 //! table's rows and tombstones from the new snapshot, so a compacted topic ends up right. A
 //! message the client gives up on (past the delivery timeout) is counted and reported too.
 //!

@@ -31,7 +31,7 @@ pub enum StartOffset {
     Offset(i64),
 }
 
-/// Options of [`EngineHandle::kafka_source`].
+/// Options of [`EngineHandle::kafka_source`](crate::EngineHandle::kafka_source).
 #[derive(Debug, Clone)]
 pub struct KafkaSourceOptions {
     pub(crate) brokers: String,
@@ -166,7 +166,7 @@ impl KafkaSourceOptions {
     }
 }
 
-/// Options of [`Table::kafka_sink`].
+/// Options of [`Table::kafka_sink`](crate::Table::kafka_sink).
 #[derive(Debug, Clone)]
 pub struct KafkaSinkOptions {
     pub(crate) brokers: String,
