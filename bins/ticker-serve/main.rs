@@ -30,6 +30,7 @@
 //! tables are being built separately, and are wired here once they land.
 
 mod config;
+mod kafka;
 mod metrics;
 
 use std::io::Write as _;
@@ -157,6 +158,7 @@ fn main() -> Result<()> {
     if let Some(config) = &config {
         config.apply(&engine)?;
     }
+    let kafka = kafka::start(cli.config.as_deref(), &engine)?;
     let options = cli
         .security
         .apply(FlightOptions::default().with_table_management(true))?;
@@ -186,6 +188,7 @@ fn main() -> Result<()> {
         period_ms,
         tables = engine.tables().len(),
         config_tables = config.as_ref().map_or(0, config::Config::len),
+        kafka = kafka.len(),
         auth = cli.security.wants_token(),
         tls = cli.security.is_tls(),
         "serving"
@@ -200,6 +203,7 @@ fn main() -> Result<()> {
     if !server.drain(timeout) {
         tracing::warn!(?timeout, "DoPut calls still in progress were cut off");
     }
+    kafka.stop();
     let handle = engine.handle();
     engine.shutdown();
     server.shutdown();
