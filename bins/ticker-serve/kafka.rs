@@ -176,93 +176,103 @@ fn run(path: &Path, text: &str, file: &File, _: &tickertable::EngineHandle) -> R
 }
 
 #[cfg(feature = "kafka")]
+fn format(f: Option<&str>) -> Result<tickertable::kafka::KafkaFormat, String> {
+    use tickertable::kafka::KafkaFormat;
+    match f {
+        None | Some("json") => Ok(KafkaFormat::Json),
+        Some("arrow_ipc") => Ok(KafkaFormat::ArrowIpc),
+        Some(other) => Err(format!(
+            "unknown format {other:?} (expected json or arrow_ipc)"
+        )),
+    }
+}
+
+/// A `[[kafka_source]]`'s schema and options.
+#[cfg(feature = "kafka")]
+fn source_options(
+    s: &SourceDef,
+) -> Result<
+    (
+        arrow_schema::SchemaRef,
+        tickertable::kafka::KafkaSourceOptions,
+    ),
+    String,
+> {
+    use std::sync::Arc;
+
+    use arrow_schema::{Field, Schema};
+    use tickertable::kafka::{KafkaSourceOptions, StartOffset};
+    use tickertable::TableKind;
+
+    let mut fields = Vec::new();
+    for c in &s.columns {
+        let ty = tickertable_tools::types::data_type(&c.data_type)
+            .ok_or_else(|| format!("column {:?}: unknown type {:?}", c.name, c.data_type))?;
+        fields.push(Field::new(&c.name, ty, c.nullable));
+    }
+    let kind = match s.kind.as_deref() {
+        None | Some("blink") => TableKind::Blink,
+        Some("append") => TableKind::Append,
+        Some("ring") => TableKind::Ring {
+            capacity: s.capacity.ok_or("a ring needs a capacity")?,
+        },
+        Some("keyed") => TableKind::Keyed {
+            capacity: s.capacity,
+        },
+        Some(other) => return Err(format!("unknown kind {other:?}")),
+    };
+    let start = match &s.start {
+        None => StartOffset::Earliest,
+        Some(toml::Value::Integer(o)) => StartOffset::Offset(*o),
+        Some(toml::Value::String(v)) => match v.as_str() {
+            "earliest" => StartOffset::Earliest,
+            "latest" => StartOffset::Latest,
+            "committed" => StartOffset::Committed,
+            other => return Err(format!("unknown start {other:?}")),
+        },
+        Some(other) => return Err(format!("start {other:?} is not a name or an offset")),
+    };
+    let mut options = KafkaSourceOptions::new(&s.brokers, &s.topic)
+        .with_kind(kind)
+        .with_start(start)
+        .with_format(format(s.format.as_deref())?);
+    if let Some(g) = &s.group {
+        options = options.with_group(g);
+    }
+    if let Some(p) = &s.partitions {
+        options = options.with_partitions(p.iter().copied());
+    }
+    if let Some(k) = &s.key {
+        options = options.with_key(k.iter().cloned());
+    }
+    if let Some(c) = &s.partition_column {
+        options = options.with_partition_column(c);
+    }
+    if let Some(c) = &s.offset_column {
+        options = options.with_offset_column(c);
+    }
+    Ok((Arc::new(Schema::new(fields)), options))
+}
+
+#[cfg(feature = "kafka")]
 fn run(
     path: &Path,
     text: &str,
     file: &File,
     engine: &tickertable::EngineHandle,
 ) -> Result<Running> {
-    use std::sync::Arc;
+    use tickertable::kafka::KafkaSinkOptions;
 
-    use arrow_schema::{Field, Schema};
-    use tickertable::kafka::{KafkaFormat, KafkaSinkOptions, KafkaSourceOptions, StartOffset};
-    use tickertable::TableKind;
-
-    let format = |f: Option<&str>| match f {
-        None | Some("json") => Ok(KafkaFormat::Json),
-        Some("arrow_ipc") => Ok(KafkaFormat::ArrowIpc),
-        Some(other) => Err(format!(
-            "unknown format {other:?} (expected json or arrow_ipc)"
-        )),
-    };
     let mut running = Running::default();
     for def in &file.kafka_source {
         let s = def.get_ref();
         let refused = |reason: String| {
-            at(
-                path,
-                text,
-                &def.span(),
-                format!("kafka source {:?}: {reason}", s.name),
-            )
+            let reason = format!("kafka source {:?}: {reason}", s.name);
+            at(path, text, &def.span(), reason)
         };
-        let mut fields = Vec::new();
-        for c in &s.columns {
-            let ty = tickertable_tools::types::data_type(&c.data_type).ok_or_else(|| {
-                refused(format!(
-                    "column {:?}: unknown type {:?}",
-                    c.name, c.data_type
-                ))
-            })?;
-            fields.push(Field::new(&c.name, ty, c.nullable));
-        }
-        let kind = match s.kind.as_deref() {
-            None | Some("blink") => TableKind::Blink,
-            Some("append") => TableKind::Append,
-            Some("ring") => TableKind::Ring {
-                capacity: s
-                    .capacity
-                    .ok_or_else(|| refused("a ring needs a capacity".into()))?,
-            },
-            Some("keyed") => TableKind::Keyed {
-                capacity: s.capacity,
-            },
-            Some(other) => return Err(refused(format!("unknown kind {other:?}"))),
-        };
-        let start = match &s.start {
-            None => StartOffset::Earliest,
-            Some(toml::Value::Integer(o)) => StartOffset::Offset(*o),
-            Some(toml::Value::String(v)) => match v.as_str() {
-                "earliest" => StartOffset::Earliest,
-                "latest" => StartOffset::Latest,
-                "committed" => StartOffset::Committed,
-                other => return Err(refused(format!("unknown start {other:?}"))),
-            },
-            Some(other) => {
-                return Err(refused(format!("start {other} is not a name or an offset")))
-            }
-        };
-        let mut options = KafkaSourceOptions::new(&s.brokers, &s.topic)
-            .with_kind(kind)
-            .with_start(start)
-            .with_format(format(s.format.as_deref()).map_err(refused)?);
-        if let Some(g) = &s.group {
-            options = options.with_group(g);
-        }
-        if let Some(p) = &s.partitions {
-            options = options.with_partitions(p.iter().copied());
-        }
-        if let Some(k) = &s.key {
-            options = options.with_key(k.iter().cloned());
-        }
-        if let Some(c) = &s.partition_column {
-            options = options.with_partition_column(c);
-        }
-        if let Some(c) = &s.offset_column {
-            options = options.with_offset_column(c);
-        }
+        let (schema, options) = source_options(s).map_err(refused)?;
         let source = engine
-            .kafka_source(&s.name, Arc::new(Schema::new(fields)), options)
+            .kafka_source(&s.name, schema, options)
             .map_err(|e| refused(e.to_string()))?;
         tracing::info!(table = %s.name, topic = %s.topic, "config: started a kafka source");
         running.sources.push(source);
@@ -270,12 +280,8 @@ fn run(
     for def in &file.kafka_sink {
         let s = def.get_ref();
         let refused = |reason: String| {
-            at(
-                path,
-                text,
-                &def.span(),
-                format!("kafka sink of {:?}: {reason}", s.table),
-            )
+            let reason = format!("kafka sink of {:?}: {reason}", s.table);
+            at(path, text, &def.span(), reason)
         };
         let table = engine
             .table(&s.table)
@@ -326,6 +332,33 @@ mod tests {
             f.kafka_source[0].get_ref().start,
             Some(toml::Value::Integer(42))
         );
+    }
+
+    const SOURCE: &str = "[[table]]\nname = \"t\"\n\n[[kafka_source]]\nname = \"k\"\n\
+        brokers = \"127.0.0.1:1\"\ntopic = \"x\"\nkind = \"ring\"\n\
+        columns = [{ name = \"v\", type = \"int64\" }]\n";
+
+    #[cfg(not(feature = "kafka"))]
+    #[test]
+    fn without_the_feature_an_entry_is_refused_at_its_line() {
+        let engine = tickertable::Engine::builder().manual().build().unwrap();
+        let file = entries(SOURCE);
+        let err = run(Path::new("f.toml"), SOURCE, &file, &engine).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "f.toml:4:1: this ticker-serve was built without Kafka: build it with `--features kafka`"
+        );
+    }
+
+    #[cfg(feature = "kafka")]
+    #[test]
+    fn a_source_entry_is_checked_before_anything_starts() {
+        let file = entries(SOURCE);
+        let err = source_options(file.kafka_source[0].get_ref()).unwrap_err();
+        assert_eq!(err, "a ring needs a capacity");
+        let ok = entries(&SOURCE.replace("\"ring\"", "\"keyed\"\nkey = [\"v\"]"));
+        let (schema, _) = source_options(ok.kafka_source[0].get_ref()).unwrap();
+        assert_eq!(schema.fields().len(), 1);
     }
 
     #[test]
