@@ -511,6 +511,39 @@ fn arrow_ipc_messages_become_batches_and_a_bad_one_is_reported() {
     assert_eq!(offsets, vec![0, 0, 0, 0, 0]);
 }
 
+#[test]
+fn a_source_stages_whole_polls_within_the_staging_limit() {
+    let Some(broker) = broker("a_source_stages_whole_polls_within_the_staging_limit") else {
+        return;
+    };
+    broker.create_topic("limit", 1);
+    produce_seqs(&broker, "limit", 1, 0..50);
+    let engine = Engine::builder()
+        .manual()
+        .staging_limit(10)
+        .build()
+        .unwrap();
+    let options = KafkaSourceOptions::new(&broker.addr, "limit")
+        .with_kind(TableKind::Append)
+        .with_max_batch_rows(4);
+    let source = engine
+        .kafka_source("limit", trade_schema(), options)
+        .unwrap();
+    let mut most = 0;
+    let mut last = 0;
+    cycle_until(&engine, "50 rows", || {
+        let n = source.table().num_rows();
+        most = most.max(n - last);
+        last = n;
+        n == 50
+    });
+    assert!(
+        most <= 10,
+        "a cycle staged {most} rows, more than the limit"
+    );
+    assert_eq!(seqs(source.table()), (0..50).collect::<Vec<_>>());
+}
+
 /// The messages `0..n` spread over `partitions`, JSON, produced as seq `i` to partition
 /// `i % partitions`.
 fn produce_seqs(broker: &Broker, topic: &str, partitions: i32, range: std::ops::Range<i64>) {

@@ -334,14 +334,13 @@ impl Worker {
         for b in u.batches() {
             self.push_keys(b)?;
         }
+        // A key can leave twice (removed, and its slot's key replaced): one tombstone.
+        let mut sent = std::collections::HashSet::new();
         for k in gone {
-            if !k.is_empty() && !self.index.contains_key(&k) {
-                // A key can leave twice (removed, its slot's key replaced): one tombstone.
-                self.index.insert(k.clone(), u64::MAX);
+            if !k.is_empty() && !self.index.contains_key(&k) && sent.insert(k.clone()) {
                 self.tombstone(&k);
             }
         }
-        self.index.retain(|_, p| *p != u64::MAX);
         if let Some(batch) = u.modified_batch() {
             self.rows(batch)?;
         }

@@ -90,10 +90,18 @@ pub struct PartitionStats {
     pub lag: u64,
 }
 
+/// One poll's rows, and the next offsets after it (its bad messages included).
+struct Poll {
+    batches: Vec<RecordBatch>,
+    rows: usize,
+    next: BTreeMap<i32, i64>,
+}
+
 /// What the consumer thread and `on_flush` share. Guarded by `inbox`'s mutex.
 struct Inbox {
-    /// Decoded, not yet staged.
-    batches: Vec<RecordBatch>,
+    /// Decoded, not yet staged: one entry per poll, oldest first.
+    polls: VecDeque<Poll>,
+    /// Their rows.
     rows: usize,
     /// The next offset per partition, of everything decoded (bad messages included).
     next: BTreeMap<i32, i64>,
@@ -163,7 +171,7 @@ pub(super) fn start(
 
     let shared = Arc::new(Shared {
         inbox: Mutex::new(Inbox {
-            batches: Vec::new(),
+            polls: VecDeque::new(),
             rows: 0,
             next: BTreeMap::new(),
             staged: None,
@@ -350,7 +358,7 @@ fn on_flush(shared: &Shared, topic: &str, publisher: &TablePublisher) {
     if let Some(staged) = inbox.staged.take() {
         inbox.set_visible(staged);
     }
-    if inbox.batches.is_empty() {
+    if inbox.polls.is_empty() {
         if inbox.staged.is_none() {
             // Everything decoded is visible: only bad or skipped messages came since.
             let next = inbox.next.clone();
@@ -358,21 +366,48 @@ fn on_flush(shared: &Shared, topic: &str, publisher: &TablePublisher) {
         }
         return;
     }
-    let cursor = codec::encode_cursor(topic, &inbox.next);
-    match publisher.add_with_cursor(&inbox.batches, cursor) {
+    // As many whole polls as staging takes at once; the rest wait for the next cycle.
+    let limit = publisher.table().shared.staging.limit();
+    let (mut n, mut rows) = (0, 0);
+    for p in &inbox.polls {
+        if rows + p.rows > limit {
+            break;
+        }
+        rows += p.rows;
+        n += 1;
+    }
+    if n == 0 {
+        let rows = inbox.polls[0].rows;
+        publisher.publish_failure_message(format!(
+            "kafka source: one poll of {rows} rows is more than the staging limit of {limit} \
+             rows; lower its max_batch_rows or raise Builder::staging_limit"
+        ));
+        inbox.polls.clear();
+        inbox.rows = 0;
+        inbox.stop = true;
+        shared.room.notify_all();
+        return;
+    }
+    let next = inbox.polls[n - 1].next.clone();
+    let batches: Vec<RecordBatch> = inbox
+        .polls
+        .iter()
+        .take(n)
+        .flat_map(|p| p.batches.iter().cloned())
+        .collect();
+    match publisher.add_with_cursor(&batches, codec::encode_cursor(topic, &next)) {
         Ok(true) => {
-            let rows = inbox.rows as u64;
-            inbox.stats.staged_rows += rows;
-            inbox.batches.clear();
-            inbox.rows = 0;
-            inbox.staged = Some(inbox.next.clone());
+            inbox.stats.staged_rows += rows as u64;
+            inbox.polls.drain(..n);
+            inbox.rows -= rows;
+            inbox.staged = Some(next);
             shared.room.notify_all();
         }
         Ok(false) => {} // staging is full: the next cycle takes them
         Err(e) => {
             // The table closed or failed: nothing more to stage.
             tracing::debug!(error = %e, "tickertable: kafka source stopped staging");
-            inbox.batches.clear();
+            inbox.polls.clear();
             inbox.rows = 0;
             inbox.stop = true;
             shared.room.notify_all();
@@ -465,7 +500,7 @@ impl Consumer_ {
         let mut rows = 0usize;
         let mut wait = POLL;
         let max = self.plan.builder.max_rows();
-        while messages < max as u64 {
+        while messages < max as u64 && rows < max {
             let Some(polled) = self.consumer.poll(wait) else {
                 break;
             };
@@ -549,7 +584,16 @@ impl Consumer_ {
             inbox.bad.push_back(e);
         }
         inbox.rows += rows;
-        inbox.batches.append(&mut self.ipc);
+        if rows > 0 {
+            inbox.polls.push_back(Poll {
+                batches: std::mem::take(&mut self.ipc),
+                rows,
+                next: self.next.clone(),
+            });
+        } else if let Some(last) = inbox.polls.back_mut() {
+            // Bad or skipped messages only: they are consumed with the rows before them.
+            last.next.clone_from(&self.next);
+        }
         inbox.next.clone_from(&self.next);
     }
 
