@@ -743,7 +743,16 @@ fn a_durable_source_killed_with_sigkill_resumes_with_no_gap_and_no_duplicate() {
         .kafka_source("durable", trade_schema(), durable_options(&broker.addr))
         .unwrap();
     let replayed = source.table().num_rows();
+    let mut polls = 0;
     cycle_until(&engine, "every message", || {
+        polls += 1;
+        if polls % 1000 == 0 {
+            eprintln!(
+                "STATS {replayed} replayed, {} rows: {:?}",
+                source.table().num_rows(),
+                source.stats()
+            );
+        }
         source.table().num_rows() >= total as usize
     });
     for _ in 0..20 {
@@ -776,6 +785,106 @@ fn a_durable_source_killed_with_sigkill_resumes_with_no_gap_and_no_duplicate() {
     }
     drop(source);
     drop(engine);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn durable_ring_and_blink_sources_resume_from_their_logs_past_checkpoints() {
+    let test = "durable_ring_and_blink_sources_resume_from_their_logs_past_checkpoints";
+    let Some(broker) = broker(test) else {
+        return;
+    };
+    broker.create_topic("resume", 1);
+    produce_seqs(&broker, "resume", 1, 0..400);
+    let dir = std::env::temp_dir().join(format!("tickertable-kafka-resume-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let engine = || {
+        Engine::builder()
+            .manual()
+            .data_dir(&dir)
+            .log_segment_bytes(4096) // rotate and checkpoint often
+            .build()
+            .unwrap()
+    };
+    let options = |kind| {
+        KafkaSourceOptions::new(&broker.addr, "resume")
+            .with_partitions([0])
+            .with_kind(kind)
+            .with_durability(Durability::Log)
+            .with_max_batch_rows(8)
+    };
+    {
+        let e = engine();
+        let ring = e
+            .kafka_source(
+                "ring",
+                trade_schema(),
+                options(TableKind::Ring { capacity: 5 }),
+            )
+            .unwrap();
+        let blink = e
+            .kafka_source("blink", trade_schema(), options(TableKind::Blink))
+            .unwrap();
+        cycle_until(&e, "400 rows each", || {
+            ring.stats().staged_rows == 400 && blink.stats().staged_rows == 400
+        });
+        e.run_cycle();
+        assert_eq!(seqs(ring.table()), vec![395, 396, 397, 398, 399]);
+        cycle_until(&e, "a checkpoint of the ring", || {
+            e.stats().log.checkpoints > 0
+        });
+    }
+    produce_seqs(&broker, "resume", 1, 400..450);
+    let e = engine();
+    let ring = e
+        .kafka_source(
+            "ring",
+            trade_schema(),
+            options(TableKind::Ring { capacity: 5 }),
+        )
+        .unwrap();
+    let blink = e
+        .kafka_source("blink", trade_schema(), options(TableKind::Blink))
+        .unwrap();
+    assert_eq!(
+        seqs(ring.table()),
+        vec![395, 396, 397, 398, 399],
+        "replayed"
+    );
+    let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let _l = blink
+        .table()
+        .listen(move |u: &tickertable::TableUpdate| {
+            for b in u.batches() {
+                s.lock()
+                    .extend_from_slice(b.column(2).as_primitive::<Int64Type>().values());
+            }
+        })
+        .unwrap();
+    eprintln!(
+        "CURSOR ring {:?} blink {:?}",
+        e.replay_report("ring").unwrap().source_cursor,
+        e.replay_report("blink").unwrap().source_cursor
+    );
+    let mut n = 0;
+    cycle_until(&e, "the 50 new rows", || {
+        n += 1;
+        if n % 500 == 0 {
+            eprintln!("STATS ring {:?} blink {:?}", ring.stats(), blink.stats());
+        }
+        ring.stats().staged_rows == 50 && blink.stats().staged_rows == 50
+    });
+    e.run_cycle();
+    assert_eq!(seqs(ring.table()), vec![445, 446, 447, 448, 449]);
+    assert_eq!(
+        *seen.lock(),
+        (400..450).collect::<Vec<_>>(),
+        "the blink resumed at 400"
+    );
+    // Only the new messages were read: the sources started at their logged offsets.
+    assert_eq!((ring.stats().messages, blink.stats().messages), (50, 50));
+    drop((ring, blink, e));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -400,6 +400,31 @@ impl RowsRecord {
         Ok((c.u64()?, c.u64()?))
     }
 
+    /// What replay keeps of a rows record it does not decode (a ring's or a blink's): its
+    /// positions, no stream, and its source cursor, as a payload the `decode_*` functions
+    /// read. O(streams); copies only the cursor.
+    pub(crate) fn head(payload: &[u8]) -> Buffer {
+        let word = |at: usize| {
+            payload
+                .get(at..at + 8)
+                .map(|b| u64::from_le_bytes(b.try_into().expect("invariant: 8 bytes")))
+        };
+        let mut head = payload[..payload.len().min(16)].to_vec();
+        head.resize(24, 0); // no streams
+        let mut at = 24;
+        let streams = word(16).unwrap_or(0);
+        for _ in 0..streams {
+            let Some(len) = word(at).and_then(|l| usize::try_from(l).ok()) else {
+                return Buffer::from_vec(head);
+            };
+            at = at.saturating_add(8).saturating_add(len);
+        }
+        if let Some(tail) = payload.get(at..) {
+            head.extend_from_slice(tail);
+        }
+        Buffer::from_vec(head)
+    }
+
     /// The source cursor only, skipping the streams without decoding them.
     pub(crate) fn decode_cursor(payload: &Buffer) -> Result<Option<Buffer>, String> {
         let mut c = Cursor::new(payload.clone());
@@ -528,6 +553,13 @@ mod tests {
         assert_eq!(new.len() % 8, 0);
         let c = RowsRecord::decode_cursor(&new).unwrap().unwrap();
         assert_eq!(c.as_slice(), b"offsets:12345");
+        // What replay keeps of a record it does not decode: positions and cursor.
+        let head = RowsRecord::head(new.as_slice());
+        assert_eq!(RowsRecord::decode_positions(&head).unwrap(), (0, 2));
+        let c = RowsRecord::decode_cursor(&head).unwrap().unwrap();
+        assert_eq!(c.as_slice(), b"offsets:12345");
+        let head = RowsRecord::head(old.as_slice());
+        assert!(RowsRecord::decode_cursor(&head).unwrap().is_none());
         let back = RowsRecord::decode(new).unwrap();
         assert_eq!(back.cursor.unwrap().as_slice(), b"offsets:12345");
         assert_eq!(back.batches, vec![batch(2)]);
