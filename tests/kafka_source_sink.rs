@@ -862,11 +862,6 @@ fn durable_ring_and_blink_sources_resume_from_their_logs_past_checkpoints() {
             }
         })
         .unwrap();
-    eprintln!(
-        "CURSOR ring {:?} blink {:?}",
-        e.replay_report("ring").unwrap().source_cursor,
-        e.replay_report("blink").unwrap().source_cursor
-    );
     let mut n = 0;
     cycle_until(&e, "the 50 new rows", || {
         n += 1;
