@@ -681,7 +681,11 @@ fn durable_options(brokers: &str) -> KafkaSourceOptions {
     KafkaSourceOptions::new(brokers, "durable")
         .with_group("durable-group")
         .with_partitions([0, 1])
-        .with_start(StartOffset::Committed)
+        // The log's offsets decide where each partition resumes; a partition never logged
+        // starts at the beginning. (`Committed` with explicit partitions assigns librdkafka's
+        // stored offsets, and against tansu 0.6 one of two partitions assigned that way was
+        // seen never to be fetched.)
+        .with_start(StartOffset::Earliest)
         .with_kind(TableKind::Append)
         .with_partition_column("Partition")
         .with_offset_column("Offset")
@@ -743,6 +747,7 @@ fn a_durable_source_killed_with_sigkill_resumes_with_no_gap_and_no_duplicate() {
         .kafka_source("durable", trade_schema(), durable_options(&broker.addr))
         .unwrap();
     let replayed = source.table().num_rows();
+    eprintln!("REPLAY {:?}", engine.replay_report("durable"));
     let mut polls = 0;
     cycle_until(&engine, "every message", || {
         polls += 1;

@@ -26,6 +26,9 @@ pub enum StartOffset {
     /// Only messages produced from now on.
     Latest,
     /// The group's committed offset; where there is none, the oldest message. Needs a group.
+    /// With explicit partitions this assigns librdkafka's stored offsets; against the tansu
+    /// 0.6 broker one of two partitions assigned that way was seen never to be fetched (a
+    /// durable source does not need it: its log's offsets decide where it resumes).
     Committed,
     /// This offset in every partition (explicit partitions only).
     Offset(i64),
