@@ -31,7 +31,7 @@ LAYERS = [
                      "derive/groups", "derive/last_by"]),
     ("graph", ["graph"]),
     ("handles", ["table", "subscribe/subscription", "publish", "engine", "derive"]),
-    ("on the public API", ["publish/mtw", "flight"]),
+    ("on the public API", ["publish/mtw", "flight", "kafka"]),
     ("root", ["lib", "test_util"]),
 ]
 

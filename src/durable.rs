@@ -59,6 +59,11 @@
 //!   keyed table its staged input in the shapes it was staged in (upserts, partial upserts,
 //!   deletes, mixed), so replay through the same apply gives the same slots. Its batches are
 //!   Arrow IPC streams, one per run of batches with the same schema;
+//! - a rows record (and a segment header, carrying the last one's) may end with the table's
+//!   **source cursor**: opaque bytes a feed staged with the rows, such as a Kafka source's
+//!   next offset per partition, so the rows and the feed's position are in one checksummed
+//!   frame and replay gives the last one back ([`ReplayReport::source_cursor`]; the
+//!   format is in `durable/format.rs`). Logs without cursors read as before;
 //! - a **close** record says the table's writer closed it (cleanly or with a failure); replay
 //!   reports it ([`ReplayReport::closed_at`]) and the table created again is open.
 //!
@@ -268,6 +273,10 @@ pub struct ReplayReport {
     pub closed_at: Option<Step>,
     /// The failure it closed with, if it failed.
     pub failure: Option<String>,
+    /// The last source cursor logged: what the table's feed staged with its rows (a Kafka
+    /// source's next offset per partition), so the feed resumes exactly where the table's
+    /// state ends. `None` for a table no feed staged a cursor into.
+    pub source_cursor: Option<Vec<u8>>,
 }
 
 impl ReplayReport {
@@ -286,6 +295,7 @@ impl ReplayReport {
             last_step: Step(0),
             closed_at: None,
             failure: None,
+            source_cursor: None,
         }
     }
 

@@ -381,6 +381,12 @@ pub struct EngineHandle {
 }
 
 impl EngineHandle {
+    /// The engine's core, for the integrations built on the handles (`kafka`).
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    pub(crate) fn core(&self) -> &Arc<Core> {
+        &self.core
+    }
+
     fn table_handle(&self, shared: Arc<crate::table::shared::TableShared>) -> Table {
         Table::new(shared, &self.core)
     }
@@ -442,6 +448,11 @@ impl EngineHandle {
             opened.shape.clone(),
             segment,
             opened.end,
+            opened
+                .report
+                .source_cursor
+                .clone()
+                .map(arrow_buffer::Buffer::from_vec),
         );
         let state = opened.state.take().expect("invariant: taken once");
         graph.install_replayed(&self.core, table.id(), state, opened.last_step, log);

@@ -329,6 +329,46 @@ pub enum Error {
         /// The lock file.
         lock_file: String,
     },
+    /// A Kafka message a source could not turn into rows of its table (not an object of the
+    /// schema's columns, not an Arrow IPC batch of its schema). The source counts and
+    /// reports it and goes on with the next message; its offset is consumed.
+    #[error("table {table:?}: kafka message {topic}/{partition}@{offset} does not fit: {reason}")]
+    KafkaBadMessage {
+        /// The source's table.
+        table: String,
+        /// The topic.
+        topic: String,
+        /// The message's partition.
+        partition: i32,
+        /// The message's offset.
+        offset: i64,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The Kafka client failed: creating a consumer or producer, subscribing, committing,
+    /// a broker that cannot be reached.
+    #[error("table {table:?}: kafka {operation} failed: {message}")]
+    Kafka {
+        /// The source's or sink's table.
+        table: String,
+        /// What was being done: `consumer`, `assign`, `commit`, `produce`, ...
+        operation: &'static str,
+        /// The client's message.
+        message: String,
+    },
+    /// A Kafka sink lost messages: its bounded buffer overflowed while the broker could not
+    /// take them, or the client gave up delivering them. Counted in the sink's stats.
+    #[error("table {table:?}: kafka sink to {topic} lost {messages} messages: {reason}")]
+    KafkaSinkLoss {
+        /// The sink's table.
+        table: String,
+        /// The topic.
+        topic: String,
+        /// How many messages (or, after a lag, rows) were lost.
+        messages: u64,
+        /// Why.
+        reason: String,
+    },
     /// An Arrow operation failed.
     #[error(transparent)]
     Arrow(#[from] ArrowError),
@@ -347,7 +387,7 @@ pub enum Error {
 ///
 /// | code | errors | transient |
 /// |---|---|---|
-/// | `schema` | the data does not fit the table: [`Error::SchemaMismatch`], [`Error::ColumnCount`], [`Error::ColumnName`], [`Error::NullInNonNullable`], [`Error::ValueOutOfRange`], [`Error::NoSuchColumn`], [`Error::NoColumnNamed`], [`Error::MissingKeyColumn`], [`Error::UnsetColumn`], [`Error::UnsupportedType`] | no |
+/// | `schema` | the data does not fit the table: [`Error::SchemaMismatch`], [`Error::ColumnCount`], [`Error::ColumnName`], [`Error::NullInNonNullable`], [`Error::ValueOutOfRange`], [`Error::NoSuchColumn`], [`Error::NoColumnNamed`], [`Error::MissingKeyColumn`], [`Error::UnsetColumn`], [`Error::UnsupportedType`], [`Error::KafkaBadMessage`] | no |
 /// | `invalid_op` | an operation the table's kind does not have: [`Error::InvalidOp`] | no |
 /// | `staging_full` | [`Error::StagingFull`] | yes |
 /// | `batch_too_large` | [`Error::BatchTooLarge`] | no |
@@ -360,8 +400,8 @@ pub enum Error {
 /// | `writer_closed` | [`Error::MultithreadedWriterClosed`] | no |
 /// | `invalid_option` | [`Error::InvalidOption`], [`Error::Transaction`] | no |
 /// | `callback_panicked` | [`Error::CallbackPanicked`], [`Error::ListenerPanicked`] | no |
-/// | `unavailable` | a server that cannot be reached or timed out ([`Error::Remote`]) | yes |
-/// | `resource_exhausted` | a server out of room other than staging (too many streams, a call too large) | yes |
+/// | `unavailable` | a server that cannot be reached or timed out ([`Error::Remote`]), a Kafka client failure ([`Error::Kafka`]) | yes |
+/// | `resource_exhausted` | a server out of room other than staging (too many streams, a call too large), a Kafka sink's full buffer ([`Error::KafkaSinkLoss`]) | yes |
 /// | `unauthenticated` | missing or wrong credentials | no |
 /// | `protocol` | [`Error::Protocol`] | no |
 /// | `io` | [`Error::Io`] | no |
@@ -531,6 +571,7 @@ impl Error {
             | Error::MissingKeyColumn { .. }
             | Error::UnsetColumn { .. }
             | Error::UnsupportedType { .. }
+            | Error::KafkaBadMessage { .. }
             | Error::SchemaChanged { .. }
             | Error::KindChanged { .. } => ErrorCode::Schema,
             Error::InvalidOp { .. } => ErrorCode::InvalidOp,
@@ -555,6 +596,8 @@ impl Error {
             | Error::LogCorrupt { .. }
             | Error::LogWrite { .. }
             | Error::DataDirLocked { .. } => ErrorCode::Io,
+            Error::Kafka { .. } => ErrorCode::Unavailable,
+            Error::KafkaSinkLoss { .. } => ErrorCode::ResourceExhausted,
             Error::Arrow(_) => ErrorCode::Arrow,
             Error::Expr(_) => ErrorCode::Expr,
         }

@@ -503,7 +503,9 @@ impl Graph {
             let node = self.node_mut(t);
             let shared = node.shared.clone();
             discarded.clear();
-            let _ = shared.staging.drain(&shared.lifecycle, &mut discarded);
+            let _ = shared
+                .staging
+                .drain(&shared.lifecycle, &mut discarded, &mut None);
             node.state = TableState::new(shared.retention, &shared.schema, &shared.key);
             node.children.clear();
             after.dropped_logs.extend(node.log.take());

@@ -88,6 +88,8 @@ pub mod expr;
 #[cfg(feature = "flight")]
 pub mod flight;
 pub mod graph;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod mirror;
 pub mod publish;
 pub mod schema;

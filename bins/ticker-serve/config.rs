@@ -144,6 +144,11 @@ struct File {
     table: Vec<Spanned<TableDef>>,
     #[serde(default)]
     derived: Vec<Spanned<DerivedDef>>,
+    /// `[[kafka_source]]` and `[[kafka_sink]]`: checked and started by `kafka.rs`.
+    #[serde(default, rename = "kafka_source")]
+    _kafka_source: Vec<toml::Value>,
+    #[serde(default, rename = "kafka_sink")]
+    _kafka_sink: Vec<toml::Value>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -41,6 +41,7 @@
 //! their time, and the replay at start, per table and in total.
 
 mod config;
+mod kafka;
 mod metrics;
 
 use std::io::Write as _;
@@ -262,6 +263,7 @@ fn main() -> Result<()> {
     }
     restore_logged(&engine)?;
     log_replays(&engine);
+    let kafka = kafka::start(cli.config.as_deref(), &engine)?;
     let options = cli
         .security
         .apply(FlightOptions::default().with_table_management(true))?;
@@ -291,6 +293,7 @@ fn main() -> Result<()> {
         period_ms,
         tables = engine.tables().len(),
         config_tables = config.as_ref().map_or(0, config::Config::len),
+        kafka = kafka.len(),
         auth = cli.security.wants_token(),
         tls = cli.security.is_tls(),
         data_dir = cli.data_dir.as_ref().map(|d| d.display().to_string()),
@@ -307,6 +310,7 @@ fn main() -> Result<()> {
     if !server.drain(timeout) {
         tracing::warn!(?timeout, "DoPut calls still in progress were cut off");
     }
+    kafka.stop();
     let handle = engine.handle();
     // The last cycle applies and logs every staged row, then the engine's shutdown flushes
     // and fsyncs every durable table's log and joins the log writer before it returns.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use arrow_buffer::{Buffer, MutableBuffer};
 
-use crate::durable::format::{Encoded, Frame, Kind, HEADER_LEN};
+use crate::durable::format::{Encoded, Frame, Kind, RowsRecord, HEADER_LEN};
 
 /// The extension of log segments.
 pub(crate) const SEGMENT_EXT: &str = "ttlog";
@@ -206,7 +206,7 @@ impl SegmentReader {
         } else {
             scratch.resize(len, 0);
             self.file.read_exact(scratch)?;
-            let head = Buffer::from(&scratch[..len.min(24)]);
+            let head = RowsRecord::head(scratch);
             (frame.check(&header, scratch), head)
         };
         if !ok {

@@ -15,6 +15,16 @@
 //!
 //! Payloads are little-endian `u64` fields and Arrow IPC streams, each stream prefixed by its
 //! length (see [`RowsRecord`], [`SegmentHeader`], [`CloseRecord`]).
+//!
+//! # Source cursors
+//!
+//! A rows record and a segment header may end with one more length-prefixed piece: the
+//! table's **source cursor**, opaque bytes that the table's feed (a Kafka source's next offset
+//! per partition) staged with the rows, so that the rows and the position in the feed they
+//! came from are logged in one checksummed frame, never one without the other. A segment
+//! header carries the cursor of the last rows record before it, so a checkpoint that deletes
+//! older segments keeps it. Logs written before cursors existed end where the piece would
+//! start and read as having none; replay takes the last cursor it reads.
 
 use std::sync::Arc;
 
@@ -169,6 +179,16 @@ fn push_stream(parts: &mut Vec<Buffer>, stream: Vec<Buffer>) {
     }
 }
 
+/// Appends a source cursor as the payload's last piece: a flag word (1), the cursor's
+/// length, then its bytes length-prefixed and padded. Nothing without one, so the payload
+/// reads as before.
+fn push_cursor(parts: &mut Vec<Buffer>, cursor: Option<&Buffer>) {
+    if let Some(c) = cursor {
+        parts.push(words(&[1, c.len() as u64]));
+        push_stream(parts, vec![c.clone()]);
+    }
+}
+
 /// Decodes one Arrow IPC stream into `out`; returns its schema.
 pub(crate) fn decode_stream(
     mut buf: Buffer,
@@ -204,6 +224,25 @@ impl Cursor {
         let v = u64_at(self.buf.as_slice(), self.at);
         self.at += 8;
         Ok(v)
+    }
+
+    /// The source cursor ending a payload: `None` at the payload's end (logs written before
+    /// cursors), else as `push_cursor` wrote it.
+    pub(crate) fn cursor(&mut self) -> Result<Option<Buffer>, String> {
+        if self.at >= self.buf.len() {
+            return Ok(None);
+        }
+        match self.u64()? {
+            1 => {
+                let len = self.u64()?;
+                let bytes = self.bytes()?;
+                match usize::try_from(len) {
+                    Ok(len) if len <= bytes.len() => Ok(Some(bytes.slice_with_length(0, len))),
+                    _ => Err(format!("a cursor of {len} bytes in {} bytes", bytes.len())),
+                }
+            }
+            flag => Err(format!("unknown trailing piece {flag}")),
+        }
     }
 
     /// The next length-prefixed piece, zero-copy.
@@ -274,6 +313,8 @@ pub(crate) struct SegmentHeader {
     /// The table's end position when the segment began.
     pub(crate) first_position: u64,
     pub(crate) schema: SchemaRef,
+    /// The source cursor of the last rows record before this segment.
+    pub(crate) cursor: Option<Buffer>,
 }
 
 impl SegmentHeader {
@@ -284,6 +325,7 @@ impl SegmentHeader {
         fields.extend(&self.shape.key);
         let mut parts = vec![words(&fields)];
         push_stream(&mut parts, encode_stream(&self.schema, &[])?);
+        push_cursor(&mut parts, self.cursor.as_ref());
         Ok(Encoded::new(Kind::Segment, step, parts))
     }
 
@@ -303,10 +345,12 @@ impl SegmentHeader {
         let key = (0..nkeys).map(|_| c.u64()).collect::<Result<Vec<_>, _>>()?;
         let shape = Shape::from_codes(kind, cap, key)?;
         let schema = decode_stream(c.bytes()?, &mut Vec::new()).map_err(|e| e.to_string())?;
+        let cursor = c.cursor()?;
         Ok(Self {
             shape,
             first_position,
             schema,
+            cursor,
         })
     }
 }
@@ -319,6 +363,8 @@ pub(crate) struct RowsRecord {
     pub(crate) first: u64,
     pub(crate) rows: u64,
     pub(crate) batches: Vec<RecordBatch>,
+    /// The source cursor staged with these rows, if any.
+    pub(crate) cursor: Option<Buffer>,
 }
 
 impl RowsRecord {
@@ -344,6 +390,7 @@ impl RowsRecord {
         for run in runs {
             push_stream(&mut parts, encode_stream(run[0].schema_ref(), run)?);
         }
+        push_cursor(&mut parts, self.cursor.as_ref());
         Ok(Encoded::new(Kind::Rows, step, parts))
     }
 
@@ -353,6 +400,41 @@ impl RowsRecord {
         Ok((c.u64()?, c.u64()?))
     }
 
+    /// What replay keeps of a rows record it does not decode (a ring's or a blink's): its
+    /// positions, no stream, and its source cursor, as a payload the `decode_*` functions
+    /// read. O(streams); copies only the cursor.
+    pub(crate) fn head(payload: &[u8]) -> Buffer {
+        let word = |at: usize| {
+            payload
+                .get(at..at + 8)
+                .map(|b| u64::from_le_bytes(b.try_into().expect("invariant: 8 bytes")))
+        };
+        let mut head = payload[..payload.len().min(16)].to_vec();
+        head.resize(24, 0); // no streams
+        let mut at = 24;
+        let streams = word(16).unwrap_or(0);
+        for _ in 0..streams {
+            let Some(len) = word(at).and_then(|l| usize::try_from(l).ok()) else {
+                return Buffer::from_vec(head);
+            };
+            at = at.saturating_add(8).saturating_add(len);
+        }
+        if let Some(tail) = payload.get(at..) {
+            head.extend_from_slice(tail);
+        }
+        Buffer::from_vec(head)
+    }
+
+    /// The source cursor only, skipping the streams without decoding them.
+    pub(crate) fn decode_cursor(payload: &Buffer) -> Result<Option<Buffer>, String> {
+        let mut c = Cursor::new(payload.clone());
+        let (_, _, streams) = (c.u64()?, c.u64()?, c.u64()?);
+        for _ in 0..streams {
+            c.bytes()?;
+        }
+        c.cursor()
+    }
+
     pub(crate) fn decode(payload: Buffer) -> Result<Self, String> {
         let mut c = Cursor::new(payload);
         let (first, rows, streams) = (c.u64()?, c.u64()?, c.u64()?);
@@ -360,6 +442,7 @@ impl RowsRecord {
         for _ in 0..streams {
             decode_stream(c.bytes()?, &mut batches).map_err(|e| e.to_string())?;
         }
+        let cursor = c.cursor()?;
         let n: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
         if n != rows {
             return Err(format!("the record says {rows} rows and holds {n}"));
@@ -368,6 +451,7 @@ impl RowsRecord {
             first,
             rows,
             batches,
+            cursor,
         })
     }
 }
@@ -437,6 +521,7 @@ mod tests {
             first: 7,
             rows: 5,
             batches: vec![batch(2), batch(3)],
+            cursor: None,
         };
         let encoded = record.encode(Step(9)).unwrap();
         let (header, payload) = flat(&encoded);
@@ -451,6 +536,33 @@ mod tests {
         assert_eq!((back.first, back.rows), (7, 5));
         assert_eq!(back.batches.len(), 2);
         assert_eq!(back.batches[1], batch(3));
+    }
+
+    #[test]
+    fn a_rows_record_carries_its_source_cursor_and_old_records_have_none() {
+        let mut record = RowsRecord {
+            first: 0,
+            rows: 2,
+            batches: vec![batch(2)],
+            cursor: None,
+        };
+        let (_, old) = flat(&record.encode(Step(1)).unwrap());
+        assert!(RowsRecord::decode_cursor(&old).unwrap().is_none());
+        record.cursor = Some(Buffer::from_vec(b"offsets:12345".to_vec()));
+        let (_, new) = flat(&record.encode(Step(2)).unwrap());
+        assert_eq!(new.len() % 8, 0);
+        let c = RowsRecord::decode_cursor(&new).unwrap().unwrap();
+        assert_eq!(c.as_slice(), b"offsets:12345");
+        // What replay keeps of a record it does not decode: positions and cursor.
+        let head = RowsRecord::head(new.as_slice());
+        assert_eq!(RowsRecord::decode_positions(&head).unwrap(), (0, 2));
+        let c = RowsRecord::decode_cursor(&head).unwrap().unwrap();
+        assert_eq!(c.as_slice(), b"offsets:12345");
+        let head = RowsRecord::head(old.as_slice());
+        assert!(RowsRecord::decode_cursor(&head).unwrap().is_none());
+        let back = RowsRecord::decode(new).unwrap();
+        assert_eq!(back.cursor.unwrap().as_slice(), b"offsets:12345");
+        assert_eq!(back.batches, vec![batch(2)]);
     }
 
     #[test]
@@ -481,9 +593,11 @@ mod tests {
             },
             first_position: 0,
             schema: schema.clone(),
+            cursor: Some(Buffer::from_vec(b"abc".to_vec())),
         };
         let (_, p) = flat(&h.encode(Step(3)).unwrap());
         let back = SegmentHeader::decode(p).unwrap();
+        assert_eq!(back.cursor.unwrap().as_slice(), b"abc");
         assert_eq!(back.shape, h.shape);
         assert_eq!(back.schema.fields(), schema.fields());
         assert_eq!(back.shape.describe(&schema), "keyed(4) on [s]");

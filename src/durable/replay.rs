@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arrow_array::RecordBatch;
+use arrow_buffer::Buffer;
 use arrow_schema::{Schema, SchemaRef};
 
 use crate::durable::checkpoint::{self, Checkpoint, Unreadable};
@@ -153,6 +154,9 @@ impl Scan<'_> {
             Kind::Segment => {
                 let h = SegmentHeader::decode(rec.payload).map_err(Ok)?;
                 check_schema(self.name, &h.schema, self.schema).map_err(Err)?;
+                if let Some(c) = h.cursor {
+                    self.report.source_cursor = Some(c.as_slice().to_vec());
+                }
                 if &h.shape != self.shape {
                     return Err(Err(Error::KindChanged {
                         table: self.name.to_owned(),
@@ -167,6 +171,9 @@ impl Scan<'_> {
                 self.report.failure = c.failure;
             }
             Kind::Rows => {
+                if let Some(c) = RowsRecord::decode_cursor(&rec.payload).map_err(Ok)? {
+                    self.report.source_cursor = Some(c.as_slice().to_vec());
+                }
                 if f.step <= self.after {
                     return Ok(());
                 }
@@ -404,6 +411,7 @@ impl Durable {
             shape: shape.clone(),
             first_position: end,
             schema: schema.clone(),
+            cursor: scan.report.source_cursor.clone().map(Buffer::from_vec),
         }
         .encode(last_step)?;
         let mut segment = SegmentWriter::create(&dir, next_index, &header)?;

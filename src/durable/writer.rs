@@ -16,6 +16,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use arrow_array::RecordBatch;
+use arrow_buffer::Buffer;
 use arrow_schema::SchemaRef;
 
 use crate::durable::checkpoint;
@@ -93,8 +94,8 @@ struct Record {
 }
 
 enum Msg {
-    /// A table opened by replay, with its new segment.
-    Open(Arc<TableLog>, SegmentWriter, u64),
+    /// A table opened by replay, with its new segment, end position and source cursor.
+    Open(Arc<TableLog>, SegmentWriter, u64, Option<Buffer>),
     /// A dropped table: finish what was handed over for it, close its files, wait for its
     /// checkpoint, then acknowledge (its directory is deleted by [`Durable::forget`]).
     Forget(TableId, Arc<Ack>),
@@ -251,7 +252,8 @@ impl Durable {
     }
 
     /// Makes a [`TableLog`] for a table opened by replay and hands its new segment to the
-    /// writer; `end` is the table's end position.
+    /// writer; `end` is the table's end position, `cursor` its replayed source cursor.
+    #[allow(clippy::too_many_arguments)] // one call site, each argument a different thing
     pub(crate) fn register(
         &self,
         table: TableId,
@@ -260,6 +262,7 @@ impl Durable {
         shape: Shape,
         segment: SegmentWriter,
         end: u64,
+        cursor: Option<Buffer>,
     ) -> Arc<TableLog> {
         let log = Arc::new(TableLog {
             table,
@@ -270,7 +273,7 @@ impl Durable {
             checkpointing: AtomicBool::new(false),
             checkpoint_bytes: AtomicU64::new(0),
         });
-        self.push(Msg::Open(log.clone(), segment, end));
+        self.push(Msg::Open(log.clone(), segment, end, cursor));
         log
     }
 
@@ -484,7 +487,14 @@ pub(crate) struct CycleLog<'a> {
 impl CycleLog<'_> {
     /// Logs what table `log` staged this cycle: `batches` appended at `first` (a keyed
     /// table's input in its shapes, `first` 0). O(batches); nothing is copied.
-    pub(crate) fn rows(&mut self, log: &Arc<TableLog>, first: u64, batches: &[RecordBatch]) {
+    /// `cursor` is the source cursor staged with them, if any (see `durable::format`).
+    pub(crate) fn rows(
+        &mut self,
+        log: &Arc<TableLog>,
+        first: u64,
+        batches: &[RecordBatch],
+        cursor: Option<Buffer>,
+    ) {
         let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
         self.records.push(Record {
             log: log.clone(),
@@ -492,6 +502,7 @@ impl CycleLog<'_> {
                 first,
                 rows,
                 batches: batches.to_vec(),
+                cursor,
             }),
         });
     }
@@ -563,6 +574,8 @@ struct Open {
     since_checkpoint: u64,
     /// Written since the last sync.
     unsynced: bool,
+    /// The last source cursor written, carried into every new segment's header.
+    cursor: Option<Buffer>,
 }
 
 /// The writer thread's state.
@@ -610,7 +623,7 @@ impl Writer {
             };
             for msg in msgs {
                 match msg {
-                    Msg::Open(log, segment, end) => {
+                    Msg::Open(log, segment, end, cursor) => {
                         self.open.insert(
                             log.table,
                             Open {
@@ -619,6 +632,7 @@ impl Writer {
                                 end,
                                 since_checkpoint: 0,
                                 unsynced: false,
+                                cursor,
                             },
                         );
                     }
@@ -747,6 +761,9 @@ impl Writer {
             if o.log.shape.key.is_empty() {
                 o.end = r.first + r.rows;
             }
+            if r.cursor.is_some() {
+                o.cursor.clone_from(&r.cursor);
+            }
             self.shared.stats.lock().records += 1;
         }
         self.shared.count(id, |t| {
@@ -784,6 +801,7 @@ impl Writer {
             shape: o.log.shape.clone(),
             first_position: o.end,
             schema: o.log.schema.clone(),
+            cursor: o.cursor.clone(),
         }
         .encode(step)?;
         let next = SegmentWriter::create(&o.log.dir, o.segment.index + 1, &header)?;

@@ -108,9 +108,11 @@ fn run_inner(core: &Arc<Core>, last: bool) -> Step {
     let mut per_table = Vec::new();
     let mut closing = Vec::new();
     let mut input = Vec::new();
+    let mut cursor: Option<arrow_buffer::Buffer>;
     let mut sided = Vec::new();
     while let Some(id) = dirty.pop_first() {
         input.clear();
+        cursor = None;
         let node = graph.node(id);
         if node.shared.lifecycle.has_ended() {
             continue;
@@ -135,7 +137,7 @@ fn run_inner(core: &Arc<Core>, last: bool) -> Step {
                 None => node
                     .shared
                     .staging
-                    .drain(&node.shared.lifecycle, &mut input),
+                    .drain(&node.shared.lifecycle, &mut input, &mut cursor),
                 Some(src) => {
                     if let Some(u) = &graph.node(src).update {
                         input.extend(u.batches.iter().cloned());
@@ -149,7 +151,7 @@ fn run_inner(core: &Arc<Core>, last: bool) -> Step {
             // Durable tables are source tables: what they took is logged as staged.
             if let (Some(log), Some(table_log)) = (&mut log, &node.log) {
                 if !input.is_empty() {
-                    log.rows(table_log, first, &input);
+                    log.rows(table_log, first, &input, cursor.take());
                 }
                 if let Some(c) = &requested {
                     log.close(table_log, c.failure());

@@ -9,6 +9,7 @@
 //! table on the next cycle's list. Nothing of a refused input is staged.
 
 use arrow_array::RecordBatch;
+use arrow_buffer::Buffer;
 
 use crate::error::Error;
 use crate::graph::on_cycle_thread;
@@ -78,6 +79,23 @@ pub(crate) fn batches(
     batches: &[RecordBatch],
     wait: bool,
 ) -> Result<u64, Rejected> {
+    batches_with_cursor(core, table, batches, wait, None)
+}
+
+/// [`batches`], with the source cursor of the feed they came from (a Kafka source's next
+/// offsets), drained with them and logged in the same record by a durable table (see
+/// `durable::format`). Batches without rows stage nothing, the cursor included.
+///
+/// # Errors
+///
+/// As [`batches`].
+pub(crate) fn batches_with_cursor(
+    core: &Core,
+    table: &TableShared,
+    batches: &[RecordBatch],
+    wait: bool,
+    cursor: Option<Buffer>,
+) -> Result<u64, Rejected> {
     if table.is_derived() {
         return Err(Rejected::Invalid(Error::DerivedTable {
             table: table.name.to_string(),
@@ -101,7 +119,14 @@ pub(crate) fn batches(
     let wait = wait && may_wait(core);
     let notify = table
         .staging
-        .push(checked, rows, wait, &table.lifecycle, core.shut_down_flag())
+        .push(
+            checked,
+            rows,
+            wait,
+            &table.lifecycle,
+            core.shut_down_flag(),
+            cursor,
+        )
         .map_err(Rejected::Refused)?;
     if notify {
         core.mark_dirty(table.id);

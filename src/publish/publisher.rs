@@ -182,6 +182,27 @@ impl TablePublisher {
         .map_err(|e| e.into_error(&self.core, &self.table.shared))
     }
 
+    /// Stages `batches` together with a feed's source cursor (see `durable::format`), without
+    /// waiting: `Ok(false)` when staging has no room now (nothing staged; retry next cycle).
+    /// No rows stage nothing, the cursor included.
+    ///
+    /// # Errors
+    ///
+    /// As [`add`](Self::add), but for [`Error::StagingFull`].
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    pub(crate) fn add_with_cursor(
+        &self,
+        batches: &[RecordBatch],
+        cursor: arrow_buffer::Buffer,
+    ) -> Result<bool> {
+        let shared = &self.table.shared;
+        match stage::batches_with_cursor(&self.core, shared, batches, false, Some(cursor)) {
+            Ok(_) => Ok(true),
+            Err(Rejected::Refused(Refused::Full(_))) => Ok(false),
+            Err(e) => Err(e.into_error(&self.core, shared)),
+        }
+    }
+
     /// Upserts a batch into a keyed table: each row inserts its key or replaces the key's row.
     /// A batch with only some of the columns (by name, the key among them) is a partial
     /// upsert: the columns left out keep their values, or are null for a new key, so they

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow_array::RecordBatch;
+use arrow_buffer::Buffer;
 use arrow_schema::SchemaRef;
 
 use crate::error::TransactionError;
@@ -79,6 +80,9 @@ struct StagingState {
     scheduled: bool,
     writers: Vec<Arc<WriterCell>>,
     waiters: usize,
+    /// The source cursor staged with the newest batches (see `durable::format`), taken by
+    /// the drain that takes them.
+    cursor: Option<Buffer>,
 }
 
 impl Staging {
@@ -98,6 +102,9 @@ impl Staging {
     /// Returns whether the table must be added to the dirty list.
     ///
     /// With `wait`, waits for room while the table is open and `shut_down` stays false.
+    ///
+    /// A `cursor` replaces the one staged before (a feed's cursor says where it is, not what
+    /// it added), in the same critical section as the batches: a drain takes both or neither.
     pub(crate) fn push(
         &self,
         batches: Vec<RecordBatch>,
@@ -105,6 +112,7 @@ impl Staging {
         wait: bool,
         lifecycle: &Lifecycle,
         shut_down: &AtomicBool,
+        cursor: Option<Buffer>,
     ) -> Result<bool, Refused> {
         let mut st = self.state.lock();
         loop {
@@ -124,6 +132,9 @@ impl Staging {
         st.rows += rows;
         st.batches
             .extend(batches.into_iter().filter(|b| b.num_rows() > 0));
+        if cursor.is_some() {
+            st.cursor = cursor;
+        }
         Ok(!std::mem::replace(&mut st.scheduled, true))
     }
 
@@ -179,8 +190,8 @@ impl Staging {
     }
 
     /// Takes every staged batch, then every writer's committed rows, into `out`, in order,
-    /// and then the close requested since the last drain, if any (it applies after these
-    /// rows).
+    /// the source cursor staged with them into `cursor`, and then the close requested since
+    /// the last drain, if any (it applies after these rows).
     ///
     /// Cost O(batches + writers); no row is copied except what Arrow's `finish` does to turn
     /// a writer's builders into arrays.
@@ -188,9 +199,11 @@ impl Staging {
         &self,
         lifecycle: &Lifecycle,
         out: &mut Vec<RecordBatch>,
+        cursor: &mut Option<Buffer>,
     ) -> Option<Closing> {
         let mut st = self.state.lock();
         out.append(&mut st.batches);
+        *cursor = st.cursor.take();
         st.rows = 0;
         st.scheduled = false;
         st.writers.retain(|cell| {
@@ -526,18 +539,18 @@ mod loom {
                     ::loom::thread::spawn(move || {
                         for i in 0..2 {
                             staging
-                                .push(vec![batch(w * 10 + i)], 1, false, &life, &shut)
+                                .push(vec![batch(w * 10 + i)], 1, false, &life, &shut, None)
                                 .expect("room");
                         }
                     })
                 })
                 .collect();
             let mut out = Vec::new();
-            staging.drain(&life, &mut out);
+            staging.drain(&life, &mut out, &mut None);
             for w in writers {
                 w.join().expect("writer");
             }
-            staging.drain(&life, &mut out);
+            staging.drain(&life, &mut out, &mut None);
             let got = values(&out);
             assert_eq!(got.len(), 4);
             for w in 0..2 {
@@ -560,17 +573,17 @@ mod loom {
                 let life = life.clone();
                 ::loom::thread::spawn(move || {
                     staging
-                        .push(vec![batch(1)], 1, true, &life, &shut)
+                        .push(vec![batch(1)], 1, true, &life, &shut, None)
                         .expect("room");
                     // Full now: waits until the cycle drains.
                     staging
-                        .push(vec![batch(2)], 1, true, &life, &shut)
+                        .push(vec![batch(2)], 1, true, &life, &shut, None)
                         .expect("room after a drain");
                 })
             };
             let mut out = Vec::new();
             while values(&out).len() < 2 {
-                staging.drain(&life, &mut out);
+                staging.drain(&life, &mut out, &mut None);
                 ::loom::thread::yield_now();
             }
             pusher.join().expect("pusher");
@@ -593,10 +606,10 @@ mod loom {
                 })
             };
             let mut first = Vec::new();
-            staging.drain(&life, &mut first);
+            staging.drain(&life, &mut first, &mut None);
             writer.join().expect("writer");
             let mut second = Vec::new();
-            staging.drain(&life, &mut second);
+            staging.drain(&life, &mut second, &mut None);
             let (first, second) = (i64_column(&first, 0), i64_column(&second, 0));
             let all: Vec<i64> = first.iter().chain(&second).copied().collect();
             assert_eq!(all, vec![0, 1, 2], "drains {first:?} then {second:?}");
@@ -622,9 +635,9 @@ mod loom {
                 })
             };
             let mut out = Vec::new();
-            staging.drain(&life, &mut out);
+            staging.drain(&life, &mut out, &mut None);
             writer.join().expect("writer");
-            staging.drain(&life, &mut out);
+            staging.drain(&life, &mut out, &mut None);
             assert_eq!(i64_column(&out, 0), vec![1]);
         });
     }
