@@ -47,7 +47,10 @@ pub(crate) fn run(run: &Run) -> Result<Report> {
                 .context("creating the last_by table")?;
             // Derived tables run in their source's cycle: the cycle that delivers the last
             // source row has updated this one, and its listeners run in that delivery.
-            (table.clone(), format!("blink -> last_by(Sym) ({})", latest.name()))
+            (
+                table.clone(),
+                format!("blink -> last_by(Sym) ({})", latest.name()),
+            )
         }
         Workload::W8 => {
             let aggs = [
