@@ -175,9 +175,9 @@ async fn a_slow_subscriber_is_resynchronised_and_a_fast_one_is_not() {
     // 50 cycles of 120k rows (48 MB): far more than the transport holds for a stream that is
     // not read (the client's 16 MiB stream window, the server's send buffer), so the slow
     // client's server-side queue (4 updates) overflows.
-    const ROWS: i64 = 120_000;
+    let rows: i64 = 120_000;
     for i in 0..50i64 {
-        publisher.add(int_batch(i * ROWS..(i + 1) * ROWS)).unwrap();
+        publisher.add(int_batch(i * rows..(i + 1) * rows)).unwrap();
         engine.run_cycle();
         catch_up_rows(&mut fast, &table).await;
     }

@@ -454,7 +454,8 @@ impl Client {
     /// [`RemotePublisher::send`] is staged on its own as it arrives (the server's
     /// [`PUT_MODE_HEADER`](crate::flight::PUT_MODE_HEADER)` batch` mode) and acknowledged,
     /// so one client keeps the connection full instead of waiting a round trip per call.
-    /// A batch is atomic; batches are not staged together.
+    /// A batch is atomic; batches are not staged together. Call it within a tokio runtime
+    /// (it starts the call on one), as every other method of the client.
     ///
     /// # Errors
     ///
