@@ -1,5 +1,5 @@
 //! W10: the benchmark rows over Arrow Flight on loopback, with the server in a process of its
-//! own ([`flight_server`](super::flight_server)) and the clients in this one.
+//! own (`flight_server`) and the clients in this one.
 //!
 //! One report per part:
 //!
