@@ -64,6 +64,11 @@ pub struct KafkaSourceStats {
     pub commit_errors: u64,
     /// Client errors met while polling (a broker out, say; the client reconnects).
     pub poll_errors: u64,
+    /// Times a partition's next message came at a later offset than expected (the offset
+    /// resumed from, or the last message's + 1). Normal on compacted or transactional
+    /// topics; on a plain topic it means the broker did not deliver the messages between
+    /// (each gap is logged as a warning with its offsets).
+    pub offset_gaps: u64,
     /// Per partition read: the next offset, the high watermark and so the lag.
     pub partitions: Vec<PartitionStats>,
 }
@@ -497,6 +502,7 @@ impl Consumer_ {
     fn poll_batch(&mut self) {
         let mut messages = 0u64;
         let mut skipped = 0u64;
+        let mut gaps = 0u64;
         let mut rows = 0usize;
         let mut wait = POLL;
         let max = self.plan.builder.max_rows();
@@ -517,6 +523,17 @@ impl Consumer_ {
             if self.plan.resume.get(&p).is_some_and(|&next| o < next) {
                 skipped += 1;
                 continue;
+            }
+            if let Some(&expected) = self.next.get(&p).filter(|&&e| o > e) {
+                gaps += 1;
+                tracing::warn!(
+                    table = %self.plan.name,
+                    topic = %self.plan.topic,
+                    partition = p,
+                    expected,
+                    offset = o,
+                    "tickertable: kafka source: the next message came at a later offset"
+                );
             }
             self.next.insert(p, o + 1);
             let Some(value) = m.payload() else {
@@ -575,6 +592,7 @@ impl Consumer_ {
         let mut inbox = self.shared.inbox.lock();
         inbox.stats.messages += messages;
         inbox.stats.skipped += skipped;
+        inbox.stats.offset_gaps += gaps;
         inbox.stats.rows += rows as u64;
         inbox.stats.bad_messages += bad.len() as u64;
         for e in bad {
