@@ -71,6 +71,14 @@
 //!   ([`Error::KafkaBadMessage`](crate::Error::KafkaBadMessage), in [`KafkaSource::bad_messages`], the engine's
 //!   [`recent_errors`](crate::EngineHandle::recent_errors) and a `tracing` warning), never
 //!   dropped silently; the messages around it are kept.
+//! - **Tombstones** (a message with a key and no value) delete their key from a keyed
+//!   source's table, in order with the rows around them. The message key is a JSON object
+//!   of the key columns (`{"Sym":"AAPL"}`), what a keyed table's sink sends, so one
+//!   engine's keyed table can be followed by another's through a (compacted) topic. A
+//!   tombstone for a table without keys, or whose key does not decode, is a bad message.
+//! - **Offset gaps**: a partition's message at a later offset than the one expected is
+//!   counted ([`KafkaSourceStats::offset_gaps`]) and logged: normal on compacted or
+//!   transactional topics, a broker that skipped messages otherwise.
 //! - **Partition and offset** columns, on request
 //!   ([`with_partition_column`](KafkaSourceOptions::with_partition_column),
 //!   [`with_offset_column`](KafkaSourceOptions::with_offset_column)), after the schema's.

@@ -1100,6 +1100,147 @@ fn a_keyed_tables_sink_sends_upserts_and_tombstones_and_arrow_ipc_batches() {
     assert_eq!(rows(&read[3]), vec![("C".into(), 3.0)]);
 }
 
+/// A table's rows as `(Sym, Px, Seq)`, sorted.
+fn trade_rows(table: &Table) -> Vec<(String, f64, i64)> {
+    let snap = table.snapshot();
+    let mut rows: Vec<(String, f64, i64)> = snap
+        .batches()
+        .flat_map(|b| {
+            let sym: Vec<String> = b
+                .column(0)
+                .as_string::<i32>()
+                .iter()
+                .map(|s| s.unwrap().to_owned())
+                .collect();
+            let px = b.column(1).as_primitive::<Float64Type>().values().to_vec();
+            let seq = b.column(2).as_primitive::<Int64Type>().values().to_vec();
+            sym.into_iter()
+                .zip(px)
+                .zip(seq)
+                .map(|((s, p), q)| (s, p, q))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    rows
+}
+
+#[test]
+fn a_keyed_source_applies_tombstones_so_it_follows_another_engines_keyed_table() {
+    let test = "a_keyed_source_applies_tombstones_so_it_follows_another_engines_keyed_table";
+    let Some(broker) = broker(test) else {
+        return;
+    };
+    broker.create_topic("follow", 1);
+    broker.create_topic("follow-ipc", 1);
+    let upstream = Engine::builder().manual().build().unwrap();
+    let (table, publisher) = upstream
+        .table_publisher(
+            "book",
+            trade_schema(),
+            PublisherOptions::default().with_key(["Sym"]),
+        )
+        .unwrap();
+    let sinks = [
+        table
+            .kafka_sink(KafkaSinkOptions::new(&broker.addr, "follow"))
+            .unwrap(),
+        table
+            .kafka_sink(
+                KafkaSinkOptions::new(&broker.addr, "follow-ipc")
+                    .with_format(KafkaFormat::ArrowIpc),
+            )
+            .unwrap(),
+    ];
+    let downstream = Engine::builder().manual().build().unwrap();
+    let follow = |name: &str, topic: &str, format: KafkaFormat| {
+        downstream
+            .kafka_source(
+                name,
+                trade_schema(),
+                KafkaSourceOptions::new(&broker.addr, topic)
+                    .with_key(["Sym"])
+                    .with_format(format),
+            )
+            .unwrap()
+    };
+    let sources = [
+        follow("json", "follow", KafkaFormat::Json),
+        follow("ipc", "follow-ipc", KafkaFormat::ArrowIpc),
+    ];
+    let delete = |syms: &[&str]| {
+        let keys = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new("Sym", DataType::Utf8, false)])),
+            vec![Arc::new(StringArray::from(syms.to_vec()))],
+        )
+        .unwrap();
+        publisher.delete(keys).unwrap();
+    };
+    // Upserts, deletes, a deleted key written again, a delete and an upsert in one cycle.
+    let steps: Vec<Box<dyn Fn()>> = vec![
+        Box::new(|| {
+            publisher
+                .add(trade_batch(&[("A", 1.0, 0), ("B", 2.0, 1), ("C", 3.0, 2)]))
+                .unwrap();
+        }),
+        Box::new(|| delete(&["A", "C"])),
+        Box::new(|| publisher.add(trade_batch(&[("A", 1.5, 3)])).unwrap()),
+        Box::new(|| {
+            delete(&["B"]);
+            publisher
+                .add(trade_batch(&[("D", 4.0, 4), ("B", 2.5, 5)]))
+                .unwrap();
+        }),
+    ];
+    for step in &steps {
+        step();
+        upstream.run_cycle();
+        let want = trade_rows(&table);
+        for source in &sources {
+            cycle_until(&downstream, "the upstream table's state", || {
+                trade_rows(source.table()) == want
+            });
+        }
+    }
+    assert_eq!(
+        trade_rows(&table),
+        vec![
+            ("A".into(), 1.5, 3),
+            ("B".into(), 2.5, 5),
+            ("D".into(), 4.0, 4)
+        ]
+    );
+    for source in &sources {
+        let stats = source.stats();
+        assert_eq!((stats.bad_messages, stats.offset_gaps), (0, 0), "{stats:?}");
+    }
+    // A table without keys cannot apply a tombstone: each is a bad message, with its offset.
+    // (A and C; B, deleted and written again in one cycle, was only modified.)
+    let tombstones = sinks[0].stats().tombstones;
+    assert_eq!(tombstones, 2);
+    let plain = downstream
+        .kafka_source(
+            "plain",
+            trade_schema(),
+            KafkaSourceOptions::new(&broker.addr, "follow")
+                .with_kind(TableKind::Append)
+                .with_offset_column("Offset"),
+        )
+        .unwrap();
+    let messages = sinks[0].stats().delivered;
+    cycle_until(&downstream, "every message", || {
+        plain.stats().messages == messages
+    });
+    assert_eq!(plain.stats().bad_messages, tombstones);
+    assert_eq!(plain.table().num_rows() as u64, messages - tombstones);
+    for e in plain.bad_messages() {
+        assert!(
+            matches!(&*e, Error::KafkaBadMessage { partition: 0, reason, .. } if reason.contains("tombstone")),
+            "{e}"
+        );
+    }
+}
+
 /// Keeps the unused-import lint quiet when a helper is only used by some tests.
 #[allow(dead_code)]
 fn _uses(_: &KafkaSource) {}

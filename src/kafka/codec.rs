@@ -50,6 +50,8 @@ pub(crate) struct BatchBuilder {
     ends: Vec<usize>,
     partitions: Vec<i32>,
     offsets: Vec<i64>,
+    /// A keyed table's key columns: a tombstone's message key decodes to them.
+    key: Option<SchemaRef>,
 }
 
 impl std::fmt::Debug for BatchBuilder {
@@ -78,7 +80,47 @@ impl BatchBuilder {
             ends: Vec::new(),
             partitions: Vec::with_capacity(max_rows),
             offsets: Vec::with_capacity(max_rows),
+            key: None,
         }
+    }
+
+    /// A keyed table's builder: tombstones (messages without a value) delete the key their
+    /// message key names, a JSON object of `key`'s columns (what a keyed table's sink sends).
+    #[must_use]
+    pub(crate) fn with_key(mut self, key: SchemaRef) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// Decodes a tombstone's message key into a one-row batch of the key columns. One small
+    /// decode per tombstone; `Err` says why it names no key.
+    pub(crate) fn decode_key(&self, key: Option<&[u8]>) -> Result<RecordBatch, String> {
+        let Some(schema) = &self.key else {
+            return Err("a message without a value (a tombstone) for a table without keys".into());
+        };
+        let Some(key) = key else {
+            return Err("a tombstone without a key".into());
+        };
+        let mut d = ReaderBuilder::new(schema.clone())
+            .with_batch_size(2)
+            .with_strict_mode(true)
+            .build_decoder()
+            .map_err(|e| e.to_string())?;
+        let used = d
+            .decode(key)
+            .map_err(|e| format!("a tombstone's key: {e}"))?;
+        if used != key.len() {
+            return Err("a tombstone's key holds more than one object".into());
+        }
+        match d.flush().map_err(|e| format!("a tombstone's key: {e}"))? {
+            Some(b) if b.num_rows() == 1 => Ok(b),
+            _ => Err("a tombstone's key is not one JSON object of the key columns".into()),
+        }
+    }
+
+    /// The key columns' schema, for a keyed table's builder.
+    pub(crate) fn key_schema(&self) -> Option<&SchemaRef> {
+        self.key.as_ref()
     }
 
     /// The most messages in one batch.

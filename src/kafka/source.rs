@@ -24,6 +24,7 @@ use crate::durable::Durability;
 use crate::engine::EngineHandle;
 use crate::error::{Error, Result};
 use crate::graph::Core;
+use crate::publish::publisher::delete_batch;
 use crate::publish::{PublisherOptions, TablePublisher};
 use crate::sync::{Condvar, Mutex};
 use crate::table::Table;
@@ -216,13 +217,17 @@ pub(super) fn start(
         group: options.group.clone(),
         partitions: options.partitions.clone(),
         start: options.start,
-        builder: BatchBuilder::new(
-            schema,
-            table_schema,
-            options.partition_column.is_some(),
-            options.offset_column.is_some(),
-            options.max_batch_rows,
-        ),
+        builder: key_builder(
+            BatchBuilder::new(
+                schema,
+                table_schema.clone(),
+                options.partition_column.is_some(),
+                options.offset_column.is_some(),
+                options.max_batch_rows,
+            ),
+            &table_schema,
+            &options.key,
+        )?,
         resume,
         config,
     };
@@ -270,6 +275,18 @@ fn replayed_offsets(engine: &EngineHandle, name: &str, topic: &str) -> BTreeMap<
             BTreeMap::new()
         }
     }
+}
+
+/// A keyed table's builder knows its key columns, for tombstones.
+fn key_builder(builder: BatchBuilder, table: &SchemaRef, key: &[String]) -> Result<BatchBuilder> {
+    if key.is_empty() {
+        return Ok(builder);
+    }
+    let indices = key
+        .iter()
+        .map(|k| table.index_of(k))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(builder.with_key(Arc::new(table.project(&indices)?)))
 }
 
 /// The table's schema: the messages' columns, then the partition and offset columns.
@@ -442,6 +459,8 @@ struct Consumer_ {
     core: Arc<Core>,
     bad: Vec<Bad>,
     ipc: Vec<RecordBatch>,
+    /// One-row key batches of the tombstones since the last value, in order.
+    deletes: Vec<RecordBatch>,
     /// The next offset per partition of what this thread decoded (the inbox's `next` is
     /// set from it when a batch goes in).
     next: BTreeMap<i32, i64>,
@@ -460,6 +479,7 @@ impl Consumer_ {
             core,
             bad: Vec::new(),
             ipc: Vec::new(),
+            deletes: Vec::new(),
             next,
             last_watermarks: Instant::now()
                 .checked_sub(WATERMARKS_EVERY)
@@ -537,13 +557,21 @@ impl Consumer_ {
             }
             self.next.insert(p, o + 1);
             let Some(value) = m.payload() else {
-                self.bad.push(Bad {
-                    partition: p,
-                    offset: o,
-                    reason: "a message without a value (a tombstone)".to_owned(),
-                });
+                // A tombstone: a keyed table deletes its key, after the rows before it.
+                match self.plan.builder.decode_key(m.key()) {
+                    Ok(key) => {
+                        rows += finish_values(&mut self.plan.builder, &mut self.bad, &mut self.ipc);
+                        self.deletes.push(key);
+                    }
+                    Err(reason) => self.bad.push(Bad {
+                        partition: p,
+                        offset: o,
+                        reason,
+                    }),
+                }
                 continue;
             };
+            rows += finish_deletes(&self.plan.builder, &mut self.deletes, &mut self.ipc);
             match self.plan.format {
                 KafkaFormat::Json => {
                     self.plan.builder.push_json(p, o, value);
@@ -563,12 +591,9 @@ impl Consumer_ {
                 }
             }
         }
-        if self.plan.builder.len() > 0 {
-            if let Some(b) = self.plan.builder.finish_json(&mut self.bad) {
-                rows += b.num_rows();
-                self.ipc.push(b);
-            }
-        }
+        // At most one of them holds anything: each flushes the other.
+        rows += self.finish_values();
+        rows += self.finish_deletes();
         if messages == 0 {
             return;
         }
@@ -613,6 +638,16 @@ impl Consumer_ {
             last.next.clone_from(&self.next);
         }
         inbox.next.clone_from(&self.next);
+    }
+
+    /// Decodes the JSON values held into the poll's batches; the rows that gives.
+    fn finish_values(&mut self) -> usize {
+        finish_values(&mut self.plan.builder, &mut self.bad, &mut self.ipc)
+    }
+
+    /// Turns the tombstones held into one delete batch of the poll; the keys it deletes.
+    fn finish_deletes(&mut self) -> usize {
+        finish_deletes(&self.plan.builder, &mut self.deletes, &mut self.ipc)
     }
 
     fn poll_error(&mut self, e: &rdkafka::error::KafkaError) {
@@ -685,6 +720,43 @@ impl Consumer_ {
         }
         self.shared.inbox.lock().stats.partitions = stats;
     }
+}
+
+/// Decodes the JSON values `builder` holds into `out`; the rows that gives.
+fn finish_values(
+    builder: &mut BatchBuilder,
+    bad: &mut Vec<Bad>,
+    out: &mut Vec<RecordBatch>,
+) -> usize {
+    if builder.len() == 0 {
+        return 0;
+    }
+    let Some(b) = builder.finish_json(bad) else {
+        return 0;
+    };
+    let n = b.num_rows();
+    out.push(b);
+    n
+}
+
+/// Turns the tombstones' keys held into one delete batch in `out`; the keys it deletes.
+fn finish_deletes(
+    builder: &BatchBuilder,
+    deletes: &mut Vec<RecordBatch>,
+    out: &mut Vec<RecordBatch>,
+) -> usize {
+    if deletes.is_empty() {
+        return 0;
+    }
+    let schema = builder
+        .key_schema()
+        .expect("invariant: only a keyed builder decodes keys");
+    let keys = arrow_select::concat::concat_batches(schema, deletes.iter())
+        .expect("invariant: batches of the key schema");
+    deletes.clear();
+    let n = keys.num_rows();
+    out.push(delete_batch(&keys).expect("invariant: a batch of the key columns"));
+    n
 }
 
 impl KafkaSource {
