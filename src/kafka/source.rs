@@ -149,25 +149,8 @@ pub(super) fn start(
     schema: SchemaRef,
     options: &KafkaSourceOptions,
 ) -> Result<KafkaSource> {
-    let invalid = |reason: String| Error::InvalidOption {
-        option: "kafka_source",
-        reason: format!("table {name:?}: {reason}"),
-    };
-    if options.partitions.is_none()
-        && options.group.is_none()
-        && options.start == StartOffset::Committed
-    {
-        return Err(invalid("start Committed needs a group".into()));
-    }
-    if let (StartOffset::Offset(_), None) = (options.start, &options.partitions) {
-        return Err(invalid(
-            "a start offset needs explicit partitions (a group resumes from its commits)".into(),
-        ));
-    }
-    if options.partitions.as_ref().is_some_and(Vec::is_empty) {
-        return Err(invalid("no partitions given".into()));
-    }
-    let table_schema = table_schema(&schema, options).map_err(invalid)?;
+    check_options(name, options)?;
+    let table_schema = table_schema(&schema, options).map_err(|reason| invalid(name, reason))?;
     let config = client_config(name, options);
     // Fail early on a bad option, before the table exists.
     let probe: BaseConsumer = config
@@ -254,6 +237,34 @@ pub(super) fn start(
             Err(Error::Io(e))
         }
     }
+}
+
+/// A source option refused, for table `name`.
+fn invalid(name: &str, reason: impl std::fmt::Display) -> Error {
+    Error::InvalidOption {
+        option: "kafka_source",
+        reason: format!("table {name:?}: {reason}"),
+    }
+}
+
+/// Refuses options that cannot work together, before anything is created.
+fn check_options(name: &str, options: &KafkaSourceOptions) -> Result<()> {
+    if options.partitions.is_none()
+        && options.group.is_none()
+        && options.start == StartOffset::Committed
+    {
+        return Err(invalid(name, "start Committed needs a group"));
+    }
+    if let (StartOffset::Offset(_), None) = (options.start, &options.partitions) {
+        return Err(invalid(
+            name,
+            "a start offset needs explicit partitions (a group resumes from its commits)",
+        ));
+    }
+    if options.partitions.as_ref().is_some_and(Vec::is_empty) {
+        return Err(invalid(name, "no partitions given"));
+    }
+    Ok(())
 }
 
 /// The next offsets a durable table's log ends at (empty without any).
@@ -597,6 +608,11 @@ impl Consumer_ {
         if messages == 0 {
             return;
         }
+        self.deliver(messages, skipped, gaps, rows);
+    }
+
+    /// Puts a poll's batches, counts and bad messages into the inbox, and reports the bad.
+    fn deliver(&mut self, messages: u64, skipped: u64, gaps: u64, rows: usize) {
         let bad: Vec<Arc<Error>> = self
             .bad
             .drain(..)
