@@ -138,6 +138,7 @@ mod codec;
 mod options;
 mod sink;
 mod source;
+mod status;
 
 use arrow_schema::SchemaRef;
 
@@ -152,6 +153,7 @@ pub use rdkafka;
 pub use options::{KafkaFormat, KafkaSinkOptions, KafkaSourceOptions, StartOffset};
 pub use sink::{KafkaSink, KafkaSinkStats};
 pub use source::{KafkaSource, KafkaSourceStats, PartitionStats};
+pub use status::{status_batch, status_schema, STATUS_KEY};
 
 impl EngineHandle {
     /// Creates table `name` fed by a Kafka topic: `schema` is the messages' columns (the

@@ -341,6 +341,64 @@ fn smoke() {
     );
 }
 
+/// The status rows' `(NextOffset, HighWatermark, Lag)` summed over a source's partitions.
+fn status_sums(source: &KafkaSource) -> (usize, i64, i64, i64) {
+    let b = tickertable::kafka::status_batch(&[source], &[]);
+    let sum = |c: &str| -> i64 {
+        b.column_by_name(c)
+            .unwrap()
+            .as_primitive::<Int64Type>()
+            .values()
+            .iter()
+            .sum()
+    };
+    (
+        b.num_rows(),
+        sum("NextOffset"),
+        sum("HighWatermark"),
+        sum("Lag"),
+    )
+}
+
+#[test]
+fn a_sources_status_rows_show_its_lag_while_its_buffer_is_full_and_none_once_drained() {
+    let test = "a_sources_status_rows_show_its_lag_while_its_buffer_is_full_and_none_once_drained";
+    let Some(broker) = broker(test) else {
+        return;
+    };
+    broker.create_topic("lag", 3);
+    // One message per record batch: tansu 0.6 reports a partition's high watermark as its
+    // last record batch's first offset + 1.
+    produce_seqs_batching(&broker, "lag", 3, 0..30, 1);
+    let engine = Engine::builder().manual().build().unwrap();
+    let source = engine
+        .kafka_source(
+            "lag",
+            trade_schema(),
+            KafkaSourceOptions::new(&broker.addr, "lag")
+                .with_partitions([0, 1, 2])
+                .with_max_batch_rows(5)
+                .with_max_buffered_rows(5),
+        )
+        .unwrap();
+    // No cycle runs: the consumer holds one poll of 5 and waits for room.
+    let start = Instant::now();
+    while status_sums(&source) != (3, 5, 30, 25) {
+        assert!(start.elapsed() < DEADLINE, "{:?}", status_sums(&source));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cycle_until(&engine, "no lag", || status_sums(&source) == (3, 30, 30, 0));
+    assert_eq!(
+        source.table().num_rows(),
+        0,
+        "a blink table after its last cycle"
+    );
+    let b = tickertable::kafka::status_batch(&[&source], &[]);
+    assert_eq!(b.schema(), tickertable::kafka::status_schema());
+    let kinds: Vec<&str> = b.column(0).as_string::<i32>().iter().flatten().collect();
+    assert_eq!(kinds, ["source"; 3]);
+}
+
 #[test]
 fn bad_json_messages_are_reported_with_partition_and_offset_and_the_rest_kept() {
     let test = "bad_json_messages_are_reported_with_partition_and_offset_and_the_rest_kept";

@@ -27,6 +27,11 @@
 //! Sources are created after the config's tables and derived tables, sinks after the
 //! sources; a `[[derived]]` table cannot name a source (it is created before them). A bad
 //! entry is refused at start with `file:line:column` and the reason, as the rest of the file.
+//!
+//! With any entry, ticker-serve keeps a keyed table `kafka_status` (see [`STATUS_TABLE`]):
+//! one row per source partition (next offset, high watermark, lag, messages, bad messages,
+//! offset gaps) and one per sink (messages waiting for delivery as its lag, delivered,
+//! failed), upserted every second, so `ticker-view grpc://...` shows the lag ticking.
 
 use std::ops::Range;
 use std::path::Path;
@@ -89,6 +94,11 @@ struct SinkDef {
     key: Option<Vec<String>>,
 }
 
+/// The table ticker-serve keeps the sources' and sinks' positions and lag in, upserted
+/// every second ([`tickertable::kafka::status_batch`]; keyed on kind, table, topic and
+/// partition), so `ticker-view` and any client watch them like any table.
+pub(crate) const STATUS_TABLE: &str = "kafka_status";
+
 /// The sources and sinks running, kept until the server stops.
 #[derive(Debug, Default)]
 pub(crate) struct Running {
@@ -96,6 +106,18 @@ pub(crate) struct Running {
     sources: Vec<tickertable::kafka::KafkaSource>,
     #[cfg(feature = "kafka")]
     sinks: Vec<tickertable::kafka::KafkaSink>,
+    #[cfg(feature = "kafka")]
+    status: Option<Status>,
+}
+
+/// The thread upserting the status table, and its stop flag.
+#[cfg(feature = "kafka")]
+#[derive(Debug)]
+struct Status {
+    /// The sources and sinks the thread holds.
+    count: usize,
+    stop: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<Running>,
 }
 
 impl Running {
@@ -103,7 +125,7 @@ impl Running {
     #[cfg_attr(not(feature = "kafka"), allow(clippy::unused_self))]
     pub(crate) fn len(&self) -> usize {
         #[cfg(feature = "kafka")]
-        return self.sources.len() + self.sinks.len();
+        return self.sources.len() + self.sinks.len() + self.status.as_ref().map_or(0, |s| s.count);
         #[cfg(not(feature = "kafka"))]
         0
     }
@@ -115,15 +137,71 @@ impl Running {
     pub(crate) fn stop(self) {
         #[cfg(feature = "kafka")]
         {
-            self.sources
+            let mut running = self;
+            if let Some(status) = running.status.take() {
+                let _ = status.stop.send(());
+                if let Ok(r) = status.thread.join() {
+                    running = r;
+                } else {
+                    tracing::warn!("the kafka status thread panicked");
+                }
+            }
+            running
+                .sources
                 .into_iter()
                 .for_each(tickertable::kafka::KafkaSource::stop);
-            self.sinks
+            running
+                .sinks
                 .into_iter()
                 .for_each(tickertable::kafka::KafkaSink::stop);
         }
         #[cfg(not(feature = "kafka"))]
         let _ = self;
+    }
+
+    /// Creates the status table and starts the thread that upserts it every `every`.
+    #[cfg(feature = "kafka")]
+    fn with_status(
+        self,
+        engine: &tickertable::EngineHandle,
+        every: std::time::Duration,
+    ) -> tickertable::Result<Self> {
+        use tickertable::kafka::{status_batch, status_schema, STATUS_KEY};
+        use tickertable::PublisherOptions;
+
+        let count = self.len();
+        if count == 0 {
+            return Ok(self);
+        }
+        let (_, publisher) = engine.table_publisher(
+            STATUS_TABLE,
+            status_schema(),
+            PublisherOptions::default().with_key(STATUS_KEY),
+        )?;
+        let (stop, stopped) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("kafka-status".into())
+            .spawn(move || loop {
+                let sources: Vec<_> = self.sources.iter().collect();
+                let sinks: Vec<_> = self.sinks.iter().collect();
+                let batch = status_batch(&sources, &sinks);
+                if batch.num_rows() > 0 {
+                    if let Err(e) = publisher.add(batch) {
+                        tracing::warn!(error = %e, "the kafka status table refused a write");
+                    }
+                }
+                if stopped.recv_timeout(every) != Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+                    return self;
+                }
+            })?;
+        Ok(Self {
+            status: Some(Status {
+                count,
+                stop,
+                thread,
+            }),
+            ..Self::default()
+        })
     }
 }
 
@@ -297,7 +375,9 @@ fn run(
         tracing::info!(table = %s.table, topic = %s.topic, "config: started a kafka sink");
         running.sinks.push(sink);
     }
-    Ok(running)
+    running
+        .with_status(engine, std::time::Duration::from_secs(1))
+        .map_err(|e| anyhow!("the {STATUS_TABLE:?} table: {e}"))
 }
 
 #[cfg(test)]

@@ -32,6 +32,7 @@ const FLUSH_ON_DROP: Duration = Duration::from_secs(10);
 /// waiting (up to 10 s) for the messages it produced to be delivered.
 pub struct KafkaSink {
     table: String,
+    topic: String,
     counters: Arc<Counters>,
     thread: Option<JoinHandle<()>>,
 }
@@ -188,6 +189,7 @@ pub(super) fn start(table: &Table, options: &KafkaSinkOptions) -> Result<KafkaSi
         .map_err(Error::Io)?;
     Ok(KafkaSink {
         table: name,
+        topic: options.topic.clone(),
         counters,
         thread: Some(thread),
     })
@@ -466,6 +468,16 @@ fn usize_of(pos: u64) -> usize {
 }
 
 impl KafkaSink {
+    /// The table the sink follows.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The topic the sink produces to.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
     /// The sink's counters. O(1).
     pub fn stats(&self) -> KafkaSinkStats {
         let c = &self.counters;

@@ -41,6 +41,7 @@ const WATERMARKS_EVERY: Duration = Duration::from_secs(1);
 /// the consumer (the table stays, with the rows it has).
 pub struct KafkaSource {
     table: Table,
+    topic: String,
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
 }
@@ -229,6 +230,7 @@ pub(super) fn start(
     match spawned {
         Ok(t) => Ok(KafkaSource {
             table,
+            topic: options.topic.clone(),
             shared,
             thread: Some(t),
         }),
@@ -509,6 +511,11 @@ impl Consumer_ {
                 }
                 if inbox.rows >= self.shared.max_buffered_rows {
                     self.shared.room.wait_for(&mut inbox, POLL);
+                    drop(inbox);
+                    // A full buffer still reports its lag.
+                    if self.last_watermarks.elapsed() >= WATERMARKS_EVERY {
+                        self.fetch_watermarks();
+                    }
                     continue;
                 }
                 inbox.take_commit()
@@ -779,6 +786,11 @@ impl KafkaSource {
     /// The table the source feeds.
     pub fn table(&self) -> &Table {
         &self.table
+    }
+
+    /// The topic the source reads.
+    pub fn topic(&self) -> &str {
+        &self.topic
     }
 
     /// The source's counters and positions. O(partitions).
