@@ -582,4 +582,31 @@ async fn compressed_streams_and_puts_carry_the_same_rows() {
     let mut raw = Client::connect(&server.url()).await.unwrap();
     assert_eq!(raw.snapshot("trades").await.unwrap().num_rows(), 9_000);
     assert!(Compression::parse("brotli").is_err());
+
+    // The bytes on the wire are compressed: the server counts what it sends and receives.
+    let mut sent = Vec::new();
+    let mut put = Vec::new();
+    for codec in [None, Some(Compression::Lz4), Some(Compression::Zstd)] {
+        let mut client = Client::connect(&server.url()).await.unwrap();
+        if let Some(c) = codec {
+            client = client.with_compression(c);
+        }
+        let before = server.stats();
+        assert_eq!(client.snapshot("trades").await.unwrap().num_rows(), 9_000);
+        let mid = server.stats();
+        sent.push(mid.bytes_sent - before.bytes_sent);
+        // The same rows each time (the table is not cycled in between).
+        client
+            .publish("trades", vec![trade_batch(9_000, 2_000)])
+            .await
+            .unwrap();
+        put.push(server.stats().bytes_put - mid.bytes_put);
+    }
+    // A raw snapshot carries at least the columns' values: 9,000 rows of an i64 and more.
+    assert!(sent[0] > 9_000 * 8, "{sent:?}");
+    assert!(put[0] > 2_000 * 8, "{put:?}");
+    for i in 1..3 {
+        assert!(sent[i] * 10 < sent[0] * 9, "compressed snapshots: {sent:?}");
+        assert!(put[i] * 10 < put[0] * 9, "compressed puts: {put:?}");
+    }
 }

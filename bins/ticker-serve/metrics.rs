@@ -17,6 +17,7 @@
 //! | `tickertable_refused_writes_total{reason}` | counter | `DoPut`s refused, by error code |
 //! | `tickertable_puts_total`, `tickertable_rows_put_total` | counter | `DoPut`s and their rows staged |
 //! | `tickertable_live_streams` | gauge | live streams open |
+//! | `tickertable_bytes_sent_total`, `tickertable_bytes_put_total` | counter | Flight message bytes sent by `DoGet` streams (compressed if asked) and received by `DoPut`s |
 //! | `tickertable_log_bytes_total` | counter | bytes written to durable tables' logs |
 //! | `tickertable_log_fsyncs_total`, `tickertable_log_fsync_seconds_total` | counter | fsyncs of log segments and their time |
 //! | `tickertable_log_replay_seconds`, `tickertable_log_replayed_rows` | gauge | replaying durable tables at their creation (at start) |
@@ -251,16 +252,12 @@ fn render_tables(out: &mut String, engine: &EngineHandle) {
 }
 
 fn render_flight(out: &mut String, flight: &FlightStats) {
-    head(
+    stat(
         out,
         "tickertable_lagged_resyncs_total",
         "counter",
         "Live streams resynchronised with a fresh snapshot after falling behind.",
-    );
-    let _ = writeln!(
-        out,
-        "tickertable_lagged_resyncs_total {}",
-        flight.lagged_resyncs
+        flight.lagged_resyncs,
     );
     head(
         out,
@@ -275,27 +272,46 @@ fn render_flight(out: &mut String, flight: &FlightStats) {
             code.as_str()
         );
     }
-    head(
-        out,
-        "tickertable_puts_total",
-        "counter",
-        "DoPut calls staged.",
-    );
-    let _ = writeln!(out, "tickertable_puts_total {}", flight.puts);
-    head(
-        out,
-        "tickertable_rows_put_total",
-        "counter",
-        "Rows staged by DoPut calls.",
-    );
-    let _ = writeln!(out, "tickertable_rows_put_total {}", flight.rows_put);
-    head(
-        out,
-        "tickertable_live_streams",
-        "gauge",
-        "Live streams open.",
-    );
-    let _ = writeln!(out, "tickertable_live_streams {}", flight.live_streams);
+    for (name, kind, help, value) in [
+        (
+            "tickertable_puts_total",
+            "counter",
+            "DoPut calls staged.",
+            flight.puts,
+        ),
+        (
+            "tickertable_rows_put_total",
+            "counter",
+            "Rows staged by DoPut calls.",
+            flight.rows_put,
+        ),
+        (
+            "tickertable_live_streams",
+            "gauge",
+            "Live streams open.",
+            flight.live_streams,
+        ),
+        (
+            "tickertable_bytes_sent_total",
+            "counter",
+            "Bytes of Flight messages DoGet streams sent (compressed if asked).",
+            flight.bytes_sent,
+        ),
+        (
+            "tickertable_bytes_put_total",
+            "counter",
+            "Bytes of Flight messages DoPut calls received.",
+            flight.bytes_put,
+        ),
+    ] {
+        stat(out, name, kind, help, value);
+    }
+}
+
+/// One unlabelled metric: its header and its value.
+fn stat(out: &mut String, name: &str, kind: &str, help: &str, value: u64) {
+    head(out, name, kind, help);
+    let _ = writeln!(out, "{name} {value}");
 }
 
 /// Answers one connection: `GET /metrics` (or `/`) with `body()`, anything else 404.

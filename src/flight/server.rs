@@ -852,6 +852,7 @@ impl GetStream {
             }
             if let Some(m) = self.pending.pop_front() {
                 self.watch.sent();
+                self.counters.sent(m.data_header.len() + m.data_body.len());
                 return Some(Ok(m));
             }
             if let Some(work) = &mut self.work {
@@ -1217,11 +1218,13 @@ impl Service {
         // array's memory would count one body once per buffer.
         let wire = Arc::new(AtomicU64::new(0));
         let counted = wire.clone();
+        let counters = self.counters.clone();
         let messages = stream::once(async { Ok(first) })
             .chain(input)
             .inspect_ok(move |m| {
-                let len = m.data_header.len() + m.data_body.len();
-                counted.fetch_add(len as u64, Ordering::Relaxed);
+                let len = (m.data_header.len() + m.data_body.len()) as u64;
+                counted.fetch_add(len, Ordering::Relaxed);
+                counters.put_bytes(len);
             })
             .map_err(FlightError::from);
         Ok(OpenPut {

@@ -23,6 +23,11 @@ pub struct FlightStats {
     pub lagged_resyncs: u64,
     /// Live streams open now.
     pub live_streams: u64,
+    /// Bytes of Flight messages sent by `DoGet` streams (snapshots and live updates), as
+    /// encoded: compressed when the client asked for compression.
+    pub bytes_sent: u64,
+    /// Bytes of Flight messages received by `DoPut` calls, as they came over the wire.
+    pub bytes_put: u64,
 }
 
 /// A cheap, cloneable handle to a Flight server's counters that outlives the server, for a
@@ -46,6 +51,8 @@ pub(crate) struct Counters {
     refused: [AtomicU64; ErrorCode::ALL.len()],
     lagged: AtomicU64,
     live: AtomicU64,
+    sent: AtomicU64,
+    put_bytes: AtomicU64,
     /// Rate samples for `stats`. A leaf lock.
     rates: Mutex<Rates>,
 }
@@ -58,6 +65,8 @@ impl Default for Counters {
             refused: std::array::from_fn(|_| AtomicU64::new(0)),
             lagged: AtomicU64::new(0),
             live: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
+            put_bytes: AtomicU64::new(0),
             rates: Mutex::new(Rates::new(Instant::now())),
         }
     }
@@ -73,6 +82,16 @@ impl Counters {
         if let Some(i) = ErrorCode::ALL.iter().position(|c| *c == code) {
             self.refused[i].fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// A message of `bytes` sent by a `DoGet`.
+    pub(crate) fn sent(&self, bytes: usize) {
+        self.sent.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// `bytes` received by a `DoPut`.
+    pub(crate) fn put_bytes(&self, bytes: u64) {
+        self.put_bytes.fetch_add(bytes, Ordering::Relaxed);
     }
 
     pub(crate) fn lagged(&self) {
@@ -99,6 +118,8 @@ impl Counters {
                 .collect(),
             lagged_resyncs: self.lagged.load(Ordering::Relaxed),
             live_streams: self.live.load(Ordering::Relaxed),
+            bytes_sent: self.sent.load(Ordering::Relaxed),
+            bytes_put: self.put_bytes.load(Ordering::Relaxed),
         }
     }
 
