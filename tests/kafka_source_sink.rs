@@ -38,7 +38,7 @@ use tickertable::kafka::rdkafka::producer::{
 };
 use tickertable::kafka::rdkafka::{Offset, TopicPartitionList};
 use tickertable::kafka::{
-    KafkaFormat, KafkaSinkOptions, KafkaSource, KafkaSourceOptions, StartOffset,
+    KafkaFormat, KafkaSink, KafkaSinkOptions, KafkaSource, KafkaSourceOptions, StartOffset,
 };
 use tickertable::{Durability, Engine, Error, PublisherOptions, Table, TableKind};
 
@@ -1057,15 +1057,16 @@ fn a_sinks_messages_read_back_by_a_plain_consumer_equal_the_tables_updates() {
     assert_eq!((stats.produced, stats.delivered, stats.failed), (4, 4, 0));
 }
 
-#[test]
-fn a_keyed_tables_sink_sends_upserts_and_tombstones_and_arrow_ipc_batches() {
-    let test = "a_keyed_tables_sink_sends_upserts_and_tombstones_and_arrow_ipc_batches";
-    let Some(broker) = broker(test) else {
-        return;
-    };
-    broker.create_topic("book", 1);
-    broker.create_topic("book-ipc", 1);
-    let engine = Engine::builder().manual().build().unwrap();
+/// A keyed table `book` (on `Sym`) in `engine` with two sinks: JSON to `topic`, Arrow IPC
+/// to `topic-ipc` (both created, one partition each).
+fn keyed_book_with_sinks(
+    broker: &Broker,
+    engine: &Engine,
+    topic: &str,
+) -> (Table, tickertable::TablePublisher, [KafkaSink; 2]) {
+    let ipc_topic = format!("{topic}-ipc");
+    broker.create_topic(topic, 1);
+    broker.create_topic(&ipc_topic, 1);
     let (table, publisher) = engine
         .table_publisher(
             "book",
@@ -1073,14 +1074,27 @@ fn a_keyed_tables_sink_sends_upserts_and_tombstones_and_arrow_ipc_batches() {
             PublisherOptions::default().with_key(["Sym"]),
         )
         .unwrap();
-    let json = table
-        .kafka_sink(KafkaSinkOptions::new(&broker.addr, "book"))
-        .unwrap();
-    let arrow = table
-        .kafka_sink(
-            KafkaSinkOptions::new(&broker.addr, "book-ipc").with_format(KafkaFormat::ArrowIpc),
-        )
-        .unwrap();
+    let sinks = [
+        table
+            .kafka_sink(KafkaSinkOptions::new(&broker.addr, topic))
+            .unwrap(),
+        table
+            .kafka_sink(
+                KafkaSinkOptions::new(&broker.addr, &ipc_topic).with_format(KafkaFormat::ArrowIpc),
+            )
+            .unwrap(),
+    ];
+    (table, publisher, sinks)
+}
+
+#[test]
+fn a_keyed_tables_sink_sends_upserts_and_tombstones_and_arrow_ipc_batches() {
+    let test = "a_keyed_tables_sink_sends_upserts_and_tombstones_and_arrow_ipc_batches";
+    let Some(broker) = broker(test) else {
+        return;
+    };
+    let engine = Engine::builder().manual().build().unwrap();
+    let (table, publisher, [json, arrow]) = keyed_book_with_sinks(&broker, &engine, "book");
     publisher
         .add(trade_batch(&[("A", 1.0, 0), ("B", 2.0, 1), ("C", 3.0, 2)]))
         .unwrap();
@@ -1194,27 +1208,8 @@ fn a_keyed_source_applies_tombstones_so_it_follows_another_engines_keyed_table()
     let Some(broker) = broker(test) else {
         return;
     };
-    broker.create_topic("follow", 1);
-    broker.create_topic("follow-ipc", 1);
     let upstream = Engine::builder().manual().build().unwrap();
-    let (table, publisher) = upstream
-        .table_publisher(
-            "book",
-            trade_schema(),
-            PublisherOptions::default().with_key(["Sym"]),
-        )
-        .unwrap();
-    let sinks = [
-        table
-            .kafka_sink(KafkaSinkOptions::new(&broker.addr, "follow"))
-            .unwrap(),
-        table
-            .kafka_sink(
-                KafkaSinkOptions::new(&broker.addr, "follow-ipc")
-                    .with_format(KafkaFormat::ArrowIpc),
-            )
-            .unwrap(),
-    ];
+    let (table, publisher, sinks) = keyed_book_with_sinks(&broker, &upstream, "follow");
     let downstream = Engine::builder().manual().build().unwrap();
     let follow = |name: &str, topic: &str, format: KafkaFormat| {
         downstream
