@@ -67,9 +67,11 @@ pub struct KafkaSourceStats {
     /// Client errors met while polling (a broker out, say; the client reconnects).
     pub poll_errors: u64,
     /// Times a partition's next message came at a later offset than expected (the offset
-    /// resumed from, or the last message's + 1). Normal on compacted or transactional
-    /// topics; on a plain topic it means the broker did not deliver the messages between
-    /// (each gap is logged as a warning with its offsets).
+    /// resumed from, or the last message's + 1), each logged as a warning with its offsets.
+    /// Normal on compacted or transactional topics, and in a group when a partition comes
+    /// back after another member read part of it; otherwise messages this table never saw:
+    /// a broker that skipped them, or a durable table whose log lost its tail (`Never`
+    /// sync) after the group had committed past it.
     pub offset_gaps: u64,
     /// Per partition read: the next offset, the high watermark and so the lag.
     pub partitions: Vec<PartitionStats>,
@@ -211,7 +213,7 @@ pub(super) fn start(
             ),
             &table_schema,
             &options.key,
-        )?,
+        ),
         resume,
         config,
     };
@@ -290,16 +292,24 @@ fn replayed_offsets(engine: &EngineHandle, name: &str, topic: &str) -> BTreeMap<
     }
 }
 
-/// A keyed table's builder knows its key columns, for tombstones.
-fn key_builder(builder: BatchBuilder, table: &SchemaRef, key: &[String]) -> Result<BatchBuilder> {
+/// A keyed table's builder knows its key columns, for tombstones. The table exists with
+/// them, so they are in its schema.
+fn key_builder(builder: BatchBuilder, table: &SchemaRef, key: &[String]) -> BatchBuilder {
     if key.is_empty() {
-        return Ok(builder);
+        return builder;
     }
-    let indices = key
+    let indices: Vec<usize> = key
         .iter()
-        .map(|k| table.index_of(k))
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    Ok(builder.with_key(Arc::new(table.project(&indices)?)))
+        .map(|k| {
+            table
+                .index_of(k)
+                .expect("invariant: the table was created with this key column")
+        })
+        .collect();
+    let schema = table
+        .project(&indices)
+        .expect("invariant: indices of the schema");
+    builder.with_key(Arc::new(schema))
 }
 
 /// The table's schema: the messages' columns, then the partition and offset columns.
