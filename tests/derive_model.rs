@@ -194,7 +194,7 @@ fn one_sym(rows: &[(u64, Row)]) -> Vec<(u64, Row)> {
     rows.iter()
         .map(|(p, r)| {
             let mut r = r.clone();
-            r.sym = "*".to_owned();
+            "*".clone_into(&mut r.sym);
             (*p, r)
         })
         .collect()
@@ -444,6 +444,53 @@ impl Case {
         }
     }
 
+    /// `agg_by` and `bars` with no keys: one group of all rows.
+    fn check_keyless(&mut self, over: &[(u64, Row)]) {
+        // agg_by with no keys: one row while there are rows.
+        let found = keyless(values(&self.agg_all.table.snapshot()));
+        assert_rows_close(
+            &found,
+            &model_agg(&one_sym(over)),
+            &format!("keyless agg_by over {}", self.kind),
+        );
+        self.agg_all.check();
+
+        if let Some((closed, open)) = &mut self.bars_all {
+            let history: Vec<Row> = one_sym(
+                &self
+                    .history
+                    .iter()
+                    .map(|r| (0, r.clone()))
+                    .collect::<Vec<_>>(),
+            )
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect();
+            let (want_closed, want_open) = model_bars(&history);
+            let mut found_all: Vec<Vec<OwnedValue>> = values(&closed.table.snapshot())
+                .into_iter()
+                .map(|mut r| {
+                    r.insert(0, OwnedValue::Str("*".to_owned()));
+                    r
+                })
+                .collect();
+            found_all.sort_by_key(|r| format!("{r:?}"));
+            assert_eq!(
+                found_all, want_closed,
+                "keyless closed bars over {}",
+                self.kind
+            );
+            assert_eq!(
+                keyless(values(&open.table.snapshot())),
+                want_open,
+                "keyless open bars over {}",
+                self.kind
+            );
+            closed.check();
+            open.check();
+        }
+    }
+
     fn cycle_and_check(&mut self) {
         self.engine.run_cycle();
         let snap = self.source.snapshot();
@@ -521,49 +568,7 @@ impl Case {
         );
         self.agg.check();
 
-        // agg_by with no keys: one row while there are rows.
-        let found = keyless(values(&self.agg_all.table.snapshot()));
-        assert_rows_close(
-            &found,
-            &model_agg(&one_sym(&over)),
-            &format!("keyless agg_by over {}", self.kind),
-        );
-        self.agg_all.check();
-
-        if let Some((closed, open)) = &mut self.bars_all {
-            let history: Vec<Row> = one_sym(
-                &self
-                    .history
-                    .iter()
-                    .map(|r| (0, r.clone()))
-                    .collect::<Vec<_>>(),
-            )
-            .into_iter()
-            .map(|(_, r)| r)
-            .collect();
-            let (want_closed, want_open) = model_bars(&history);
-            let mut found_all: Vec<Vec<OwnedValue>> = values(&closed.table.snapshot())
-                .into_iter()
-                .map(|mut r| {
-                    r.insert(0, OwnedValue::Str("*".to_owned()));
-                    r
-                })
-                .collect();
-            found_all.sort_by_key(|r| format!("{r:?}"));
-            assert_eq!(
-                found_all, want_closed,
-                "keyless closed bars over {}",
-                self.kind
-            );
-            assert_eq!(
-                keyless(values(&open.table.snapshot())),
-                want_open,
-                "keyless open bars over {}",
-                self.kind
-            );
-            closed.check();
-            open.check();
-        }
+        self.check_keyless(&over);
 
         if let Some((closed, open)) = &mut self.bars {
             let (want_closed, want_open) = model_bars(&self.history);
