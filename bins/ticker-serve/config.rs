@@ -464,6 +464,10 @@ impl Checker<'_> {
         Ok(kind)
     }
 
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one match over the derived kinds reads best whole"
+    )]
     fn derived(&self, def: &Spanned<DerivedDef>) -> Result<Derived, ConfigError> {
         let d = def.get_ref();
         let name = d.name.get_ref();
