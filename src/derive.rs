@@ -29,7 +29,8 @@
 //!   keyed sources positions are slots, not write order.
 //! - `filter`: the matching rows, in source order (a keyed source's result is keyed by the
 //!   same key: rows enter and leave as their values change).
-//! - `agg_by`: one row per key that has rows; a key whose rows all left is deleted.
+//! - `agg_by`: one row per key that has rows; a key whose rows all left is deleted. With no
+//!   keys: one row while the source has rows, zero rows when it has none.
 //! - `bars`: only rows that enter count; a ring's evictions do not change bars (keyed sources
 //!   are refused).
 //!
@@ -212,10 +213,24 @@ impl Bars {
         &self.closed
     }
 
-    /// The open bars: a keyed table (by the key columns), one row per key.
+    /// The open bars: a keyed table (by the key columns), one row per key; with no key
+    /// columns a ring of capacity 1 holding the one open bar.
     pub fn open(&self) -> &Table {
         &self.open
     }
+}
+
+/// The key columns `keys` of `source` by index; no keys give no columns.
+fn key_columns_or_none(name: &str, source: &Table, keys: &[&str]) -> Result<Arc<[usize]>> {
+    if keys.is_empty() {
+        return Ok(Arc::from(Vec::new()));
+    }
+    key_columns(name, source, keys)
+}
+
+/// The output kind of a keyless aggregation: one row, replaced as it changes.
+fn one_row() -> Retention {
+    Retention::Ring { capacity: 1 }
 }
 
 /// The key columns `keys` of `source` by index.
@@ -234,6 +249,13 @@ fn key_columns(name: &str, source: &Table, keys: &[&str]) -> Result<Arc<[usize]>
         },
         e => e,
     })
+}
+
+fn no_columns() -> Error {
+    Error::InvalidOption {
+        option: "aggregates",
+        reason: "an aggregation with no key columns needs at least one aggregate".to_owned(),
+    }
 }
 
 fn keyed() -> Retention {
@@ -375,6 +397,13 @@ impl EngineHandle {
     /// A key shows while it has rows. See the [module docs](crate::derive#cost) for how each
     /// aggregate is maintained over each source kind; a cycle costs O(rows changed).
     ///
+    /// With no `keys` (Deephaven's `aggBy` without keys) the aggregates are over the whole
+    /// source, in a table of one row: a ring of capacity 1 (not keyed, as a keyed table needs
+    /// a key column) whose row is replaced each cycle the aggregates change. As a key shows
+    /// only while it has rows, a source with no rows (an empty source, or a ring or keyed
+    /// source whose rows all left) gives **zero rows**, not a row of count 0 and nulls.
+    /// A keyless aggregation needs at least one aggregate.
+    ///
     /// # Examples
     ///
     /// ```
@@ -408,10 +437,14 @@ impl EngineHandle {
     ///
     /// # Errors
     ///
-    /// As [`last_by`](Self::last_by), and [`Error::InvalidOption`] for an aggregate of a
-    /// column type it does not take (see [`Agg`]) or an output column named twice.
+    /// As [`last_by`](Self::last_by) (but no keys are allowed), and [`Error::InvalidOption`]
+    /// for an aggregate of a column type it does not take (see [`Agg`]), an output column
+    /// named twice, or no keys and no aggregates.
     pub fn agg_by(&self, name: &str, source: &Table, keys: &[&str], aggs: &[Agg]) -> Result<Table> {
-        let key = key_columns(name, source, keys)?;
+        let key = key_columns_or_none(name, source, keys)?;
+        if key.is_empty() && aggs.is_empty() {
+            return Err(no_columns());
+        }
         let kind = SourceKind::of(source.shared.retention);
         let op = agg::AggByOp::new(name, source.schema(), &key, aggs, kind)?;
         let schema = op.schema().clone();
@@ -420,7 +453,7 @@ impl EngineHandle {
             OpTable {
                 name: name.to_owned(),
                 schema,
-                retention: keyed(),
+                retention: if key.is_empty() { one_row() } else { keyed() },
                 key: (0..key.len()).collect(),
                 op: Box::new(op),
                 on_previous: false,
@@ -443,6 +476,10 @@ impl EngineHandle {
     ///
     /// The time column is `Int64` nanoseconds or a `Timestamp` of any unit; `interval` must
     /// be a whole number of that unit.
+    ///
+    /// With no `keys` there is one bar series over all rows: closed bars append as above, and
+    /// the open bar is the one row of [`Bars::open`], then a ring of capacity 1 (as for a
+    /// keyless [`agg_by`](Self::agg_by)), empty until the first row arrives.
     ///
     /// # Examples
     ///
@@ -514,7 +551,7 @@ impl EngineHandle {
                 ),
             });
         }
-        let key = key_columns(name, source, keys)?;
+        let key = key_columns_or_none(name, source, keys)?;
         let schema: &SchemaRef = source.schema();
         let time = schema
             .index_of(time_column)
@@ -563,7 +600,7 @@ impl EngineHandle {
                 OpTable {
                     name: format!("{name}_open"),
                     schema: out,
-                    retention: keyed(),
+                    retention: if key.is_empty() { one_row() } else { keyed() },
                     key: out_key,
                     op: Box::new(bars::SideFeed),
                     on_previous: true,

@@ -189,6 +189,29 @@ fn model_agg(rows: &[(u64, Row)]) -> BTreeMap<String, Vec<OwnedValue>> {
     by_first(out)
 }
 
+/// The rows with one `Sym` for all: what a keyless operator groups.
+fn one_sym(rows: &[(u64, Row)]) -> Vec<(u64, Row)> {
+    rows.iter()
+        .map(|(p, r)| {
+            let mut r = r.clone();
+            "*".clone_into(&mut r.sym);
+            (*p, r)
+        })
+        .collect()
+}
+
+/// Keyless rows keyed as one group `"*"`, with the `Sym` column the model put first.
+fn keyless(rows: Vec<Vec<OwnedValue>>) -> BTreeMap<String, Vec<OwnedValue>> {
+    by_first(
+        rows.into_iter()
+            .map(|mut r| {
+                r.insert(0, OwnedValue::Str("*".to_owned()));
+                r
+            })
+            .collect(),
+    )
+}
+
 fn aggs() -> Vec<Agg> {
     vec![
         Agg::count(),
@@ -316,6 +339,9 @@ struct Case {
     filtered: Mirrored,
     agg: Mirrored,
     bars: Option<(Mirrored, Mirrored)>,
+    /// `agg_by` and `bars` with no keys.
+    agg_all: Mirrored,
+    bars_all: Option<(Mirrored, Mirrored)>,
     /// Every row the source ever showed or added, in order.
     history: Vec<Row>,
     seen_end: u64,
@@ -353,6 +379,23 @@ impl Case {
                 Mirrored::new(b.open().clone()),
             )
         });
+        let agg_all = Mirrored::new(h.agg_by("agg_all", &source, &[], &aggs()).unwrap());
+        let bars_all = (!matches!(kind, TableKind::Keyed { .. })).then(|| {
+            let b = h
+                .bars(
+                    "bars_all",
+                    &source,
+                    "Ts",
+                    Duration::from_secs(1),
+                    &[],
+                    &bar_aggs(),
+                )
+                .unwrap();
+            (
+                Mirrored::new(b.closed().clone()),
+                Mirrored::new(b.open().clone()),
+            )
+        });
         Self {
             engine,
             kind,
@@ -362,6 +405,8 @@ impl Case {
             filtered,
             agg,
             bars,
+            agg_all,
+            bars_all,
             history: Vec::new(),
             seen_end: 0,
             clock: 0,
@@ -396,6 +441,53 @@ impl Case {
                     self.publisher.delete(keys).unwrap();
                 }
             }
+        }
+    }
+
+    /// `agg_by` and `bars` with no keys: one group of all rows.
+    fn check_keyless(&mut self, over: &[(u64, Row)]) {
+        // agg_by with no keys: one row while there are rows.
+        let found = keyless(values(&self.agg_all.table.snapshot()));
+        assert_rows_close(
+            &found,
+            &model_agg(&one_sym(over)),
+            &format!("keyless agg_by over {}", self.kind),
+        );
+        self.agg_all.check();
+
+        if let Some((closed, open)) = &mut self.bars_all {
+            let history: Vec<Row> = one_sym(
+                &self
+                    .history
+                    .iter()
+                    .map(|r| (0, r.clone()))
+                    .collect::<Vec<_>>(),
+            )
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect();
+            let (want_closed, want_open) = model_bars(&history);
+            let mut found_all: Vec<Vec<OwnedValue>> = values(&closed.table.snapshot())
+                .into_iter()
+                .map(|mut r| {
+                    r.insert(0, OwnedValue::Str("*".to_owned()));
+                    r
+                })
+                .collect();
+            found_all.sort_by_key(|r| format!("{r:?}"));
+            assert_eq!(
+                found_all, want_closed,
+                "keyless closed bars over {}",
+                self.kind
+            );
+            assert_eq!(
+                keyless(values(&open.table.snapshot())),
+                want_open,
+                "keyless open bars over {}",
+                self.kind
+            );
+            closed.check();
+            open.check();
         }
     }
 
@@ -475,6 +567,8 @@ impl Case {
             &format!("agg_by over {}", self.kind),
         );
         self.agg.check();
+
+        self.check_keyless(&over);
 
         if let Some((closed, open)) = &mut self.bars {
             let (want_closed, want_open) = model_bars(&self.history);

@@ -224,6 +224,85 @@ fn agg_by_of_a_ring_retracts_evicted_rows_and_deletes_emptied_keys() {
 }
 
 #[test]
+fn keyless_agg_by_is_one_row_over_the_whole_source_and_empty_without_rows() {
+    let engine = manual_engine();
+    let (t, p) = source(&engine, TableKind::Ring { capacity: 2 });
+    let aggs = [Agg::count(), Agg::sum("Size"), Agg::max("Price")];
+    let agg = engine.agg_by("agg", &t, &[], &aggs).unwrap();
+    assert_eq!(agg.kind(), TableKind::Ring { capacity: 1 });
+    assert!(agg.key_columns().is_empty());
+    assert_eq!(rows(&agg), Vec::<Vec<OwnedValue>>::new());
+    p.add(trades(&[("A", 4.0, 1), ("B", 1.0, 2)])).unwrap();
+    engine.run_cycle();
+    assert_eq!(rows(&agg), vec![vec![v(2i64), v(3i64), v(4.0)]]);
+    p.add(trades(&[("C", 2.0, 5)])).unwrap(); // evicts A
+    engine.run_cycle();
+    assert_eq!(rows(&agg), vec![vec![v(2i64), v(7i64), v(2.0)]]);
+}
+
+#[test]
+fn keyless_agg_by_of_a_keyed_source_retracts_and_empties_when_all_rows_are_deleted() {
+    let engine = manual_engine();
+    let (t, p) = source(&engine, TableKind::Keyed { capacity: None });
+    let agg = engine
+        .agg_by("agg", &t, &[], &[Agg::count(), Agg::sum("Price")])
+        .unwrap();
+    p.add(trades(&[("A", 4.0, 1), ("B", 1.0, 2)])).unwrap();
+    engine.run_cycle();
+    assert_eq!(rows(&agg), vec![vec![v(2i64), v(5.0)]]);
+    p.add(trades(&[("A", 3.0, 1)])).unwrap(); // upsert of Size 1
+    engine.run_cycle();
+    assert_eq!(rows(&agg), vec![vec![v(2i64), v(4.0)]]);
+    p.delete(trades(&[("A", 0.0, 1), ("B", 0.0, 2)])).unwrap();
+    engine.run_cycle();
+    assert_eq!(rows(&agg), Vec::<Vec<OwnedValue>>::new());
+}
+
+#[test]
+fn keyless_bars_are_one_series_with_one_open_bar() {
+    let engine = manual_engine();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("Ts", DataType::Int64, false),
+        Field::new("Size", DataType::Int64, false),
+    ]));
+    let (t, p) = engine
+        .table_publisher("ticks", schema.clone(), PublisherOptions::default())
+        .unwrap();
+    let bars = engine
+        .bars(
+            "bars",
+            &t,
+            "Ts",
+            Duration::from_nanos(10),
+            &[],
+            &[Agg::sum("Size")],
+        )
+        .unwrap();
+    assert_eq!(bars.open().kind(), TableKind::Ring { capacity: 1 });
+    let ticks = |ts: Vec<i64>, sizes: Vec<i64>| {
+        RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(ts)),
+                Arc::new(Int64Array::from(sizes)),
+            ],
+        )
+        .unwrap()
+    };
+    p.add(ticks(vec![1, 5, 12], vec![1, 2, 4])).unwrap();
+    engine.run_cycle();
+    assert_eq!(rows(bars.closed()), vec![vec![v(0i64), v(3i64)]]);
+    assert_eq!(rows(bars.open()), vec![vec![v(10i64), v(4i64)]]);
+    p.add(ticks(vec![15, 31], vec![8, 16])).unwrap();
+    engine.run_cycle();
+    assert_eq!(
+        rows(bars.closed()),
+        vec![vec![v(0i64), v(3i64)], vec![v(10i64), v(12i64)]]
+    );
+    assert_eq!(rows(bars.open()), vec![vec![v(30i64), v(16i64)]]);
+}
+
+#[test]
 fn bars_close_per_key_when_a_later_bar_starts_and_drop_late_rows() {
     let engine = manual_engine();
     let schema = Arc::new(Schema::new(vec![
@@ -341,7 +420,7 @@ fn bad_keys_and_aggregates_are_refused() {
         Err(Error::NoColumnNamed { .. })
     ));
     assert!(matches!(
-        engine.agg_by("x", &t, &[], &[Agg::count()]),
+        engine.agg_by("x", &t, &[], &[]),
         Err(Error::InvalidOption { .. })
     ));
     assert!(matches!(

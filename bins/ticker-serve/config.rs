@@ -31,7 +31,8 @@
 //! name = "latest"                 # the latest row per key (a keyed table)
 //! source = "trades"
 //! kind = "last_by"
-//! keys = ["Sym"]                  # last_by, agg_by, bars (required; `key` also works)
+//! keys = ["Sym"]                  # last_by (required), agg_by, bars (none: one group of
+//!                                 # all rows; `key` also works)
 //!
 //! [[derived]]
 //! name = "big"                    # the matching rows (a table of the source's kind)
@@ -463,6 +464,10 @@ impl Checker<'_> {
         Ok(kind)
     }
 
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one match over the derived kinds reads best whole"
+    )]
     fn derived(&self, def: &Spanned<DerivedDef>) -> Result<Derived, ConfigError> {
         let d = def.get_ref();
         let name = d.name.get_ref();
@@ -503,6 +508,20 @@ impl Checker<'_> {
                 span: keys.span(),
             })
         };
+        // agg_by and bars: no keys (missing or empty) aggregate the whole source.
+        let keys_or_none = || -> Result<Columns, ConfigError> {
+            match &d.keys {
+                Some(k) if !k.get_ref().is_empty() => keys(),
+                Some(k) => Ok(Columns {
+                    names: Vec::new(),
+                    span: k.span(),
+                }),
+                None => Ok(Columns {
+                    names: Vec::new(),
+                    span: def.span(),
+                }),
+            }
+        };
         let aggs = || {
             let aggs = d
                 .aggs
@@ -528,12 +547,12 @@ impl Checker<'_> {
                 }
             }
             "agg_by" => Derivation::AggBy {
-                keys: keys()?,
+                keys: keys_or_none()?,
                 aggs: aggs()?,
             },
             // bars, the last kind `derived_kind` gives
             _ => {
-                let keys = keys()?;
+                let keys = keys_or_none()?;
                 let aggs = aggs()?;
                 let time = d
                     .time
@@ -1377,6 +1396,43 @@ aggs = ["first(Price) as open", "max(Price) as high", "min(Price) as low",
             columns(&engine, "bars_1s"),
             ["Sym", "BarStart", "open", "high", "low", "close", "volume"]
         );
+    }
+
+    #[test]
+    fn agg_by_and_bars_without_keys_aggregate_the_whole_source() {
+        let c = parse(
+            r#"
+[[derived]]
+name = "totals"
+source = "trades"
+kind = "agg_by"
+aggs = ["count", "sum(Size) as volume"]
+
+[[derived]]
+name = "totals_empty_keys"
+source = "trades"
+kind = "agg_by"
+keys = []
+aggs = ["count"]
+
+[[derived]]
+name = "bars_all"
+source = "trades"
+kind = "bars"
+time = "Ts"
+interval = "1s"
+aggs = ["sum(Size) as volume"]
+"#,
+        )
+        .unwrap();
+        let engine = Engine::builder().manual().build().unwrap();
+        c.apply(&engine).unwrap();
+        let one_row = TableKind::Ring { capacity: 1 };
+        assert_eq!(engine.table("totals").unwrap().kind(), one_row);
+        assert_eq!(columns(&engine, "totals"), ["count", "volume"]);
+        assert_eq!(columns(&engine, "totals_empty_keys"), ["count"]);
+        assert_eq!(columns(&engine, "bars_all"), ["BarStart", "volume"]);
+        assert_eq!(engine.table("bars_all_open").unwrap().kind(), one_row);
     }
 
     #[test]

@@ -783,7 +783,10 @@ impl Operator for AggByOp {
                 self.shown[gi] = false;
             }
         }
-        if !dead.is_empty() {
+        if self.key.is_empty() && !self.touched.list.is_empty() {
+            // Keyless: the output is a one-row ring; its row is replaced, or removed.
+            out.evict_to = Some(u64::MAX);
+        } else if !dead.is_empty() {
             let keys = self.groups.keys(&dead)?;
             out.batches
                 .push(delete_batch(&self.schema, &self.key, keys));

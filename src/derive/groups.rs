@@ -10,7 +10,7 @@ use hashbrown::HashTable;
 use crate::error::Result;
 
 /// Dense group ids (`0..len`) for the distinct values of the key columns `key` of a schema,
-/// in order of first sight. A group's key is kept as its Arrow row bytes in one arena, so a
+/// in order of first sight; with no key columns every row is in the one group 0. A group's key is kept as its Arrow row bytes in one arena, so a
 /// new group costs no allocation of its own. Ids are never reused: memory is O(distinct keys
 /// ever seen).
 pub(crate) struct Groups {
@@ -71,6 +71,14 @@ impl Groups {
     /// An Arrow error converting the key columns.
     pub(crate) fn ids(&mut self, batch: &RecordBatch, out: &mut Vec<u32>) -> Result<()> {
         out.clear();
+        if self.key.is_empty() {
+            // No key columns: every row is in the one group 0, whose key is empty.
+            if self.len() == 0 && batch.num_rows() > 0 {
+                self.offsets.push(0);
+            }
+            out.resize(batch.num_rows(), 0);
+            return Ok(());
+        }
         let cols: Vec<ArrayRef> = self.key.iter().map(|&k| batch.column(k).clone()).collect();
         let rows = self.converter.convert_columns(&cols)?;
         out.reserve(rows.num_rows());
@@ -102,6 +110,9 @@ impl Groups {
     ///
     /// An Arrow error decoding the keys.
     pub(crate) fn keys(&self, groups: &[u32]) -> Result<Vec<ArrayRef>> {
+        if self.key.is_empty() {
+            return Ok(Vec::new());
+        }
         let parser = self.converter.parser();
         let rows = groups.iter().map(|&g| parser.parse(self.key_of(g)));
         Ok(self.converter.convert_rows(rows)?)
