@@ -551,7 +551,9 @@ impl PyEngine {
     /// ``aggs`` is a list of ``tickertable.agg`` aggregates: ``[tt.agg.count(),
     /// tt.agg.sum("Size", name="volume"), tt.agg.wmean("Price", "Size", name="vwap")]``. Over a
     /// blink source the aggregates accumulate every row the source ever showed; over a ring
-    /// or keyed source rows that leave are taken out again.
+    /// or keyed source rows that leave are taken out again. With no keys (``[]``) the result
+    /// is one row over the whole source (a ring of capacity 1; no row while the source has
+    /// none).
     fn agg_by(
         &self,
         py: Python<'_>,

@@ -187,6 +187,28 @@ def test_agg_by_over_a_ring_takes_evicted_rows_out(engine: tt.Engine, trade_sche
         assert by_sym(stats) == expected  # a key whose rows all left is gone
 
 
+def test_agg_by_without_keys_is_one_row_over_the_whole_ring(
+    engine: tt.Engine, trade_schema: pa.Schema
+) -> None:
+    trades, publisher = engine.table_publisher("trades", trade_schema, kind="ring", capacity=3)
+    aggs = [tt.agg.count(), tt.agg.sum("Size"), tt.agg.max("Price")]
+    whole = engine.agg_by("whole", trades, [], aggs)
+    assert whole.schema.names == ["count", "sum_Size", "max_Price"]
+    assert whole.snapshot().num_rows == 0  # no rows, no aggregate row
+    window: list[tuple[int, str, float, int]] = []
+    for rows in (CYCLE1, CYCLE2):
+        publisher.add(batch(rows))
+        engine.run_cycle()
+        window = (window + rows)[-3:]
+        assert whole.snapshot().to_pylist() == [
+            {
+                "count": len(window),
+                "sum_Size": sum(r[3] for r in window),
+                "max_Price": max(r[2] for r in window),
+            }
+        ]
+
+
 def test_bars_close_when_a_later_bar_of_the_key_starts(
     engine: tt.Engine, trade_schema: pa.Schema
 ) -> None:

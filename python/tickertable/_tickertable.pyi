@@ -109,7 +109,8 @@ class Engine:
     def filter(self, name: str, source: Table, predicate: str) -> Table:
         """The same as ``where``."""
     def agg_by(self, name: str, source: Table, keys: Keys, aggs: Agg | Sequence[Agg]) -> Table:
-        """A keyed table of ``aggs`` over the rows of ``source`` per key."""
+        """A keyed table of ``aggs`` over the rows of ``source`` per key; with no keys
+        (``[]``), one row over the whole source (none while it has no rows)."""
     def bars(
         self,
         name: str,
