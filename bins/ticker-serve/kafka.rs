@@ -95,7 +95,7 @@ struct SinkDef {
 }
 
 /// The table ticker-serve keeps the sources' and sinks' positions and lag in, upserted
-/// every second ([`tickertable::kafka::status_batch`]; keyed on kind, table, topic and
+/// every second (`tickertable::kafka::status_batch`; keyed on kind, table, topic and
 /// partition), so `ticker-view` and any client watch them like any table.
 #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
 pub(crate) const STATUS_TABLE: &str = "kafka_status";
