@@ -201,8 +201,12 @@ impl Core {
         }
     }
 
-    pub(crate) fn take_dirty(&self) -> Vec<TableId> {
-        std::mem::take(&mut *self.dirty.lock())
+    /// Moves the tables marked dirty since the last cycle into `into`, which is empty.
+    pub(crate) fn take_dirty(&self, into: &mut Vec<TableId>) {
+        debug_assert!(into.is_empty());
+        // A swap, not a take: both lists keep their capacity, so marking a table dirty
+        // allocates only while the lists grow.
+        std::mem::swap(&mut *self.dirty.lock(), into);
     }
 
     /// Wakes the durable log writer if a cycle handed it records (see `durable/writer.rs`).
@@ -255,6 +259,27 @@ pub(crate) struct Graph {
     pub(crate) flushers: Mutex<Vec<Flusher>>,
     /// `on_shutdown` callbacks by table; same locking as `flushers`.
     pub(crate) shutdown_hooks: Mutex<Vec<(TableId, ShutdownFn)>>,
+    /// The cycle's working collections, kept between cycles (`None` only while a cycle
+    /// runs; boxed so taking them out moves a pointer).
+    pub(crate) scratch: Option<Box<CycleScratch>>,
+}
+
+/// The collections a cycle works with, kept on the graph between cycles and cleared, not
+/// dropped: once they have grown to the engine's size a cycle allocates nothing for them.
+/// Each is empty between cycles; the cycle takes them out of the graph while it runs and
+/// puts them back.
+#[derive(Default)]
+pub(crate) struct CycleScratch {
+    /// The tables marked dirty since the last cycle, swapped with the engine's list.
+    pub(crate) marked: Vec<TableId>,
+    /// The tables to visit this cycle, smallest id (dependency order) first.
+    pub(crate) queue: std::collections::BinaryHeap<std::cmp::Reverse<TableId>>,
+    pub(crate) changed: Vec<TableId>,
+    pub(crate) per_table: Vec<(TableId, stats::TableTotals)>,
+    pub(crate) closing: Vec<(TableId, Closing)>,
+    pub(crate) input: Vec<arrow_array::RecordBatch>,
+    pub(crate) sided: Vec<TableId>,
+    pub(crate) snapshots: Vec<Arc<crate::table::snapshot::SnapshotInner>>,
 }
 
 /// One table in the graph.
@@ -294,6 +319,7 @@ impl Graph {
             nonempty_blinks: Vec::new(),
             flushers: Mutex::new(Vec::new()),
             shutdown_hooks: Mutex::new(Vec::new()),
+            scratch: Some(Box::default()),
         }
     }
 
@@ -374,7 +400,7 @@ impl Graph {
             };
             let mut out = OpOutput::default();
             op.run(&input, &mut out)?;
-            state.apply_output(self.step, &out);
+            state.apply_output(self.step, &mut out);
             side = out.side;
             shared.snapshot.store(Arc::new(state.snapshot(
                 self.step,
@@ -386,7 +412,7 @@ impl Graph {
             }
             self.node_mut(src).children.push(id);
         } else if let Some(src) = source {
-            let batches: Vec<_> = self
+            let mut batches: Vec<_> = self
                 .node(src)
                 .state
                 .log
@@ -394,7 +420,7 @@ impl Graph {
                 .iter()
                 .map(|c| c.batch.clone())
                 .collect();
-            state.apply(self.step, &batches);
+            state.apply_owned(self.step, &mut batches);
             shared.snapshot.store(Arc::new(state.snapshot(
                 self.step,
                 &shared.schema,

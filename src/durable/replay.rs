@@ -194,7 +194,7 @@ impl Scan<'_> {
                 match self.shape.retention {
                     Retention::Append { .. } | Retention::Keyed { .. } => {
                         let r = RowsRecord::decode(rec.payload).map_err(Ok)?;
-                        let batches = if self.positional() {
+                        let mut batches = if self.positional() {
                             if self.state.log.rows().end < first {
                                 self.state.log.skip_to(first);
                             }
@@ -202,7 +202,7 @@ impl Scan<'_> {
                         } else {
                             r.batches
                         };
-                        self.state.apply(f.step, &batches);
+                        self.state.apply_owned(f.step, &mut batches);
                     }
                     Retention::Ring { .. } => self.pending.push(Pending {
                         path: path.to_owned(),
@@ -397,8 +397,8 @@ impl Durable {
                         p.path.display()
                     )))
                 })?;
-                let batches = relabel(schema, r.batches)?;
-                scan.state.apply(p.step, &batches);
+                let mut batches = relabel(schema, r.batches)?;
+                scan.state.apply_owned(p.step, &mut batches);
             }
         }
         if matches!(retention, Retention::Blink { .. }) {

@@ -28,6 +28,7 @@
 //! Only tables with staged input, non-empty blink tables and the derived tables of changed
 //! tables are visited: a cycle costs O(tables changed + rows changed), not O(table size).
 
+use std::cmp::Reverse;
 use std::collections::BTreeSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -38,12 +39,12 @@ use crate::durable::writer::CycleLog;
 use crate::durable::SyncPolicy;
 use crate::error::{panic_message, Error};
 use crate::graph::stats::{CycleStats, TableTotals};
-use crate::graph::{AfterClose, Core, Graph, InCycle, ShutdownFn};
+use crate::graph::{AfterClose, Core, CycleScratch, Graph, InCycle, ShutdownFn};
 use crate::step::Step;
 use crate::sync::{downgrade_to_upgradable, upgrade, Ordering, RwLockWriteGuard};
 use crate::table::lifecycle::Closing;
 use crate::table::shared::TableId;
-use crate::table::snapshot::TableSnapshot;
+use crate::table::snapshot::{SnapshotInner, TableSnapshot};
 
 /// Runs one cycle and returns its step.
 pub(crate) fn run(core: &Arc<Core>) -> Step {
@@ -86,11 +87,31 @@ fn run_inner(core: &Arc<Core>, last: bool) -> Step {
         run_flushers(core, &mut graph, &mut after.errors);
     }
 
-    let mut dirty: BTreeSet<TableId> = core.take_dirty().into_iter().collect();
+    let mut scratch = graph
+        .scratch
+        .take()
+        .expect("invariant: a cycle puts its scratch back");
+    let CycleScratch {
+        marked,
+        queue: dirty,
+        changed,
+        per_table,
+        closing,
+        input,
+        sided,
+        snapshots,
+    } = &mut *scratch;
+    core.take_dirty(marked);
+    dirty.extend(marked.drain(..).map(Reverse));
     if last {
-        dirty.extend(graph.tables().filter(|t| has_input(t)).map(|t| t.id));
+        dirty.extend(
+            graph
+                .tables()
+                .filter(|t| has_input(t))
+                .map(|t| Reverse(t.id)),
+        );
     } else {
-        dirty.extend(graph.nonempty_blinks.drain(..));
+        dirty.extend(graph.nonempty_blinks.drain(..).map(Reverse));
     }
     let mut stats = CycleStats {
         step,
@@ -104,13 +125,14 @@ fn run_inner(core: &Arc<Core>, last: bool) -> Step {
         log_bytes: 0,
     };
     let mut log = core.durable.as_ref().map(|d| d.cycle(step));
-    let mut changed = Vec::new();
-    let mut per_table = Vec::new();
-    let mut closing = Vec::new();
-    let mut input = Vec::new();
     let mut cursor: Option<arrow_buffer::Buffer>;
-    let mut sided = Vec::new();
-    while let Some(id) = dirty.pop_first() {
+    // The queue pops the smallest id first and a table only queues its derived tables,
+    // whose ids are larger: a table queued twice pops twice in a row.
+    let mut visited = None;
+    while let Some(Reverse(id)) = dirty.pop() {
+        if visited.replace(id) == Some(id) {
+            continue;
+        }
         input.clear();
         cursor = None;
         let node = graph.node(id);
@@ -133,35 +155,38 @@ fn run_inner(core: &Arc<Core>, last: bool) -> Step {
                 }
             }
         } else {
+            // A copying derived table takes its source's update of this cycle, shared.
+            let mut from_source = None;
             let requested = match node.shared.source {
                 None => node
                     .shared
                     .staging
-                    .drain(&node.shared.lifecycle, &mut input, &mut cursor),
+                    .drain(&node.shared.lifecycle, input, &mut cursor),
                 Some(src) => {
-                    if let Some(u) = &graph.node(src).update {
-                        input.extend(u.batches.iter().cloned());
-                    }
+                    from_source.clone_from(&graph.node(src).update);
                     None
                 }
             };
             let node = graph.node_mut(id);
-            let first = node.state.log.rows().end;
-            let applied = node.state.apply(step, &input);
             // Durable tables are source tables: what they took is logged as staged.
             if let (Some(log), Some(table_log)) = (&mut log, &node.log) {
                 if !input.is_empty() {
-                    log.rows(table_log, first, &input, cursor.take());
+                    let first = node.state.log.rows().end;
+                    log.rows(table_log, first, input, cursor.take());
                 }
                 if let Some(c) = &requested {
                     log.close(table_log, c.failure());
                 }
             }
+            let applied = match &from_source {
+                Some(u) => node.state.apply(step, &u.batches),
+                None => node.state.apply_owned(step, input),
+            };
             (requested, applied)
         };
         let node = graph.node_mut(id);
         if !node.side.is_empty() {
-            dirty.extend(node.children.iter().copied());
+            dirty.extend(node.children.iter().copied().map(Reverse));
         }
         stats.rows_dropped += applied.dropped;
         let mut change = TableTotals {
@@ -181,7 +206,7 @@ fn run_inner(core: &Arc<Core>, last: bool) -> Step {
             stats.rows_removed += update.num_removed() as u64;
             node.update = Some(Arc::new(update));
             changed.push(id);
-            dirty.extend(node.children.iter().copied());
+            dirty.extend(node.children.iter().copied().map(Reverse));
         }
         let blink_rows = node.state.retention.is_blink() && !node.state.log.rows().is_empty();
         match requested {
@@ -190,28 +215,38 @@ fn run_inner(core: &Arc<Core>, last: bool) -> Step {
             None => {}
         }
     }
+    input.clear();
     stats.tables_changed = changed.len();
-    for id in sided {
+    for id in sided.drain(..) {
         graph.node_mut(id).side.clear();
     }
 
-    let mut exclusive = locked.elapsed();
+    // One clock read ends the first exclusive hold and starts the second (after the log).
     let mut relocked = Instant::now();
+    let mut exclusive = relocked - locked;
     if let Some(log) = log {
         let mut timing = (&mut exclusive, &mut relocked);
         graph = wait_for_log(core, graph, log, &mut stats, &mut timing);
     }
     if let Some(durable) = &core.durable {
-        for (id, e) in withhold(&mut graph, &mut changed, durable.take_failed()) {
+        for (id, e) in withhold(&mut graph, changed, durable.take_failed()) {
             closing.push((id, Closing::Failed(e)));
         }
         stats.tables_changed = changed.len();
         after.errors.extend(durable.take_errors());
     }
 
-    publish_and_deliver(core, &mut graph, step, &changed, &mut after.errors);
+    publish_and_deliver(
+        core,
+        &mut graph,
+        step,
+        changed,
+        snapshots,
+        &mut after.errors,
+    );
+    changed.clear();
     // After delivery: a closing table's last rows reach its consumers before it ends.
-    for (id, c) in closing {
+    for (id, c) in closing.drain(..) {
         graph.close(id, step, &c, &mut after);
     }
 
@@ -221,10 +256,11 @@ fn run_inner(core: &Arc<Core>, last: bool) -> Step {
     {
         let mut log = core.stats.lock();
         log.record(stats);
-        for (id, change) in per_table {
+        for (id, change) in per_table.drain(..) {
             log.record_table(id, change);
         }
     }
+    graph.scratch = Some(scratch);
     drop(graph);
     // Records handed over without a wait (`Never`, `Interval`, checkpoints): the log writer
     // starts on them once the lock is released.
@@ -333,7 +369,7 @@ fn run_op(
         .as_mut()
         .expect("invariant: checked by the caller")
         .run(&input, &mut out)?;
-    let applied = node.state.apply_output(step, &out);
+    let applied = node.state.apply_output(step, &mut out);
     node.side = out.side;
     Ok((applied, !node.side.is_empty()))
 }
@@ -355,6 +391,7 @@ fn publish_and_deliver(
     graph: &mut Graph,
     step: Step,
     changed: &[TableId],
+    snapshots: &mut Vec<Arc<SnapshotInner>>,
     errors: &mut Vec<Error>,
 ) {
     for &id in changed {
@@ -363,20 +400,21 @@ fn publish_and_deliver(
             node.state
                 .snapshot(step, &node.shared.schema, &node.shared.key),
         );
+        snapshots.push(snap.clone());
         node.shared.snapshot.store(snap);
     }
     // The step is this cycle's once its snapshots are published and before anything is
     // delivered: a reader that sees step n sees its snapshots, and a consumer that gets an
     // update of step n and asks `EngineHandle::step` never gets n - 1.
     graph.publish_step(core, step);
-    for &id in changed {
+    for (&id, snap) in changed.iter().zip(snapshots.drain(..)) {
         let node = graph.node_mut(id);
         let update = node
             .update
             .take()
             .expect("invariant: changed tables have an update");
         let shared = &node.shared;
-        let snapshot = TableSnapshot::from_inner(shared.snapshot.load_full());
+        let snapshot = TableSnapshot::from_inner(snap);
         shared
             .consumers
             .lock()

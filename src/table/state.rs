@@ -1,5 +1,7 @@
 //! A table's storage and retention: what the cycle applies each step, under the global lock.
 
+use std::borrow::Cow;
+
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 
@@ -11,6 +13,11 @@ use crate::table::keyed::KeyedState;
 use crate::table::kind::Retention;
 use crate::table::snapshot::SnapshotInner;
 use crate::table::{append, blink, ring};
+
+/// The rows in `batches`.
+fn rows_in(batches: &[RecordBatch]) -> u64 {
+    batches.iter().map(|b| b.num_rows() as u64).sum()
+}
 
 /// A table's storage and retention, guarded by the global lock.
 pub(crate) struct TableState {
@@ -58,8 +65,27 @@ impl TableState {
                 dropped: 0,
             };
         }
+        self.apply_rows(step, rows_in(input), input.iter().map(Cow::Borrowed))
+    }
+
+    /// [`apply`](Self::apply), taking the batches out of `input` (left empty) rather than
+    /// cloning them: a source table's drained input, a replayed record.
+    pub(crate) fn apply_owned(&mut self, step: Step, input: &mut Vec<RecordBatch>) -> Applied {
+        if self.keyed.is_some() {
+            let applied = self.apply(step, input);
+            input.clear();
+            return applied;
+        }
+        self.apply_rows(step, rows_in(input), input.drain(..).map(Cow::Owned))
+    }
+
+    fn apply_rows<'a>(
+        &mut self,
+        step: Step,
+        incoming: u64,
+        input: impl Iterator<Item = Cow<'a, RecordBatch>>,
+    ) -> Applied {
         let old = self.log.rows();
-        let incoming: u64 = input.iter().map(|b| b.num_rows() as u64).sum();
         let accepted = match self.retention {
             Retention::Append { limit } => append::accepted(old.end - old.start, incoming, limit),
             _ => incoming,
@@ -86,7 +112,7 @@ impl TableState {
                 let offset = usize::try_from(from - pos).expect("invariant: within a batch");
                 let n = usize::try_from(to - from).expect("invariant: within a batch");
                 let slice = if n == batch.num_rows() {
-                    batch.clone()
+                    batch.into_owned()
                 } else {
                     batch.slice(offset, n)
                 };
@@ -125,25 +151,31 @@ impl TableState {
     /// Applies what a computing derived table's operator made this cycle: its rows (keyed
     /// upserts and deletes for a keyed table), after evicting the rows before
     /// [`OpOutput::evict_to`] when the operator keeps its own window (a filter of a ring).
-    pub(crate) fn apply_output(&mut self, step: Step, out: &OpOutput) -> Applied {
+    /// Takes the batches out of `out`.
+    pub(crate) fn apply_output(&mut self, step: Step, out: &mut OpOutput) -> Applied {
         match out.evict_to {
             Some(new_start) if self.keyed.is_none() => {
-                self.apply_window(step, new_start, &out.batches)
+                self.apply_window(step, new_start, &mut out.batches)
             }
-            _ => self.apply(step, &out.batches),
+            _ => self.apply_owned(step, &mut out.batches),
         }
     }
 
     /// Evicts the rows before `new_start` and appends `input` whole: a window whose start the
     /// operator moves, not the retention. Cost O(input chunks + evicted chunks).
-    fn apply_window(&mut self, step: Step, new_start: u64, input: &[RecordBatch]) -> Applied {
+    fn apply_window(
+        &mut self,
+        step: Step,
+        new_start: u64,
+        input: &mut Vec<RecordBatch>,
+    ) -> Applied {
         let old = self.log.rows();
         let new_start = new_start.clamp(old.start, old.end);
         self.log.evict_to(new_start);
         let mut batches = Vec::with_capacity(input.len());
-        for b in input.iter().filter(|b| b.num_rows() > 0) {
+        for b in input.drain(..).filter(|b| b.num_rows() > 0) {
             self.log.push_coalescing(b.clone());
-            batches.push(b.clone());
+            batches.push(b);
         }
         let removed = old.start..new_start;
         let added = old.end..self.log.rows().end;
