@@ -136,6 +136,9 @@ pub(crate) struct Core {
     /// Waiters for a step; notified when a step is published. A leaf lock.
     pub(crate) visible: Mutex<()>,
     pub(crate) visible_cv: Condvar,
+    /// How many threads wait on `visible_cv`: a cycle takes `visible` to notify only when
+    /// some do (see `graph/wait.rs`).
+    pub(crate) visible_waiters: AtomicU64,
     pub(crate) stats: Mutex<StatsLog>,
     errors: Mutex<VecDeque<Arc<Error>>>,
     /// The data directory's log writer, if the engine has one.
@@ -158,6 +161,7 @@ impl Core {
             begun: AtomicU64::new(0),
             visible: Mutex::new(()),
             visible_cv: Condvar::new(),
+            visible_waiters: AtomicU64::new(0),
             stats: Mutex::new(StatsLog::default()),
             errors: Mutex::new(VecDeque::new()),
         }
@@ -186,7 +190,8 @@ impl Core {
     }
 
     fn set_step(&self, step: Step) {
-        self.step.store(step.0, Ordering::Release);
+        // SeqCst, with the waiter count read after it: see `graph/wait.rs`.
+        self.step.store(step.0, Ordering::SeqCst);
     }
 
     /// Puts a table on the next cycle's list; in low-latency mode, wakes the cycle thread.
@@ -586,8 +591,10 @@ impl Graph {
     pub(crate) fn publish_step(&mut self, core: &Core, step: Step) {
         self.step = step;
         core.set_step(step);
-        let _waiters = core.visible.lock();
-        core.visible_cv.notify_all();
+        if core.visible_waiters.load(Ordering::SeqCst) > 0 {
+            let _waiters = core.visible.lock();
+            core.visible_cv.notify_all();
+        }
     }
 
     pub(crate) fn table(&self, name: &str) -> Option<Arc<TableShared>> {

@@ -221,9 +221,10 @@ fn run_inner(core: &Arc<Core>, last: bool) -> Step {
         graph.node_mut(id).side.clear();
     }
 
-    // One clock read ends the first exclusive hold and starts the second (after the log).
-    let mut relocked = Instant::now();
-    let mut exclusive = relocked - locked;
+    // The exclusive hold so far is `relocked.elapsed()`; waiting for the log ends it and
+    // starts a second one.
+    let mut exclusive = Duration::ZERO;
+    let mut relocked = locked;
     if let Some(log) = log {
         let mut timing = (&mut exclusive, &mut relocked);
         graph = wait_for_log(core, graph, log, &mut stats, &mut timing);

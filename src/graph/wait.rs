@@ -7,13 +7,20 @@
 //! drain them: that cycle had not taken the lock when the rows were staged. So waiting until
 //! step `k + 1` is published waits exactly for the rows' cycle, never for a period more than
 //! needed, and never returns early.
+//!
+//! A cycle notifies waiters only when there are some: a waiter counts itself in
+//! `Core::visible_waiters` and then reads the step, a cycle stores the step and then reads
+//! the count, all `SeqCst`. So either the waiter sees the new step, or the cycle sees the
+//! waiter and notifies it under `Core::visible`, which the waiter holds from before it
+//! counted itself until it sleeps: no wake-up is lost, and a cycle with no waiter takes no
+//! lock for them.
 
 use std::time::{Duration, Instant};
 
 use crate::graph::Core;
 use crate::graph::{cycle, on_cycle_thread};
 use crate::step::Step;
-use crate::sync::Ordering;
+use crate::sync::{AtomicU64, Ordering};
 
 /// How often a waiter looks at the step again (a hang guard; cycles notify).
 const SLICE: Duration = Duration::from_millis(50);
@@ -23,8 +30,9 @@ const SLICE: Duration = Duration::from_millis(50);
 pub(crate) fn wait_for_step(core: &Core, step: Step, timeout: Duration) -> bool {
     let deadline = Instant::now().checked_add(timeout);
     let mut guard = core.visible.lock();
+    let _counted = Counted::new(&core.visible_waiters);
     loop {
-        if core.step() >= step {
+        if Step(core.step.load(Ordering::SeqCst)) >= step {
             return true;
         }
         if core.is_shut_down() && !core.shutting_down_cycles() {
@@ -36,6 +44,22 @@ pub(crate) fn wait_for_step(core: &Core, step: Step, timeout: Duration) -> bool 
         }
         let wait = deadline.map_or(SLICE, |d| (d - now).min(SLICE));
         core.visible_cv.wait_for(&mut guard, wait);
+    }
+}
+
+/// Counts a waiter while it lives.
+struct Counted<'a>(&'a AtomicU64);
+
+impl<'a> Counted<'a> {
+    fn new(count: &'a AtomicU64) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Self(count)
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -108,6 +108,11 @@ impl Lifecycle {
 
     /// Takes a pending close request, for the cycle that applies it.
     pub(crate) fn take_request(&self) -> Option<Closing> {
+        // A request moves the state out of open before it is taken: an open table (every
+        // table, every cycle, but the closing ones) has none, and costs no lock.
+        if self.is_open() {
+            return None;
+        }
         let mut inner = self.inner.lock();
         if !std::mem::take(&mut inner.requested) {
             return None;
@@ -117,7 +122,7 @@ impl Lifecycle {
 
     /// Whether a close request is waiting for a cycle.
     pub(crate) fn has_request(&self) -> bool {
-        self.inner.lock().requested
+        !self.is_open() && self.inner.lock().requested
     }
 
     /// Marks the table closed at `step`. Returns `false` if it already was.
