@@ -9,6 +9,9 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
 use crate::engine::Engine;
 
+#[cfg(feature = "kafka")]
+pub mod kafka;
+
 /// An engine with no cycle thread: call `run_cycle()` to step it.
 ///
 /// # Panics

@@ -33,6 +33,11 @@ use crate::table::Table;
 const KEEP_BAD: usize = 256;
 /// How long the consumer thread waits for a message, or for room, before it looks again.
 const POLL: Duration = Duration::from_millis(50);
+/// How long the consumer thread waits for one partition's high watermarks. The first query
+/// also fetches the topic's metadata: with less (500 ms was tried), a group member's
+/// queries to tansu kept timing out, and its lag stayed unknown.
+const WATERMARK_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// How often the consumer thread asks the broker for high watermarks (for the lag).
 const WATERMARKS_EVERY: Duration = Duration::from_secs(1);
 
@@ -722,23 +727,33 @@ impl Consumer_ {
 
     fn fetch_watermarks(&mut self) {
         self.last_watermarks = Instant::now();
+        // A group member's partitions: its assignment, and every partition it has read
+        // from (the assignment can lag behind what the consumer already fetches).
         let partitions: Vec<i32> = match &self.plan.partitions {
             Some(p) => p.clone(),
-            None => match self.consumer.assignment() {
-                Ok(tpl) => tpl
-                    .elements()
-                    .iter()
-                    .map(rdkafka::topic_partition_list::TopicPartitionListElem::partition)
-                    .collect(),
-                Err(_) => return,
-            },
+            None => {
+                let mut all: std::collections::BTreeSet<i32> = self.next.keys().copied().collect();
+                if let Ok(tpl) = self.consumer.assignment() {
+                    all.extend(
+                        tpl.elements()
+                            .iter()
+                            .map(rdkafka::topic_partition_list::TopicPartitionListElem::partition),
+                    );
+                }
+                all.into_iter().collect()
+            }
         };
         for p in partitions {
-            if let Ok((_, high)) =
-                self.consumer
-                    .fetch_watermarks(&self.plan.topic, p, Duration::from_millis(500))
+            match self
+                .consumer
+                .fetch_watermarks(&self.plan.topic, p, WATERMARK_TIMEOUT)
             {
-                self.watermarks.insert(p, high);
+                Ok((_, high)) => {
+                    self.watermarks.insert(p, high);
+                }
+                // A slow broker: the other partitions wait for the next round rather than
+                // hold the consumer thread up one timeout each.
+                Err(_) => break,
             }
         }
         let mut stats = Vec::new();
