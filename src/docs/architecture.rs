@@ -18,13 +18,9 @@
 //! - **window**: the positions `[start, end)` a table shows.
 //! - **snapshot**: a consistent, immutable read of one table at one step.
 //! - **update**: what one cycle changed in one table: removed and added positions, added rows.
-//! - **publisher**: a table-scoped handle that stages batches.
-//! - **writer**: a per-thread row stager.
-//! - **listener** / **subscription**: a push / pull consumer of updates.
 //! - **operator**: the incremental state of a derived table that computes (`last_by`,
 //!   `filter`, `agg_by`, `bars`), run by the cycle on its source's update.
 //! - **group**: the rows of one value of an operator's key columns.
-//!
 //! - **publisher** ([`TablePublisher`](crate::TablePublisher)): a table-scoped handle that
 //!   stages whole batches.
 //! - **row writer** ([`RowWriter`](crate::RowWriter), made by a
