@@ -14,8 +14,6 @@
     reason = "a benchmark's setup panics on the unexpected; counts are small"
 )]
 
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,83 +24,36 @@ use tickertable::kafka::rdkafka::producer::{
     BaseRecord, DefaultProducerContext, Producer, ThreadedProducer,
 };
 use tickertable::kafka::{KafkaFormat, KafkaSinkOptions, KafkaSourceOptions};
+use tickertable::test_util::kafka::{broker, Broker};
 use tickertable::{Engine, PublisherOptions, TableKind};
 
 const PARTITIONS: i32 = 3;
 
-struct Broker(Child, String, String);
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn broker() -> Broker {
-    let bin = std::env::var("TANSU").unwrap_or_else(|_| "tansu".into());
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let url = format!("tcp://127.0.0.1:{port}");
-    let child = Command::new(&bin)
-        .args([
-            "broker",
-            "--listener-url",
-            &url,
-            "--advertised-listener-url",
-            &url,
-        ])
-        .args(["--storage-engine", "memory://tansu/"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start tansu (cargo install tansu --version '^0.6' --features dynostore)");
-    let addr = format!("127.0.0.1:{port}");
-    while TcpStream::connect(&addr).is_err() {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Broker(child, addr, bin)
-}
-
-impl Broker {
-    fn topic(&self, name: &str) {
-        let ok = Command::new(&self.2)
-            .args(["topic", "create", "--broker", &format!("tcp://{}", self.1)])
-            .args(["--partitions", &PARTITIONS.to_string(), name])
-            .stdout(Stdio::null())
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "create topic {name}");
-    }
-
-    fn produce(&self, topic: &str, values: &[Vec<u8>]) {
-        let p: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-            .set("bootstrap.servers", &self.1)
-            .set("linger.ms", "5")
-            .set("queue.buffering.max.messages", "1000000")
-            .create()
-            .unwrap();
-        for (i, v) in values.iter().enumerate() {
-            let partition = (i % PARTITIONS as usize) as i32;
-            let mut record = BaseRecord::<[u8], [u8]>::to(topic)
-                .partition(partition)
-                .payload(v);
-            loop {
-                match p.send(record) {
-                    Ok(()) => break,
-                    Err((_, r)) => {
-                        record = r;
-                        std::thread::sleep(Duration::from_millis(1));
-                    }
+/// Produces `values` round-robin over the partitions, waiting whenever the producer's
+/// queue is full, and until every message is delivered.
+fn produce(broker: &Broker, topic: &str, values: &[Vec<u8>]) {
+    let p: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", &broker.addr)
+        .set("linger.ms", "5")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()
+        .unwrap();
+    for (i, v) in values.iter().enumerate() {
+        let partition = (i % PARTITIONS as usize) as i32;
+        let mut record = BaseRecord::<[u8], [u8]>::to(topic)
+            .partition(partition)
+            .payload(v);
+        loop {
+            match p.send(record) {
+                Ok(()) => break,
+                Err((_, r)) => {
+                    record = r;
+                    std::thread::sleep(Duration::from_millis(1));
                 }
             }
         }
-        p.flush(Duration::from_secs(120)).unwrap();
     }
+    p.flush(Duration::from_secs(120)).unwrap();
 }
 
 fn schema() -> SchemaRef {
@@ -153,7 +104,7 @@ fn report(name: &str, rows: usize, messages: usize, took: Duration) {
 fn source(broker: &Broker, topic: &str, format: KafkaFormat, rows: usize, messages: usize) {
     let engine = Engine::builder().manual().build().unwrap();
     let start = Instant::now();
-    let options = KafkaSourceOptions::new(&broker.1, topic)
+    let options = KafkaSourceOptions::new(&broker.addr, topic)
         .with_kind(TableKind::Append)
         .with_format(format);
     let source = engine.kafka_source(topic, schema(), options).unwrap();
@@ -181,7 +132,7 @@ fn sink(broker: &Broker, topic: &str, format: KafkaFormat, rows: usize) {
         .unwrap();
     let sink = table
         .kafka_sink(
-            KafkaSinkOptions::new(&broker.1, topic)
+            KafkaSinkOptions::new(&broker.addr, topic)
                 .with_format(format)
                 .with_max_rows_per_message(1000)
                 .with_client_config("linger.ms", "5"),
@@ -221,9 +172,9 @@ fn main() {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(200_000);
-    let broker = broker();
+    let broker = broker("kafka_throughput").expect("a tansu broker");
     for t in ["json", "ipc", "out_json", "out_ipc"] {
-        broker.topic(t);
+        broker.create_topic(t, PARTITIONS);
     }
     let json: Vec<Vec<u8>> = (0..rows)
         .map(|i| {
@@ -241,12 +192,12 @@ fn main() {
             .into_bytes()
         })
         .collect();
-    broker.produce("json", &json);
+    produce(&broker, "json", &json);
     let ipc_messages: Vec<Vec<u8>> = (0..rows)
         .step_by(1000)
         .map(|s| ipc(&batch(s, 1000.min(rows - s))))
         .collect();
-    broker.produce("ipc", &ipc_messages);
+    produce(&broker, "ipc", &ipc_messages);
 
     source(&broker, "json", KafkaFormat::Json, rows, rows);
     source(

@@ -729,19 +729,18 @@ impl Consumer_ {
         self.last_watermarks = Instant::now();
         // A group member's partitions: its assignment, and every partition it has read
         // from (the assignment can lag behind what the consumer already fetches).
-        let partitions: Vec<i32> = match &self.plan.partitions {
-            Some(p) => p.clone(),
-            None => {
-                let mut all: std::collections::BTreeSet<i32> = self.next.keys().copied().collect();
-                if let Ok(tpl) = self.consumer.assignment() {
-                    all.extend(
-                        tpl.elements()
-                            .iter()
-                            .map(rdkafka::topic_partition_list::TopicPartitionListElem::partition),
-                    );
-                }
-                all.into_iter().collect()
+        let partitions: Vec<i32> = if let Some(p) = &self.plan.partitions {
+            p.clone()
+        } else {
+            let mut all: std::collections::BTreeSet<i32> = self.next.keys().copied().collect();
+            if let Ok(tpl) = self.consumer.assignment() {
+                all.extend(
+                    tpl.elements()
+                        .iter()
+                        .map(rdkafka::topic_partition_list::TopicPartitionListElem::partition),
+                );
             }
+            all.into_iter().collect()
         };
         for p in partitions {
             match self
