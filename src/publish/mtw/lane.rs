@@ -180,21 +180,34 @@ impl LaneState {
         self.buffered() > 0 && (by_size || by_age || self.flush_to > self.done || self.closing)
     }
 
-    /// Takes the next batch to send: the oldest queued one, or the buffer's rows.
-    fn take(&mut self) -> Option<(RecordBatch, u64)> {
+    /// Takes what to send next into `out`: the queued batches, oldest first, as many as fit
+    /// `max_rows` together (always at least one), or the buffer's rows when none is queued.
+    /// Returns the sequence number of the last row taken, or `None` when nothing is buffered.
+    fn take(&mut self, max_rows: usize, out: &mut Vec<RecordBatch>) -> Option<u64> {
         if self.queue.is_empty() {
             self.seal();
         }
-        let Queued { batch, bytes } = self.queue.pop_front()?;
-        let rows = batch.num_rows();
-        self.queued_rows -= rows;
-        self.queued_bytes -= bytes;
+        let mut rows = 0;
+        while let Some(q) = self.queue.front() {
+            let n = q.batch.num_rows();
+            if rows > 0 && rows + n > max_rows {
+                break;
+            }
+            let Queued { batch, bytes } = self.queue.pop_front().expect("invariant: a front");
+            self.queued_rows -= n;
+            self.queued_bytes -= bytes;
+            rows += n;
+            out.push(batch);
+        }
+        if rows == 0 {
+            return None;
+        }
         if self.buffered() == 0 {
             self.oldest = None;
         }
         self.in_flight = rows;
         self.taken += rows as u64;
-        Some((batch, self.taken))
+        Some(self.taken)
     }
 
     /// Marks every row still buffered or queued as failed, after the batch that failed: a
@@ -285,8 +298,10 @@ pub(crate) fn run(
     mut conn: Connection,
 ) {
     let mut seed = 0x9E37_79B9_7F4A_7C15_u64 ^ (ix as u64 + 1);
+    let max_rows = conn.max_rows_per_publish();
+    let mut batches = Vec::new();
     loop {
-        let (batch, upto) = {
+        let upto = {
             let mut st = lane.state.lock();
             loop {
                 if st.is_due(o) {
@@ -309,14 +324,17 @@ pub(crate) fn run(
                 };
                 lane.work.wait_for(&mut st, wait);
             }
-            let taken = st.take().expect("invariant: a due lane has rows");
+            batches.clear();
+            let upto = st
+                .take(max_rows, &mut batches)
+                .expect("invariant: a due lane has rows");
             lane.progress.notify_all();
-            taken
+            upto
         };
-        let rows = batch.num_rows() as u64;
+        let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
         let mut attempt = 0;
         let result = loop {
-            match conn.publish(std::slice::from_ref(&batch)) {
+            match conn.publish(&batches) {
                 Ok(()) => break Ok(()),
                 Err(e) if e.is_transient() && attempt < o.max_retries => {
                     let record = ErrorRecord::new(&e, ix, rows, true);
@@ -352,7 +370,7 @@ pub(crate) fn run(
         st.done = upto;
         if let Some(record) = record {
             st.failed_rows += rows;
-            st.failed.push(batch);
+            st.failed.append(&mut batches);
             st.fail_buffered();
             st.error = Some(record);
             st.exiting = true;

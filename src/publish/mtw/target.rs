@@ -165,6 +165,17 @@ impl Connection {
         }
     }
 
+    /// The most rows one [`publish`](Self::publish) takes without being refused as too
+    /// large: a local table's staging limit. A remote table takes one batch at a time
+    /// (`usize::MAX` rows would risk the server's `DoPut` limits), so it says 0.
+    pub(crate) fn max_rows_per_publish(&self) -> usize {
+        match self {
+            Connection::Local { table, .. } => table.shared.staging.limit(),
+            #[cfg(feature = "flight")]
+            Connection::Remote { .. } => 0,
+        }
+    }
+
     /// Publishes the batches, all in one cycle. Never blocks for long: a full staging buffer
     /// is reported as [`Error::StagingFull`] for the caller to retry.
     pub(crate) fn publish(&mut self, batches: &[RecordBatch]) -> Result<()> {
