@@ -55,14 +55,8 @@ impl Groups {
     ///
     /// An Arrow error if a key column's type cannot be a key.
     pub(crate) fn new(schema: &Schema, key: &[usize]) -> Result<Self> {
-        let encoding = if let [k] = key {
-            if schema.field(*k).data_type() == &DataType::Utf8 {
-                Encoding::Utf8
-            } else {
-                Encoding::Rows(RowConverter::new(vec![SortField::new(
-                    schema.field(*k).data_type().clone(),
-                )])?)
-            }
+        let encoding = if matches!(key, [k] if schema.field(*k).data_type() == &DataType::Utf8) {
+            Encoding::Utf8
         } else {
             let fields = key
                 .iter()

@@ -87,10 +87,9 @@ fn run_inner(core: &Arc<Core>, last: bool) -> Step {
         run_flushers(core, &mut graph, &mut after.errors);
     }
 
-    let mut scratch = graph
-        .scratch
-        .take()
-        .expect("invariant: a cycle puts its scratch back");
+    // Missing only after a cycle that panicked (the shutdown cycle after a cycle thread's
+    // panic runs all the same): then made anew.
+    let mut scratch = graph.scratch.take().unwrap_or_default();
     let CycleScratch {
         marked,
         queue: dirty,
