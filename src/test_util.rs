@@ -12,6 +12,33 @@ use crate::engine::Engine;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 
+/// Holds every durable log writer's fsync in this process until the returned guard drops:
+/// with [`SyncPolicy::EveryCycle`](crate::durable::SyncPolicy::EveryCycle) a cycle that logged
+/// rows then waits, so a test can look at what the engine does meanwhile. Process-wide: use it
+/// in a test binary of its own.
+#[must_use = "the syncs are held only while the guard lives"]
+pub fn hold_log_syncs() -> LogSyncHold {
+    crate::durable::writer::sync_gate::set(true);
+    LogSyncHold(())
+}
+
+/// The guard of [`hold_log_syncs`]: dropping it lets the fsyncs go on.
+#[derive(Debug)]
+pub struct LogSyncHold(());
+
+impl LogSyncHold {
+    /// How many log writers wait at the held fsync now.
+    pub fn waiting(&self) -> usize {
+        crate::durable::writer::sync_gate::waiting()
+    }
+}
+
+impl Drop for LogSyncHold {
+    fn drop(&mut self) {
+        crate::durable::writer::sync_gate::set(false);
+    }
+}
+
 /// An engine with no cycle thread: call `run_cycle()` to step it.
 ///
 /// # Panics

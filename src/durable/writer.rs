@@ -716,6 +716,8 @@ impl Writer {
                 }
                 continue;
             }
+            #[cfg(any(test, feature = "test-util"))]
+            sync_gate::pass();
             let t = Instant::now();
             let r = o.segment.sync();
             let took = t.elapsed();
@@ -934,4 +936,41 @@ fn run_checkpoint(shared: &Shared, log: &TableLog, step: Step, segment: u64, row
     }
     // Release: the next request sees the new checkpoint's size.
     log.checkpointing.store(false, Ordering::Release);
+}
+
+/// A gate in front of every log writer's fsync, for tests that need an fsync to last:
+/// [`crate::test_util::hold_log_syncs`]. Process-wide; compiled only for tests.
+#[cfg(any(test, feature = "test-util"))]
+pub(crate) mod sync_gate {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    // Statics, so parking_lot's const constructors rather than `crate::sync` (whose loom
+    // types are not const); the gate is never part of a loom model.
+    static HELD: parking_lot::Mutex<bool> = parking_lot::Mutex::new(false);
+    static OPENED: parking_lot::Condvar = parking_lot::Condvar::new();
+    static WAITING: AtomicUsize = AtomicUsize::new(0);
+
+    /// Closes (`true`) or opens the gate.
+    pub(crate) fn set(held: bool) {
+        *HELD.lock() = held;
+        OPENED.notify_all();
+    }
+
+    /// How many writers wait at the gate now.
+    pub(crate) fn waiting() -> usize {
+        WAITING.load(Ordering::SeqCst)
+    }
+
+    /// Waits while the gate is closed.
+    pub(crate) fn pass() {
+        let mut held = HELD.lock();
+        if !*held {
+            return;
+        }
+        WAITING.fetch_add(1, Ordering::SeqCst);
+        while *held {
+            OPENED.wait(&mut held);
+        }
+        WAITING.fetch_sub(1, Ordering::SeqCst);
+    }
 }
