@@ -23,6 +23,10 @@ pub(crate) fn range_len(r: &Range<u64>) -> usize {
 /// ([`ChunkLog::push_coalescing`]).
 pub(crate) const SMALL_CHUNK_ROWS: usize = 4096;
 
+/// How many small chunks [`ChunkLog::push_coalescing`] lets gather at the end before it
+/// merges them into one: one `concat` per this many small appends, not one per append.
+const SMALL_RUN: usize = 8;
+
 /// One stored `RecordBatch` and the position of its first row.
 #[derive(Debug, Clone)]
 pub(crate) struct Chunk {
@@ -46,6 +50,8 @@ pub(crate) struct ChunkLog {
     chunks: Chunks,
     start: u64,
     end: u64,
+    /// The small chunks at the end appended since the last merge, not merged yet.
+    unmerged: usize,
 }
 
 impl ChunkLog {
@@ -74,12 +80,31 @@ impl ChunkLog {
     /// number of chunks.
     ///
     /// Chunks of [`SMALL_CHUNK_ROWS`] rows or more (a publisher's batches, usually) are never
-    /// touched: they stay as they were published, uncopied. Two small chunks at the end merge
-    /// while the older is no larger than the newer, as a binary counter does, so a row is
-    /// copied at most `log2(SMALL_CHUNK_ROWS)` times over its life (amortised O(rows
-    /// appended) per cycle) and at most that many small chunks sit at the end.
+    /// touched: they stay as they were published, uncopied. Small chunks gather at the end
+    /// until there are [`SMALL_RUN`] of them, which are then merged into one; then two merged
+    /// chunks at the end merge while the older is no larger than the newer, as a binary
+    /// counter does. So a row is copied at most `1 + log2(SMALL_CHUNK_ROWS)` times over its
+    /// life (amortised O(rows appended) per cycle), a table ends in at most `SMALL_RUN - 1`
+    /// unmerged and `log2(SMALL_CHUNK_ROWS)` merged small chunks, and a table written a few
+    /// rows a cycle pays about one `concat` per four cycles. Small chunks left before a large
+    /// one (fewer than `SMALL_RUN`) stay as they are.
     pub(crate) fn push_coalescing(&mut self, batch: RecordBatch) {
+        let n = batch.num_rows();
         self.push(batch);
+        if n == 0 {
+            return;
+        }
+        if n >= SMALL_CHUNK_ROWS {
+            self.unmerged = 0;
+            return;
+        }
+        self.unmerged += 1;
+        if self.unmerged < SMALL_RUN {
+            return;
+        }
+        let run = self.unmerged.min(self.chunks.len());
+        self.unmerged = 0;
+        self.merge_last(run);
         while self.chunks.len() >= 2 {
             let last = &self.chunks[self.chunks.len() - 1];
             let prev = &self.chunks[self.chunks.len() - 2];
@@ -87,21 +112,34 @@ impl ChunkLog {
             if p >= SMALL_CHUNK_ROWS || l >= SMALL_CHUNK_ROWS || p > l {
                 break;
             }
-            let Ok(merged) = arrow_select::concat::concat_batches(
-                &prev.batch.schema(),
-                [&prev.batch, &last.batch],
-            ) else {
-                // Chunks of one table always concatenate; if not, keep them apart.
+            if !self.merge_last(2) {
                 break;
-            };
-            let start = prev.start;
-            self.chunks.pop_back();
-            self.chunks.pop_back();
-            self.chunks.push_back(Arc::new(Chunk {
-                start,
-                batch: merged,
-            }));
+            }
         }
+    }
+
+    /// Merges the last `k` chunks into one. Returns false, leaving them, if they do not
+    /// concatenate (chunks of one table always do).
+    fn merge_last(&mut self, k: usize) -> bool {
+        let len = self.chunks.len();
+        if k < 2 || len < k {
+            return true;
+        }
+        let first = &self.chunks[len - k];
+        let batches: Vec<&RecordBatch> = (len - k..len).map(|i| &self.chunks[i].batch).collect();
+        let Ok(merged) = arrow_select::concat::concat_batches(&first.batch.schema(), batches)
+        else {
+            return false;
+        };
+        let start = first.start;
+        for _ in 0..k {
+            self.chunks.pop_back();
+        }
+        self.chunks.push_back(Arc::new(Chunk {
+            start,
+            batch: merged,
+        }));
+        true
     }
 
     /// Moves `end` forward over rows that are not stored (they were evicted before they
@@ -136,6 +174,7 @@ impl ChunkLog {
             }
         }
         self.start = new_start;
+        self.unmerged = self.unmerged.min(self.chunks.len());
     }
 }
 
@@ -164,6 +203,8 @@ impl ChunkLog {
             }
         }
         self.end = end;
+        // What is left at the end is not a run appended since the last merge.
+        self.unmerged = 0;
     }
 
     /// Replaces chunk `index` with `batch`, which holds the rows from the same start; a
@@ -408,6 +449,25 @@ mod tests {
         assert_eq!(log.chunks()[n - 1].batch.num_rows(), SMALL_CHUNK_ROWS);
         assert_eq!(log.chunks()[n - 2].batch.num_rows(), SMALL_CHUNK_ROWS);
         assert_eq!(log.rows(), 0..u64::try_from(1000 + 2 * big).unwrap());
+    }
+
+    #[test]
+    fn small_chunks_gather_a_run_before_one_merge() {
+        let mut log = ChunkLog::default();
+        for i in 0..7 {
+            log.push_coalescing(batch(i..i + 1));
+        }
+        assert_eq!(log.chunks().len(), 7, "a run of 7 waits");
+        log.push_coalescing(batch(7..8));
+        let sizes: Vec<usize> = log.chunks().iter().map(|c| c.batch.num_rows()).collect();
+        assert_eq!(sizes, vec![8], "the 8th merges the run");
+        // A large chunk ends a run: the small ones before it stay as they are.
+        log.push_coalescing(batch(8..11));
+        let big = i64::try_from(SMALL_CHUNK_ROWS).unwrap();
+        log.push_coalescing(batch(11..11 + big));
+        let sizes: Vec<usize> = log.chunks().iter().map(|c| c.batch.num_rows()).collect();
+        assert_eq!(sizes, vec![8, 3, SMALL_CHUNK_ROWS]);
+        assert_eq!(all(&log), (0..11 + big).collect::<Vec<_>>());
     }
 
     #[test]
