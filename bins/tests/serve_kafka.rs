@@ -3,7 +3,8 @@
 //! to a topic become rows of the source table a Flight client reads, with their partition
 //! and offset; a bad message is counted, never a row; the sink publishes the table's rows to
 //! another topic that a plain consumer reads back in the table's order; the `kafka_status`
-//! table shows each partition consumed up to its high watermark, and the sink's deliveries.
+//! table shows each partition consumed up to its high watermark, and the sink's deliveries;
+//! a `[[derived]]` table of the config reads the source (the latest row per symbol).
 //!
 //! Built with `--features kafka` (the README's test command runs it so); without a `tansu`
 //! binary the test says it skipped, except under `TICKERTABLE_REQUIRE_KAFKA=1` (CI).
@@ -112,6 +113,7 @@ fn status(batches: &[RecordBatch]) -> Vec<Status> {
 }
 
 #[tokio::test]
+#[allow(clippy::too_many_lines)] // one story: produce, serve, read, produce again, read back
 async fn a_served_kafka_source_and_sink_carry_a_topic_through_a_table_to_another_topic() {
     let test = "a_served_kafka_source_and_sink_carry_a_topic_through_a_table_to_another_topic";
     let Some(broker) = broker(test) else {
@@ -142,6 +144,12 @@ kind = "append"
 partition_column = "Partition"
 offset_column = "Offset"
 columns = [{{ name = "Sym", type = "utf8", nullable = false }}, {{ name = "Px", type = "float64", nullable = false }}, {{ name = "Seq", type = "int64", nullable = false }}]
+
+[[derived]]
+name = "latest"
+source = "ticks"
+kind = "last_by"
+keys = ["Sym"]
 
 [[kafka_sink]]
 table = "ticks"
@@ -205,6 +213,13 @@ topic = "ticks-out"
     let snap = wait_for(&mut client, "ticks", |s| s.num_rows() == 4).await;
     seen = rows(&snap.batches);
     assert_eq!(seen[3], ("D".into(), 4.5, 3, 1, 2));
+    // The config's derived table reads the source: the latest row per symbol.
+    let latest = wait_for(&mut client, "latest", |s| s.num_rows() == 4).await;
+    let mut latest = rows(&latest.batches);
+    latest.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut expect = seen.clone();
+    expect.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(latest, expect, "one row per symbol, each seen once");
     let out: Vec<Row> = broker
         .read("ticks-out", 1, 4)
         .iter()

@@ -1035,6 +1035,8 @@ impl Config {
             }
             tables.push((create, def.span()));
         }
+        // Kafka sources are made before the derived tables, which may read them.
+        names.extend(crate::kafka::source_names(&text));
         let mut derived = Vec::new();
         for def in &file.derived {
             let d = check.derived(def)?;
@@ -1095,7 +1097,11 @@ impl Config {
                 at: None,
                 reason: format!("checking the tables: {e}"),
             })?;
-        self.create(&scratch, false)
+        self.create_tables(&scratch, false)?;
+        // The Kafka sources' tables, as plain tables, so derived tables may name them.
+        crate::kafka::stand_ins(&self.text, &scratch)
+            .map_err(|(span, reason)| self.checker().error(Some(span), reason))?;
+        self.create_derived(&scratch, false)
     }
 
     /// Refuses durable tables when the server has no data directory, at the first one's
@@ -1124,18 +1130,21 @@ impl Config {
                 .sum::<usize>()
     }
 
-    /// Creates the tables in `engine`, in file order; a table the engine refuses (say a key
-    /// column the schema does not have) is refused at its line.
-    pub(crate) fn apply(&self, engine: &EngineHandle) -> Result<(), ConfigError> {
-        self.create(engine, true)
+    /// Creates the `[[table]]`s in `engine`, in file order; a table the engine refuses (say a
+    /// key column the schema does not have) is refused at its line. The derived tables come
+    /// after the Kafka sources ([`apply_derived`](Self::apply_derived)), so they may name one.
+    pub(crate) fn apply_tables(&self, engine: &EngineHandle) -> Result<(), ConfigError> {
+        self.create_tables(engine, true)
+    }
+
+    /// Creates the `[[derived]]` tables in `engine`, in file order.
+    pub(crate) fn apply_derived(&self, engine: &EngineHandle) -> Result<(), ConfigError> {
+        self.create_derived(engine, true)
     }
 
     /// Creates the tables in `engine`: the real ones and logged (`real`), or a dry run's.
-    fn create(&self, engine: &EngineHandle, real: bool) -> Result<(), ConfigError> {
-        let check = Checker {
-            file: &self.file,
-            text: &self.text,
-        };
+    fn create_tables(&self, engine: &EngineHandle, real: bool) -> Result<(), ConfigError> {
+        let check = self.checker();
         for (create, span) in &self.tables {
             let create = if real {
                 create.clone()
@@ -1156,6 +1165,20 @@ impl Config {
                 );
             }
         }
+        Ok(())
+    }
+
+    /// [`apply_tables`](Self::apply_tables) then [`apply_derived`](Self::apply_derived), for
+    /// a config without Kafka sources.
+    #[cfg(test)]
+    pub(crate) fn apply(&self, engine: &EngineHandle) -> Result<(), ConfigError> {
+        self.apply_tables(engine)?;
+        self.apply_derived(engine)
+    }
+
+    /// Creates the derived tables in `engine`: the real ones (`real`), or a dry run's.
+    fn create_derived(&self, engine: &EngineHandle, real: bool) -> Result<(), ConfigError> {
+        let check = self.checker();
         for d in &self.derived {
             let made = check.create_derived(engine, d)?;
             if real {
@@ -1170,6 +1193,13 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    fn checker(&self) -> Checker<'_> {
+        Checker {
+            file: &self.file,
+            text: &self.text,
+        }
     }
 }
 

@@ -24,8 +24,9 @@
 //! key = ["Sym"]                   # optional (a keyed table's key by default)
 //! ```
 //!
-//! Sources are created after the config's tables and derived tables, sinks after the
-//! sources; a `[[derived]]` table cannot name a source (it is created before them). A bad
+//! Sources are created after the config's tables and before its derived tables, so a
+//! `[[derived]]` table may name a source (the config's dry run checks it against a plain
+//! table of the source's schema and kind); sinks come last, so they may name any table. A bad
 //! entry is refused at start with `file:line:column` and the reason, as the rest of the file.
 //!
 //! With any entry, ticker-serve keeps a keyed table `kafka_status` (see [`STATUS_TABLE`]):
@@ -218,14 +219,20 @@ fn at(
     anyhow!("{}:{line}:{col}: {reason}", path.display())
 }
 
-/// Reads the config's Kafka entries and starts them in `engine`.
+/// Reads the config's Kafka entries and starts them in `engine`: the sources, then
+/// `between` (the config's derived tables, which may read the sources), then the sinks.
 ///
 /// # Errors
 ///
 /// An entry that does not parse, that the engine refuses, or (without the `kafka` feature)
-/// any entry at all: each at its line.
-pub(crate) fn start(path: Option<&Path>, engine: &tickertable::EngineHandle) -> Result<Running> {
+/// any entry at all: each at its line; and `between`'s error.
+pub(crate) fn start(
+    path: Option<&Path>,
+    engine: &tickertable::EngineHandle,
+    between: impl FnOnce() -> Result<()>,
+) -> Result<Running> {
     let Some(path) = path else {
+        between()?;
         return Ok(Running::default());
     };
     let text = std::fs::read_to_string(path)?;
@@ -233,25 +240,105 @@ pub(crate) fn start(path: Option<&Path>, engine: &tickertable::EngineHandle) -> 
         let span = e.span().unwrap_or(0..0);
         at(path, &text, &span, e.message().trim())
     })?;
-    run(path, &text, &file, engine)
+    run(path, &text, &file, engine, between)
+}
+
+/// The names of the tables the `[[kafka_source]]` entries make (none if the file does not
+/// parse: that is reported where the entries are read).
+pub(crate) fn source_names(text: &str) -> Vec<String> {
+    toml::from_str::<File>(text).map_or_else(
+        |_| Vec::new(),
+        |f| {
+            f.kafka_source
+                .iter()
+                .map(|d| d.get_ref().name.clone())
+                .collect()
+        },
+    )
+}
+
+/// Creates a plain table for each `[[kafka_source]]` (its schema with the partition and
+/// offset columns, its kind and key) in a dry run's `engine`, so the config's derived tables
+/// can be checked against them. Without the `kafka` feature it refuses the first entry.
+///
+/// # Errors
+///
+/// The entry's span and the reason, for an entry that does not make a table.
+pub(crate) fn stand_ins(
+    text: &str,
+    engine: &tickertable::EngineHandle,
+) -> std::result::Result<(), (Range<usize>, String)> {
+    let file: File = toml::from_str(text)
+        .map_err(|e| (e.span().unwrap_or(0..0), e.message().trim().to_owned()))?;
+    make_stand_ins(&file, engine)
 }
 
 #[cfg(not(feature = "kafka"))]
-fn run(path: &Path, text: &str, file: &File, _: &tickertable::EngineHandle) -> Result<Running> {
+fn make_stand_ins(
+    file: &File,
+    _: &tickertable::EngineHandle,
+) -> std::result::Result<(), (Range<usize>, String)> {
+    match file.kafka_source.first() {
+        Some(def) => Err((def.span(), WITHOUT_KAFKA.to_owned())),
+        None => Ok(()),
+    }
+}
+
+/// Why an entry is refused by a ticker-serve built without the `kafka` feature.
+#[cfg(not(feature = "kafka"))]
+const WITHOUT_KAFKA: &str =
+    "this ticker-serve was built without Kafka: build it with `--features kafka`";
+
+#[cfg(feature = "kafka")]
+fn make_stand_ins(
+    file: &File,
+    engine: &tickertable::EngineHandle,
+) -> std::result::Result<(), (Range<usize>, String)> {
+    use std::sync::Arc;
+
+    use arrow_schema::{DataType, Field, Schema};
+    use tickertable::PublisherOptions;
+
+    for def in &file.kafka_source {
+        let s = def.get_ref();
+        let refused = |reason: String| (def.span(), format!("kafka source {:?}: {reason}", s.name));
+        let (schema, _) = source_options(s).map_err(refused)?;
+        let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        if let Some(c) = &s.partition_column {
+            fields.push(Field::new(c, DataType::Int32, false));
+        }
+        if let Some(c) = &s.offset_column {
+            fields.push(Field::new(c, DataType::Int64, false));
+        }
+        let mut table = PublisherOptions::default().with_kind(source_kind(s).map_err(refused)?);
+        if let Some(k) = &s.key {
+            table = table.with_key(k.iter().cloned());
+        }
+        engine
+            .table_publisher(&s.name, Arc::new(Schema::new(fields)), table)
+            .map_err(|e| refused(e.to_string()))?;
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "kafka"))]
+fn run(
+    path: &Path,
+    text: &str,
+    file: &File,
+    _: &tickertable::EngineHandle,
+    between: impl FnOnce() -> Result<()>,
+) -> Result<Running> {
     let first = file
         .kafka_source
         .first()
         .map(Spanned::span)
         .or_else(|| file.kafka_sink.first().map(Spanned::span));
-    match first {
-        Some(span) => Err(at(
-            path,
-            text,
-            &span,
-            "this ticker-serve was built without Kafka: build it with `--features kafka`",
-        )),
-        None => Ok(Running::default()),
+    if let Some(span) = first {
+        return Err(at(path, text, &span, WITHOUT_KAFKA));
     }
+    between()?;
+    Ok(Running::default())
 }
 
 #[cfg(feature = "kafka")]
@@ -264,6 +351,24 @@ fn format(f: Option<&str>) -> Result<tickertable::kafka::KafkaFormat, String> {
             "unknown format {other:?} (expected json or arrow_ipc)"
         )),
     }
+}
+
+/// A `[[kafka_source]]`'s table kind.
+#[cfg(feature = "kafka")]
+fn source_kind(s: &SourceDef) -> Result<tickertable::TableKind, String> {
+    use tickertable::TableKind;
+
+    Ok(match s.kind.as_deref() {
+        None | Some("blink") => TableKind::Blink,
+        Some("append") => TableKind::Append,
+        Some("ring") => TableKind::Ring {
+            capacity: s.capacity.ok_or("a ring needs a capacity")?,
+        },
+        Some("keyed") => TableKind::Keyed {
+            capacity: s.capacity,
+        },
+        Some(other) => return Err(format!("unknown kind {other:?}")),
+    })
 }
 
 /// A `[[kafka_source]]`'s schema and options.
@@ -281,7 +386,6 @@ fn source_options(
 
     use arrow_schema::{Field, Schema};
     use tickertable::kafka::{KafkaSourceOptions, StartOffset};
-    use tickertable::TableKind;
 
     let mut fields = Vec::new();
     for c in &s.columns {
@@ -289,17 +393,7 @@ fn source_options(
             .ok_or_else(|| format!("column {:?}: unknown type {:?}", c.name, c.data_type))?;
         fields.push(Field::new(&c.name, ty, c.nullable));
     }
-    let kind = match s.kind.as_deref() {
-        None | Some("blink") => TableKind::Blink,
-        Some("append") => TableKind::Append,
-        Some("ring") => TableKind::Ring {
-            capacity: s.capacity.ok_or("a ring needs a capacity")?,
-        },
-        Some("keyed") => TableKind::Keyed {
-            capacity: s.capacity,
-        },
-        Some(other) => return Err(format!("unknown kind {other:?}")),
-    };
+    let kind = source_kind(s)?;
     let start = match &s.start {
         None => StartOffset::Earliest,
         Some(toml::Value::Integer(o)) => StartOffset::Offset(*o),
@@ -339,6 +433,7 @@ fn run(
     text: &str,
     file: &File,
     engine: &tickertable::EngineHandle,
+    between: impl FnOnce() -> Result<()>,
 ) -> Result<Running> {
     use tickertable::kafka::KafkaSinkOptions;
 
@@ -356,6 +451,7 @@ fn run(
         tracing::info!(table = %s.name, topic = %s.topic, "config: started a kafka source");
         running.sources.push(source);
     }
+    between()?;
     for def in &file.kafka_sink {
         let s = def.get_ref();
         let refused = |reason: String| {
@@ -424,7 +520,7 @@ mod tests {
     fn without_the_feature_an_entry_is_refused_at_its_line() {
         let engine = tickertable::Engine::builder().manual().build().unwrap();
         let file = entries(SOURCE);
-        let err = run(Path::new("f.toml"), SOURCE, &file, &engine).unwrap_err();
+        let err = run(Path::new("f.toml"), SOURCE, &file, &engine, || Ok(())).unwrap_err();
         assert_eq!(
             err.to_string(),
             "f.toml:4:1: this ticker-serve was built without Kafka: build it with `--features kafka`"
@@ -440,6 +536,38 @@ mod tests {
         let ok = entries(&SOURCE.replace("\"ring\"", "\"keyed\"\nkey = [\"v\"]"));
         let (schema, _) = source_options(ok.kafka_source[0].get_ref()).unwrap();
         assert_eq!(schema.fields().len(), 1);
+    }
+
+    /// A ring source with a partition column and a derived `last_by` over it, keyed on `key`.
+    fn derived_over_source(key: &str) -> String {
+        format!(
+            "[[kafka_source]]\nname = \"k\"\nbrokers = \"127.0.0.1:1\"\ntopic = \"x\"\n\
+             kind = \"ring\"\ncapacity = 10\npartition_column = \"P\"\n\
+             columns = [{{ name = \"v\", type = \"int64\" }}]\n\n\
+             [[derived]]\nname = \"d\"\nsource = \"k\"\nkind = \"last_by\"\nkeys = [\"{key}\"]\n"
+        )
+    }
+
+    #[cfg(feature = "kafka")]
+    #[test]
+    fn a_derived_table_may_read_a_source_and_is_checked_against_its_columns() {
+        let parse = |text: String| crate::config::Config::parse(Path::new("t.toml"), text);
+        // The partition column is the source's: the dry run's stand-in table has it.
+        parse(derived_over_source("P")).unwrap();
+        let err = parse(derived_over_source("nope")).unwrap_err().to_string();
+        assert!(err.contains("nope"), "{err}");
+    }
+
+    #[cfg(not(feature = "kafka"))]
+    #[test]
+    fn without_the_feature_a_derived_table_over_a_source_is_refused_at_the_source() {
+        let err = crate::config::Config::parse(Path::new("t.toml"), derived_over_source("P"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("t.toml:1:1") && err.contains("built without Kafka"),
+            "{err}"
+        );
     }
 
     #[test]

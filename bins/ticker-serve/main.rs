@@ -259,11 +259,14 @@ fn main() -> Result<()> {
         _ => anyhow::Error::new(e).context("starting the engine"),
     })?;
     if let Some(config) = &config {
-        config.apply(&engine)?;
+        config.apply_tables(&engine)?;
     }
     restore_logged(&engine)?;
     log_replays(&engine);
-    let kafka = kafka::start(cli.config.as_deref(), &engine)?;
+    let kafka = kafka::start(cli.config.as_deref(), &engine, || match &config {
+        Some(config) => Ok(config.apply_derived(&engine)?),
+        None => Ok(()),
+    })?;
     let options = cli
         .security
         .apply(FlightOptions::default().with_table_management(true))?;
