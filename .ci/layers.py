@@ -27,7 +27,7 @@ LAYERS = [
     ("table state", ["table/append", "table/blink", "table/ring", "table/keyed", "table/state",
                      "table/shared", "publish/rows", "publish/staging", "subscribe/listener",
                      "subscribe/queue", "subscribe/registry", "mirror", "durable",
-                     "derive/op", "derive/agg", "derive/bars", "derive/filter",
+                     "derive/op", "derive/agg", "derive/agg_text", "derive/bars", "derive/filter",
                      "derive/groups", "derive/last_by"]),
     ("graph", ["graph"]),
     ("handles", ["table", "subscribe/subscription", "publish", "engine", "derive"]),

@@ -93,6 +93,7 @@
 //! ```
 
 pub(crate) mod agg;
+mod agg_text;
 mod bars;
 mod filter;
 mod groups;
@@ -105,6 +106,7 @@ use std::time::Duration;
 use arrow_schema::{DataType, SchemaRef, TimeUnit};
 
 pub use agg::{Agg, AggKind};
+pub use agg_text::AggParseError;
 pub use bars::BAR_START_COLUMN;
 
 use crate::engine::{resolve_key, EngineHandle, OpTable};

@@ -100,7 +100,7 @@ pub mod table;
 #[cfg(any(test, feature = "test-util"))]
 pub mod test_util;
 
-pub use derive::{Agg, AggKind, Bars, IntoPredicate};
+pub use derive::{Agg, AggKind, AggParseError, Bars, IntoPredicate};
 pub use durable::{Durability, LogStats, LoggedTable, ReplayReport, SyncPolicy, TableLogStats};
 pub use engine::{Builder, Engine, EngineHandle, View};
 pub use error::{Error, ErrorCode, RemoteErrorKind, Result, TransactionError, TryPublishError};

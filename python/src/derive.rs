@@ -36,32 +36,36 @@ impl PyAgg {
     }
 }
 
-/// Aggregates from one ``Agg`` or a sequence of them.
+/// Aggregates from one ``Agg`` or aggregate string (``"sum(Size) as volume"``), or a
+/// sequence of them.
 pub(crate) fn aggs_of(aggs: &Bound<'_, PyAny>) -> PyResult<Vec<Agg>> {
-    if let Ok(a) = aggs.cast::<PyAgg>() {
-        return Ok(vec![a.get().agg.clone()]);
-    }
     let not_agg = |o: &Bound<'_, PyAny>| {
         let found = o
             .get_type()
             .name()
             .map_or_else(|_| "?".to_owned(), |n| n.to_string());
         pyo3::exceptions::PyTypeError::new_err(format!(
-            "aggs takes tickertable.agg aggregates (tt.agg.sum(\"Size\"), ...), found {found}"
+            "aggs takes tickertable.agg aggregates (tt.agg.sum(\"Size\"), ...) or their text \
+             (\"sum(Size) as volume\"), found {found}"
         ))
     };
-    if aggs.is_instance_of::<PyString>() {
-        return Err(not_agg(aggs));
+    let one = |item: &Bound<'_, PyAny>| -> PyResult<Agg> {
+        if let Ok(a) = item.cast::<PyAgg>() {
+            return Ok(a.get().agg.clone());
+        }
+        if let Ok(text) = item.cast::<PyString>() {
+            let text = text.to_str()?;
+            return text.parse::<Agg>().map_err(|e| {
+                pyo3::exceptions::PyValueError::new_err(format!("aggregate {text:?}: {e}"))
+            });
+        }
+        Err(not_agg(item))
+    };
+    if aggs.is_instance_of::<PyAgg>() || aggs.is_instance_of::<PyString>() {
+        return Ok(vec![one(aggs)?]);
     }
     let items = aggs.try_iter().map_err(|_| not_agg(aggs))?;
-    items
-        .map(|item| {
-            let item = item?;
-            item.cast::<PyAgg>()
-                .map(|a| a.get().agg.clone())
-                .map_err(|_| not_agg(&item))
-        })
-        .collect()
+    items.map(|item| one(&item?)).collect()
 }
 
 #[pymethods]

@@ -549,7 +549,9 @@ impl PyEngine {
     /// ``source`` at O(rows changed).
     ///
     /// ``aggs`` is a list of ``tickertable.agg`` aggregates: ``[tt.agg.count(),
-    /// tt.agg.sum("Size", name="volume"), tt.agg.wmean("Price", "Size", name="vwap")]``. Over a
+    /// tt.agg.sum("Size", name="volume"), tt.agg.wmean("Price", "Size", name="vwap")]``, or
+    /// their text, as ticker-serve's config writes them: ``["count", "sum(Size) as volume",
+    /// "wmean(Price, Size) as vwap"]`` (a bad one raises ``ValueError`` saying where). Over a
     /// blink source the aggregates accumulate every row the source ever showed; over a ring
     /// or keyed source rows that leave are taken out again. With no keys (``[]``) the result
     /// is one row over the whole source (a ring of capacity 1; no row while the source has

@@ -271,9 +271,9 @@ def test_bars_take_a_timedelta_and_timestamp_columns(engine: tt.Engine) -> None:
 def test_bad_derived_table_arguments(engine: tt.Engine, trade_schema: pa.Schema) -> None:
     trades, _ = engine.table_publisher("trades", trade_schema)
     with pytest.raises(TypeError):
-        engine.agg_by("x", trades, "Sym", ["sum(Size)"])  # type: ignore[list-item]
-    with pytest.raises(TypeError):
-        engine.agg_by("x", trades, "Sym", "count")  # type: ignore[arg-type]
+        engine.agg_by("x", trades, "Sym", [b"sum(Size)"])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="not closed"):
+        engine.agg_by("x", trades, "Sym", "sum(Size")
     with pytest.raises(tt.InvalidOptionError):
         engine.agg_by("x", trades, "Sym", [tt.agg.sum("Sym")])  # not a number
     with pytest.raises(tt.SchemaError):
@@ -289,6 +289,29 @@ def test_bad_derived_table_arguments(engine: tt.Engine, trade_schema: pa.Schema)
         engine.where("taken", trades, "Size > 1")
     with pytest.raises(tt.InvalidOptionError):
         engine.bars("x", engine.last_by("keyed", trades, "Sym"), "Ts", 60, "Sym", [tt.agg.count()])
+
+
+def test_aggregates_may_be_written_as_text(engine: tt.Engine, trade_schema: pa.Schema) -> None:
+    trades, publisher = engine.table_publisher("trades", trade_schema)
+    stats = engine.agg_by(
+        "stats", trades, ["Sym"], ["count", tt.agg.max("Price"), "sum(Size) as volume"]
+    )
+    assert stats.schema.names == ["Sym", "count", "max_Price", "volume"]
+    one = engine.agg_by("one", trades, [], "wmean(Price, Size) AS vwap")
+    assert one.schema.names == ["vwap"]
+    publisher.add(batch(CYCLE1))
+    engine.run_cycle()
+    rows = [r for r in CYCLE1 if r[1] == "MSFT"]
+    assert stats.get("MSFT") == {
+        "Sym": "MSFT",
+        "count": len(rows),
+        "max_Price": max(r[2] for r in rows),
+        "volume": sum(r[3] for r in rows),
+    }
+    with pytest.raises(ValueError, match="unknown aggregate"):
+        engine.agg_by("bad", trades, ["Sym"], ["summ(Size)"])
+    with pytest.raises(TypeError, match="aggregates"):
+        engine.agg_by("bad", trades, ["Sym"], [42])  # type: ignore[list-item]
 
 
 def test_agg_specs() -> None:

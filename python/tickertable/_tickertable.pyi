@@ -108,9 +108,13 @@ class Engine:
         """The rows of ``source`` that match ``predicate``; raises ``ExpressionError``."""
     def filter(self, name: str, source: Table, predicate: str) -> Table:
         """The same as ``where``."""
-    def agg_by(self, name: str, source: Table, keys: Keys, aggs: Agg | Sequence[Agg]) -> Table:
+    def agg_by(
+        self, name: str, source: Table, keys: Keys, aggs: Agg | str | Sequence[Agg | str]
+    ) -> Table:
         """A keyed table of ``aggs`` over the rows of ``source`` per key; with no keys
-        (``[]``), one row over the whole source (none while it has no rows)."""
+        (``[]``), one row over the whole source (none while it has no rows). An aggregate is
+        a ``tt.agg`` one or its text (``"sum(Size) as volume"``; a bad one raises
+        ``ValueError`` saying where)."""
     def bars(
         self,
         name: str,
@@ -118,7 +122,7 @@ class Engine:
         time_col: str,
         interval: Seconds,
         keys: Keys,
-        aggs: Agg | Sequence[Agg],
+        aggs: Agg | str | Sequence[Agg | str],
     ) -> tuple[Table, Table]:
         """Tumbling time bars per key: ``(closed, open)``."""
     def drop_table(self, name: str) -> list[str]:
