@@ -417,6 +417,12 @@ fn micros(d: std::time::Duration) -> u64 {
 /// creation; a table's `log` is its share (`null` for a table that is not durable).
 /// O(tables + their writers and consumers).
 pub(crate) fn stats_json(engine: &EngineHandle, counters: &Counters) -> Value {
+    // Under the shared side of the global lock, so the totals and every table are of one
+    // step: a cycle publishes its rows and records its statistics under the exclusive side.
+    engine.read(|_| stats_json_now(engine, counters))
+}
+
+fn stats_json_now(engine: &EngineHandle, counters: &Counters) -> Value {
     let now = Instant::now();
     let totals = engine.stats();
     let last = engine.last_cycle();
