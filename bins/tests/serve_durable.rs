@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use arrow_array::{Float64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use support::{http_get, refused, temp_dir, write, Server, HANG_GUARD};
+use support::{http_get, refused, temp_dir, wait_for, write, Server};
 use tickertable::flight::{Client, CreateTable};
 use tickertable::test_util::{i64_column, int_batch, int_schema};
 use tickertable::TableKind;
@@ -113,26 +113,6 @@ fn book(rows: &[(&str, f64)]) -> BTreeMap<String, u64> {
 
 async fn connect(server: &Server) -> Client {
     Client::connect(&server.url).await.expect("connect")
-}
-
-/// Polls (hang-guarded) until `table`'s snapshot satisfies `done`; returns the positions and
-/// the batches.
-async fn wait_for(
-    client: &mut Client,
-    table: &str,
-    done: impl Fn(&tickertable::flight::RemoteSnapshot) -> bool,
-) -> tickertable::flight::RemoteSnapshot {
-    tokio::time::timeout(HANG_GUARD, async {
-        loop {
-            let s = client.snapshot(table).await.expect("snapshot");
-            if done(&s) {
-                return s;
-            }
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("hang guard")
 }
 
 #[tokio::test]

@@ -15,8 +15,8 @@ mod support;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int32Type, Int64Type};
 use arrow_array::RecordBatch;
-use support::{temp_dir, write, Server, HANG_GUARD};
-use tickertable::flight::{Client, RemoteSnapshot};
+use support::{temp_dir, wait_for, write, Server};
+use tickertable::flight::Client;
 use tickertable::test_util::kafka::broker;
 
 /// A table's rows as `(Sym, Px, Seq, Partition, Offset)`, in table order.
@@ -57,26 +57,6 @@ fn row_of_json(value: &[u8]) -> Row {
 
 fn quote(sym: &str, px: f64, seq: i64) -> Vec<u8> {
     format!(r#"{{"Sym":"{sym}","Px":{px:?},"Seq":{seq}}}"#).into_bytes()
-}
-
-/// Polls (hang-guarded) until `table`'s snapshot satisfies `done`.
-async fn wait_for(
-    client: &mut Client,
-    table: &str,
-    done: impl Fn(&RemoteSnapshot) -> bool,
-) -> RemoteSnapshot {
-    tokio::time::timeout(HANG_GUARD, async {
-        loop {
-            if let Ok(s) = client.snapshot(table).await {
-                if done(&s) {
-                    return s;
-                }
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("hang guard")
 }
 
 /// `kafka_status` as `(Kind, Partition, NextOffset, HighWatermark, Lag, Messages, Errors)`.

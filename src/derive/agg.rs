@@ -558,7 +558,8 @@ impl Acc {
         true
     }
 
-    /// Min, max, first or last of a batch's encoded values (never retracted).
+    /// Min, max, first or last of a batch's encoded values: min and max only where nothing
+    /// is retracted (the caller checks), first and last whatever the sign, as `add` does.
     fn extreme_all(&mut self, ids: &[u32], values: impl Iterator<Item = i64>) {
         let (i, nn, set) = (&mut self.i, &mut self.nn, &mut self.set);
         let rows = ids.iter().map(|&g| g as usize).zip(values);

@@ -26,6 +26,8 @@ pub(crate) struct Groups {
     bytes: Vec<u8>,
     /// Group `g`'s key bytes are `bytes[offsets[g]..offsets[g + 1]]`.
     offsets: Vec<usize>,
+    /// Group `g`'s hash, kept so the index grows without hashing the keys again.
+    hashes: Vec<u64>,
 }
 
 /// How a group's key is kept as bytes.
@@ -71,6 +73,7 @@ impl Groups {
             index: HashTable::new(),
             bytes: Vec::new(),
             offsets: vec![0],
+            hashes: Vec::new(),
         })
     }
 
@@ -96,6 +99,7 @@ impl Groups {
             // No key columns: every row is in the one group 0, whose key is empty.
             if self.len() == 0 && batch.num_rows() > 0 {
                 self.offsets.push(0);
+                self.hashes.push(0);
             }
             out.resize(batch.num_rows(), 0);
             return Ok(());
@@ -134,17 +138,22 @@ impl Groups {
 
     /// The group of a `Utf8` key (`None` for a null).
     fn group_of_str(&mut self, key: Option<&[u8]>) -> u32 {
-        let h = hash_str(&self.hasher, key);
         match key {
             Some(s) => self.find_or_insert(
-                h,
+                self.hasher.hash_one(s),
                 |k| k.first() == Some(&VALID) && &k[1..] == s,
                 |arena| {
                     arena.push(VALID);
                     arena.extend_from_slice(s);
                 },
             ),
-            None => self.find_or_insert(h, |k| k == [0], |arena| arena.push(0)),
+            None => self.find_or_insert(
+                self.hasher.hash_one(()),
+                |k| k == [0],
+                |arena| {
+                    arena.push(0);
+                },
+            ),
         }
     }
 
@@ -164,16 +173,9 @@ impl Groups {
         let g = u32::try_from(self.len()).expect("invariant: fewer than 2^32 groups");
         write(&mut self.bytes);
         self.offsets.push(self.bytes.len());
-        let (b, o, hasher) = (&self.bytes, &self.offsets, &self.hasher);
-        let utf8 = matches!(self.encoding, Encoding::Utf8);
-        self.index.insert_unique(hash, g, |&x| {
-            let k = &b[o[x as usize]..o[x as usize + 1]];
-            if utf8 {
-                hash_str(hasher, (k[0] == VALID).then(|| &k[1..]))
-            } else {
-                hasher.hash_one(k)
-            }
-        });
+        self.hashes.push(hash);
+        let hashes = &self.hashes;
+        self.index.insert_unique(hash, g, |&x| hashes[x as usize]);
         g
     }
 
@@ -202,14 +204,6 @@ impl Groups {
                 Ok(converter.convert_rows(rows)?)
             }
         }
-    }
-}
-
-/// The hash of a `Utf8` key: its bytes', or a fixed value for a null.
-fn hash_str(hasher: &foldhash::fast::RandomState, key: Option<&[u8]>) -> u64 {
-    match key {
-        Some(s) => hasher.hash_one(s),
-        None => hasher.hash_one(()),
     }
 }
 

@@ -13,8 +13,7 @@
 //! a message that is not delivered within [`DEADLINE`]), as a test's own code does.
 #![allow(
     clippy::missing_panics_doc,
-    clippy::unwrap_used,
-    reason = "test helpers panic on the unexpected, as tests do"
+    reason = "test helpers panic on the unexpected, as tests do (see # Panics above)"
 )]
 
 use std::net::{TcpListener, TcpStream};
@@ -82,9 +81,8 @@ pub fn broker(test: &str) -> Option<Broker> {
         return None;
     };
     let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port for the broker")
         .port();
     let url = format!("tcp://127.0.0.1:{port}");
     let child = Command::new(&bin)
@@ -145,7 +143,7 @@ impl Broker {
             .set("linger.ms", "1")
             .set("batch.num.messages", per_batch.to_string())
             .create()
-            .unwrap()
+            .expect("a producer for the test broker")
     }
 
     /// Produces `(partition, key, value)` messages and waits until they are delivered.
@@ -162,9 +160,14 @@ impl Broker {
             if let Some(k) = key {
                 record = record.key(k);
             }
-            producer.send(record).map_err(|(e, _)| e).unwrap();
+            producer
+                .send(record)
+                .map_err(|(e, _)| e)
+                .expect("a message queued for the test broker");
         }
-        producer.flush(DEADLINE).unwrap();
+        producer
+            .flush(DEADLINE)
+            .expect("the messages delivered to the test broker");
     }
 
     /// A plain consumer's view of `topic`: every message of every partition, from the
@@ -175,13 +178,15 @@ impl Broker {
             .set("group.id", format!("reader-{topic}"))
             .set("enable.auto.commit", "false")
             .create()
-            .unwrap();
+            .expect("a consumer of the test broker");
         let mut tpl = TopicPartitionList::new();
         for p in 0..partitions {
             tpl.add_partition_offset(topic, p, Offset::Beginning)
-                .unwrap();
+                .expect("a partition to read from the start");
         }
-        consumer.assign(&tpl).unwrap();
+        consumer
+            .assign(&tpl)
+            .expect("the topic's partitions assigned");
         let mut out = Vec::new();
         let start = Instant::now();
         while out.len() < n {
@@ -191,7 +196,7 @@ impl Broker {
                 out.len()
             );
             if let Some(m) = consumer.poll(Duration::from_millis(100)) {
-                let m = m.unwrap();
+                let m = m.expect("a message from the test broker");
                 out.push(Read {
                     partition: m.partition(),
                     offset: m.offset(),

@@ -200,3 +200,22 @@ source = "recent"
 kind = "tail"
 capacity = 5
 "#;
+
+/// Polls a served table's snapshot (hang-guarded) until it satisfies `done`, and returns it.
+pub(crate) async fn wait_for(
+    client: &mut tickertable::flight::Client,
+    table: &str,
+    done: impl Fn(&tickertable::flight::RemoteSnapshot) -> bool,
+) -> tickertable::flight::RemoteSnapshot {
+    tokio::time::timeout(HANG_GUARD, async {
+        loop {
+            let s = client.snapshot(table).await.expect("snapshot");
+            if done(&s) {
+                return s;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("hang guard")
+}
