@@ -294,28 +294,15 @@ fn make_stand_ins(
     file: &File,
     engine: &tickertable::EngineHandle,
 ) -> std::result::Result<(), (Range<usize>, String)> {
-    use std::sync::Arc;
-
-    use arrow_schema::{DataType, Field, Schema};
-    use tickertable::PublisherOptions;
-
     for def in &file.kafka_source {
         let s = def.get_ref();
         let refused = |reason: String| (def.span(), format!("kafka source {:?}: {reason}", s.name));
-        let (schema, _) = source_options(s).map_err(refused)?;
-        let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-        if let Some(c) = &s.partition_column {
-            fields.push(Field::new(c, DataType::Int32, false));
-        }
-        if let Some(c) = &s.offset_column {
-            fields.push(Field::new(c, DataType::Int64, false));
-        }
-        let mut table = PublisherOptions::default().with_kind(source_kind(s).map_err(refused)?);
-        if let Some(k) = &s.key {
-            table = table.with_key(k.iter().cloned());
-        }
+        let (schema, options) = source_options(s).map_err(refused)?;
+        let schema = options
+            .table_schema(&schema)
+            .map_err(|e| refused(e.to_string()))?;
         engine
-            .table_publisher(&s.name, Arc::new(Schema::new(fields)), table)
+            .table_publisher(&s.name, schema, options.table_options())
             .map_err(|e| refused(e.to_string()))?;
     }
     Ok(())

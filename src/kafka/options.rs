@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::durable::Durability;
+use crate::publish::PublisherOptions;
 use crate::table::TableKind;
 
 /// How messages' values are encoded.
@@ -52,6 +53,38 @@ pub struct KafkaSourceOptions {
 }
 
 impl KafkaSourceOptions {
+    /// The schema of the table a source with these options makes from messages of
+    /// `schema`: its columns, then the partition and offset columns asked for.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`](crate::Error::InvalidOption) when a partition or offset
+    /// column's name is in `schema` already.
+    pub fn table_schema(
+        &self,
+        schema: &arrow_schema::SchemaRef,
+    ) -> crate::error::Result<arrow_schema::SchemaRef> {
+        super::source::table_schema(schema, self).map_err(|reason| {
+            crate::error::Error::InvalidOption {
+                option: "kafka_source",
+                reason,
+            }
+        })
+    }
+
+    /// The options of the table a source with these options makes: its kind, key and
+    /// durability (the source adds its own `on_flush`).
+    pub fn table_options(&self) -> PublisherOptions {
+        let options = PublisherOptions::default()
+            .with_kind(self.kind)
+            .with_durability(self.durability);
+        if self.key.is_empty() {
+            options
+        } else {
+            options.with_key(self.key.iter().cloned())
+        }
+    }
+
     /// A source of `topic` on `brokers` (`host:port`, comma-separated): a blink table of
     /// JSON messages, from the earliest offset, every partition, no group.
     pub fn new(brokers: impl Into<String>, topic: impl Into<String>) -> Self {

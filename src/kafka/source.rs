@@ -25,7 +25,7 @@ use crate::engine::EngineHandle;
 use crate::error::{Error, Result};
 use crate::graph::Core;
 use crate::publish::publisher::delete_batch;
-use crate::publish::{PublisherOptions, TablePublisher};
+use crate::publish::TablePublisher;
 use crate::sync::{Condvar, Mutex};
 use crate::table::Table;
 
@@ -184,13 +184,9 @@ pub(super) fn start(
     let topic = options.topic.clone();
     let flush_shared = shared.clone();
     let flush_topic = topic.clone();
-    let mut publisher_options = PublisherOptions::default()
-        .with_kind(options.kind)
-        .with_durability(options.durability)
+    let publisher_options = options
+        .table_options()
         .with_on_flush(move |p| on_flush(&flush_shared, &flush_topic, p));
-    if !options.key.is_empty() {
-        publisher_options = publisher_options.with_key(options.key.iter().cloned());
-    }
     let (table, _publisher) =
         engine.table_publisher(name, table_schema.clone(), publisher_options)?;
 
@@ -318,7 +314,10 @@ fn key_builder(builder: BatchBuilder, table: &SchemaRef, key: &[String]) -> Batc
 }
 
 /// The table's schema: the messages' columns, then the partition and offset columns.
-fn table_schema(schema: &SchemaRef, options: &KafkaSourceOptions) -> Result<SchemaRef, String> {
+pub(super) fn table_schema(
+    schema: &SchemaRef,
+    options: &KafkaSourceOptions,
+) -> Result<SchemaRef, String> {
     let mut fields = schema.fields().to_vec();
     for (column, ty) in [
         (&options.partition_column, DataType::Int32),
