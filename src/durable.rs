@@ -74,9 +74,12 @@
 //! at a time. Neither format has a checksum, hence the frame around each record. A
 //! self-contained record (its own schema message, a few hundred bytes per table per cycle)
 //! can be decoded, skipped or cut off alone: a torn tail never takes a dictionary or schema
-//! that later records need with it. Batches are not copied to be written (their buffers are
-//! written as they are), and replay reads each record into one 64-byte aligned buffer and
-//! decodes it without copying.
+//! that later records need with it. Batches are not copied to be written: a big record goes
+//! to the OS with one `writev` of its batches' own buffers. Replay of an append table maps
+//! its segments into memory and decodes each record in place, so the table's arrays point
+//! at the page cache's pages (clean, evictable, no second copy; see `durable/mapped.rs` for
+//! why that is sound); other kinds read each record into one buffer and decode it without
+//! copying.
 //!
 //! # Sync policies and what "acknowledged" means
 //!
@@ -181,6 +184,10 @@
 //! Names are never `.`-prefixed on disk (a table's directory escapes a leading `.`), so the
 //! file cannot clash with a table.
 //!
+//! The segments an append table was replayed from are mapped for as long as its rows live:
+//! truncating or rewriting them by hand under a running engine is not supported (reading a
+//! row of a truncated page raises `SIGBUS`). Copying them, or deleting them, is safe.
+//!
 //! # Dropping a durable table
 //!
 //! [`EngineHandle::drop_table`](crate::EngineHandle::drop_table) deletes a durable table's
@@ -203,6 +210,10 @@ pub(crate) mod checkpoint;
 pub(crate) mod files;
 pub(crate) mod format;
 pub(crate) mod lock;
+// The crate's one module with `unsafe` (mapping segments for replay); its docs say why it
+// is sound.
+#[allow(unsafe_code)]
+pub(crate) mod mapped;
 pub(crate) mod replay;
 pub(crate) mod writer;
 

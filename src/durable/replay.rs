@@ -325,7 +325,15 @@ impl Durable {
         let mut scratch = Vec::new();
         let keep = keeps_rows(retention);
         'segments: for (i, (_, path)) in segments.iter().enumerate() {
-            let mut reader = SegmentReader::open(path)?;
+            // An append table keeps every row it replays: its arrays point into the mapped
+            // segments instead of copies of them (`durable/mapped.rs`). A keyed table copies
+            // its input into its slots, and a ring or blink table keeps a small part of its
+            // log, so those read (a mapping would keep deleted segments on disk).
+            let mut reader = if matches!(retention, Retention::Append { .. }) {
+                SegmentReader::open_mapped(path)?
+            } else {
+                SegmentReader::open(path)?
+            };
             scan.report.segments += 1;
             let mut first = true;
             loop {

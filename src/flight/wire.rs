@@ -347,7 +347,7 @@ impl Encoder {
         out: &mut Vec<FlightData>,
         mut meta: impl FnMut(usize, usize) -> Vec<u8>,
     ) -> Result<()> {
-        let bytes_per_row = batch.get_array_memory_size() / batch.num_rows().max(1);
+        let bytes_per_row = slice_bytes(batch) / batch.num_rows().max(1);
         let per_message = (TARGET_MESSAGE_BYTES / bytes_per_row.max(1))
             .max(1)
             .min(self.max_rows);
@@ -367,6 +367,22 @@ impl Encoder {
         }
         Ok(())
     }
+}
+
+/// The bytes of `batch`'s rows, counting only the slice each array views: a slice of a big
+/// chunk (a snapshot's last rows, a replayed batch sharing its record's buffer) would
+/// otherwise count the whole shared buffer and be split into messages of a row or two.
+/// O(columns).
+fn slice_bytes(batch: &RecordBatch) -> usize {
+    batch
+        .columns()
+        .iter()
+        .map(|c| {
+            c.to_data()
+                .get_slice_memory_size()
+                .unwrap_or_else(|_| c.get_array_memory_size())
+        })
+        .sum()
 }
 
 #[cfg(test)]
@@ -427,6 +443,29 @@ mod tests {
             metas.iter().map(|m| m.added.clone()).collect::<Vec<_>>(),
             vec![100..2100, 2100..4100, 4100..5100]
         );
+    }
+
+    /// A few rows sliced out of a big batch go in one message: the size of a message comes
+    /// from the rows sent, not from the buffer they share.
+    #[test]
+    fn a_small_slice_of_a_big_batch_is_one_message() {
+        let big = crate::test_util::int_batch(0..2_000_000);
+        let slice = big.slice(1_999_950, 50);
+        let mut enc = Encoder::new(big.schema());
+        let mut out = Vec::new();
+        enc.messages(Step(1), None, 0..0, 0, &[slice], &mut out)
+            .unwrap();
+        let metas: Vec<_> = out
+            .iter()
+            .map(|m| MessageMeta::parse(&m.app_metadata).unwrap())
+            .collect();
+        assert_eq!(metas.len(), 1, "{metas:?}");
+        assert_eq!(metas[0].added, 0..50);
+        // The whole batch is still split by its size: 16 MB of i64 in 2 MiB messages.
+        let mut out = Vec::new();
+        enc.messages(Step(2), None, 0..0, 0, &[big], &mut out)
+            .unwrap();
+        assert_eq!(out.len(), 8);
     }
 
     #[test]
