@@ -147,9 +147,11 @@
 //!
 //! # Checkpoints
 //!
-//! A ring table and a keyed table without a capacity are checkpointed once their log since the
-//! last checkpoint exceeds both the segment size and twice the last checkpoint: the writer
-//! asks, the next cycle hands it the table's chunks (an immutable, shared view, O(1)), the
+//! A ring table and a keyed table are checkpointed once their log since the last checkpoint
+//! exceeds both the segment size and twice the last checkpoint: the writer asks, the next
+//! cycle hands it the table's chunks (an immutable, shared view, O(1); a keyed table with a
+//! capacity adds its keys' recency order, O(keys), which is O(1) per row logged since a
+//! checkpoint follows at least twice the table's size of log), the
 //! writer starts a new segment, and a checkpoint thread writes the rows as an Arrow IPC file
 //! (see `durable/checkpoint.rs`), syncs and renames it, then deletes the older segments and
 //! checkpoints. Nothing of this runs on the cycle thread.
@@ -159,14 +161,12 @@
 //! How big the log grows, with `S` the segment size ([`Builder::log_segment_bytes`],
 //! default 64 MiB) and `T` the bytes of the table's rows:
 //!
-//! - ring, keyed without a capacity: at most about `T` (the checkpoint) plus
-//!   `max(S, 2T)` plus one segment: bounded by the table's size, not its history;
+//! - ring, keyed: at most about `T` (the checkpoint) plus `max(S, 2T)` plus one
+//!   segment: bounded by the table's size, not its history;
 //! - append: everything ever appended, `T` (an append table holds all its rows in memory
 //!   anyway);
 //! - blink: its whole history, without bound (it is the table's only record of its rows, so
 //!   that a derived append or ring table can be rebuilt from it); delete old segments by hand;
-//! - keyed with a capacity: its whole history for now (its checkpoint would also need the keys'
-//!   recency order, which replay rebuilds from the log).
 //!
 //! A derived append or ring table over a durable blink table starts, as over any blink table,
 //! with the blink's current rows, not its logged history.

@@ -3,7 +3,8 @@
 //! a `Vec` of every row acknowledged). After every restart the replayed tables must equal the
 //! reference exactly: rows, positions, keyed slots and values.
 //!
-//! Segments are tiny, so segments rotate and the ring and keyed tables checkpoint during a
+//! Segments are tiny, so segments rotate and the ring and keyed tables (one with a capacity,
+//! whose checkpoint keeps its keys' recency order) checkpoint during a
 //! run (checkpoints are written off the cycle, so a restart may find one or not: either way
 //! the replay must give the same tables).
 
@@ -25,6 +26,7 @@ use tickertable::test_util::{i64_column, int_batch, int_schema};
 use tickertable::{Engine, PublisherOptions, SyncPolicy, Table, TableKind, TablePublisher};
 
 const RING: usize = 7;
+const CAPPED: usize = 4;
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -89,11 +91,13 @@ fn kv(pairs: &[(i64, i64)]) -> RecordBatch {
     .unwrap()
 }
 
-/// The three tables of one engine.
+/// The four tables of one engine.
 struct Tables {
     append: (Table, TablePublisher),
     ring: (Table, TablePublisher),
     keyed: (Table, TablePublisher),
+    /// Keyed with a capacity of [`CAPPED`]: fed what `keyed` is, evicting.
+    capped: (Table, TablePublisher),
 }
 
 fn tables(e: &Engine, durable: bool) -> Tables {
@@ -117,6 +121,15 @@ fn tables(e: &Engine, durable: bool) -> Tables {
             keyed_schema(),
             PublisherOptions::default()
                 .with_kind(TableKind::Keyed { capacity: None })
+                .with_key(["k"]),
+        ),
+        capped: make(
+            "c",
+            keyed_schema(),
+            PublisherOptions::default()
+                .with_kind(TableKind::Keyed {
+                    capacity: Some(CAPPED),
+                })
                 .with_key(["k"]),
         ),
     }
@@ -186,6 +199,12 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
             "keyed {}",
             when
         );
+        prop_assert_eq!(
+            keyed_rows(&d.capped.0),
+            keyed_rows(&r.capped.0),
+            "capped {}",
+            when
+        );
         Ok(())
     };
     for (i, op) in ops.iter().enumerate() {
@@ -199,12 +218,14 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
                 staged.extend(values);
             }
             Op::Upsert(pairs) => {
-                d.keyed.1.add(kv(pairs)).unwrap();
-                r.keyed.1.add(kv(pairs)).unwrap();
+                for p in [&d.keyed.1, &r.keyed.1, &d.capped.1, &r.capped.1] {
+                    p.add(kv(pairs)).unwrap();
+                }
             }
             Op::Delete(k) => {
-                d.keyed.1.delete(kv(&[(*k, 0)])).unwrap();
-                r.keyed.1.delete(kv(&[(*k, 0)])).unwrap();
+                for p in [&d.keyed.1, &r.keyed.1, &d.capped.1, &r.capped.1] {
+                    p.delete(kv(&[(*k, 0)])).unwrap();
+                }
             }
             Op::Cycle => {
                 engine.run_cycle();

@@ -517,6 +517,69 @@ fn ring_and_keyed_checkpoints_bound_the_log_and_replay_from_the_checkpoint() {
     }
 }
 
+/// A keyed table with a capacity is checkpointed with its recency order: after a restart
+/// from the checkpoint it holds the same rows at the same positions, and later writes evict
+/// the same keys as in a table that never restarted.
+#[test]
+fn a_keyed_table_with_a_capacity_is_checkpointed_and_evicts_the_same_keys_after() {
+    const CAPACITY: usize = 20;
+    let dir = TempDir::new("ckpt-cap");
+    let reference = Engine::builder().manual().build().unwrap();
+    let (rt, rp) = keyed(&reference, false, Some(CAPACITY));
+    // Keys from 0..60, touched in an order that keeps the recency order far from the
+    // position order; some deleted.
+    let round = |c: i64, p: &TablePublisher| {
+        p.add(kv(
+            &[(c * 7) % 60, (c * 11 + 3) % 60, c % 60],
+            &[c, -c, c * 2],
+        ))
+        .unwrap();
+        if c % 4 == 0 {
+            p.delete(kv(&[(c * 13) % 60], &[0])).unwrap();
+        }
+    };
+    {
+        let e = engine_with(dir.path(), 2048);
+        let (t, p) = keyed(&e, true, Some(CAPACITY));
+        for c in 0..300 {
+            round(c, &p);
+            round(c, &rp);
+            e.run_cycle();
+            reference.run_cycle();
+        }
+        // Checkpoints are written off the cycle: let the last one finish.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while e.stats().log.checkpoints < 2 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(e.stats().log.checkpoints >= 2, "{:?}", e.stats().log);
+        assert_eq!(kv_state(&t), kv_state(&rt));
+    }
+    assert!(
+        segments(&dir.path().join("book")).len() <= 4,
+        "the log is bounded: {:?}",
+        segments(&dir.path().join("book"))
+    );
+    let e = engine_with(dir.path(), 2048);
+    let (t, p) = keyed(&e, true, Some(CAPACITY));
+    let r = e.replay_report("book").unwrap();
+    assert!(r.checkpoint.is_some() && r.corruption.is_none(), "{r}");
+    assert_eq!(kv_state(&t), kv_state(&rt));
+    // New keys evict the least recently written ones: the same in both.
+    for c in 300..340 {
+        p.add(kv(&[1000 + c], &[c])).unwrap();
+        rp.add(kv(&[1000 + c], &[c])).unwrap();
+        if c % 3 == 0 {
+            // An old key written again moves to the newest end.
+            p.add(kv(&[(c * 7) % 60], &[c])).unwrap();
+            rp.add(kv(&[(c * 7) % 60], &[c])).unwrap();
+        }
+        e.run_cycle();
+        reference.run_cycle();
+        assert_eq!(kv_state(&t), kv_state(&rt), "after cycle {c}");
+    }
+}
+
 #[test]
 fn the_engine_step_continues_past_the_largest_logged_step() {
     let dir = TempDir::new("step");

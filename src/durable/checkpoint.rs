@@ -9,6 +9,13 @@
 //! | `tickertable.checkpoint.start`, `.end` | the positions `[start, end)` the rows hold |
 //! | `tickertable.checkpoint.segment` | the first segment whose records may be after `step` |
 //! | `tickertable.checkpoint.bytes`, `.crc` | the length and CRC-32 of the file before its footer |
+//! | `tickertable.checkpoint.recency` | `1` if the last column is [`RECENCY_COLUMN`] |
+//!
+//! A keyed table with a capacity evicts its least recently written keys, an order its rows'
+//! positions do not give: its checkpoint has one more column, last, [`RECENCY_COLUMN`]
+//! (`UInt32`, not null), each row's place in that order (0 the least recently written), and
+//! the footer says so. Replay rebuilds the table from the other columns, then puts the keys
+//! back in that order.
 //!
 //! It is written as `*.tmp`, synced, renamed and its directory synced, so a checkpoint file
 //! that exists is complete; the checksum still catches a file damaged later.
@@ -18,10 +25,12 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use arrow_array::RecordBatch;
+use std::sync::Arc;
+
+use arrow_array::{Array, RecordBatch, UInt32Array};
 use arrow_ipc::reader::FileReader;
 use arrow_ipc::writer::FileWriter;
-use arrow_schema::{ArrowError, SchemaRef};
+use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};
 
 use crate::durable::files::{checkpoint_path, sync_dir, TMP_EXT};
 use crate::table::chunk::ChunkLog;
@@ -32,6 +41,17 @@ const END: &str = "tickertable.checkpoint.end";
 const SEGMENT: &str = "tickertable.checkpoint.segment";
 const BYTES: &str = "tickertable.checkpoint.bytes";
 const CRC: &str = "tickertable.checkpoint.crc";
+const RECENCY: &str = "tickertable.checkpoint.recency";
+
+/// The name of a keyed table's recency column in its checkpoint (see the module docs).
+pub(crate) const RECENCY_COLUMN: &str = "tickertable.recency";
+
+/// What a checkpoint holds: a table's rows at one step (its chunks, shared: O(1)), and a
+/// keyed table with a capacity's recency order (each slot's rank, O(keys)).
+pub(crate) struct CheckpointRows {
+    pub(crate) rows: ChunkLog,
+    pub(crate) recency: Option<Vec<u32>>,
+}
 
 /// A checkpoint read back.
 #[derive(Debug)]
@@ -43,6 +63,9 @@ pub(crate) struct Checkpoint {
     pub(crate) segment: u64,
     pub(crate) batches: Vec<RecordBatch>,
     pub(crate) schema: SchemaRef,
+    /// A keyed table with a capacity's recency ranks, one per row (a permutation of
+    /// `0..rows`, checked).
+    pub(crate) recency: Option<Vec<u32>>,
 }
 
 /// Counts and checksums what goes through it.
@@ -76,8 +99,17 @@ pub(crate) fn write(
     schema: &SchemaRef,
     step: u64,
     segment: u64,
-    rows: &ChunkLog,
+    rows: &CheckpointRows,
 ) -> Result<(PathBuf, u64), ArrowError> {
+    let CheckpointRows { rows, recency } = rows;
+    let file_schema = if recency.is_some() {
+        let mut fields: Vec<Arc<Field>> = schema.fields().iter().cloned().collect();
+        let rank = Field::new(RECENCY_COLUMN, DataType::UInt32, false);
+        fields.push(Arc::new(rank));
+        Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+    } else {
+        schema.clone()
+    };
     let path = checkpoint_path(dir, step);
     let tmp = path.with_extension(TMP_EXT);
     let result = (|| {
@@ -87,13 +119,19 @@ pub(crate) fn write(
             crc: crc32fast::Hasher::new(),
             bytes: 0,
         };
-        let mut w = FileWriter::try_new(sink, schema)?;
+        let mut w = FileWriter::try_new(sink, &file_schema)?;
+        let range = rows.rows();
         for chunk in rows.chunks() {
             // Chunks carry the table's schema; a batch relabelled to it is the same data.
-            let batch = RecordBatch::try_new(schema.clone(), chunk.batch.columns().to_vec())?;
-            w.write(&batch)?;
+            let mut columns = chunk.batch.columns().to_vec();
+            if let Some(ranks) = recency {
+                let at = usize::try_from(chunk.start - range.start)
+                    .expect("invariant: a position in memory fits a usize");
+                let ranks = &ranks[at..at + chunk.batch.num_rows()];
+                columns.push(Arc::new(UInt32Array::from(ranks.to_vec())));
+            }
+            w.write(&RecordBatch::try_new(file_schema.clone(), columns)?)?;
         }
-        let range = rows.rows();
         let (crc, bytes) = {
             let sink = w.get_ref();
             (sink.crc.clone().finalize(), sink.bytes)
@@ -104,6 +142,9 @@ pub(crate) fn write(
         w.write_metadata(SEGMENT, segment.to_string());
         w.write_metadata(BYTES, bytes.to_string());
         w.write_metadata(CRC, crc.to_string());
+        if recency.is_some() {
+            w.write_metadata(RECENCY, "1".to_owned());
+        }
         w.finish()?;
         let sink = w.into_inner()?;
         let total = sink.bytes;
@@ -164,8 +205,15 @@ pub(crate) fn read(path: &Path) -> Result<Checkpoint, Unreadable> {
             "the checksum does not match".to_owned(),
         ));
     }
-    let schema = reader.schema();
-    let batches = reader.collect::<Result<Vec<_>, _>>().map_err(corrupt)?;
+    let mut schema = reader.schema();
+    let mut batches = reader.collect::<Result<Vec<_>, _>>().map_err(corrupt)?;
+    let recency = if m.get(RECENCY).is_some_and(|v| v == "1") {
+        let (s, ranks) = split_recency(&schema, &mut batches)?;
+        schema = s;
+        Some(ranks)
+    } else {
+        None
+    };
     let (start, end) = (meta(&m, START)?, meta(&m, END)?);
     let n: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
     if end < start || end - start != n {
@@ -180,5 +228,55 @@ pub(crate) fn read(path: &Path) -> Result<Checkpoint, Unreadable> {
         segment: meta(&m, SEGMENT)?,
         batches,
         schema,
+        recency,
     })
+}
+
+/// Takes the recency column (the last) off `batches`: the table's schema and every row's
+/// rank, checked to be a permutation of `0..rows`.
+fn split_recency(
+    schema: &SchemaRef,
+    batches: &mut [RecordBatch],
+) -> Result<(SchemaRef, Vec<u32>), Unreadable> {
+    let corrupt = |e: ArrowError| Unreadable::Corrupt(e.to_string());
+    let last = schema.fields().len().checked_sub(1);
+    let is_recency = last.is_some_and(|l| {
+        let f = schema.field(l);
+        f.name() == RECENCY_COLUMN && f.data_type() == &DataType::UInt32
+    });
+    let Some(last) = last.filter(|_| is_recency) else {
+        return Err(Unreadable::Corrupt(format!(
+            "no {RECENCY_COLUMN} column, last, in a checkpoint that says it has one"
+        )));
+    };
+    let table_schema = Arc::new(
+        schema
+            .project(&(0..last).collect::<Vec<_>>())
+            .map_err(corrupt)?,
+    );
+    let mut ranks = Vec::new();
+    for b in batches.iter_mut() {
+        let col = b.column(last).clone();
+        let r = col
+            .as_any()
+            .downcast_ref::<UInt32Array>()
+            .filter(|r| r.null_count() == 0)
+            .ok_or_else(|| Unreadable::Corrupt(format!("a null or mistyped {RECENCY_COLUMN}")))?;
+        ranks.extend_from_slice(r.values());
+        *b = RecordBatch::try_new(table_schema.clone(), b.columns()[..last].to_vec())
+            .map_err(corrupt)?;
+    }
+    let mut seen = vec![false; ranks.len()];
+    for &r in &ranks {
+        match seen.get_mut(r as usize) {
+            Some(s) if !*s => *s = true,
+            _ => {
+                return Err(Unreadable::Corrupt(format!(
+                    "recency rank {r} repeated or out of 0..{}",
+                    ranks.len()
+                )))
+            }
+        }
+    }
+    Ok((table_schema, ranks))
 }

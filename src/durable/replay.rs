@@ -289,6 +289,14 @@ impl Durable {
             report.checkpoint_rows = c.end - c.start;
             if matches!(retention, Retention::Keyed { .. }) {
                 state.apply(Step(c.step), &c.batches);
+                if let (Some(ranks), Some(keyed)) = (&c.recency, &mut state.keyed) {
+                    keyed.restore_recency(ranks).map_err(|reason| {
+                        Error::Io(std::io::Error::other(format!(
+                            "{name}: its checkpoint at step {}: {reason}",
+                            c.step
+                        )))
+                    })?;
+                }
             } else {
                 state.log.skip_to(c.start);
                 for b in relabel(schema, c.batches.clone())? {

@@ -19,7 +19,7 @@ use arrow_array::RecordBatch;
 use arrow_buffer::Buffer;
 use arrow_schema::SchemaRef;
 
-use crate::durable::checkpoint;
+use crate::durable::checkpoint::{self, CheckpointRows};
 use crate::durable::files::{self, SegmentWriter};
 use crate::durable::format::{CloseRecord, Encoded, RowsRecord, SegmentHeader, Shape};
 use crate::durable::lock::DirLock;
@@ -27,7 +27,6 @@ use crate::durable::{LogStats, ReplayReport, SyncPolicy, TableLogStats};
 use crate::error::{Error, Result};
 use crate::step::Step;
 use crate::sync::{AtomicBool, AtomicU64, Condvar, Mutex, Ordering};
-use crate::table::chunk::ChunkLog;
 use crate::table::kind::Retention;
 use crate::table::shared::TableId;
 
@@ -70,12 +69,11 @@ pub(crate) struct TableLog {
 }
 
 impl TableLog {
-    /// Whether the table is checkpointed: a ring, or a keyed table without a capacity (see
-    /// the module docs of [`crate::durable`] for keyed tables with one).
+    /// Whether the table is checkpointed: a ring or a keyed table.
     fn checkpoints(&self) -> bool {
         matches!(
             self.shape.retention,
-            Retention::Ring { .. } | Retention::Keyed { capacity: None }
+            Retention::Ring { .. } | Retention::Keyed { .. }
         )
     }
 }
@@ -85,7 +83,7 @@ pub(crate) enum Body {
     Rows(RowsRecord),
     Close(CloseRecord),
     /// The table's rows after this cycle, to checkpoint.
-    Checkpoint(ChunkLog),
+    Checkpoint(CheckpointRows),
 }
 
 struct Record {
@@ -518,8 +516,8 @@ impl CycleLog<'_> {
     }
 
     /// Hands the table's rows after this cycle to be checkpointed (O(1): the chunks are
-    /// shared).
-    pub(crate) fn checkpoint(&mut self, log: &Arc<TableLog>, rows: ChunkLog) {
+    /// shared; a keyed table with a capacity adds its recency order, O(keys)).
+    pub(crate) fn checkpoint(&mut self, log: &Arc<TableLog>, rows: CheckpointRows) {
         self.records.push(Record {
             log: log.clone(),
             body: Body::Checkpoint(rows),
@@ -819,7 +817,7 @@ impl Writer {
 
     /// Starts a new segment and writes the checkpoint of `rows` (at `step`) on its own
     /// thread, which then deletes the segments before the new one.
-    fn checkpoint(&mut self, id: TableId, step: Step, rows: ChunkLog) {
+    fn checkpoint(&mut self, id: TableId, step: Step, rows: CheckpointRows) {
         if let Err(e) = self.rotate(id, step) {
             self.fail(id, e);
             return;
@@ -900,7 +898,13 @@ impl Writer {
 
 /// Writes a checkpoint, then deletes the segments and checkpoints it replaces. Runs on its
 /// own thread; the writer goes on appending to the segment it started for it.
-fn run_checkpoint(shared: &Shared, log: &TableLog, step: Step, segment: u64, rows: &ChunkLog) {
+fn run_checkpoint(
+    shared: &Shared,
+    log: &TableLog,
+    step: Step,
+    segment: u64,
+    rows: &CheckpointRows,
+) {
     let t = Instant::now();
     let result = checkpoint::write(&log.dir, &log.schema, step.0, segment, rows);
     match result {

@@ -35,6 +35,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::derive::op::{OpInput, OpOutput};
+use crate::durable::checkpoint::CheckpointRows;
 use crate::durable::writer::CycleLog;
 use crate::durable::SyncPolicy;
 use crate::error::{panic_message, Error};
@@ -289,7 +290,13 @@ fn wait_for_log<'a>(
     for table_log in durable.take_checkpoint_requests() {
         let node = graph.node(table_log.table);
         if !node.shared.lifecycle.has_ended() {
-            log.checkpoint(&table_log, node.state.log.clone());
+            // The recency order of a keyed table with a capacity is O(keys), once per
+            // checkpoint: a checkpoint follows at least twice the table's size of log.
+            let rows = CheckpointRows {
+                rows: node.state.log.clone(),
+                recency: node.state.keyed.as_ref().and_then(|k| k.recency_ranks()),
+            };
+            log.checkpoint(&table_log, rows);
         }
     }
     let Some(ack) = log.submit() else {

@@ -169,6 +169,38 @@ impl KeyedState {
         }
     }
 
+    /// With a capacity, each slot's place in the recency order (0 the least recently
+    /// written), for a checkpoint; `None` without one. O(keys), once per checkpoint.
+    pub(crate) fn recency_ranks(&self) -> Option<Vec<u32>> {
+        self.recency.as_ref().map(|r| r.ranks(self.index.len()))
+    }
+
+    /// Puts the slots back in the recency order `ranks` gave (a checkpoint's, read back
+    /// into a table just rebuilt from its rows, whose slots are the checkpoint's positions).
+    ///
+    /// # Errors
+    ///
+    /// If `ranks` is not a permutation of `0..keys` (it came from a damaged file), saying
+    /// why; nothing changes then.
+    pub(crate) fn restore_recency(&mut self, ranks: &[u32]) -> Result<(), String> {
+        let Some(recency) = &mut self.recency else {
+            return Err("a recency order for a keyed table without a capacity".to_owned());
+        };
+        let n = self.index.len();
+        if ranks.len() != n {
+            return Err(format!("{} recency ranks for {n} keys", ranks.len()));
+        }
+        let mut order = vec![usize::MAX; n];
+        for (slot, &rank) in ranks.iter().enumerate() {
+            match order.get_mut(rank as usize) {
+                Some(o) if *o == usize::MAX => *o = slot,
+                _ => return Err(format!("recency rank {rank} repeated or out of 0..{n}")),
+            }
+        }
+        recency.restore(&order);
+        Ok(())
+    }
+
     /// Whether the key columns' types can be keys.
     ///
     /// # Errors

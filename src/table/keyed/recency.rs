@@ -91,6 +91,29 @@ impl Recency {
         self.next[from] = NIL;
     }
 
+    /// Each of slots `0..len`'s place in the list (0 the least recently written): what a
+    /// checkpoint keeps so that replay orders the slots again. O(len).
+    pub(super) fn ranks(&self, len: usize) -> Vec<u32> {
+        let mut ranks = vec![0; len];
+        for (rank, slot) in self.oldest().enumerate() {
+            ranks[slot] = link(rank);
+        }
+        ranks
+    }
+
+    /// The list of slots `0..order.len()`, `order` from the least recently written (a
+    /// permutation of them, checked by the caller). O(len).
+    pub(super) fn restore(&mut self, order: &[usize]) {
+        self.prev.clear();
+        self.next.clear();
+        self.resize(order.len());
+        self.head = NIL;
+        self.tail = NIL;
+        for &slot in order {
+            self.push_newest(slot);
+        }
+    }
+
     /// Links slot `slot` (unlinked) as the most recently written.
     pub(super) fn push_newest(&mut self, slot: usize) {
         let s = link(slot);
@@ -121,6 +144,26 @@ mod tests {
             r.push_newest(s);
         }
         assert_eq!(list(&r), vec![2, 0, 1]);
+    }
+
+    #[test]
+    fn ranks_and_restore_give_the_same_list_back() {
+        let mut r = Recency::new();
+        r.resize(5);
+        for s in [3, 0, 4, 1, 2] {
+            r.push_newest(s);
+        }
+        r.unlink(4);
+        r.push_newest(4);
+        assert_eq!(r.ranks(5), vec![1, 2, 3, 0, 4]);
+        let mut order = vec![0; 5];
+        for (slot, &rank) in r.ranks(5).iter().enumerate() {
+            order[rank as usize] = slot;
+        }
+        let mut back = Recency::new();
+        back.restore(&order);
+        assert_eq!(list(&back), list(&r));
+        assert_eq!(list(&back), vec![3, 0, 1, 2, 4]);
     }
 
     #[test]
