@@ -168,8 +168,13 @@
 //! - blink: its whole history, without bound (it is the table's only record of its rows, so
 //!   that a derived append or ring table can be rebuilt from it); delete old segments by hand;
 //!
-//! A derived append or ring table over a durable blink table starts, as over any blink table,
-//! with the blink's current rows, not its logged history.
+//! A derived append or ring table over a durable blink table made with
+//! [`ring_table`](crate::EngineHandle::ring_table) or
+//! [`blink_to_append_only`](crate::EngineHandle::blink_to_append_only) starts, as over any
+//! blink table, with the blink's current rows; one made with
+//! [`history_table`](crate::EngineHandle::history_table) starts with the blink's logged
+//! history (every row its log holds, across restarts; a ring the newest of them), read
+//! without the global lock (`durable/history.rs`).
 //!
 //! # One engine per directory
 //!
@@ -209,6 +214,7 @@ pub(crate) mod catalog;
 pub(crate) mod checkpoint;
 pub(crate) mod files;
 pub(crate) mod format;
+pub(crate) mod history;
 pub(crate) mod lock;
 // The crate's one module with `unsafe` (mapping segments for replay); its docs say why it
 // is sound.

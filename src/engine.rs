@@ -25,8 +25,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 
+use crate::durable::history;
 use crate::durable::replay::Opened;
 use crate::durable::writer::{Durable, Options as DurableOptions};
 use crate::durable::{Durability, LoggedTable, ReplayReport, SyncPolicy, DEFAULT_SEGMENT_BYTES};
@@ -567,6 +569,7 @@ impl EngineHandle {
                 key,
                 source: None,
                 durable: opened.is_some(),
+                history: Vec::new(),
             },
             &mut after,
         )?;
@@ -634,6 +637,7 @@ impl EngineHandle {
                 key,
                 source: None,
                 durable: opened.is_some(),
+                history: Vec::new(),
             },
             &mut after,
         )?;
@@ -677,6 +681,100 @@ impl EngineHandle {
         )
     }
 
+    /// An append or ring table of a durable blink table's history: every row `source` ever
+    /// showed that its log holds, across restarts (a ring keeps the newest `capacity` of
+    /// them), then, like [`blink_to_append_only`](Self::blink_to_append_only) and
+    /// [`ring_table`](Self::ring_table), each cycle's rows. `kind` is
+    /// [`TableKind::Append`] or [`TableKind::Ring`].
+    ///
+    /// The log is read without the global lock (cycles go on meanwhile): the log writer
+    /// first hands what it holds to the OS, the rows up to the source's newest are read, and
+    /// the table is added, under the lock, with them and the source's current rows. If
+    /// cycles moved the source past what was read, the new records are read the same way
+    /// first; after three tries (cycles faster than reading) the last few cycles' records are
+    /// read holding the exclusive lock, which then stalls cycles and readers for that long.
+    /// Costs one read of the log's frames (each checked) and O(rows kept) off the lock,
+    /// O(records read) under it. The table itself is not logged: create it again after a
+    /// restart.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] if `source` is not a durable blink table or `kind` is not
+    /// append or ring (or a ring of capacity 0), [`Error::Io`] if the log cannot be read or
+    /// misses rows, and as [`ring_table`](Self::ring_table).
+    pub fn history_table(&self, name: &str, source: &Table, kind: TableKind) -> Result<Table> {
+        let retention = match kind {
+            TableKind::Append => Retention::Append { limit: None },
+            TableKind::Ring { .. } => Retention::for_kind(kind)?,
+            _ => {
+                return Err(Error::InvalidOption {
+                    option: "kind",
+                    reason: format!("a history table is an append or ring table, not {kind:?}"),
+                })
+            }
+        };
+        let not_logged = || Error::InvalidOption {
+            option: "source",
+            reason: format!(
+                "{:?} is not a durable blink table: only those have a logged history",
+                source.name()
+            ),
+        };
+        let durable = self.core.durable.as_ref().ok_or_else(not_logged)?;
+        let (log, mut end) = {
+            let graph = self.core.graph.read();
+            self.check_source(&graph, source)?;
+            let node = graph.node(source.id());
+            match (&node.log, source.shared.retention.is_blink()) {
+                (Some(log), true) => (log.clone(), node.state.log.rows().end),
+                _ => return Err(not_logged()),
+            }
+        };
+        let mut from = match retention {
+            Retention::Ring { capacity } => end.saturating_sub(capacity),
+            _ => 0,
+        };
+        let mut rows: Vec<RecordBatch> = Vec::new();
+        // Every record up to `end` was handed to the writer before the cycle that made it
+        // visible published: after the flush, the files hold it.
+        let mut cursor = history::Cursor::default();
+        let mut read_to = |to: u64, rows: &mut Vec<RecordBatch>| -> Result<()> {
+            durable.flush()?;
+            rows.extend(history::read(&log, from..to, &mut cursor)?);
+            from = to;
+            Ok(())
+        };
+        for attempt in 0.. {
+            read_to(end, &mut rows)?;
+            let mut after = AfterClose::default();
+            let table = {
+                let mut graph = self.core.graph.write();
+                self.check_source(&graph, source)?;
+                let current = graph.node(source.id()).state.log.rows();
+                if current.start > end && attempt < HISTORY_TRIES {
+                    // Cycles went past what was read: read the rest, then try again.
+                    end = current.start;
+                    None
+                } else {
+                    if current.start > end {
+                        // Still behind: the rest (a few cycles' records) is read holding
+                        // the lock, so that cycles cannot run ahead again.
+                        read_to(current.start, &mut rows)?;
+                        end = current.start;
+                    }
+                    // The source's current rows follow: the history stops where they start.
+                    let history = drop_last(std::mem::take(&mut rows), end - current.start);
+                    Some(self.derive_in(&mut graph, name, source, retention, history, &mut after)?)
+                }
+            };
+            cycle::finish(&self.core, after);
+            if let Some(t) = table {
+                return Ok(t);
+            }
+        }
+        unreachable!("the last try returns")
+    }
+
     /// The last `n` rows of `source`, updated in the same cycle. For a blink source it is a
     /// blink table of the last `n` rows of each cycle; otherwise a ring of capacity `n`.
     ///
@@ -704,17 +802,40 @@ impl EngineHandle {
         let mut after = AfterClose::default();
         let table = {
             let mut graph = self.core.graph.write();
-            self.check_alive()?;
-            let src = source.id();
-            match graph.nodes.get(src.index()) {
-                Some(node) if Arc::ptr_eq(&node.shared, &source.shared) && graph.is_listed(src) => {
-                }
-                _ => {
-                    return Err(Error::NoSuchTable {
-                        table: source.name().to_owned(),
-                    })
-                }
+            self.derive_in(&mut graph, name, source, retention, Vec::new(), &mut after)?
+        };
+        cycle::finish(&self.core, after);
+        Ok(table)
+    }
+
+    /// Checks that `source` is a table of this engine's graph (listed: not dropped).
+    fn check_source(&self, graph: &Graph, source: &Table) -> Result<()> {
+        self.check_alive()?;
+        let src = source.id();
+        match graph.nodes.get(src.index()) {
+            Some(node) if Arc::ptr_eq(&node.shared, &source.shared) && graph.is_listed(src) => {
+                Ok(())
             }
+            _ => Err(Error::NoSuchTable {
+                table: source.name().to_owned(),
+            }),
+        }
+    }
+
+    /// [`derive`](Self::derive) under the exclusive global lock, its first rows `history`
+    /// then `source`'s current rows.
+    fn derive_in(
+        &self,
+        graph: &mut Graph,
+        name: &str,
+        source: &Table,
+        retention: Retention,
+        history: Vec<RecordBatch>,
+        after: &mut AfterClose,
+    ) -> Result<Table> {
+        {
+            self.check_source(graph, source)?;
+            let src = source.id();
             if source.shared.is_keyed() {
                 return Err(Error::InvalidOption {
                     option: "source",
@@ -733,11 +854,10 @@ impl EngineHandle {
                 key,
                 source: Some(src),
                 durable: false,
+                history,
             };
-            self.add(&mut graph, spec, &mut after)?
-        };
-        cycle::finish(&self.core, after);
-        Ok(table)
+            self.add(graph, spec, after)
+        }
     }
 
     /// Adds computing derived tables of `source` in one hold of the global lock: each table
@@ -779,6 +899,7 @@ impl EngineHandle {
                     key: s.key,
                     source: Some(from),
                     durable: false,
+                    history: Vec::new(),
                 };
                 let shared = graph.add_table_with(
                     spec,
@@ -1097,6 +1218,24 @@ pub(crate) struct OpTable {
     pub(crate) op: Box<dyn crate::derive::op::Operator>,
     /// Derive from the table added just before this one instead of the source.
     pub(crate) on_previous: bool,
+}
+
+/// How often [`EngineHandle::history_table`] reads what cycles added meanwhile without the
+/// lock before it reads the rest holding it.
+const HISTORY_TRIES: u32 = 3;
+
+/// `batches` without their last `n` rows. O(batches).
+fn drop_last(mut batches: Vec<RecordBatch>, mut n: u64) -> Vec<RecordBatch> {
+    while n > 0 {
+        let Some(last) = batches.pop() else { break };
+        let rows = last.num_rows() as u64;
+        if rows > n {
+            #[allow(clippy::cast_possible_truncation)] // fewer than the batch's rows
+            batches.push(last.slice(0, (rows - n) as usize));
+        }
+        n = n.saturating_sub(rows);
+    }
+    batches
 }
 
 /// A keyed table's key columns by index; empty for other kinds.

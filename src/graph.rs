@@ -361,12 +361,13 @@ impl Graph {
     /// As [`add_table`](Self::add_table), and the operator's error on the current rows.
     pub(crate) fn add_table_with(
         &mut self,
-        spec: TableSpec<'_>,
+        mut spec: TableSpec<'_>,
         staging_limit: usize,
         mut op: Option<Box<dyn Operator>>,
         after: &mut AfterClose,
     ) -> Result<Arc<TableShared>> {
         let (name, source, retention) = (spec.name, spec.source, spec.retention);
+        let history = std::mem::take(&mut spec.history);
         if name.is_empty() {
             return Err(Error::InvalidOption {
                 option: "table name",
@@ -417,14 +418,15 @@ impl Graph {
             }
             self.node_mut(src).children.push(id);
         } else if let Some(src) = source {
-            let mut batches: Vec<_> = self
-                .node(src)
-                .state
-                .log
-                .chunks()
-                .iter()
-                .map(|c| c.batch.clone())
-                .collect();
+            let mut batches = history;
+            batches.extend(
+                self.node(src)
+                    .state
+                    .log
+                    .chunks()
+                    .iter()
+                    .map(|c| c.batch.clone()),
+            );
             state.apply_owned(self.step, &mut batches);
             shared.snapshot.store(Arc::new(state.snapshot(
                 self.step,

@@ -685,3 +685,136 @@ fn never_and_interval_policies_replay_after_a_clean_shutdown() {
         assert_eq!(state(&t.snapshot()), (0..5, (0..5).collect()), "{policy:?}");
     }
 }
+
+/// Values of a table's rows, in order.
+fn values(t: &Table) -> Vec<i64> {
+    i64_column(t.snapshot().batches(), 0)
+}
+
+/// A durable blink table's history, across a restart, in an append and a ring table that
+/// then follow the blink's new rows.
+#[test]
+fn a_history_table_holds_a_durable_blinks_logged_rows_then_follows_it() {
+    let dir = TempDir::new("history");
+    {
+        let e = engine(dir.path());
+        let (_, p) = durable_table(&e, "ticks", TableKind::Blink);
+        p.add(int_batch(0..3)).unwrap();
+        e.run_cycle();
+        p.add(int_batch(3..5)).unwrap();
+        e.run_cycle();
+        e.run_cycle();
+    }
+    let e = engine(dir.path());
+    let (blink, p) = durable_table(&e, "ticks", TableKind::Blink);
+    assert_eq!(blink.num_rows(), 0, "a blink table comes back empty");
+    p.add(int_batch(5..8)).unwrap();
+    e.run_cycle();
+    let all = e.history_table("all", &blink, TableKind::Append).unwrap();
+    let last = e
+        .history_table("last", &blink, TableKind::Ring { capacity: 4 })
+        .unwrap();
+    assert_eq!(values(&all), (0..8).collect::<Vec<_>>());
+    assert_eq!(all.snapshot().rows(), 0..8);
+    assert_eq!(values(&last), vec![4, 5, 6, 7]);
+    p.add(int_batch(8..10)).unwrap();
+    e.run_cycle();
+    assert_eq!(values(&all), (0..10).collect::<Vec<_>>());
+    assert_eq!(values(&last), vec![6, 7, 8, 9]);
+    // After a cycle without rows the blink is empty; its history is all there.
+    e.run_cycle();
+    let later = e.history_table("later", &blink, TableKind::Append).unwrap();
+    assert_eq!(values(&later), (0..10).collect::<Vec<_>>());
+}
+
+/// With `SyncPolicy::Never` the writer runs behind the cycles: the history still holds every
+/// row a cycle made visible.
+#[test]
+fn a_history_table_reads_what_the_writer_still_held() {
+    let dir = TempDir::new("history-never");
+    let e = Engine::builder()
+        .manual()
+        .data_dir(dir.path())
+        .sync_policy(SyncPolicy::Never)
+        .build()
+        .unwrap();
+    let (blink, p) = durable_table(&e, "ticks", TableKind::Blink);
+    for c in 0..20 {
+        p.add(int_batch(c * 10..c * 10 + 10)).unwrap();
+        e.run_cycle();
+    }
+    let all = e.history_table("all", &blink, TableKind::Append).unwrap();
+    assert_eq!(values(&all), (0..200).collect::<Vec<_>>());
+}
+
+/// Cycles running while the history is read (a threaded engine, a producer writing all the
+/// while): the history table still holds every row once, in order.
+#[test]
+fn a_history_table_made_while_cycles_run_misses_and_repeats_nothing() {
+    const ROWS: i64 = 3000;
+    let dir = TempDir::new("history-live");
+    let e = Engine::builder()
+        .period(std::time::Duration::from_millis(1))
+        .data_dir(dir.path())
+        .sync_policy(SyncPolicy::Never)
+        .build()
+        .unwrap();
+    let (blink, p) = durable_table(&e, "ticks", TableKind::Blink);
+    let producer = std::thread::spawn(move || {
+        for n in (0..ROWS).step_by(10) {
+            p.add(int_batch(n..n + 10)).unwrap();
+            std::thread::sleep(std::time::Duration::from_micros(100));
+        }
+    });
+    let mut tables = Vec::new();
+    for i in 0..5 {
+        while blink.snapshot().rows().end < 500 * (i + 1) {
+            std::thread::yield_now();
+        }
+        tables.push(
+            e.history_table(&format!("h{i}"), &blink, TableKind::Append)
+                .unwrap(),
+        );
+    }
+    producer.join().unwrap();
+    e.sync();
+    for t in &tables {
+        assert_eq!(values(t), (0..ROWS).collect::<Vec<_>>(), "{}", t.name());
+    }
+}
+
+#[test]
+fn a_history_table_needs_a_durable_blink_source_and_an_append_or_ring_kind() {
+    let dir = TempDir::new("history-bad");
+    let e = engine(dir.path());
+    let (blink, _) = durable_table(&e, "ticks", TableKind::Blink);
+    let (append, _) = durable_table(&e, "xs", TableKind::Append);
+    let (plain, _) = e
+        .table_publisher(
+            "plain",
+            int_schema(),
+            PublisherOptions::default().with_kind(TableKind::Blink),
+        )
+        .unwrap();
+    for (source, kind) in [
+        (&append, TableKind::Append),
+        (&plain, TableKind::Append),
+        (&blink, TableKind::Blink),
+        (&blink, TableKind::Ring { capacity: 0 }),
+    ] {
+        let err = e.history_table("h", source, kind).unwrap_err();
+        assert!(matches!(err, Error::InvalidOption { .. }), "{err}");
+    }
+    let memory = Engine::builder().manual().build().unwrap();
+    let (b, _) = memory
+        .table_publisher(
+            "ticks",
+            int_schema(),
+            PublisherOptions::default().with_kind(TableKind::Blink),
+        )
+        .unwrap();
+    let err = memory
+        .history_table("h", &b, TableKind::Append)
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidOption { .. }), "{err}");
+}

@@ -93,7 +93,7 @@ fn check_schema(table: &str, logged: &Schema, given: &Schema) -> Result<()> {
 }
 
 /// Relabels decoded batches with the table's schema (the same columns, checked at open).
-fn relabel(schema: &SchemaRef, batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
+pub(crate) fn relabel(schema: &SchemaRef, batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
     batches
         .into_iter()
         .map(|b| Ok(RecordBatch::try_new(schema.clone(), b.columns().to_vec())?))

@@ -97,6 +97,9 @@ enum Msg {
     /// A dropped table: finish what was handed over for it, close its files, wait for its
     /// checkpoint, then acknowledge (its directory is deleted by [`Durable::forget`]).
     Forget(TableId, Arc<Ack>),
+    /// Hand everything before it to the OS (not synced), then acknowledge: a reader of the
+    /// files then finds every record handed over before.
+    Flush(Arc<Ack>),
     Cycle {
         step: Step,
         records: Vec<Record>,
@@ -436,6 +439,25 @@ impl Durable {
         }
     }
 
+    /// Waits until every record handed over so far is in its file (written to the OS, not
+    /// necessarily synced), so that reading the files finds it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EngineShutDown`] if the writer takes no more messages or died.
+    pub(crate) fn flush(&self) -> Result<()> {
+        let ack = Ack::new();
+        {
+            let mut q = self.shared.queue.lock();
+            if q.shutdown {
+                return Err(Error::EngineShutDown);
+            }
+            q.msgs.push_back(Msg::Flush(ack.clone()));
+            self.shared.queue_cv.notify_one();
+        }
+        self.wait(&ack).map(|_| ()).ok_or(Error::EngineShutDown)
+    }
+
     /// Waits for `ack`; `None` if the writer died first.
     pub(crate) fn wait(&self, ack: &Ack) -> Option<Acked> {
         let mut done = ack.done.lock();
@@ -636,6 +658,10 @@ impl Writer {
                     }
                     Msg::Forget(id, ack) => {
                         self.forget(id);
+                        ack.set(Acked::default());
+                    }
+                    Msg::Flush(ack) => {
+                        self.flush_all();
                         ack.set(Acked::default());
                     }
                     Msg::Cycle {

@@ -52,6 +52,9 @@ pub(crate) struct TableSpec<'a> {
     pub(crate) source: Option<TableId>,
     /// Whether the table is logged (`durable/`).
     pub(crate) durable: bool,
+    /// A copying derived table's first rows before its source's current ones: a durable
+    /// blink source's logged history (`EngineHandle::history_table`); empty otherwise.
+    pub(crate) history: Vec<arrow_array::RecordBatch>,
 }
 
 /// What handles, writers and the cycle share about one table.
@@ -87,6 +90,7 @@ impl TableShared {
             key,
             source,
             durable,
+            history: _,
         } = spec;
         let snapshot = SnapshotInner {
             step,
