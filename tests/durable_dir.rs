@@ -7,42 +7,20 @@
     reason = "a test's helpers panic on the unexpected, as its #[test] fns do"
 )]
 
-use std::fs;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+mod support;
 
-use tickertable::test_util::{i64_column, int_batch, int_schema};
+use std::fs;
+use std::path::Path;
+
+use support::{values, TempDir};
+
+use tickertable::test_util::{int_batch, int_schema};
 use tickertable::{
     Engine, Error, ErrorCode, PublisherOptions, SyncPolicy, Table, TableKind, TablePublisher,
 };
 
 use arrow_schema::{DataType, Field, Schema};
 use std::sync::Arc;
-
-/// A directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        static N: AtomicU64 = AtomicU64::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let p =
-            std::env::temp_dir().join(format!("tickertable-dir-{tag}-{}-{n}", std::process::id()));
-        let _ = fs::remove_dir_all(&p);
-        fs::create_dir_all(&p).unwrap();
-        Self(p)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 fn engine(dir: &Path) -> Engine {
     Engine::builder().manual().data_dir(dir).build().unwrap()
@@ -56,10 +34,6 @@ fn durable(engine: &Engine, name: &str, kind: TableKind) -> (Table, TablePublish
             PublisherOptions::default().with_kind(kind).durable(),
         )
         .unwrap()
-}
-
-fn values(t: &Table) -> Vec<i64> {
-    i64_column(t.snapshot().batches(), 0)
 }
 
 #[test]

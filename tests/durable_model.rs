@@ -13,11 +13,13 @@
     reason = "a test's helpers panic on the unexpected, as its #[test] fns do"
 )]
 
-use std::fs;
+mod support;
+
 use std::ops::Range;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 use std::sync::Arc;
+
+use support::TempDir;
 
 use arrow_array::{Array, Int64Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
@@ -49,28 +51,6 @@ fn op() -> impl Strategy<Value = Op> {
         3 => Just(Op::Cycle),
         1 => Just(Op::Restart),
     ]
-}
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        static N: AtomicU64 = AtomicU64::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let p = std::env::temp_dir().join(format!(
-            "tickertable-durable-model-{}-{n}",
-            std::process::id()
-        ));
-        let _ = fs::remove_dir_all(&p);
-        fs::create_dir_all(&p).unwrap();
-        Self(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
 }
 
 fn keyed_schema() -> SchemaRef {
@@ -175,10 +155,10 @@ fn keyed_rows(t: &Table) -> KeyedRows {
 
 /// Runs `ops`; returns an error message at the first disagreement.
 fn run(ops: &[Op]) -> Result<(), TestCaseError> {
-    let dir = TempDir::new();
+    let dir = TempDir::new("durable-model");
     let reference = Engine::builder().manual().build().unwrap();
     let r = tables(&reference, false);
-    let mut engine = durable_engine(&dir.0);
+    let mut engine = durable_engine(dir.path());
     let mut d = tables(&engine, true);
     // Every row appended and cycled: what the append table must hold.
     let mut acknowledged: Vec<i64> = Vec::new();
@@ -239,7 +219,7 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
                 drop(engine);
                 reference.run_cycle();
                 acknowledged.append(&mut staged);
-                engine = durable_engine(&dir.0);
+                engine = durable_engine(dir.path());
                 d = tables(&engine, true);
                 check(&d, &acknowledged, &format!("after restart (op {i})"))?;
                 let report = engine.replay_report("a").unwrap();
@@ -251,7 +231,7 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
     drop(engine);
     reference.run_cycle();
     acknowledged.append(&mut staged);
-    let engine = durable_engine(&dir.0);
+    let engine = durable_engine(dir.path());
     let d = tables(&engine, true);
     check(&d, &acknowledged, "at the end")
 }

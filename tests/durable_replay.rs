@@ -6,10 +6,13 @@
     reason = "a test's helpers panic on the unexpected, as its #[test] fns do"
 )]
 
+mod support;
+
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+
+use support::{values, TempDir};
 
 use arrow_array::{Array, Int64Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
@@ -18,30 +21,6 @@ use tickertable::{
     DynamicWriterOptions, Engine, Error, PublisherOptions, Step, SyncPolicy, Table, TableKind,
     TablePublisher, TableSnapshot, Value,
 };
-
-/// A directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        static N: AtomicU64 = AtomicU64::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let p = std::env::temp_dir().join(format!("tickertable-{tag}-{}-{n}", std::process::id()));
-        let _ = fs::remove_dir_all(&p);
-        fs::create_dir_all(&p).unwrap();
-        Self(p)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 fn engine(dir: &Path) -> Engine {
     Engine::builder().manual().data_dir(dir).build().unwrap()
@@ -684,11 +663,6 @@ fn never_and_interval_policies_replay_after_a_clean_shutdown() {
         let (t, _) = durable_table(&e, "xs", TableKind::Append);
         assert_eq!(state(&t.snapshot()), (0..5, (0..5).collect()), "{policy:?}");
     }
-}
-
-/// Values of a table's rows, in order.
-fn values(t: &Table) -> Vec<i64> {
-    i64_column(t.snapshot().batches(), 0)
 }
 
 /// A durable blink table's history, across a restart, in an append and a ring table that

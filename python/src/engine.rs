@@ -465,6 +465,28 @@ impl PyEngine {
         Ok(self.table_obj(t))
     }
 
+    /// A table of a durable blink table's logged history, across restarts: every row its log
+    /// holds (an append table), or with ``capacity`` the newest ``capacity`` of them (a ring),
+    /// then each cycle's rows. ``name`` defaults to ``"<source>.history"``. Raises
+    /// ``InvalidOptionError`` for a source that is not a durable blink table.
+    #[pyo3(signature = (source, *, capacity = None, name = None))]
+    fn history_table(
+        &self,
+        py: Python<'_>,
+        source: &PyTable,
+        capacity: Option<usize>,
+        name: Option<String>,
+    ) -> PyResult<PyTable> {
+        check_not_in_callback(py, "history_table")?;
+        let name = name.unwrap_or_else(|| self.derived_name(source, "history"));
+        let kind = capacity.map_or(TableKind::Append, |capacity| TableKind::Ring { capacity });
+        let handle = self.handle().clone();
+        let t = py
+            .detach(|| handle.history_table(&name, &source.table, kind))
+            .py(py)?;
+        Ok(self.table_obj(t))
+    }
+
     /// The last ``n`` rows of ``source``: of each cycle for a blink source, otherwise a ring
     /// of ``n``. ``name`` defaults to ``"<source>.tail(<n>)"``.
     #[pyo3(signature = (source, n, *, name = None))]

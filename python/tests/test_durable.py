@@ -140,3 +140,29 @@ def test_bad_durability_options(tmp_path: Path, engine: tt.Engine) -> None:
     for bad in ["sometimes", 0, -1.0, float("nan"), object()]:
         with pytest.raises(tt.InvalidOptionError):
             tt.Engine(manual=True, data_dir=tmp_path, sync=bad)
+
+
+def test_a_history_table_holds_a_durable_blinks_rows_across_restarts(tmp_path: Path) -> None:
+    with tt.Engine(manual=True, data_dir=tmp_path) as engine:
+        _, publisher = engine.table_publisher("ticks", SCHEMA, kind="blink", durable=True)
+        publisher.add({"Sym": ["A", "B"], "Px": [1.0, 2.0]})
+        engine.run_cycle()
+        publisher.add({"Sym": ["C"], "Px": [3.0]})
+        engine.run_cycle()
+    with tt.Engine(manual=True, data_dir=tmp_path) as engine:
+        ticks, publisher = engine.table_publisher("ticks", SCHEMA, kind="blink", durable=True)
+        assert ticks.num_rows == 0
+        publisher.add({"Sym": ["D"], "Px": [4.0]})
+        engine.run_cycle()
+        history = engine.history_table(ticks)
+        last = engine.history_table(ticks, capacity=2, name="last")
+        assert history.name == "ticks.history"
+        assert history.snapshot().to_pydict()["Sym"] == ["A", "B", "C", "D"]
+        assert last.snapshot().to_pydict()["Sym"] == ["C", "D"]
+        publisher.add({"Sym": ["E"], "Px": [5.0]})
+        engine.run_cycle()
+        assert history.snapshot().to_pydict()["Px"] == [1.0, 2.0, 3.0, 4.0, 5.0]
+        assert last.snapshot().to_pydict()["Sym"] == ["D", "E"]
+        plain, _ = engine.table_publisher("plain", SCHEMA, kind="blink")
+        with pytest.raises(tt.InvalidOptionError):
+            engine.history_table(plain)

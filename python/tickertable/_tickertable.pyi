@@ -100,6 +100,10 @@ class Engine:
         self, source: Table, *, name: str | None = None, limit: int | None = None
     ) -> Table:
         """An append table of every row ``source`` ever shows."""
+    def history_table(
+        self, source: Table, *, capacity: int | None = None, name: str | None = None
+    ) -> Table:
+        """A table of a durable blink table's logged history, then its rows."""
     def tail(self, source: Table, n: int, *, name: str | None = None) -> Table:
         """The last ``n`` rows of ``source``."""
     def last_by(self, name: str, source: Table, keys: Keys) -> Table:

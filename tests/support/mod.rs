@@ -15,6 +15,31 @@ use tickertable::{
     TableSnapshot, TableUpdate, TryRecvError,
 };
 
+/// A fresh directory under the system temp dir, named for the test (`tag`), the process and
+/// a counter, removed when dropped.
+pub(crate) struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    pub(crate) fn new(tag: &str) -> Self {
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let p = std::env::temp_dir().join(format!("tickertable-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("a temp dir can be made");
+        Self(p)
+    }
+
+    pub(crate) fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// The hang guard for anything that waits on another thread. Never asserted on.
 pub(crate) const HANG_GUARD: Duration = Duration::from_secs(10);
 
