@@ -3,7 +3,8 @@
 //! SIGKILL and a restart with every row a client saw, and new rows continue the positions; a SIGTERM stops with exit 0 after syncing the logs
 //! (even with `--sync never`); a second server on the same directory is refused naming the
 //! first one's pid; dropping a durable table deletes its log; `stats` and the metrics report
-//! bytes logged and the replay at start.
+//! bytes logged and the replay at start; `history = true` tables bring a durable blink table's
+//! rows back after a SIGKILL.
 
 mod support;
 
@@ -402,4 +403,72 @@ async fn the_metrics_report_log_bytes_fsyncs_and_the_replay() {
             && body.contains("tickertable_table_log_replayed_rows{table=\"ledger\"} 8\n"),
         "{body}"
     );
+}
+
+/// A durable blink table and two history tables of it (`history = true`).
+const HISTORY: &str = r#"
+[[table]]
+name = "ticks"
+kind = "blink"
+durable = true
+columns = [{ name = "v", type = "int64", nullable = false }]
+
+[[derived]]
+name = "ticks_all"
+source = "ticks"
+kind = "blink_to_append_only"
+history = true
+
+[[derived]]
+name = "ticks_last"
+source = "ticks"
+kind = "ring_table"
+capacity = 3
+history = true
+"#;
+
+/// History tables start, after a SIGKILL and a restart, with every row the durable blink
+/// table showed before, then follow its new rows.
+#[tokio::test]
+async fn history_tables_bring_a_blinks_rows_back_after_a_sigkill() {
+    let dir = temp_dir("durable-history");
+    let data = dir.join("data");
+    let _ = std::fs::remove_dir_all(&data);
+    let config = write(&dir, "tables.toml", HISTORY);
+    let args = [
+        "--config",
+        config.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--period-ms",
+        "5",
+    ];
+    {
+        let server = Server::start(&args);
+        let mut client = connect(&server).await;
+        client
+            .publish("ticks", vec![int_batch(0..5)])
+            .await
+            .unwrap();
+        // Visible, so (every-cycle, the default) on disk.
+        wait_for(&mut client, "ticks_all", |s| s.num_rows() == 5).await;
+        server.signal("KILL");
+        let (status, _) = server.wait();
+        assert_eq!(status.code(), None, "killed by the signal");
+    }
+    let server = Server::start(&args);
+    let mut client = connect(&server).await;
+    let all = client.snapshot("ticks_all").await.unwrap();
+    assert_eq!(i64_column(&all.batches, 0), (0..5).collect::<Vec<_>>());
+    client
+        .publish("ticks", vec![int_batch(5..8)])
+        .await
+        .unwrap();
+    let all = wait_for(&mut client, "ticks_all", |s| s.num_rows() == 8).await;
+    assert_eq!(i64_column(&all.batches, 0), (0..8).collect::<Vec<_>>());
+    let last = wait_for(&mut client, "ticks_last", |s| {
+        i64_column(&s.batches, 0) == [5, 6, 7]
+    })
+    .await;
+    assert_eq!(last.rows.end - last.rows.start, 3);
 }

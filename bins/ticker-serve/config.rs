@@ -26,6 +26,9 @@
 //!                                 # filter (or where) | agg_by | bars
 //! capacity = 1000                 # ring_table: capacity; blink_to_append_only: limit
 //!                                 # (optional); tail: rows
+//! # history = true                # ring_table, blink_to_append_only over a durable blink
+//!                                 # [[table]]: start with its logged rows, across restarts
+//!                                 # (EngineHandle::history_table; no limit then)
 //!
 //! [[derived]]
 //! name = "latest"                 # the latest row per key (a keyed table)
@@ -193,6 +196,7 @@ struct DerivedDef {
     aggs: Option<Spanned<Vec<Spanned<String>>>>,
     time: Option<Spanned<String>>,
     interval: Option<Spanned<String>>,
+    history: Option<Spanned<bool>>,
 }
 
 /// A list of columns and where each is, and the list.
@@ -221,6 +225,12 @@ impl Columns {
 enum Derivation {
     Ring(usize),
     AppendOnly(Option<usize>),
+    /// `history = true`: a ring of this capacity, or an append table, of a durable blink
+    /// table's logged rows; `span` is the `history` key's.
+    History {
+        capacity: Option<usize>,
+        span: Range<usize>,
+    },
     Tail(usize),
     LastBy {
         keys: Columns,
@@ -266,13 +276,14 @@ impl Derived {
 
 /// The derived kinds and the optional keys each takes, for refusing a key set on a kind that
 /// does not take it.
-const DERIVED_KEYS: [(&str, &[&str]); 6] = [
+const DERIVED_KEYS: [(&str, &[&str]); 7] = [
     ("capacity", &["ring_table", "blink_to_append_only", "tail"]),
     ("keys", &["last_by", "agg_by", "bars"]),
     ("where", &["filter"]),
     ("aggs", &["agg_by", "bars"]),
     ("time", &["bars"]),
     ("interval", &["bars"]),
+    ("history", &["ring_table", "blink_to_append_only"]),
 ];
 
 /// A checked config: the tables to create, in order.
@@ -449,6 +460,7 @@ impl Checker<'_> {
             d.aggs.as_ref().map(Spanned::span),
             d.time.as_ref().map(Spanned::span),
             d.interval.as_ref().map(Spanned::span),
+            d.history.as_ref().map(Spanned::span),
         ];
         for (span, (key, kinds)) in given.into_iter().zip(DERIVED_KEYS) {
             if let Some(span) = span.filter(|_| !kinds.contains(&kind)) {
@@ -529,9 +541,38 @@ impl Checker<'_> {
                 .ok_or_else(|| missing("aggs = [\"count\", \"sum(Size)\", ...]"))?;
             self.aggs(name, aggs)
         };
+        let history = d
+            .history
+            .as_ref()
+            .filter(|h| *h.get_ref())
+            .map(Spanned::span);
         let what = match kind {
-            "ring_table" => Derivation::Ring(capacity.ok_or_else(|| missing("a capacity"))?),
-            "blink_to_append_only" => Derivation::AppendOnly(capacity),
+            "ring_table" => {
+                let capacity = capacity.ok_or_else(|| missing("a capacity"))?;
+                match history {
+                    Some(span) => Derivation::History {
+                        capacity: Some(capacity),
+                        span,
+                    },
+                    None => Derivation::Ring(capacity),
+                }
+            }
+            "blink_to_append_only" => match (history, &d.capacity) {
+                (Some(_), Some(limit)) => {
+                    return Err(self.error(
+                        Some(limit.span()),
+                        format!(
+                            "derived table {name:?}: a history table keeps every logged row: \
+                             no limit (use ring_table for the newest rows)"
+                        ),
+                    ))
+                }
+                (Some(span), None) => Derivation::History {
+                    capacity: None,
+                    span,
+                },
+                (None, _) => Derivation::AppendOnly(capacity),
+            },
             "tail" => Derivation::Tail(capacity.ok_or_else(|| missing("a capacity"))?),
             "last_by" => Derivation::LastBy { keys: keys()? },
             "filter" => {
@@ -646,10 +687,13 @@ impl Checker<'_> {
     }
 
     /// Creates derived table `d` in `engine`; a refusal is reported at the key it is about.
+    /// A dry run (not `real`: no data directory) makes a history table as the same table
+    /// without its history.
     fn create_derived(
         &self,
         engine: &EngineHandle,
         d: &Derived,
+        real: bool,
     ) -> Result<Vec<Table>, ConfigError> {
         let refused = |span: Range<usize>, e: &tickertable::Error| {
             self.error(Some(span), format!("derived table {:?}: {e}", d.name))
@@ -667,6 +711,16 @@ impl Checker<'_> {
             Derivation::Ring(n) => one(engine.ring_table(&d.name, &source, *n)),
             Derivation::AppendOnly(limit) => {
                 one(engine.blink_to_append_only(&d.name, &source, *limit))
+            }
+            Derivation::History { capacity, span } => {
+                let kind =
+                    capacity.map_or(TableKind::Append, |capacity| TableKind::Ring { capacity });
+                let made = match (real, capacity) {
+                    (true, _) => engine.history_table(&d.name, &source, kind),
+                    (false, Some(n)) => engine.ring_table(&d.name, &source, *n),
+                    (false, None) => engine.blink_to_append_only(&d.name, &source, None),
+                };
+                return made.map(|t| vec![t]).map_err(|e| refused(span.clone(), &e));
             }
             Derivation::Tail(n) => one(engine.tail(&d.name, &source, *n)),
             Derivation::LastBy { keys } => one(engine.last_by(&d.name, &source, &keys.names())),
@@ -944,6 +998,22 @@ impl Config {
                     ),
                 ));
             }
+            if let Derivation::History { span, .. } = &d.what {
+                // Only a durable blink [[table]] has a logged history.
+                let durable_blink = tables.iter().any(|(t, _): &(CreateTable, _)| {
+                    t.name() == d.source && t.kind() == TableKind::Blink
+                }) && durable.iter().any(|(n, _)| n == &d.source);
+                if !durable_blink {
+                    return Err(check.error(
+                        Some(span.clone()),
+                        format!(
+                            "derived table {:?}: history needs a durable blink [[table]] \
+                             (kind = \"blink\", durable = true); {:?} is not one",
+                            d.name, d.source
+                        ),
+                    ));
+                }
+            }
             names.extend(d.table_names());
             derived.push(d);
         }
@@ -1067,7 +1137,7 @@ impl Config {
     fn create_derived(&self, engine: &EngineHandle, real: bool) -> Result<(), ConfigError> {
         let check = self.checker();
         for d in &self.derived {
-            let made = check.create_derived(engine, d)?;
+            let made = check.create_derived(engine, d, real)?;
             if real {
                 for table in made {
                     tracing::info!(
@@ -1247,6 +1317,32 @@ columns = [
         let at = format!("t.toml:{line}:{col}: ");
         assert!(e.starts_with(&at), "wanted {at:?}: {e}");
         assert!(e.contains(reason), "wanted {reason:?}: {e}");
+    }
+
+    /// `history = true` needs a durable blink `[[table]]` source and no limit; it is for
+    /// ring and append tables only.
+    #[test]
+    fn history_is_refused_where_there_is_no_logged_history() {
+        let plain = "[[derived]]\nname = \"h\"\nsource = \"trades\"\nkind = \"ring_table\"\n\
+                     capacity = 5\nhistory = true\n";
+        refused_at(
+            plain,
+            "history = |true",
+            "history needs a durable blink [[table]]",
+        );
+        let durable = TRADES.replace("kind = \"blink\"", "kind = \"blink\"\ndurable = true");
+        let text = |derived: &str| format!("{durable}{derived}");
+        let limited = "[[derived]]\nname = \"h\"\nsource = \"trades\"\n\
+                       kind = \"blink_to_append_only\"\ncapacity = 5\nhistory = true\n";
+        let e = Config::parse(Path::new("t.toml"), text(limited)).unwrap_err();
+        assert!(e.to_string().contains("no limit"), "{e}");
+        let last_by = "[[derived]]\nname = \"h\"\nsource = \"trades\"\nkind = \"last_by\"\n\
+                       keys = [\"Sym\"]\nhistory = true\n";
+        let e = Config::parse(Path::new("t.toml"), text(last_by)).unwrap_err();
+        assert!(e.to_string().contains("history is for"), "{e}");
+        let ok = "[[derived]]\nname = \"h\"\nsource = \"trades\"\nkind = \"ring_table\"\n\
+                  capacity = 5\nhistory = true\n";
+        Config::parse(Path::new("t.toml"), text(ok)).unwrap();
     }
 
     fn columns(engine: &EngineHandle, table: &str) -> Vec<String> {
