@@ -160,7 +160,17 @@ impl SegmentReader {
     /// a kept record's payload is then a slice of the mapping, not a copy. Falls back to
     /// reading if the mapping is refused.
     pub(crate) fn open_mapped(path: &Path) -> io::Result<Self> {
+        Self::open_mapped_upto(path, None)
+    }
+
+    /// As [`open_mapped`](Self::open_mapped), mapping and reading only the first `upto`
+    /// bytes (all of them with `None`): a segment still being appended to, up to the end of
+    /// records known to be complete.
+    pub(crate) fn open_mapped_upto(path: &Path, upto: Option<u64>) -> io::Result<Self> {
         let mut reader = Self::open(path)?;
+        if let Some(upto) = upto {
+            reader.len = reader.len.min(upto);
+        }
         match mapped::map(reader.file.get_ref(), reader.len) {
             Ok(map) => reader.map = map,
             Err(e) => {

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use arrow_array::RecordBatch;
 
 use crate::durable::files::{self, SegmentReader};
-use crate::durable::format::{Kind, RowsRecord};
+use crate::durable::format::{Kind, RowsRecord, HEADER_LEN};
 use crate::durable::replay::relabel;
 use crate::durable::writer::TableLog;
 use crate::error::{Error, Result};
@@ -31,6 +31,8 @@ pub(crate) struct Cursor {
 struct Found {
     path: PathBuf,
     offset: u64,
+    /// The offset just past the record.
+    end: u64,
     first: u64,
     rows: u64,
 }
@@ -38,7 +40,8 @@ struct Found {
 /// The rows of `log`'s table at positions `want`, in order, as the table's schema; where
 /// the log starts after `want.start` (its oldest segments were deleted by hand), the rows
 /// from where it starts. Two passes: one over the frames (checked, not decoded) to find the
-/// records that hold them, one decoding only those. The first pass starts at `cursor` and
+/// records that hold them (reading, not mapping: the newest segment may have a record being
+/// written past them), one decoding only those, in place. The first pass starts at `cursor` and
 /// leaves it where it stopped: reads of consecutive ranges cost O(their records), not
 /// O(log).
 ///
@@ -94,6 +97,7 @@ pub(crate) fn read(
                 found.push(Found {
                     path: path.clone(),
                     offset: rec.offset,
+                    end: rec.offset + HEADER_LEN as u64 + rec.frame.len,
                     first,
                     rows,
                 });
@@ -105,11 +109,26 @@ pub(crate) fn read(
         None => want.end,
     };
     let mut out = Vec::with_capacity(found.len());
-    for f in found {
+    // Each segment is mapped once, up to the end of the last record wanted from it: those
+    // records are complete and never written again (the writer only appends), so the rows
+    // are read in place (`durable/mapped.rs`).
+    let mut mapped: Option<(PathBuf, SegmentReader)> = None;
+    for (i, f) in found.iter().enumerate() {
         if f.first > at {
             return Err(gap(log, &format!("no rows at positions {at}..{}", f.first)));
         }
-        let mut reader = SegmentReader::open(&f.path)?;
+        if mapped.as_ref().is_none_or(|(p, _)| p != &f.path) {
+            let upto = found[i..]
+                .iter()
+                .take_while(|g| g.path == f.path)
+                .map(|g| g.end)
+                .max();
+            mapped = Some((
+                f.path.clone(),
+                SegmentReader::open_mapped_upto(&f.path, upto)?,
+            ));
+        }
+        let (_, reader) = mapped.as_mut().expect("invariant: mapped above");
         reader.seek(f.offset)?;
         let Ok(Some(rec)) = reader.next(true, &mut scratch)? else {
             return Err(gap(

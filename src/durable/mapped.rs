@@ -16,12 +16,15 @@
 //!
 //! - a segment is written only by the engine that created it (`create_new`), and replay maps
 //!   only the segments that exist before the engine starts the new segment it writes to;
+//! - a history table (`durable/history.rs`) maps a durable blink table's segments, the newest
+//!   one still being appended to, but only up to the end of records it has read whole and
+//!   checked: the writer only ever appends past them;
 //! - the one engine per directory rule (`durable/lock.rs`) keeps other engines off;
 //! - replay shrinks a segment only to cut a torn or corrupt tail, at the first bad record:
 //!   every record it decoded lies before the cut, so no page anything points into goes;
 //! - deleting (a checkpoint, `drop_table`) unlinks the file, which leaves a mapping intact
-//!   (the disk space is freed when the last array pointing into it is dropped); append
-//!   tables, the only ones mapped, are never checkpointed.
+//!   (the disk space is freed when the last array pointing into it is dropped); append and
+//!   blink tables, the only ones mapped, are never checkpointed.
 //!
 //! What it cannot rule out is another program, or a person, truncating or rewriting a
 //! segment of a running engine's directory: that raises `SIGBUS` or changes rows under the

@@ -6,7 +6,8 @@
 //! logged and MB/s to disk, fsyncs and their time). Then two replay reports: the append
 //! table's `EveryCycle` log read back by a new engine on the same directory (rows/s), and a
 //! keyed table of 1M keys (`Ts`, unique per row) upserted twice, so a checkpoint holds it,
-//! read back from its checkpoint and the log after it. Logs go under the system's temporary
+//! read back from its checkpoint and the log after it. After the blink `EveryCycle` run, its
+//! log read into an append table of its history (`EngineHandle::history_table`). Logs go under the system's temporary
 //! directory and are deleted after each run.
 
 use std::path::PathBuf;
@@ -127,6 +128,11 @@ fn logged(
     );
     drop(delivery);
     drop(publisher);
+    let history = if kind == TableKind::Blink && policy == Some(SyncPolicy::EveryCycle) {
+        Some(history(run, &engine, &table)?)
+    } else {
+        None
+    };
     // Shutdown writes and syncs what the log writer still holds (`Never` writes behind the
     // cycles): the bytes on disk and the time until they are there.
     engine.shutdown();
@@ -138,9 +144,38 @@ fn logged(
     let replay = if kind == TableKind::Append && policy == Some(SyncPolicy::EveryCycle) {
         Some(replay(run, dir, kind, "append log")?)
     } else {
-        None
+        history
     };
     Ok((report, replay))
+}
+
+/// The blink table's logged rows read back into an append table of its history
+/// (`EngineHandle::history_table`), on the engine that wrote them.
+#[allow(clippy::cast_precision_loss)]
+fn history(run: &Run, engine: &Engine, blink: &tickertable::Table) -> Result<Report> {
+    let start = Instant::now();
+    let table = engine
+        .history_table("history", blink, TableKind::Append)
+        .context("creating the history table")?;
+    let took = start.elapsed();
+    let timing = Timing {
+        start,
+        write_end: start + took,
+        visible: start + took,
+    };
+    let mut report = Report::new(
+        run,
+        "history: blink log into an append table",
+        timing,
+        engine,
+    );
+    report.set("held_rows", table.num_rows());
+    report.set("history_ms", round3(took.as_secs_f64() * 1e3));
+    report.set(
+        "history_rows_per_s",
+        (table.num_rows() as f64 / took.as_secs_f64().max(1e-9)).round(),
+    );
+    Ok(report)
 }
 
 /// Bytes of the files under `dir`.
