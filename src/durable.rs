@@ -189,9 +189,14 @@
 //! Names are never `.`-prefixed on disk (a table's directory escapes a leading `.`), so the
 //! file cannot clash with a table.
 //!
-//! The segments an append table was replayed from are mapped for as long as its rows live:
-//! truncating or rewriting them by hand under a running engine is not supported (reading a
-//! row of a truncated page raises `SIGBUS`). Copying them, or deleting them, is safe.
+//! The segments an append table was replayed from, and those of a durable blink table a
+//! history table ([`EngineHandle::history_table`](crate::EngineHandle::history_table)) was
+//! read from, are mapped for as long as those rows live (deleting such a segment frees its
+//! space only then); if the disk fails to read a mapped page back after the kernel dropped
+//! it, touching the row raises `SIGBUS` rather than an error, so keep data directories on
+//! local disks. Truncating or rewriting segments by hand under a running engine is not
+//! supported (reading a row of a truncated page raises `SIGBUS`). Copying them, or deleting
+//! them, is safe.
 //!
 //! # Dropping a durable table
 //!

@@ -691,8 +691,10 @@ impl EngineHandle {
     /// first hands what it holds to the OS, the rows up to the source's newest are read, and
     /// the table is added, under the lock, with them and the source's current rows. If
     /// cycles moved the source past what was read, the new records are read the same way
-    /// first; after three tries (cycles faster than reading) the last few cycles' records are
-    /// read holding the exclusive lock, which then stalls cycles and readers for that long.
+    /// first; after three tries (cycles faster than reading) the rest is read holding the
+    /// exclusive lock, which then stalls cycles and readers while the log writer hands over
+    /// what it still holds (with `Never` or `Interval`, up to 16 cycles of every durable
+    /// table) and the few cycles' records since the last read are read.
     /// Costs one read of the log's frames (each checked) and O(rows kept) off the lock,
     /// O(records read) under it. The table itself is not logged: create it again after a
     /// restart.
@@ -721,15 +723,20 @@ impl EngineHandle {
             ),
         };
         let durable = self.core.durable.as_ref().ok_or_else(not_logged)?;
-        let (log, mut end) = {
+        let log = {
             let graph = self.core.graph.read();
             self.check_source(&graph, source)?;
-            let node = graph.node(source.id());
-            match (&node.log, source.shared.retention.is_blink()) {
-                (Some(log), true) => (log.clone(), node.state.log.rows().end),
+            match (
+                &graph.node(source.id()).log,
+                source.shared.retention.is_blink(),
+            ) {
+                (Some(log), true) => log.clone(),
                 _ => return Err(not_logged()),
             }
         };
+        // The published rows, not the table's state: a cycle waiting for its fsync has
+        // applied rows it has not acknowledged yet.
+        let mut end = source.snapshot().rows().end;
         let mut from = match retention {
             Retention::Ring { capacity } => end.saturating_sub(capacity),
             _ => 0,
@@ -738,9 +745,20 @@ impl EngineHandle {
         // Every record up to `end` was handed to the writer before the cycle that made it
         // visible published: after the flush, the files hold it.
         let mut cursor = history::Cursor::default();
+        let mut first_read = true;
         let mut read_to = |to: u64, rows: &mut Vec<RecordBatch>| -> Result<()> {
             durable.flush()?;
-            rows.extend(history::read(&log, from..to, &mut cursor)?);
+            let read = history::read(&log, from..to, &mut cursor)?;
+            let n: u64 = read.iter().map(|b| b.num_rows() as u64).sum();
+            // Only the first read may start late (the log's oldest segments deleted by hand).
+            if !first_read && n != to - from {
+                return Err(Error::Io(std::io::Error::other(format!(
+                    "the log of {:?} gave {n} rows for positions {from}..{to}",
+                    source.name()
+                ))));
+            }
+            first_read = false;
+            rows.extend(read);
             from = to;
             Ok(())
         };
@@ -757,8 +775,8 @@ impl EngineHandle {
                     None
                 } else {
                     if current.start > end {
-                        // Still behind: the rest (a few cycles' records) is read holding
-                        // the lock, so that cycles cannot run ahead again.
+                        // Still behind: the rest is read holding the lock, so that cycles
+                        // cannot run ahead again.
                         read_to(current.start, &mut rows)?;
                         end = current.start;
                     }

@@ -557,6 +557,22 @@ fn a_keyed_table_with_a_capacity_is_checkpointed_and_evicts_the_same_keys_after(
         reference.run_cycle();
         assert_eq!(kv_state(&t), kv_state(&rt), "after cycle {c}");
     }
+    // Another capacity is another kind, even where the checkpoint is read first.
+    drop((t, p, e));
+    let e = engine_with(dir.path(), 2048);
+    for capacity in [Some(CAPACITY / 2), None] {
+        let options = PublisherOptions::default()
+            .with_kind(TableKind::Keyed { capacity })
+            .with_key(["k"])
+            .durable();
+        let err = e
+            .table_publisher("book", keyed_schema(), options)
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::KindChanged { .. }),
+            "{capacity:?}: {err}"
+        );
+    }
 }
 
 #[test]

@@ -136,8 +136,8 @@ pub(crate) type ReadResult<T> = io::Result<Result<Option<T>, Bad>>;
 /// Reads a segment's records in order, checking each frame's checksum.
 pub(crate) struct SegmentReader {
     file: BufReader<File>,
-    /// The whole segment mapped ([`open_mapped`](Self::open_mapped)): records are slices of
-    /// it, and `file` is not read.
+    /// The segment, or its first `len` bytes, mapped ([`open_mapped`](Self::open_mapped)):
+    /// records are slices of it, and `file` is not read.
     map: Option<Buffer>,
     offset: u64,
     len: u64,

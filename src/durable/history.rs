@@ -57,53 +57,8 @@ pub(crate) fn read(
     if want.is_empty() {
         return Ok(Vec::new());
     }
-    let mut found: Vec<Found> = Vec::new();
+    let found = find(log, &want, cursor)?;
     let mut scratch = Vec::new();
-    'segments: for (index, path) in files::segments(&log.dir)? {
-        if index < cursor.segment {
-            continue;
-        }
-        let mut reader = SegmentReader::open(&path)?;
-        if index == cursor.segment {
-            reader.seek(cursor.offset)?;
-        }
-        *cursor = Cursor {
-            segment: index,
-            offset: 0,
-        };
-        loop {
-            let rec = match reader.next(false, &mut scratch)? {
-                Ok(Some(rec)) => rec,
-                Ok(None) => {
-                    cursor.offset = reader.len();
-                    continue 'segments;
-                }
-                // A record being written past what was asked for.
-                Err(bad) => {
-                    cursor.offset = bad.offset;
-                    continue 'segments;
-                }
-            };
-            cursor.offset = rec.offset;
-            if rec.frame.kind != Kind::Rows {
-                continue;
-            }
-            let (first, rows) =
-                RowsRecord::decode_positions(&rec.payload).map_err(|e| gap(log, &e))?;
-            if first >= want.end {
-                break 'segments;
-            }
-            if first + rows > want.start {
-                found.push(Found {
-                    path: path.clone(),
-                    offset: rec.offset,
-                    end: rec.offset + HEADER_LEN as u64 + rec.frame.len,
-                    first,
-                    rows,
-                });
-            }
-        }
-    }
     let mut at = match found.first() {
         Some(f) => f.first.max(want.start),
         None => want.end,
@@ -158,6 +113,63 @@ pub(crate) fn read(
         ));
     }
     Ok(out)
+}
+
+/// The first pass of [`read`]: the rows records holding rows of `want`, from `cursor` on
+/// (left at the first record a later read needs).
+fn find(log: &TableLog, want: &Range<u64>, cursor: &mut Cursor) -> Result<Vec<Found>> {
+    let mut found: Vec<Found> = Vec::new();
+    let mut scratch = Vec::new();
+    'segments: for (index, path) in files::segments(&log.dir)? {
+        if index < cursor.segment {
+            continue;
+        }
+        let mut reader = SegmentReader::open(&path)?;
+        if index == cursor.segment {
+            reader.seek(cursor.offset)?;
+        }
+        *cursor = Cursor {
+            segment: index,
+            offset: 0,
+        };
+        loop {
+            let rec = match reader.next(false, &mut scratch)? {
+                Ok(Some(rec)) => rec,
+                Ok(None) => {
+                    cursor.offset = reader.len();
+                    continue 'segments;
+                }
+                // A record being written past what was asked for.
+                Err(bad) => {
+                    cursor.offset = bad.offset;
+                    continue 'segments;
+                }
+            };
+            cursor.offset = rec.offset;
+            if rec.frame.kind != Kind::Rows {
+                continue;
+            }
+            let (first, rows) =
+                RowsRecord::decode_positions(&rec.payload).map_err(|e| gap(log, &e))?;
+            if first >= want.end {
+                break 'segments;
+            }
+            if first + rows > want.start {
+                found.push(Found {
+                    path: path.clone(),
+                    offset: rec.offset,
+                    end: rec.offset + HEADER_LEN as u64 + rec.frame.len,
+                    first,
+                    rows,
+                });
+            }
+            if first + rows > want.end {
+                // Its later rows are for the next read, which starts at it (the cursor).
+                break 'segments;
+            }
+        }
+    }
+    Ok(found)
 }
 
 fn gap(log: &TableLog, reason: &str) -> Error {

@@ -26,6 +26,10 @@
 //!   (the disk space is freed when the last array pointing into it is dropped); append and
 //!   blink tables, the only ones mapped, are never checkpointed.
 //!
+//! A mapped page the kernel dropped is read back from the file when touched; if the disk
+//! fails that read, the access raises `SIGBUS` instead of returning an error (the price of
+//! reading in place; data directories belong on local disks).
+//!
 //! What it cannot rule out is another program, or a person, truncating or rewriting a
 //! segment of a running engine's directory: that raises `SIGBUS` or changes rows under the
 //! table. The module docs of [`durable`](crate::durable) say so.

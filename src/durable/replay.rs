@@ -284,18 +284,21 @@ impl Durable {
             }
         }
         let mut state = TableState::new(retention, schema, key);
+        let mut recency_error: Option<Error> = None;
         if let Some(c) = &ckpt {
             report.checkpoint = Some(Step(c.step));
             report.checkpoint_rows = c.end - c.start;
             if matches!(retention, Retention::Keyed { .. }) {
                 state.apply(Step(c.step), &c.batches);
                 if let (Some(ranks), Some(keyed)) = (&c.recency, &mut state.keyed) {
-                    keyed.restore_recency(ranks).map_err(|reason| {
+                    // Reported after the scan: a capacity other than the logged one fails
+                    // here too, and the scan refuses it with the clearer KindChanged.
+                    recency_error = keyed.restore_recency(ranks).err().map(|reason| {
                         Error::Io(std::io::Error::other(format!(
                             "{name}: its checkpoint at step {}: {reason}",
                             c.step
                         )))
-                    })?;
+                    });
                 }
             } else {
                 state.log.skip_to(c.start);
@@ -376,6 +379,9 @@ impl Durable {
                 }
                 break 'segments;
             }
+        }
+        if let Some(e) = recency_error {
+            return Err(e);
         }
         if let Some((i, _)) = segments.last() {
             next_index = next_index.max(i + 1);

@@ -6,7 +6,7 @@ use std::ops::Range;
 use arrow_array::RecordBatch;
 use arrow_flight::FlightData;
 use arrow_ipc::writer::{DictionaryTracker, IpcDataGenerator, IpcWriteContext, IpcWriteOptions};
-use arrow_schema::SchemaRef;
+use arrow_schema::{DataType, SchemaRef};
 
 use crate::error::{Error, Result};
 use crate::step::Step;
@@ -377,10 +377,14 @@ fn slice_bytes(batch: &RecordBatch) -> usize {
     batch
         .columns()
         .iter()
-        .map(|c| {
-            c.to_data()
+        .map(|c| match c.data_type() {
+            // A view column's slice size counts its views, not the bytes they point at:
+            // the whole array's size is the safe side (messages smaller, not too big).
+            DataType::Utf8View | DataType::BinaryView => c.get_array_memory_size(),
+            _ => c
+                .to_data()
                 .get_slice_memory_size()
-                .unwrap_or_else(|_| c.get_array_memory_size())
+                .unwrap_or_else(|_| c.get_array_memory_size()),
         })
         .sum()
 }
@@ -466,6 +470,26 @@ mod tests {
         enc.messages(Step(2), None, 0..0, 0, &[big], &mut out)
             .unwrap();
         assert_eq!(out.len(), 8);
+    }
+
+    /// A view column's strings count: 10 MB of 1 KiB strings go in messages of about 2 MiB,
+    /// not in one.
+    #[test]
+    fn view_columns_are_sized_by_their_strings() {
+        let long = "x".repeat(1024);
+        let views = arrow_array::StringViewArray::from_iter_values((0..10_000).map(|_| &long));
+        let schema =
+            std::sync::Arc::new(arrow_schema::Schema::new(vec![arrow_schema::Field::new(
+                "s",
+                DataType::Utf8View,
+                false,
+            )]));
+        let batch = RecordBatch::try_new(schema.clone(), vec![std::sync::Arc::new(views)]).unwrap();
+        let mut enc = Encoder::new(schema);
+        let mut out = Vec::new();
+        enc.messages(Step(1), None, 0..0, 0, &[batch], &mut out)
+            .unwrap();
+        assert!(out.len() >= 4, "{} messages", out.len());
     }
 
     #[test]
