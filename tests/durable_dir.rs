@@ -12,7 +12,7 @@ mod support;
 use std::fs;
 use std::path::Path;
 
-use support::{values, TempDir};
+use support::{durable_engine, values, TempDir};
 
 use tickertable::test_util::{int_batch, int_schema};
 use tickertable::{
@@ -164,12 +164,7 @@ fn dropping_a_checkpointed_table_waits_for_its_checkpoint() {
 #[test]
 fn a_clean_shutdown_fsyncs_every_log_whatever_the_policy() {
     let dir = TempDir::new("shutdown");
-    let e = Engine::builder()
-        .manual()
-        .data_dir(dir.path())
-        .sync_policy(SyncPolicy::Never)
-        .build()
-        .unwrap();
+    let e = durable_engine(dir.path(), SyncPolicy::Never);
     let handle = e.handle();
     let (_, a) = durable(&e, "a", TableKind::Append);
     let (_, b) = durable(&e, "b", TableKind::Blink);

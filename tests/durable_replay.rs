@@ -12,7 +12,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use support::{values, TempDir};
+use support::{durable_engine, values, TempDir};
 
 use arrow_array::{Array, Int64Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
@@ -597,12 +597,7 @@ fn the_engine_step_continues_past_the_largest_logged_step() {
 #[test]
 fn stats_report_bytes_logged_fsyncs_and_the_cycle_wait() {
     let dir = TempDir::new("stats");
-    let e = Engine::builder()
-        .manual()
-        .data_dir(dir.path())
-        .sync_policy(SyncPolicy::EveryCycle)
-        .build()
-        .unwrap();
+    let e = durable_engine(dir.path(), SyncPolicy::EveryCycle);
     let (_, p) = durable_table(&e, "xs", TableKind::Append);
     p.add(int_batch(0..100)).unwrap();
     e.run_cycle();
@@ -722,12 +717,7 @@ fn a_history_table_holds_a_durable_blinks_logged_rows_then_follows_it() {
 #[test]
 fn a_history_table_reads_what_the_writer_still_held() {
     let dir = TempDir::new("history-never");
-    let e = Engine::builder()
-        .manual()
-        .data_dir(dir.path())
-        .sync_policy(SyncPolicy::Never)
-        .build()
-        .unwrap();
+    let e = durable_engine(dir.path(), SyncPolicy::Never);
     let (blink, p) = durable_table(&e, "ticks", TableKind::Blink);
     for c in 0..20 {
         p.add(int_batch(c * 10..c * 10 + 10)).unwrap();

@@ -49,10 +49,15 @@ capacity = 3
 
 /// A fresh data directory and the config file, for one test.
 fn setup(name: &str) -> (PathBuf, String) {
+    setup_with(name, DURABLE)
+}
+
+/// As [`setup`], with config `text`.
+fn setup_with(name: &str, text: &str) -> (PathBuf, String) {
     let dir = temp_dir(name);
     let data = dir.join("data");
     let _ = std::fs::remove_dir_all(&data);
-    let config = write(&dir, "tables.toml", DURABLE);
+    let config = write(&dir, "tables.toml", text);
     (data, config.to_str().expect("utf-8 path").to_owned())
 }
 
@@ -431,13 +436,10 @@ history = true
 /// table showed before, then follow its new rows.
 #[tokio::test]
 async fn history_tables_bring_a_blinks_rows_back_after_a_sigkill() {
-    let dir = temp_dir("durable-history");
-    let data = dir.join("data");
-    let _ = std::fs::remove_dir_all(&data);
-    let config = write(&dir, "tables.toml", HISTORY);
+    let (data, config) = setup_with("durable-history", HISTORY);
     let args = [
         "--config",
-        config.to_str().unwrap(),
+        &config,
         "--data-dir",
         data.to_str().unwrap(),
         "--period-ms",

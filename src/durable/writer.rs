@@ -380,17 +380,9 @@ impl Durable {
     /// returned the same way, but the name is free.
     pub(crate) fn forget(&self, log: &TableLog) -> Result<()> {
         let ack = Ack::new();
-        let queued = {
-            let mut q = self.shared.queue.lock();
-            // After a shutdown the writer takes no more messages (it may have exited): it
-            // writes nothing more for the table either, so there is nothing to wait for.
-            if !q.shutdown {
-                q.msgs.push_back(Msg::Forget(log.table, ack.clone()));
-                self.shared.queue_cv.notify_one();
-            }
-            !q.shutdown
-        };
-        if queued {
+        // After a shutdown the writer takes no more messages (it may have exited): it writes
+        // nothing more for the table either, so there is nothing to wait for.
+        if self.push_unless_shut_down(Msg::Forget(log.table, ack.clone())) {
             // `None`: the writer died, and writes nothing more.
             let _ = self.wait(&ack);
         }
@@ -447,15 +439,22 @@ impl Durable {
     /// [`Error::EngineShutDown`] if the writer takes no more messages or died.
     pub(crate) fn flush(&self) -> Result<()> {
         let ack = Ack::new();
-        {
-            let mut q = self.shared.queue.lock();
-            if q.shutdown {
-                return Err(Error::EngineShutDown);
-            }
-            q.msgs.push_back(Msg::Flush(ack.clone()));
-            self.shared.queue_cv.notify_one();
+        if !self.push_unless_shut_down(Msg::Flush(ack.clone())) {
+            return Err(Error::EngineShutDown);
         }
         self.wait(&ack).map(|_| ()).ok_or(Error::EngineShutDown)
+    }
+
+    /// Queues `msg` and wakes the writer, unless it was told to shut down (it may have
+    /// exited and takes no more messages); whether `msg` was queued.
+    fn push_unless_shut_down(&self, msg: Msg) -> bool {
+        let mut q = self.shared.queue.lock();
+        if q.shutdown {
+            return false;
+        }
+        q.msgs.push_back(msg);
+        self.shared.queue_cv.notify_one();
+        true
     }
 
     /// Waits for `ack`; `None` if the writer died first.

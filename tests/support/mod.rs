@@ -40,6 +40,19 @@ impl Drop for TempDir {
     }
 }
 
+/// A manual engine on data directory `dir` with sync policy `policy`.
+pub(crate) fn durable_engine(
+    dir: &std::path::Path,
+    policy: tickertable::SyncPolicy,
+) -> tickertable::Engine {
+    tickertable::Engine::builder()
+        .manual()
+        .data_dir(dir)
+        .sync_policy(policy)
+        .build()
+        .expect("a durable engine")
+}
+
 /// The hang guard for anything that waits on another thread. Never asserted on.
 pub(crate) const HANG_GUARD: Duration = Duration::from_secs(10);
 
